@@ -1,0 +1,23 @@
+"""limpyd-jobs: a job system on redis-limpyd models (Queue, Job, Error) run by workers."""
+
+from __future__ import annotations
+
+from .constants import LOGGER_NAME, STATUSES
+from .exceptions import ConfigurationException, LimpydJobsException
+from .models import Error, Job, Queue
+
+__version__ = "3.0.0.dev0"
+
+__all__ = [
+    "STATUSES", "LOGGER_NAME", "Queue", "Job", "Error", "Worker",
+    "LimpydJobsException", "ConfigurationException", "__version__",
+]
+
+
+def __getattr__(name: str):
+    # The worker imports setproctitle and signal handling: load it only when asked for.
+    if name == "Worker":
+        from .workers import Worker
+
+        return Worker
+    raise AttributeError(f"module 'limpyd_jobs' has no attribute {name!r}")

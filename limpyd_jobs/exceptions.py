@@ -1,0 +1,23 @@
+"""Exceptions raised by limpyd-jobs, all below ``LimpydJobsException``."""
+
+from __future__ import annotations
+
+
+class LimpydJobsException(Exception):
+    """Root of every error raised by limpyd-jobs."""
+
+
+class ConfigurationException(LimpydJobsException):
+    """A worker, model or command-line setting is missing or invalid."""
+
+
+class InvalidIdent(LimpydJobsException, ValueError):
+    """A job ident does not read ``module.Model:pk`` or names no importable Job model."""
+
+
+class InvalidDelay(LimpydJobsException, ValueError):
+    """``delayed_until`` / ``delayed_for`` is of a type or value that cannot be used."""
+
+
+class InvalidStatus(LimpydJobsException, ValueError):
+    """A status is not one of ``STATUSES``."""

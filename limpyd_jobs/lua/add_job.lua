@@ -1,0 +1,53 @@
+-- Add a job, or return the job already queued with the same identifier, atomically.
+-- ARGV[1] job model name        ARGV[2] job model repr (ident prefix)
+-- ARGV[3] queue model name      ARGV[4] queue name                       ARGV[5] priority
+-- ARGV[6] identifier            ARGV[7] now (stored string)              ARGV[8] now (score)
+-- ARGV[9] delayed_until string or ''   ARGV[10] delayed_until score or ''   ARGV[11] prepend 0/1
+-- ARGV[12..] extra fields of a new job, by threes: name, value, indexed (0/1)
+-- Returns {job_pk, created (0/1), queue_pk, queue_created (0/1)}
+local job_model, repr = ARGV[1], ARGV[2]
+local queue_model, queue_name, priority = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local identifier, now_str, now_score = ARGV[6], ARGV[7], ARGV[8]
+local delayed_str, delayed_score, prepend = ARGV[9], ARGV[10], ARGV[11]
+
+local existing = redis.call('SINTER', job_model .. ':identifier:' .. identifier, job_model .. ':queued:1')
+if #existing > 0 then
+  table.sort(existing, function(a, b) return tonumber(a) < tonumber(b) end)
+  local pk = existing[1]
+  local ident = repr .. ':' .. pk
+  local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'priority', 'queue_pk', 'delayed_until')
+  local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
+  local higher = priority > current
+  if status == WAITING and (higher or prepend == '1') then
+    local new_priority = math.max(priority, current)
+    if old_queue then redis.call('LREM', queue_key(queue_model, old_queue, 'waiting'), 0, ident) end
+    set_field(job_model, pk, 'priority', tostring(new_priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend)
+    return {pk, 0, queue_pk, queue_created}
+  elseif status == DELAYED and higher then
+    local score = nil
+    if old_queue then
+      score = redis.call('ZSCORE', queue_key(queue_model, old_queue, 'delayed'), ident)
+      redis.call('ZREM', queue_key(queue_model, old_queue, 'delayed'), ident)
+    end
+    set_field(job_model, pk, 'priority', tostring(priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                     fields[4] or '', score or '', now_score, '0')
+    return {pk, 0, queue_pk, queue_created}
+  end
+  return {pk, 0, old_queue or '', 0}
+end
+
+local pk = new_instance(job_model)
+set_field(job_model, pk, 'identifier', identifier, true)
+set_field(job_model, pk, 'priority', tostring(priority), true)
+set_field(job_model, pk, 'added', now_str, false)
+for i = 12, #ARGV, 3 do
+  set_field(job_model, pk, ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1')
+end
+local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+enqueue_or_delay(job_model, pk, repr .. ':' .. pk, queue_model, queue_pk, queue_name,
+                 delayed_str, delayed_score, now_score, prepend)
+return {pk, 1, queue_pk, queue_created}

@@ -1,0 +1,47 @@
+-- Take the first job of the first non-empty waiting list and start it, atomically.
+-- KEYS: the waiting lists to look at, highest priority first.
+-- ARGV[1] worker's running sorted set key ('' for none)   ARGV[2] now (stored string)
+-- ARGV[3] now (score)   ARGV[4..] delayed sets, only counted
+-- The job goes from its waiting list to the worker's running set in the same step, so a
+-- taken job is always somewhere. Its status becomes RUNNING, `start` is set, `tries` + 1,
+-- only if it was WAITING; otherwise the caller decides (skip, delay) from the status.
+-- Returns {outcome, ident, waiting_key, status, waiting_count, delayed_count, identifier}
+-- with outcome one of 'run', 'skip' (not WAITING), 'missing' (no such job),
+-- 'unknown' (its model is not registered), or 'empty' (nothing waiting).
+local running, now_str, now_score = ARGV[1], ARGV[2], ARGV[3]
+
+local function counts()
+  local waiting, delayed = 0, 0
+  for _, key in ipairs(KEYS) do waiting = waiting + redis.call('LLEN', key) end
+  for i = 4, #ARGV do delayed = delayed + redis.call('ZCARD', ARGV[i]) end
+  return waiting, delayed
+end
+
+for _, key in ipairs(KEYS) do
+  local ident = redis.call('LPOP', key)
+  if ident then
+    if running ~= '' then redis.call('ZADD', running, now_score, ident) end
+    local outcome, status, identifier = 'run', '', ''
+    local job_model, pk = job_model_of(ident)
+    if not job_model then
+      outcome = 'unknown'
+    elseif redis.call('SISMEMBER', job_model .. ':collection', pk) == 0 then
+      outcome = 'missing'
+      if running ~= '' then redis.call('ZREM', running, ident) end
+    else
+      local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier')
+      status, identifier = fields[1] or '', fields[2] or ''
+      if status == WAITING then
+        set_field(job_model, pk, 'status', RUNNING, true)
+        set_field(job_model, pk, 'start', now_str, false)
+        redis.call('HINCRBY', hash_key(job_model, pk), 'tries', 1)
+      else
+        outcome = 'skip'
+      end
+    end
+    local waiting, delayed = counts()
+    return {outcome, ident, key, status, waiting, delayed, identifier}
+  end
+end
+local waiting, delayed = counts()
+return {'empty', '', '', '', waiting, delayed, ''}

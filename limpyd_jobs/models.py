@@ -1,0 +1,464 @@
+"""The limpyd models: ``Queue`` (lists of jobs per name and priority), ``Job`` and ``Error``.
+
+Every write that other processes may race with goes through one Lua script (see ``lua/``),
+which writes the same keys limpyd would, so collections and filters stay true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from limpyd import fields
+from limpyd.contrib.database import PipelineDatabase
+from limpyd.contrib.indexes import SimpleDateTimeIndex
+from limpyd.indexes import EqualIndex
+from limpyd.model import RedisModel
+
+from . import lua
+from .connection import default_settings
+from .exceptions import InvalidIdent, LimpydJobsException
+from .utils import (
+    compute_delayed_until,
+    datetime_to_score,
+    datetime_to_str,
+    import_string,
+    normalize_names,
+    str_to_datetime,
+    to_utc,
+    utcnow,
+)
+
+__all__ = ["BaseJobsModel", "Queue", "Job", "Error"]
+
+
+def _clean_priority(priority: Any) -> int:
+    try:
+        return int(priority)
+    except (TypeError, ValueError):
+        raise ValueError(f"priority must be an integer, not {priority!r}") from None
+
+
+def _connected_instance(model: type[RedisModel], pk: Any) -> Any:
+    """An instance for a pk a script just proved to exist, without another round trip."""
+    instance = model.lazy_connect(pk)
+    instance._connected = True
+    return instance
+
+
+def _set_new_instance_fields(instance: RedisModel, skip: Iterable[str], values: dict) -> None:
+    """Give fields that a script could not set (subclass fields) their value or default."""
+    for field in instance.get_fields():
+        name = field.name
+        if name in skip or name == "pk" or field is instance.pk:
+            continue
+        if name in values:
+            field.proxy_set(values[name])
+        elif hasattr(field, "default"):
+            field.proxy_set(field.default)
+
+
+class BaseJobsModel(RedisModel):
+    """Base of every limpyd-jobs model: shared namespace and database.
+
+    ``BaseJobsModel.use_database(database)`` moves all of them (and subclasses) at once.
+    """
+
+    abstract = True
+    namespace = "jobs"
+    database = PipelineDatabase(**default_settings())
+
+
+class Queue(BaseJobsModel):
+    """The waiting, delayed, success and error jobs of one (name, priority) pair."""
+
+    name = fields.InstanceHashField(indexable=True)
+    priority = fields.InstanceHashField(indexable=True, default=0)
+    waiting = fields.ListField()
+    success = fields.ListField()
+    errors = fields.ListField()
+    delayed = fields.SortedSetField()
+
+    #: Fields the get_queue script writes itself.
+    _script_fields = ("name", "priority", "waiting", "success", "errors", "delayed")
+
+    @classmethod
+    def get_queue(cls, name: str, priority: int = 0, **fields_if_new: Any) -> "Queue":
+        """Return the queue with this name and priority, created (atomically) if missing."""
+        if not name or not isinstance(name, str):
+            raise LimpydJobsException(f"A queue needs a non-empty name (got {name!r})")
+        priority = _clean_priority(priority)
+        pk, created = lua.get_queue(cls.database, args=[cls._name, name, priority])
+        queue = _connected_instance(cls, pk)
+        if created:
+            queue._created(fields_if_new)
+        return queue
+
+    def _created(self, fields_if_new: dict) -> None:
+        """Set the subclass fields of a queue a script just created."""
+        _set_new_instance_fields(self, self._script_fields, fields_if_new)
+
+    @classmethod
+    def get_all(cls, names: str | Iterable[str]) -> list["Queue"]:
+        """All queues having one of the given names (a name, a comma-separated string, or a list)."""
+        pks: set[str] = set()
+        for name in normalize_names(names):
+            pks.update(cls.collection(name=name))
+        return [_connected_instance(cls, pk) for pk in sorted(pks, key=int)]
+
+    @classmethod
+    def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
+        """``get_all`` sorted by priority (highest first), then by name."""
+        queues = cls.get_all(names)
+        keys = {}
+        for queue in queues:
+            name, priority = queue.hmget("name", "priority")
+            keys[queue.pk.get()] = (-int(priority or 0), name or "")
+        return sorted(queues, key=lambda queue: keys[queue.pk.get()])
+
+    @classmethod
+    def get_waiting_keys(cls, names: str | Iterable[str]) -> list[str]:
+        """Redis keys of the waiting lists of these queues, highest priority first, then by name."""
+        return [queue.waiting.key for queue in cls.get_all_by_priority(names)]
+
+    @classmethod
+    def count_waiting_jobs(cls, names: str | Iterable[str]) -> int:
+        """Number of jobs waiting in the queues with these names, all priorities."""
+        return sum(queue.waiting.llen() for queue in cls.get_all(names))
+
+    @classmethod
+    def count_delayed_jobs(cls, names: str | Iterable[str]) -> int:
+        """Number of delayed jobs in the queues with these names, all priorities."""
+        return sum(queue.delayed.zcard() for queue in cls.get_all(names))
+
+    def first_delayed(self) -> tuple[str, float] | None:
+        """``(job ident, timestamp)`` of the delayed job due first, or None."""
+        first = self.delayed.zrange(0, 0, withscores=True)
+        return tuple(first[0]) if first else None
+
+    def first_delayed_time(self) -> float | None:
+        """Timestamp at which the first delayed job is due, or None."""
+        first = self.first_delayed()
+        return first[1] if first else None
+
+    def delay_job(self, job: "Job", delayed_until: datetime | str) -> None:
+        """Put ``job`` in this queue's delayed set until ``delayed_until``."""
+        when = compute_delayed_until(delayed_until=delayed_until)
+        if when is None:
+            raise ValueError("delay_job needs a delayed_until datetime")
+        score = datetime_to_score(when)
+        job._enqueue(self._meta_for_scripts(), delayed=(datetime_to_str(when), score), now_score=score - 1)
+
+    def enqueue_job(self, job: "Job", prepend: bool = False) -> None:
+        """Put ``job`` in this queue's waiting list (at its start if ``prepend``)."""
+        job._enqueue(self._meta_for_scripts(), prepend=prepend)
+
+    def _meta_for_scripts(self) -> tuple[type["Queue"], str, str, int]:
+        return type(self), self.pk.get(), "", 0
+
+    def requeue_delayed_jobs(self) -> list[tuple[str, str]]:
+        """Move the delayed jobs that are due to the waiting list; return ``(ident, reason)`` failures."""
+        return self.requeue_delayed_jobs_of({self.pk.get(): self.name.hget() or ""})
+
+    @classmethod
+    def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
+        """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip."""
+        args: list[Any] = [cls._name, utcnow().timestamp()]
+        for pk, name in names_by_pk.items():
+            args += [pk, name]
+        result = lua.requeue_delayed(cls.database, args=args)
+        rest = result[1:]
+        return list(zip(rest[::2], rest[1::2], strict=True))
+
+
+class Job(BaseJobsModel):
+    """A thing to do, identified by ``identifier``, living in one queue at a time."""
+
+    identifier = fields.InstanceHashField(indexable=True)
+    status = fields.InstanceHashField(indexable=True)
+    priority = fields.InstanceHashField(indexable=True, default=0)
+    added = fields.InstanceHashField()
+    start = fields.InstanceHashField()
+    end = fields.InstanceHashField()
+    tries = fields.InstanceHashField()
+    delayed_until = fields.InstanceHashField()
+    queued = fields.InstanceHashField(indexable=True)
+    cancel_on_error = fields.InstanceHashField()
+    #: pk of the queue (of ``queue_model``) the job was last put in.
+    queue_pk = fields.InstanceHashField()
+
+    queue_model: type[Queue] = Queue
+    queue_name: str | None = None
+    always_cancel_on_error = False
+
+    #: Fields that add_job and the worker manage themselves.
+    _managed_fields = frozenset(
+        {"identifier", "status", "priority", "added", "start", "end", "tries",
+         "delayed_until", "queued", "queue_pk"}
+    )
+    _models_by_repr: dict[str, type["Job"]] = {}
+
+    # --- identity
+
+    @classmethod
+    def get_model_repr(cls) -> str:
+        """``module.ClassName`` of this model, the first part of a job's ident."""
+        return f"{cls.__module__}.{cls.__name__}"
+
+    @property
+    def ident(self) -> str:
+        """``module.ClassName:pk``: what queues store to find the job back."""
+        return f"{self.get_model_repr()}:{self.pk.get()}"
+
+    @classmethod
+    def model_for_repr(cls, model_repr: str) -> type["Job"]:
+        """The Job model named by ``module.ClassName``, imported once and cached."""
+        model = cls._models_by_repr.get(model_repr)
+        if model is None:
+            try:
+                model = import_string(model_repr)
+            except ImportError as exc:
+                raise InvalidIdent(f"{model_repr!r} names no importable model: {exc}") from None
+            if not (isinstance(model, type) and issubclass(model, Job)):
+                raise InvalidIdent(f"{model_repr!r} is not a Job model")
+            cls._models_by_repr[model_repr] = model
+        return model
+
+    @classmethod
+    def get_from_ident(cls, ident: str, lazy: bool = False) -> "Job":
+        """Return the job an ident points to (``DoesNotExist`` if gone; no check if ``lazy``)."""
+        model_repr, sep, pk = str(ident).rpartition(":")
+        if not sep or not model_repr or not pk:
+            raise InvalidIdent(f"{ident!r} is not a job ident like 'limpyd_jobs.models.Job:42'")
+        model = cls.model_for_repr(model_repr)
+        return _connected_instance(model, pk) if lazy else model(pk)
+
+    # --- properties
+
+    @property
+    def must_be_cancelled_on_error(self) -> bool:
+        """True if the job must not be requeued after an error."""
+        return bool(self.always_cancel_on_error or self.cancel_on_error.hget())
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Time between ``start`` and ``end``, or None if either is missing."""
+        start, end = (str_to_datetime(value) for value in self.hmget("start", "end"))
+        if start is None or end is None:
+            return None
+        return end - start
+
+    # --- adding and queueing
+
+    @classmethod
+    def add_job(
+        cls,
+        identifier: str,
+        queue_name: str | None = None,
+        priority: int = 0,
+        queue_model: type[Queue] | None = None,
+        prepend: bool = False,
+        delayed_until: datetime | None = None,
+        delayed_for: int | float | timedelta | None = None,
+        **fields_if_new: Any,
+    ) -> "Job":
+        """Create a job and queue it, or return the job already queued with this identifier.
+
+        An existing job gets the higher of the two priorities (moving to that queue) and goes
+        to the front of the list if ``prepend``; anything else about it is left unchanged.
+        """
+        if identifier is None or identifier == "":
+            raise ValueError("add_job needs an identifier")
+        queue_name = cls._resolve_queue_name(queue_name)
+        queue_model = queue_model or cls.queue_model
+        priority = _clean_priority(priority)
+        when = compute_delayed_until(delayed_until, delayed_for)
+        extra = cls._extra_fields_args(fields_if_new)
+        now = utcnow()
+        pk, created, queue_pk, queue_created = lua.add_job(
+            cls.database,
+            args=[
+                cls._name, cls.get_model_repr(), queue_model._name, queue_name, priority,
+                str(identifier), datetime_to_str(now), now.timestamp(),
+                datetime_to_str(when) if when else "", datetime_to_score(when) if when else "",
+                int(bool(prepend)), *extra,
+            ],
+        )
+        if queue_created:
+            _connected_instance(queue_model, queue_pk)._created({})
+        return _connected_instance(cls, pk)
+
+    @classmethod
+    def _resolve_queue_name(cls, queue_name: str | None) -> str:
+        queue_name = queue_name or cls.queue_name
+        if not queue_name:
+            raise LimpydJobsException(
+                f"No queue name: pass queue_name, or set queue_name on {cls.__name__}"
+            )
+        return queue_name
+
+    @classmethod
+    def _extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
+        """Flatten subclass fields (given or defaulted) as (name, value, indexed) for add_job.lua."""
+        args: list[Any] = []
+        for name in values:
+            if name in cls._managed_fields or not cls.has_field(name) or name == "pk":
+                raise ValueError(f"add_job cannot set {name!r}: it is not a free field of {cls.__name__}")
+        for field in cls.get_class_fields():
+            name = field.name
+            if name in cls._managed_fields or field is cls._redis_attr_pk:
+                continue
+            if name not in values and not hasattr(field, "default"):
+                continue
+            value = values[name] if name in values else field.default
+            if not isinstance(field, fields.InstanceHashField) or not cls._has_plain_index(field):
+                raise ValueError(
+                    f"add_job can only set InstanceHashFields without custom indexes; "
+                    f"set {name!r} on the returned job instead"
+                )
+            if value is not None:
+                args += [name, value, int(bool(field.indexable))]
+        return args
+
+    @staticmethod
+    def _has_plain_index(field: Any) -> bool:
+        return not field.indexable or all(index is EqualIndex for index in field.index_classes)
+
+    def enqueue_or_delay(
+        self,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        delayed_until: datetime | str | None = None,
+        prepend: bool = False,
+        queue_model: type[Queue] | None = None,
+    ) -> None:
+        """Put the job in the waiting list of its queue, or in its delayed set if due later."""
+        queue_name = self._resolve_queue_name(queue_name)
+        queue_model = queue_model or self.queue_model
+        if priority is None:
+            priority = self.priority.hget() or 0
+        when = compute_delayed_until(delayed_until=delayed_until) if delayed_until else None
+        delayed = (datetime_to_str(when), datetime_to_score(when)) if when else None
+        self._enqueue(
+            (queue_model, "", queue_name, _clean_priority(priority)), delayed=delayed, prepend=prepend
+        )
+
+    def _enqueue(
+        self,
+        target: tuple[type[Queue], str, str, int],
+        delayed: tuple[str, float] | None = None,
+        prepend: bool = False,
+        now_score: float | None = None,
+        release_from: str = "",
+    ) -> None:
+        """Run enqueue_job.lua: ``target`` is (queue model, queue pk or '', name, priority)."""
+        queue_model, queue_pk, queue_name, priority = target
+        delayed_str, delayed_score = delayed if delayed else ("", "")
+        _, queue_created = lua.enqueue_job(
+            self.database,
+            args=[
+                self._name, self.pk.get(), self.ident, queue_model._name, queue_pk, queue_name,
+                priority, delayed_str, delayed_score,
+                utcnow().timestamp() if now_score is None else now_score,
+                int(bool(prepend)), int(not queue_pk), release_from,
+            ],
+        )
+        if queue_created:
+            queue_model.get_queue(queue_name, priority)._created({})
+
+    def requeue(
+        self,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        delayed_until: datetime | None = None,
+        delayed_for: int | float | timedelta | None = None,
+        queue_model: type[Queue] | None = None,
+    ) -> None:
+        """Put a failed job back in its waiting list, or delayed set if a delay is given."""
+        when = compute_delayed_until(delayed_until, delayed_for)
+        self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
+
+    # --- execution and hooks (no-ops, for subclasses to override)
+
+    def run(self, queue: Queue) -> Any:
+        """The work itself, called by the worker when no callback is given."""
+        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    def on_started(self, queue: Queue) -> None:
+        """Called when the worker is about to run the job."""
+
+    def on_success(self, queue: Queue, result: Any) -> None:
+        """Called when the job ran without raising; ``result`` is what it returned."""
+
+    def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
+        """Called when the job raised ``exception``."""
+
+    def on_skipped(self, queue: Queue) -> None:
+        """Called when the job was not run (not WAITING), or was canceled while running."""
+
+    def on_requeued(self, queue: Queue) -> None:
+        """Called when the job failed and was put back in a queue."""
+
+    def on_delayed(self, queue: Queue) -> None:
+        """Called when the job was delayed (status set to DELAYED) instead of run."""
+
+
+class Error(BaseJobsModel):
+    """One failed run of a job: which job, where, when, and what was raised."""
+
+    lockable = False  # created once, never updated: no need for limpyd's field locks
+
+    job_model_repr = fields.InstanceHashField(indexable=True)
+    job_pk = fields.InstanceHashField(indexable=True)
+    identifier = fields.InstanceHashField(indexable=True)
+    queue_name = fields.InstanceHashField(indexable=True)
+    date_time = fields.InstanceHashField(indexable=True, indexes=[SimpleDateTimeIndex])
+    date = fields.InstanceHashField(indexable=True)  # deprecated, kept for compatibility
+    time = fields.InstanceHashField()  # deprecated, kept for compatibility
+    type = fields.InstanceHashField(indexable=True)
+    code = fields.InstanceHashField(indexable=True)
+    message = fields.InstanceHashField()
+    traceback = fields.InstanceHashField()
+
+    @classmethod
+    def add_error(
+        cls,
+        queue_name: str,
+        job: Job,
+        error: BaseException,
+        when: datetime | None = None,
+        trace: str | None = None,
+        **additional_fields: Any,
+    ) -> "Error":
+        """Record ``error`` raised by ``job`` in queue ``queue_name`` (at ``when``, default now, UTC)."""
+        when = to_utc(when) if when else utcnow()
+        values: dict[str, Any] = {
+            "job_model_repr": job.get_model_repr(),
+            "job_pk": job.pk.get(),
+            "identifier": job.identifier.hget(),
+            "queue_name": queue_name,
+            "date_time": when.strftime("%Y-%m-%d %H:%M:%S"),
+            "date": when.strftime("%Y-%m-%d"),
+            "time": when.strftime("%H:%M:%S.%f"),
+            "type": type(error).__name__,
+            "message": str(error),
+        }
+        code = getattr(error, "code", None)
+        if code is not None:
+            values["code"] = code
+        if trace:
+            values["traceback"] = trace
+        values.update(additional_fields)
+        return cls(**values)
+
+    @classmethod
+    def collection_for_job(cls, job: Job) -> Any:
+        """Errors of every job of this model sharing ``job``'s identifier (a limpyd collection)."""
+        return cls.collection(job_model_repr=job.get_model_repr(), identifier=job.identifier.hget())
+
+    @property
+    def datetime(self) -> datetime | None:
+        """The ``date_time`` field as an aware UTC datetime."""
+        return str_to_datetime(self.date_time.hget())
+

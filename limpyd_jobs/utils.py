@@ -1,0 +1,97 @@
+"""Small helpers: UTC time handling, delays, and importing objects by dotted path."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .exceptions import InvalidDelay
+
+#: Every datetime is stored in this shape, always in UTC, always with its offset.
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+
+def utcnow() -> datetime:
+    """The current time, as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive datetime is taken to already be in UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def datetime_to_str(value: datetime) -> str:
+    """Serialize a datetime the way every limpyd-jobs field stores it."""
+    return to_utc(value).strftime(DATETIME_FORMAT)
+
+
+def str_to_datetime(value: str | None) -> datetime | None:
+    """Read back a stored datetime (ours, or a naive ``str(datetime)`` taken as UTC)."""
+    if not value:
+        return None
+    try:
+        return to_utc(datetime.fromisoformat(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def datetime_to_score(value: datetime) -> float:
+    """The timestamp used as score in sorted sets."""
+    return to_utc(value).timestamp()
+
+
+def compute_delayed_until(delayed_until: Any = None, delayed_for: Any = None) -> datetime | None:
+    """Turn the ``delayed_until`` / ``delayed_for`` arguments into one UTC datetime, or None.
+
+    Raises InvalidDelay when a value has the wrong type or both are given.
+    """
+    if delayed_until is not None and delayed_for is not None:
+        raise InvalidDelay("Pass either delayed_until or delayed_for, not both")
+    if delayed_for is not None:
+        if isinstance(delayed_for, bool) or not isinstance(delayed_for, (int, float, timedelta)):
+            raise InvalidDelay(
+                f"delayed_for must be a number of seconds (int or float) or a timedelta, "
+                f"not {delayed_for!r}"
+            )
+        if not isinstance(delayed_for, timedelta):
+            delayed_for = timedelta(seconds=delayed_for)
+        return utcnow() + delayed_for
+    if delayed_until is None:
+        return None
+    if isinstance(delayed_until, str):
+        parsed = str_to_datetime(delayed_until)
+        if parsed is None:
+            raise InvalidDelay(f"delayed_until {delayed_until!r} is not a valid datetime string")
+        return parsed
+    if not isinstance(delayed_until, datetime):
+        raise InvalidDelay(f"delayed_until must be a datetime, not {delayed_until!r}")
+    return to_utc(delayed_until)
+
+
+def import_string(path: str) -> Any:
+    """Import ``package.module.attribute`` and return the attribute.
+
+    Raises ImportError whose message names the path and the reason.
+    """
+    module_path, _, attribute = path.rpartition(".")
+    if not module_path:
+        raise ImportError(f"{path!r} is not a dotted path like 'package.module.name'")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise ImportError(f"cannot import module {module_path!r} (from {path!r}): {exc}") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ImportError(f"module {module_path!r} has no attribute {attribute!r}") from None
+
+
+def normalize_names(names: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Accept one queue name, a comma-separated string, or a list; return a list of names."""
+    if isinstance(names, str):
+        names = names.split(",")
+    return [name.strip() for name in names if name and name.strip()]

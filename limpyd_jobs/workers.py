@@ -1,0 +1,530 @@
+"""The Worker: takes jobs from its queues, runs them, and records how each run ended.
+
+``Worker.run()`` is a short loop of named steps, each a method a subclass may override:
+``must_stop`` -> ``maintain`` (``update_keys``, ``requeue_delayed_jobs``) -> ``wait_for_job``
+-> ``handle_job`` (``job_started``, the callback, then ``job_success`` / ``job_error`` /
+``job_skipped`` / ``job_delayed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import traceback as traceback_module
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import lua
+from .constants import DEFAULT_DELAY, LOGGER_NAME, STATUSES
+from .exceptions import ConfigurationException, LimpydJobsException
+from .models import Error, Job, Queue
+from .options import WORKER_OPTIONS, clean
+from .utils import datetime_to_str, str_to_datetime, utcnow
+
+__all__ = ["Worker", "WorkerConfig", "LOGGER_NAME"]
+
+#: Key of the sorted set of jobs a worker is running (ident -> start timestamp).
+RUNNING_KEY = "limpyd-jobs:worker:{id}:running"
+
+
+class _WaitInterrupted(BaseException):
+    """Raised by the signal handler to leave a blocking wait at once (never escapes the worker)."""
+
+
+def _declare_options(cls: type) -> type:
+    """Give the Worker one class attribute per option of the table, and ``parameters``."""
+    for option in WORKER_OPTIONS:
+        setattr(cls, option.name, option.default)
+    cls.parameters = tuple(option.name for option in WORKER_OPTIONS)
+    return cls
+
+
+@_declare_options
+class Worker:
+    """Run the jobs of some queues. Every ``parameters`` entry can be passed or subclassed."""
+
+    parameters: tuple[str, ...]
+    #: Set the process title (``setproctitle``) at each step; the command turns it on.
+    update_title = False
+    #: Name shown in the process title.
+    title_prefix = "limpyd-jobs-worker"
+
+    def __init__(self, queues: Any = None, **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(self.parameters)
+        if unknown:
+            raise ConfigurationException(f"Unknown worker parameter(s): {', '.join(sorted(unknown))}")
+        if queues is not None:
+            kwargs["queues"] = queues
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+        self._validate_parameters()
+        self._id = uuid.uuid4().hex[:8]
+        self.keys: list[str] = []
+        self.status: str | None = None
+        self.num_loops = 0
+        self.end_forced = False
+        self.end_signal_caught = False
+        self.start_date: datetime | None = None
+        self.end_date: datetime | None = None
+        self.wanted_end_date: datetime | None = None
+        self.last_update_keys: datetime | None = None
+        self.last_requeue_delayed: datetime | None = None
+        self._queues_by_key: dict[str, Queue] = {}
+        self._queue_info: dict[str, tuple[str, int]] = {}  # queue pk -> (name, priority)
+        self._current: tuple[str, str, datetime] | None = None  # (ident, identifier, taken at)
+        self._counts = (0, 0)
+        self._waiting_on_redis = False
+        self._signal_handlers: dict[int, Any] = {}
+        self.set_logger()
+        if self.terminate_gracefuly:
+            self.handle_end_signal()
+
+    # --- setup
+
+    def _validate_parameters(self) -> None:
+        """Check and normalize every parameter, raising ConfigurationException on a bad one."""
+        for option in WORKER_OPTIONS:
+            value = getattr(self, option.name)
+            if option.name in ("callback", "queue_model", "error_model") and not isinstance(value, str):
+                continue
+            setattr(self, option.name, clean(option, value))
+        if not self.queues:
+            raise ConfigurationException("A worker needs queues: pass queues='name' or queues=['a', 'b']")
+        if self.callback is None:
+            self.callback = self.execute
+        if not callable(self.callback):
+            raise ConfigurationException(f"callback must be callable, not {self.callback!r}")
+        self._check_model("queue_model", Queue)
+        self._check_model("error_model", Error)
+
+    def _check_model(self, name: str, base: type) -> None:
+        model = getattr(self, name)
+        if isinstance(model, str):
+            model = clean(next(option for option in WORKER_OPTIONS if option.name == name), model)
+            setattr(self, name, model)
+        if not (isinstance(model, type) and issubclass(model, base)):
+            raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")
+
+    @property
+    def terminate_gracefully(self) -> bool:
+        """Spelling alias of the ``terminate_gracefuly`` parameter."""
+        return self.terminate_gracefuly
+
+    def set_logger(self) -> None:
+        """Create ``self.logger`` from ``logger_name`` and ``logger_level``."""
+        self.logger = logging.getLogger(self.logger_name)
+        self.logger.setLevel(self.logger_level)
+
+    def handle_end_signal(self) -> None:
+        """Route SIGINT and SIGTERM to ``catch_end_signal``."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._signal_handlers[signum] = signal.signal(signum, self.catch_end_signal)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                self.log("cannot catch signals outside the main thread", level="debug")
+                return
+
+    def stop_handling_end_signal(self) -> None:
+        """Give SIGINT and SIGTERM back to the handlers they had before."""
+        for signum, handler in self._signal_handlers.items():
+            try:
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            except ValueError:
+                pass
+        self._signal_handlers = {}
+
+    def catch_end_signal(self, signum: int, frame: Any) -> None:
+        """Ask the worker to stop once the current job is done."""
+        self.end_signal_caught = self.end_forced = True
+        self.log(f"signal {signum} caught, stopping after the current job")
+        if self._waiting_on_redis:
+            raise _WaitInterrupted()
+
+    # --- identity and state
+
+    @property
+    def id(self) -> str:
+        """Identifies this worker in logs, the process title and Redis keys."""
+        return self._id
+
+    @property
+    def connection(self) -> Any:
+        """The redis-py connection of the queue model's database."""
+        return self.queue_model.get_connection()
+
+    @property
+    def running_key(self) -> str:
+        """Redis sorted set of the jobs this worker has taken and not finished."""
+        return RUNNING_KEY.format(id=self.id)
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        """Time since ``run`` started (until it ended), or None before it runs."""
+        if self.start_date is None:
+            return None
+        return (self.end_date or utcnow()) - self.start_date
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Log ``message`` at ``level``, prefixed by the worker's id."""
+        getattr(self.logger, level)("[%s] %s", self.id, message)
+
+    def set_status(self, status: str) -> None:
+        """Set the worker's status, and the process title if wanted."""
+        self.status = status
+        self.update_proc_title()
+
+    def update_proc_title(self) -> None:
+        """Show status, queues, loops and counts in the process title (if ``update_title``)."""
+        if not self.update_title:
+            return
+        from setproctitle import setproctitle
+
+        setproctitle(self.proc_title())
+
+    def proc_title(self) -> str:
+        """``limpyd-jobs-worker#<id> [status] queues=a,b loop=1/1000 waiting=9 delayed=2 duration=…``."""
+        title = f"{self.title_prefix}#{self.id} [{self.status or 'init'}] queues={','.join(self.queues)}"
+        if self.status in (None, "init"):
+            return title
+        waiting, delayed = self._counts
+        title += f" loop={self.num_loops}/{self.max_loops} waiting={waiting} delayed={delayed}"
+        elapsed = self.elapsed
+        if elapsed is not None and self.status != "starting":
+            title += f" duration={timedelta(seconds=int(elapsed.total_seconds()))}"
+        return title
+
+    def count_waiting_jobs(self) -> int:
+        """Jobs waiting in this worker's queues."""
+        return self.queue_model.count_waiting_jobs(self.queues)
+
+    def count_delayed_jobs(self) -> int:
+        """Jobs delayed in this worker's queues."""
+        return self.queue_model.count_delayed_jobs(self.queues)
+
+    # --- the loop
+
+    def must_stop(self) -> bool:
+        """True when a signal was caught, ``end_forced`` is set, or a limit is reached."""
+        if self.end_forced or self.end_signal_caught:
+            return True
+        if self.max_loops and self.num_loops >= self.max_loops:
+            return True
+        return self.wanted_end_date is not None and utcnow() >= self.wanted_end_date
+
+    def run(self) -> None:
+        """Run jobs until ``must_stop`` says so; a worker runs only once."""
+        if self.status is not None:
+            raise LimpydJobsException("This worker has already run: create a new one")
+        self.start_date = utcnow()
+        if self.max_duration:
+            self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+        self.set_status("starting")
+        try:
+            self.update_keys()
+            self.run_started()
+            while not self.must_stop():
+                self.run_one()
+        finally:
+            self.end_date = utcnow()
+            self.set_status("terminated")
+            self.run_ended()
+            self.stop_handling_end_signal()
+
+    def run_one(self) -> bool:
+        """One pass of the loop: maintenance, then wait for a job and handle it. True if one ran."""
+        self.maintain()
+        queue, job = self.wait_for_job()
+        if job is None:
+            return False
+        self.num_loops += 1
+        self.handle_job(job, queue)
+        return True
+
+    def maintain(self) -> None:
+        """Refresh the queue keys and move due delayed jobs, each at its own interval."""
+        if self._is_due(self.last_update_keys, self.fetch_priorities_delay):
+            self.update_keys()
+        if self._is_due(self.last_requeue_delayed, self.fetch_delayed_delay):
+            self.requeue_delayed_jobs()
+
+    @staticmethod
+    def _is_due(last: datetime | None, delay: float) -> bool:
+        return last is None or (utcnow() - last).total_seconds() >= delay
+
+    def update_keys(self) -> None:
+        """Read the waiting keys of this worker's queues, highest priority first."""
+        queues = self.queue_model.get_all_by_priority(self.queues)
+        self._queues_by_key = {queue.waiting.key: queue for queue in queues}
+        self._queue_info = {}
+        for queue in queues:
+            name, priority = queue.hmget("name", "priority")
+            self._queue_info[queue.pk.get()] = (name or "", int(priority or 0))
+        self.keys = list(self._queues_by_key)
+        self._delayed_keys = [queue.delayed.key for queue in queues]
+        self.last_update_keys = utcnow()
+
+    def requeue_delayed_jobs(self) -> None:
+        """Move the due delayed jobs of this worker's queues to their waiting lists."""
+        names = {pk: name for pk, (name, _) in self._queue_info.items()}
+        if names:
+            for ident, reason in self.queue_model.requeue_delayed_jobs_of(names):
+                self.log(f"could not requeue delayed job {ident}: {reason}", level="warning")
+        self.last_requeue_delayed = utcnow()
+
+    def wait_for_job(self) -> tuple[Queue | None, Job | None]:
+        """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
+        found = self._fetch()
+        if found == (None, None):
+            self.set_status("waiting")
+            if self._wait_for_wakeup():
+                found = self._fetch()
+        return found
+
+    def _fetch(self) -> tuple[Queue | None, Job | None]:
+        """Run fetch_job.lua once; return (queue, job) or (None, None)."""
+        if not self.keys:
+            return None, None
+        now = utcnow()
+        outcome, ident, key, status, waiting, delayed, identifier = lua.fetch_job(
+            self.queue_model.database, keys=self.keys,
+            args=[self.running_key, datetime_to_str(now), now.timestamp(), *self._delayed_keys],
+        )
+        self._counts = (waiting, delayed)
+        if outcome == "empty":
+            return None, None
+        queue = self.get_queue(key)
+        if outcome == "unknown":
+            outcome, status = self._start_unregistered(ident, now)
+        if outcome == "missing":
+            self.log(f"job {ident} found in {key} does not exist anymore: ignored", level="warning")
+            return None, None
+        job = self.get_job(ident)
+        self._current = (ident, identifier, now)
+        job.fetched_status = status  # the status it had when taken; RUNNING now if it was WAITING
+        return queue, job
+
+    def _start_unregistered(self, ident: str, now: datetime) -> tuple[str, str]:
+        """Start a job whose model fetch_job.lua did not know (older data): a second round trip."""
+        try:
+            job = self.get_job(ident)
+        except LimpydJobsException as exc:
+            self.log(f"job {ident} cannot be loaded ({exc}): ignored", level="error")
+            self.connection.zrem(self.running_key, ident)
+            return "missing", ""
+        outcome, status = lua.start_job(job.database, args=[job._name, job.pk.get(), datetime_to_str(now)])
+        return outcome, status
+
+    def _wait_for_wakeup(self) -> bool:
+        """Block until a job is announced in one of the queues or the wait times out."""
+        wait = self._wait_time()
+        if wait is None:
+            return False
+        keys = [f"{self.queue_model._name}:wakeup:{name}" for name in self.queues]
+        self._waiting_on_redis = True
+        try:
+            if self.must_stop():
+                return False
+            return bool(self.connection.blpop(keys, timeout=wait))
+        except _WaitInterrupted:
+            return False
+        finally:
+            self._waiting_on_redis = False
+
+    def _wait_time(self) -> float | None:
+        """Seconds to block: ``timeout``, shortened to the next maintenance or end of run."""
+        if self.timeout == 0 and self.max_duration is None:
+            return 0
+        deadlines = [self.timeout] if self.timeout else []
+        now = utcnow()
+        for last, delay in ((self.last_update_keys, self.fetch_priorities_delay),
+                            (self.last_requeue_delayed, self.fetch_delayed_delay)):
+            if last is not None:
+                deadlines.append(delay - (now - last).total_seconds())
+        if self.wanted_end_date is not None:
+            deadlines.append((self.wanted_end_date - now).total_seconds())
+        wait = min(deadlines) if deadlines else 0
+        # BLPOP takes seconds with millisecond precision; below that there is nothing to wait for.
+        return None if wait < 0.001 else round(wait, 3)
+
+    def queue_name(self, queue: Queue) -> str:
+        """Name of one of this worker's queues (known since ``update_keys``)."""
+        info = self._queue_info.get(queue.pk.get())
+        return info[0] if info else queue.name.hget()
+
+    def queue_priority(self, queue: Queue) -> int:
+        """Priority of one of this worker's queues (known since ``update_keys``)."""
+        info = self._queue_info.get(queue.pk.get())
+        return info[1] if info else int(queue.priority.hget() or 0)
+
+    def _label(self, job: Job, queue: Queue) -> str:
+        """``queue|identifier`` for log lines, without a round trip for the current job."""
+        if self._current and self._current[0] == job.ident:
+            identifier = self._current[1]
+        else:
+            identifier = job.identifier.hget()
+        return f"[{self.queue_name(queue)}|{identifier}]"
+
+    def get_job(self, job_ident: str) -> Job:
+        """The job named by an ident taken from a waiting list."""
+        return Job.get_from_ident(job_ident, lazy=True)
+
+    def get_queue(self, queue_redis_key: str) -> Queue:
+        """The queue whose waiting list has this Redis key."""
+        queue = self._queues_by_key.get(queue_redis_key)
+        if queue is None:
+            pk = queue_redis_key.split(":")[-2]
+            queue = self.queue_model.lazy_connect(pk)
+        return queue
+
+    # --- one job
+
+    def handle_job(self, job: Job, queue: Queue) -> None:
+        """Run a job just taken and record how it ended."""
+        if job.fetched_status != STATUSES.WAITING:
+            self._guard(job, self.job_delayed if job.fetched_status == STATUSES.DELAYED else self.job_skipped,
+                        job, queue)
+            return
+        self.set_status("running")
+        self._guard(job, self.job_started, job, queue)
+        try:
+            result = self.callback(job, queue)
+        except Exception as exc:
+            trace = traceback_module.format_exc() if self.save_tracebacks else None
+            self._guard(job, self.job_error, job, queue, exc, trace)
+        else:
+            self._end_success(job, queue, result)
+
+    def _end_success(self, job: Job, queue: Queue, result: Any) -> None:
+        """Mark the job SUCCESS unless it was canceled or delayed while running (atomically)."""
+        found = self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)
+        if found == STATUSES.RUNNING:
+            self._guard(job, self.job_success, job, queue, result)
+        elif found == STATUSES.CANCELED:
+            self._guard(job, self.job_skipped, job, queue)
+        elif found == STATUSES.DELAYED:
+            self._guard(job, self.job_delayed, job, queue)
+        else:
+            self.log(f"job {job.ident} ended with status {found!r}, set while it ran: left as is",
+                     level="warning")
+            self.connection.zrem(self.running_key, job.ident)
+
+    def _guard(self, job: Job, method: Callable[..., Any], *args: Any) -> None:
+        """Call a job_* hook; log what it raises (with the job's ident) instead of crashing."""
+        try:
+            method(*args)
+        except Exception:
+            self.logger.exception("[%s] %s failed for job %s", self.id, method.__name__, job.ident)
+
+    def finish_job(self, job: Job, queue: Queue, status: str, list_key: str = "",
+                   keep_queued: bool = False, only_if: str = "", end: bool = True) -> str:
+        """Write a job's end in one step (status, end, list, queued flag); return its prior status."""
+        return lua.finish_job(
+            job.database,
+            args=[job._name, job.pk.get(), job.ident, status, list_key,
+                  datetime_to_str(utcnow()) if end else "", int(keep_queued), self.running_key, only_if],
+        )
+
+    def execute(self, job: Job, queue: Queue) -> Any:
+        """The default callback: run the job's ``run`` method."""
+        return job.run(queue)
+
+    # --- hooks (override them; keep the super() call for the writes they do)
+
+    def run_started(self) -> None:
+        """Called once the keys are known, just before the loop."""
+        self.log(f"run started (queues={','.join(self.queues)})")
+
+    def run_ended(self) -> None:
+        """Called when the loop is over."""
+        self.log(f"run ended after {self.num_loops} loop(s)")
+
+    def job_started(self, job: Job, queue: Queue) -> None:
+        """The job is RUNNING (set when taken): log it and call its ``on_started``."""
+        self.log(self.job_started_message(job, queue))
+        job.on_started(queue)
+
+    def job_started_message(self, job: Job, queue: Queue) -> str:
+        return f"{self._label(job, queue)} starting"
+
+    def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
+        """The job is SUCCESS, unqueued and in the success list (written just before): log, ``on_success``."""
+        self.log(self.job_success_message(job, queue, job_result))
+        job.on_success(queue, job_result)
+
+    def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:
+        took = utcnow() - self._current[2] if self._current else job.duration
+        return f"{self._label(job, queue)} success, in {took}"
+
+    def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
+        """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
+        requeue = self._must_requeue(job)
+        self.finish_job(job, queue, STATUSES.ERROR, queue.errors.key, keep_queued=requeue)
+        if self.save_errors:
+            self._save_error(job, queue, exception, trace)
+        self.log(self.job_error_message(job, queue, exception, trace), level="error")
+        self._guard(job, job.on_error, queue, exception, trace)
+        if requeue:
+            self._requeue_after_error(job, queue)
+
+    def _must_requeue(self, job: Job) -> bool:
+        return not job.must_be_cancelled_on_error and int(job.tries.hget() or 0) <= self.requeue_times
+
+    def _save_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None) -> None:
+        fields = self.additional_error_fields(job, queue, exception, trace)
+        self.error_model.add_error(self.queue_name(queue), job, exception, trace=trace, **fields)
+
+    def _requeue_after_error(self, job: Job, queue: Queue) -> None:
+        priority = self.queue_priority(queue) + self.requeue_priority_delta
+        try:
+            self.requeue_job(job, queue, priority, delayed_for=self.requeue_delay_delta)
+        finally:
+            self.connection.zrem(self.running_key, job.ident)
+
+    def job_error_message(self, job: Job, queue: Queue, to_be_requeued_exception: BaseException,
+                          trace: str | None = None) -> str:
+        exc = to_be_requeued_exception
+        return f"{self._label(job, queue)} error: {type(exc).__name__}: {exc}"
+
+    def additional_error_fields(self, job: Job, queue: Queue, exception: BaseException,
+                                trace: str | None = None) -> dict[str, Any]:
+        """Extra fields for the Error object (for ``error_model`` subclasses); none by default."""
+        return {}
+
+    def requeue_job(self, job: Job, queue: Queue, priority: int, delayed_for: float | None = None) -> None:
+        """Put a failed job back in its queue at ``priority``, after ``delayed_for`` seconds."""
+        job.requeue(queue_name=self.queue_name(queue), priority=priority, delayed_for=delayed_for or None,
+                    queue_model=self.queue_model)
+        self.log(self.job_requeue_message(job, queue))
+        job.on_requeued(queue)
+
+    def job_requeue_message(self, job: Job, queue: Queue) -> str:
+        return f"{self._label(job, queue)} requeued (priority {job.priority.hget()})"
+
+    def job_skipped(self, job: Job, queue: Queue) -> None:
+        """The job was not run (not WAITING) or canceled while running: unqueue it, ``on_skipped``."""
+        self.finish_job(job, queue, "", end=False)
+        self.log(self.job_skipped_message(job, queue), level="warning")
+        job.on_skipped(queue)
+
+    def job_skipped_message(self, job: Job, queue: Queue) -> str:
+        status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
+        return f"{self._label(job, queue)} job skipped (current status: {status})"
+
+    def job_delayed(self, job: Job, queue: Queue) -> None:
+        """The job's status is DELAYED: put it in the delayed set (60s if no valid date), ``on_delayed``."""
+        delayed_until = str_to_datetime(job.delayed_until.hget())
+        if delayed_until is None:
+            delayed_until = utcnow() + timedelta(seconds=DEFAULT_DELAY)
+        job._enqueue((self.queue_model, queue.pk.get(), "", 0),
+                     delayed=(datetime_to_str(delayed_until), delayed_until.timestamp()),
+                     release_from=self.running_key)
+        self.log(self.job_delayed_message(job, queue), level="warning")
+        job.on_delayed(queue)
+
+    def job_delayed_message(self, job: Job, queue: Queue) -> str:
+        return f"{self._label(job, queue)} job delayed until {job.delayed_until.hget()}"
+
+
+from .config import WorkerConfig  # noqa: E402  (WorkerConfig builds on Worker; its documented home is here)
