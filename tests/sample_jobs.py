@@ -1,0 +1,92 @@
+"""Job models, queue/error subclasses and callbacks used by the tests (importable by workers)."""
+
+from __future__ import annotations
+
+import os
+
+from limpyd import fields
+
+from limpyd_jobs import Error, Job, Queue
+
+
+class NamedQueue(Queue):
+    """A Queue subclass with a field of its own, with a default."""
+
+    namespace = "tests"
+    description = fields.InstanceHashField(default="no description")
+
+
+class DetailedError(Error):
+    """An Error subclass with an extra field filled by the worker."""
+
+    namespace = "tests"
+    worker_note = fields.InstanceHashField(indexable=True)
+
+
+class ResizeJob(Job):
+    """A Job subclass with its own fields, queue name and run()."""
+
+    namespace = "tests"
+    queue_name = "resize"
+    size = fields.InstanceHashField(default="100x100")
+    owner = fields.InstanceHashField(indexable=True)
+    queue_model = NamedQueue
+
+    def run(self, queue):
+        return f"resized to {self.size.hget()}"
+
+
+class AlwaysCancelJob(Job):
+    namespace = "tests"
+    always_cancel_on_error = True
+
+
+class HookJob(Job):
+    """Records the hooks called, in a Redis list named after the job."""
+
+    namespace = "tests"
+
+    def _record(self, name, *extra):
+        self.get_connection().rpush(f"hooks:{self.pk.get()}", ":".join([name, *map(str, extra)]))
+
+    def run(self, queue):
+        return "ran"
+
+    def on_started(self, queue):
+        self._record("started")
+
+    def on_success(self, queue, result):
+        self._record("success", result)
+
+    def on_error(self, queue, exception, traceback):
+        self._record("error", type(exception).__name__)
+
+    def on_skipped(self, queue):
+        self._record("skipped")
+
+    def on_requeued(self, queue):
+        self._record("requeued")
+
+    def on_delayed(self, queue):
+        self._record("delayed")
+
+
+class CodedError(Exception):
+    code = 418
+
+
+def noop(job, queue):
+    """A callback that does nothing."""
+
+
+def record_execution(job, queue):
+    """Append the job's identifier and this process id to the 'executions' list."""
+    job.get_connection().rpush("executions", f"{job.identifier.hget()}:{os.getpid()}")
+
+
+def failing(job, queue):
+    raise ValueError(f"failed {job.identifier.hget()}")
+
+
+def coded_failure(job, queue):
+    raise CodedError("I'm a teapot")
