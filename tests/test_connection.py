@@ -18,7 +18,8 @@ from limpyd_jobs.testing.server import free_port
     [
         ("redis://localhost:6380/2", {"host": "localhost", "port": 6380, "db": 2}),
         ("redis://:secret@example.org", {"host": "example.org", "port": 6379, "db": 0, "password": "secret"}),
-        ("redis://user:p%40ss@h:1/3", {"host": "h", "port": 1, "db": 3, "username": "user", "password": "p@ss"}),
+        ("redis://user:p%40ss@h:1/3",
+         {"host": "h", "port": 1, "db": 3, "username": "user", "password": "p@ss"}),
         ("rediss://h:6390/1", {"host": "h", "port": 6390, "db": 1, "ssl": True}),
         ("unix:///tmp/redis.sock?db=4", {"unix_socket_path": "/tmp/redis.sock", "db": 4}),
     ],
