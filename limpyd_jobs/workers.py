@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
+
 from . import lua
 from .constants import DEFAULT_DELAY, LOGGER_NAME, STATUSES
 from .exceptions import ConfigurationException, LimpydJobsException
@@ -76,6 +78,7 @@ class Worker:
         self._current: tuple[str, str, datetime] | None = None  # (ident, identifier, taken at)
         self._counts = (0, 0)
         self._waiting_on_redis = False
+        self._blocking: tuple[dict, redis.Redis] | None = None
         self._signal_handlers: dict[int, Any] = {}
         self.set_logger()
         if self.terminate_gracefuly:
@@ -155,6 +158,15 @@ class Worker:
         return self.queue_model.get_connection()
 
     @property
+    def blocking_connection(self) -> redis.Redis:
+        """A client for the blocking wait, whose socket timeout outlasts ``timeout``."""
+        settings = dict(self.queue_model.database.connection_settings)
+        settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
+        if self._blocking is None or self._blocking[0] != settings:
+            self._blocking = (settings, redis.Redis(decode_responses=True, **settings))
+        return self._blocking[1]
+
+    @property
     def running_key(self) -> str:
         """Redis sorted set of the jobs this worker has taken and not finished."""
         return RUNNING_KEY.format(id=self.id)
@@ -220,9 +232,12 @@ class Worker:
         self.start_date = utcnow()
         if self.max_duration:
             self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
-        self.set_status("starting")
+        self.status = "starting"
         try:
             self.update_keys()
+            if self.update_title:
+                self._counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
+            self.set_status("starting")
             self.run_started()
             while not self.must_stop():
                 self.run_one()
@@ -280,6 +295,9 @@ class Worker:
             self.set_status("waiting")
             if self._wait_for_wakeup():
                 found = self._fetch()
+                if found == (None, None):  # announced in a queue (priority) not known yet
+                    self.update_keys()
+                    found = self._fetch()
         return found
 
     def _fetch(self) -> tuple[Queue | None, Job | None]:
@@ -326,7 +344,7 @@ class Worker:
         try:
             if self.must_stop():
                 return False
-            return bool(self.connection.blpop(keys, timeout=wait))
+            return bool(self.blocking_connection.blpop(keys, timeout=wait))
         except _WaitInterrupted:
             return False
         finally:

@@ -1,0 +1,477 @@
+"""The Worker: its parameters, loop, job outcomes, hooks, signals and process title."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import timedelta
+
+import pytest
+from sample_jobs import AlwaysCancelJob, DetailedError, HookJob, NamedQueue, ResizeJob, failing, noop
+
+from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, LimpydJobsException, Queue
+from limpyd_jobs.constants import LOGGER_NAME
+from limpyd_jobs.utils import str_to_datetime, utcnow
+from limpyd_jobs.workers import Worker
+
+
+def make_worker(queues="q", **kwargs):
+    kwargs.setdefault("timeout", 0.05)
+    kwargs.setdefault("terminate_gracefuly", False)
+    return Worker(queues, **kwargs)
+
+
+def hooks(job):
+    return job.get_connection().lrange(f"hooks:{job.pk.get()}", 0, -1)
+
+
+# --- parameters
+
+
+def test_parameters_tuple_and_defaults():
+    assert Worker.parameters == (
+        "queues", "callback", "queue_model", "error_model", "logger_name", "logger_level",
+        "save_errors", "save_tracebacks", "max_loops", "max_duration", "terminate_gracefuly",
+        "timeout", "fetch_priorities_delay", "fetch_delayed_delay", "requeue_times",
+        "requeue_priority_delta", "requeue_delay_delta",
+    )
+    worker = make_worker()
+    assert worker.queues == ["q"]
+    assert worker.queue_model is Queue and worker.error_model is Error
+    assert worker.logger_name == LOGGER_NAME == "limpyd-jobs"
+    assert worker.logger_level == logging.INFO
+    assert worker.save_errors is True and worker.save_tracebacks is True
+    assert worker.max_loops == 1000 and worker.max_duration is None
+    assert Worker.timeout == 30 and Worker.fetch_priorities_delay == 25 and Worker.fetch_delayed_delay == 25
+    assert worker.requeue_times == 0 and worker.requeue_priority_delta == -1
+    assert worker.requeue_delay_delta == 30
+    assert worker.callback == worker.execute
+    assert worker.status is None and worker.num_loops == 0 and worker.elapsed is None
+
+
+def test_parameters_as_class_attributes():
+    class MyWorker(Worker):
+        queues = "a,b"
+        max_loops = 5
+        terminate_gracefuly = False
+
+    worker = MyWorker()
+    assert worker.queues == ["a", "b"] and worker.max_loops == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"queues": None}, "queues"),
+        ({"nope": 1}, "nope"),
+        ({"callback": 3}, "callback"),
+        ({"queue_model": Job}, "queue_model"),
+        ({"error_model": "no.such.Model"}, "error_model"),
+        ({"max_loops": 0}, "max_loops"),
+        ({"timeout": -1}, "timeout"),
+        ({"requeue_times": "x"}, "requeue_times"),
+        ({"logger_level": "LOUD"}, "logger_level"),
+    ],
+)
+def test_bad_parameters_raise_configuration_errors(kwargs, message):
+    kwargs = {"queues": "q", **kwargs}
+    with pytest.raises(ConfigurationException, match=message):
+        Worker(terminate_gracefuly=False, **kwargs)
+
+
+def test_models_can_be_given_by_dotted_path():
+    worker = make_worker(queue_model="sample_jobs.NamedQueue", error_model="sample_jobs.DetailedError")
+    assert worker.queue_model is NamedQueue and worker.error_model is DetailedError
+
+
+# --- the loop
+
+
+def test_run_executes_jobs_highest_priority_first_across_queues():
+    order = []
+    low = Job.add_job(identifier="low", queue_name="a", priority=0)
+    high = Job.add_job(identifier="high", queue_name="b", priority=5)
+    mid = Job.add_job(identifier="mid", queue_name="a", priority=2)
+    make_worker("a,b", callback=lambda job, queue: order.append(job.identifier.hget()), max_loops=3).run()
+    assert order == ["high", "mid", "low"]
+    for job in (low, high, mid):
+        assert job.status.hget() == STATUSES.SUCCESS
+        assert job.queued.hget() is None
+        assert job.tries.hget() == "1"
+        assert job.duration is not None and job.duration >= timedelta(0)
+    assert Queue.get_queue("a", 2).success.lmembers() == [mid.ident]
+    assert Queue.get_queue("b", 5).success.lmembers() == [high.ident]
+
+
+def test_run_cannot_be_called_twice():
+    worker = make_worker(max_loops=1)
+    Job.add_job(identifier="job:1", queue_name="q")
+    worker.run()
+    assert worker.status == "terminated"
+    assert worker.end_date >= worker.start_date
+    assert worker.elapsed == worker.end_date - worker.start_date
+    with pytest.raises(LimpydJobsException, match="already run"):
+        worker.run()
+
+
+def test_max_loops_counts_fetched_jobs_even_skipped():
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    Job.collection(identifier="job:0").instances()[0].status.hset(STATUSES.CANCELED)
+    worker = make_worker(callback=noop, max_loops=2)
+    worker.run()
+    assert worker.num_loops == 2
+    assert Queue.count_waiting_jobs("q") == 1
+
+
+def test_max_duration_ends_an_idle_worker():
+    worker = make_worker(max_duration=0.2, timeout=30)
+    worker.run()
+    assert worker.wanted_end_date == worker.start_date + timedelta(seconds=0.2)
+    assert worker.end_date >= worker.wanted_end_date
+    assert worker.num_loops == 0
+
+
+def test_default_callback_runs_the_job_run_method():
+    job = ResizeJob.add_job(identifier="photo:1", size="5x5")
+    results = []
+
+    class RecordingWorker(Worker):
+        def job_success(self, job, queue, job_result):
+            super().job_success(job, queue, job_result)
+            results.append(job_result)
+
+    RecordingWorker("resize", queue_model=NamedQueue, max_loops=1, timeout=0.05,
+                    terminate_gracefuly=False).run()
+    assert results == ["resized to 5x5"]
+    assert job.status.hget() == STATUSES.SUCCESS
+
+
+def test_job_without_run_ends_in_error():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    make_worker(max_loops=1).run()
+    assert job.status.hget() == STATUSES.ERROR
+    error = Error.collection_for_job(job).instances()[0]
+    assert error.type.hget() == "NotImplementedError"
+
+
+def test_job_hooks_are_called_in_order():
+    good = HookJob.add_job(identifier="good", queue_name="q")
+    bad = HookJob.add_job(identifier="bad", queue_name="q")
+
+    def callback(job, queue):
+        if job == bad:
+            raise ValueError("no")
+        return job.run(queue)
+
+    make_worker(callback=callback, max_loops=2, requeue_times=1).run()
+    assert hooks(good) == ["started", "success:ran"]
+    assert hooks(bad) == ["started", "error:ValueError", "requeued"]
+
+
+def test_a_failing_hook_is_logged_and_the_job_state_stays_true(caplog):
+    class BrokenWorker(Worker):
+        def job_success(self, job, queue, job_result):
+            raise RuntimeError("hook broke")
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    BrokenWorker("q", callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert job.queued.hget() is None
+    assert f"job_success failed for job {job.ident}" in caplog.text
+    assert "hook broke" in caplog.text
+
+
+# --- errors and requeue
+
+
+def test_error_is_saved_with_traceback_and_job_is_not_requeued_by_default():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    make_worker(callback=failing, max_loops=1).run()
+    assert job.status.hget() == STATUSES.ERROR
+    assert job.queued.hget() is None
+    assert Queue.get_queue("q").errors.lmembers() == [job.ident]
+    error = Error.collection_for_job(job).instances()[0]
+    assert error.message.hget() == "failed job:1"
+    assert error.queue_name.hget() == "q"
+    assert "Traceback" in error.traceback.hget() and "ValueError" in error.traceback.hget()
+    assert Queue.count_waiting_jobs("q") == Queue.count_delayed_jobs("q") == 0
+
+
+def test_save_tracebacks_and_save_errors_off():
+    first = Job.add_job(identifier="job:1", queue_name="q")
+    make_worker(callback=failing, max_loops=1, save_tracebacks=False).run()
+    assert Error.collection_for_job(first).instances()[0].traceback.hget() is None
+    second = Job.add_job(identifier="job:2", queue_name="q")
+    make_worker(callback=failing, max_loops=1, save_errors=False).run()
+    assert len(Error.collection_for_job(second)) == 0
+    assert second.status.hget() == STATUSES.ERROR
+
+
+def test_requeue_arithmetic_priority_and_delay():
+    job = Job.add_job(identifier="job:1", queue_name="q", priority=3)
+    before = utcnow()
+    make_worker(callback=failing, max_loops=1, requeue_times=2, requeue_priority_delta=-2,
+                requeue_delay_delta=60).run()
+    assert job.status.hget() == STATUSES.DELAYED
+    assert job.queued.hget() == "1"
+    assert job.priority.hget() == "1"
+    assert Queue.get_queue("q", 1).delayed.zrange(0, -1) == [job.ident]
+    until = str_to_datetime(job.delayed_until.hget())
+    assert before + timedelta(seconds=60) <= until <= utcnow() + timedelta(seconds=61)
+
+
+def test_requeued_until_requeue_times_then_final_error():
+    job = Job.add_job(identifier="job:1", queue_name="q", priority=0)
+    worker = make_worker(callback=failing, max_loops=3, requeue_times=2, requeue_delay_delta=0,
+                         requeue_priority_delta=0)
+    worker.run()
+    assert job.tries.hget() == "3"
+    assert job.status.hget() == STATUSES.ERROR
+    assert job.queued.hget() is None
+    assert len(Error.collection_for_job(job)) == 3
+    assert Queue.get_queue("q").errors.lmembers() == [job.ident] * 3
+    assert worker.connection.zcard(worker.running_key) == 0
+
+
+def test_jobs_cancelled_on_error_are_not_requeued():
+    job = AlwaysCancelJob.add_job(identifier="job:1", queue_name="q")
+    other = Job.add_job(identifier="job:2", queue_name="q", cancel_on_error=1)
+    make_worker(callback=failing, max_loops=2, requeue_times=5, requeue_delay_delta=0).run()
+    for each in (job, other):
+        assert each.status.hget() == STATUSES.ERROR and each.queued.hget() is None
+    assert Queue.count_waiting_jobs("q") == 0
+
+
+def test_additional_error_fields_go_to_the_error_model():
+    class NotingWorker(Worker):
+        def additional_error_fields(self, job, queue, exception, trace=None):
+            return {"worker_note": f"seen by {self.id}"}
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = NotingWorker("q", callback=failing, error_model=DetailedError, max_loops=1, timeout=0.05,
+                          terminate_gracefuly=False)
+    worker.run()
+    error = DetailedError.collection_for_job(job).instances()[0]
+    assert error.worker_note.hget() == f"seen by {worker.id}"
+
+
+# --- skipped, canceled, delayed
+
+
+def test_a_job_not_waiting_is_skipped(caplog):
+    job = HookJob.add_job(identifier="job:1", queue_name="q")
+    job.status.hset(STATUSES.CANCELED)
+    ran = []
+    make_worker(callback=lambda job, queue: ran.append(job), max_loops=1).run()
+    assert ran == []
+    assert job.status.hget() == STATUSES.CANCELED
+    assert job.queued.hget() is None
+    assert hooks(job) == ["skipped"]
+    assert "job skipped (current status: CANCELED)" in caplog.text
+
+
+def test_a_job_canceled_while_running_is_skipped_not_successful():
+    job = HookJob.add_job(identifier="job:1", queue_name="q")
+    make_worker(callback=lambda job, queue: job.status.hset(STATUSES.CANCELED), max_loops=1).run()
+    assert job.status.hget() == STATUSES.CANCELED
+    assert job.queued.hget() is None
+    assert Queue.get_queue("q").success.lmembers() == []
+    assert hooks(job) == ["started", "skipped"]
+
+
+def test_a_job_delayed_while_running_is_delayed():
+    job = HookJob.add_job(identifier="job:1", queue_name="q")
+    until = utcnow() + timedelta(minutes=5)
+
+    def delay(job, queue):
+        job.delayed_until.hset(until.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"))
+        job.status.hset(STATUSES.DELAYED)
+
+    worker = make_worker(callback=delay, max_loops=1)
+    worker.run()
+    assert job.status.hget() == STATUSES.DELAYED and job.queued.hget() == "1"
+    assert Queue.get_queue("q").delayed.zscore(job.ident) == pytest.approx(until.timestamp())
+    assert hooks(job) == ["started", "delayed"]
+    assert worker.connection.zcard(worker.running_key) == 0
+
+
+def test_a_delayed_job_without_date_is_delayed_for_60_seconds():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    job.status.hset(STATUSES.DELAYED)  # set while in the waiting list, no delayed_until
+    before = utcnow()
+    make_worker(callback=noop, max_loops=1).run()
+    until = str_to_datetime(job.delayed_until.hget())
+    assert before + timedelta(seconds=60) <= until <= utcnow() + timedelta(seconds=61)
+    assert job.status.hget() == STATUSES.DELAYED
+
+
+def test_a_missing_job_in_a_list_is_logged_and_the_next_one_runs(caplog):
+    queue = Queue.get_queue("q")
+    queue.waiting.rpush("limpyd_jobs.models.Job:999")
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    make_worker(callback=noop, max_loops=1).run()
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert "limpyd_jobs.models.Job:999" in caplog.text and "does not exist" in caplog.text
+
+
+def test_an_ident_of_an_unknown_model_is_logged_and_skipped(caplog):
+    Queue.get_queue("q").waiting.rpush("no.such.Model:1")
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker(callback=noop, max_loops=1)
+    worker.run()
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert "no.such.Model:1" in caplog.text
+    assert worker.connection.zcard(worker.running_key) == 0
+
+
+# --- delayed jobs and new priorities
+
+
+def test_worker_moves_due_delayed_jobs_then_runs_them():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    queue = Queue.get_queue("q")
+    queue.waiting.lrem(0, job.ident)
+    queue.delay_job(job, utcnow() - timedelta(seconds=1))
+    make_worker(callback=noop, max_loops=1, fetch_delayed_delay=0).run()
+    assert job.status.hget() == STATUSES.SUCCESS
+
+
+def test_new_priorities_are_picked_up_after_fetch_priorities_delay():
+    Job.add_job(identifier="first", queue_name="q", priority=0)
+    seen = []
+
+    def add_in_new_priority(job, queue):
+        seen.append(job.identifier.hget())
+        if len(seen) == 1:
+            Job.add_job(identifier="second", queue_name="q", priority=7)
+
+    make_worker(callback=add_in_new_priority, max_loops=2, fetch_priorities_delay=0).run()
+    assert seen == ["first", "second"]
+
+
+def test_an_idle_worker_wakes_up_when_a_job_is_added():
+    waiting = threading.Event()
+
+    class SignalingWorker(Worker):
+        def set_status(self, status):
+            super().set_status(status)
+            if status == "waiting":
+                waiting.set()
+
+    def add_later():
+        assert waiting.wait(20)
+        Job.add_job(identifier="job:1", queue_name="q")
+
+    thread = threading.Thread(target=add_later)
+    thread.start()
+    worker = SignalingWorker("q", callback=noop, max_loops=1, timeout=30, terminate_gracefuly=False)
+    worker.run()
+    thread.join(5)
+    assert worker.num_loops == 1
+    assert Job.collection(identifier="job:1").instances()[0].status.hget() == STATUSES.SUCCESS
+
+
+# --- signals
+
+
+def test_sigterm_during_a_job_finishes_it_then_stops():
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+
+    def terminate(job, queue):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    worker = Worker("q", callback=terminate, timeout=0.05)  # terminate_gracefuly=True
+    worker.run()
+    assert worker.end_signal_caught is True and worker.end_forced is True
+    assert worker.num_loops == 1
+    assert Job.collection(status=STATUSES.SUCCESS).instances()[0].identifier.hget() == "job:0"
+    assert Queue.count_waiting_jobs("q") == 2
+    assert signal.getsignal(signal.SIGTERM) != worker.catch_end_signal  # given back after run
+
+
+def test_sigterm_while_waiting_stops_at_once():
+    waiting = threading.Event()
+
+    class SignalingWorker(Worker):
+        def set_status(self, status):
+            super().set_status(status)
+            if status == "waiting":
+                waiting.set()
+
+    def terminate_later():
+        assert waiting.wait(20)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=terminate_later)
+    thread.start()
+    worker = SignalingWorker("q", callback=noop, timeout=30)
+    worker.run()  # would block 30s without the interruption
+    thread.join(5)
+    assert worker.end_signal_caught and worker.status == "terminated"
+    assert worker.elapsed < timedelta(seconds=25)
+
+
+# --- status, title, logs, counts
+
+
+def test_statuses_and_process_title():
+    import setproctitle
+
+    seen = []
+
+    class TitleWorker(Worker):
+        update_title = True
+
+        def set_status(self, status):
+            super().set_status(status)
+            seen.append((status, setproctitle.getproctitle()))
+
+    Job.add_job(identifier="job:1", queue_name="foo")
+    Job.add_job(identifier="job:2", queue_name="bar", delayed_for=60)
+    worker = TitleWorker("foo,bar", callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False)
+    worker.run()
+    assert [status for status, _ in seen] == ["starting", "running", "terminated"]
+    prefix = f"limpyd-jobs-worker#{worker.id}"
+    assert seen[0][1] == f"{prefix} [starting] queues=foo,bar loop=0/1 waiting=1 delayed=1"
+    assert seen[1][1].startswith(f"{prefix} [running] queues=foo,bar loop=1/1 waiting=0 delayed=1 duration=")
+    assert seen[2][1].startswith(f"{prefix} [terminated] queues=foo,bar loop=1/1 waiting=0 delayed=1")
+    fresh = make_worker("foo,bar")
+    assert fresh.proc_title() == f"limpyd-jobs-worker#{fresh.id} [init] queues=foo,bar"
+
+
+def test_log_prefixes_the_worker_id(caplog):
+    worker = make_worker()
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        worker.log("hello")
+        worker.log("careful", level="warning")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"[{worker.id}] hello", f"[{worker.id}] careful"
+    ]
+    assert caplog.records[1].levelname == "WARNING"
+
+
+def test_count_waiting_and_delayed_jobs():
+    Job.add_job(identifier="1", queue_name="a")
+    Job.add_job(identifier="2", queue_name="b", priority=3)
+    Job.add_job(identifier="3", queue_name="a", delayed_for=30)
+    worker = make_worker("a,b")
+    assert worker.count_waiting_jobs() == 2
+    assert worker.count_delayed_jobs() == 1
+
+
+# --- round trips
+
+
+def test_taking_and_finishing_a_job_is_two_round_trips(round_trips):
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q", priority=number % 2)
+    worker = make_worker("q", callback=noop)
+    worker.update_keys()
+    worker.run_one()  # first pass also runs the periodic maintenance
+    with round_trips() as trips:
+        assert worker.run_one()
+    assert trips.commands == ["EVALSHA", "EVALSHA"]
