@@ -18,7 +18,8 @@ from limpyd.model import RedisModel
 
 from . import lua
 from .connection import default_settings
-from .exceptions import InvalidIdent, LimpydJobsException
+from .constants import STATUSES
+from .exceptions import InvalidIdent, InvalidStatus, LimpydJobsException
 from .utils import (
     compute_delayed_until,
     datetime_to_score,
@@ -57,6 +58,19 @@ def _set_new_instance_fields(instance: RedisModel, skip: Iterable[str], values: 
             field.proxy_set(values[name])
         elif hasattr(field, "default"):
             field.proxy_set(field.default)
+
+
+class StatusField(fields.InstanceHashField):
+    """The ``status`` field: refuses values that are not one of ``STATUSES``."""
+
+    def _call_hset(self, command: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if value not in STATUSES.values():
+            raise InvalidStatus(
+                f"{value!r} is not a status: use one of STATUSES ({', '.join(STATUSES.values())})"
+            )
+        return super()._call_hset(command, value, *args, **kwargs)
+
+    _call_hsetnx = _call_hset
 
 
 class BaseJobsModel(RedisModel):
@@ -176,7 +190,7 @@ class Job(BaseJobsModel):
     """A thing to do, identified by ``identifier``, living in one queue at a time."""
 
     identifier = fields.InstanceHashField(indexable=True)
-    status = fields.InstanceHashField(indexable=True)
+    status = StatusField(indexable=True)
     priority = fields.InstanceHashField(indexable=True, default=0)
     added = fields.InstanceHashField()
     start = fields.InstanceHashField()

@@ -479,12 +479,14 @@ class Worker:
         """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
         requeue = self._must_requeue(job)
         self.finish_job(job, queue, STATUSES.ERROR, queue.errors.key, keep_queued=requeue)
-        if self.save_errors:
-            self._save_error(job, queue, exception, trace)
-        self.log(self.job_error_message(job, queue, exception, trace), level="error")
-        self._guard(job, job.on_error, queue, exception, trace)
-        if requeue:
-            self._requeue_after_error(job, queue)
+        try:
+            if self.save_errors:
+                self._save_error(job, queue, exception, trace)
+            self.log(self.job_error_message(job, queue, exception, trace), level="error")
+            self._guard(job, job.on_error, queue, exception, trace)
+        finally:  # whatever failed above, a job to requeue is requeued
+            if requeue:
+                self._requeue_after_error(job, queue)
 
     def _must_requeue(self, job: Job) -> bool:
         return not job.must_be_cancelled_on_error and int(job.tries.hget() or 0) <= self.requeue_times

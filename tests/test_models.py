@@ -9,7 +9,7 @@ from limpyd.exceptions import DoesNotExist
 from sample_jobs import AlwaysCancelJob, CodedError, DetailedError, NamedQueue, ResizeJob
 
 from limpyd_jobs import STATUSES, Error, Job, LimpydJobsException, Queue
-from limpyd_jobs.exceptions import InvalidDelay, InvalidIdent
+from limpyd_jobs.exceptions import InvalidDelay, InvalidIdent, InvalidStatus
 from limpyd_jobs.utils import str_to_datetime, utcnow
 
 
@@ -31,6 +31,15 @@ def test_statuses_values_and_names():
     assert STATUSES.by_value("nope") is None
     assert STATUSES.by_value("nope", "UNKNOWN") == "UNKNOWN"
     assert len(set(STATUSES.values())) == 6
+
+
+def test_status_field_refuses_unknown_statuses():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    with pytest.raises(InvalidStatus, match="not a status"):
+        job.status.hset("x")
+    assert job.status.hget() == STATUSES.WAITING
+    job.status.hset(STATUSES.CANCELED)
+    assert list(Job.collection(status=STATUSES.CANCELED)) == [job.pk.get()]
 
 
 # --- add_job: creation

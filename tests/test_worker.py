@@ -187,6 +187,20 @@ def test_a_failing_hook_is_logged_and_the_job_state_stays_true(caplog):
 # --- errors and requeue
 
 
+def test_a_failure_while_saving_the_error_still_requeues_the_job(caplog):
+    class BrokenErrorWorker(Worker):
+        def additional_error_fields(self, job, queue, exception, trace=None):
+            return {"no_such_field": 1}
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = BrokenErrorWorker("q", callback=failing, max_loops=1, requeue_times=1, timeout=0.05,
+                               terminate_gracefuly=False)
+    worker.run()
+    assert job.status.hget() == STATUSES.DELAYED and job.queued.hget() == "1"
+    assert f"job_error failed for job {job.ident}" in caplog.text
+    assert worker.connection.zcard(worker.running_key) == 0
+
+
 def test_error_is_saved_with_traceback_and_job_is_not_requeued_by_default():
     job = Job.add_job(identifier="job:1", queue_name="q")
     make_worker(callback=failing, max_loops=1).run()
