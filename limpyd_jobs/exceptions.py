@@ -21,3 +21,18 @@ class InvalidDelay(LimpydJobsException, ValueError):
 
 class InvalidStatus(LimpydJobsException, ValueError):
     """A status is not one of ``STATUSES``."""
+
+
+class JobTimeout(LimpydJobsException):
+    """A job ran longer than its timeout and was stopped."""
+
+
+class JobProcessDied(LimpydJobsException):
+    """The process running a job (forked modes) died before finishing it."""
+
+
+class WorkerInterrupted(BaseException):
+    """Raised in a running job when a worker gets a second stop signal: stop now, give the job back.
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` in jobs does not swallow it.
+    """

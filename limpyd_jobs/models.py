@@ -199,8 +199,12 @@ class Job(BaseJobsModel):
     delayed_until = fields.InstanceHashField()
     queued = fields.InstanceHashField(indexable=True)
     cancel_on_error = fields.InstanceHashField()
-    #: pk of the queue (of ``queue_model``) the job was last put in.
-    queue_pk = fields.InstanceHashField()
+    #: ``<queue model name>:<pk>`` of the queue the job was last put in.
+    queue_key = fields.InstanceHashField()
+    #: ``<worker id>:<tries>``: the attempt running now; a finish from another attempt is refused.
+    attempt = fields.InstanceHashField()
+    #: Seconds this job may run before a worker in a forked mode kills it (default: the worker's).
+    timeout = fields.InstanceHashField()
 
     queue_model: type[Queue] = Queue
     queue_name: str | None = None
@@ -209,7 +213,7 @@ class Job(BaseJobsModel):
     #: Fields that add_job and the worker manage themselves.
     _managed_fields = frozenset(
         {"identifier", "status", "priority", "added", "start", "end", "tries",
-         "delayed_until", "queued", "queue_pk"}
+         "delayed_until", "queued", "queue_key", "attempt"}
     )
     _models_by_repr: dict[str, type["Job"]] = {}
 

@@ -92,6 +92,15 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"{value!r} is not a boolean")
 
 
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def _text(value: Any) -> str:
     return str(value)
 
@@ -155,6 +164,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("requeue_delay_delta", 30, _seconds,
            "How much time (seconds) to delay a job to be requeued (default to 30)",
            "--requeue-delay-delta=15"),
+    # --- reliability (beyond the documented parameters)
+    Option("execution_mode", "inprocess", _choice("inprocess", "fork", "prefork"),
+           "Where jobs run: in the worker process (inprocess), in a child forked per job (fork), "
+           "or in a pre-forked child reused across jobs (prefork)", "--execution-mode=fork"),
+    Option("job_timeout", None, _optional_seconds,
+           "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it",
+           "--job-timeout=300"),
+    Option("timeout_grace", 5, _seconds,
+           "Seconds between SIGTERM and SIGKILL for a job past its timeout (forked modes)",
+           "--timeout-grace=5"),
+    Option("heartbeat_interval", 5, _seconds, "Seconds between two beats of the worker",
+           "--heartbeat-interval=5"),
+    Option("heartbeat_timeout", 30, _seconds,
+           "A worker silent for this many seconds is dead: its jobs are given back",
+           "--heartbeat-timeout=30"),
+    Option("recovery_delay", 15, _seconds,
+           "Seconds between two looks for jobs of dead workers (0: never, leave it to a sweeper)",
+           "--recovery-delay=15"),
+    Option("lost_job_max_tries", 5, _integer(1),
+           "Attempts after which a job whose worker keeps dying ends in ERROR",
+           "--lost-job-max-tries=5"),
 )
 
 WORKER_OPTIONS = tuple(option for option in OPTIONS if option.worker)

@@ -1,38 +1,53 @@
 """The Worker: takes jobs from its queues, runs them, and records how each run ended.
 
 ``Worker.run()`` is a short loop of named steps, each a method a subclass may override:
-``must_stop`` -> ``maintain`` (``update_keys``, ``requeue_delayed_jobs``) -> ``wait_for_job``
--> ``handle_job`` (``job_started``, the callback, then ``job_success`` / ``job_error`` /
-``job_skipped`` / ``job_delayed``).
+``must_stop`` -> ``maintain`` (``update_keys``, ``requeue_delayed_jobs``, ``recover_lost_jobs``)
+-> ``wait_for_job`` -> ``handle_job`` (``job_started``, the callback, then ``job_success`` /
+``job_error`` / ``job_skipped`` / ``job_delayed``).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 import traceback as traceback_module
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
 
-from . import lua
+from . import lua, registry
 from .constants import DEFAULT_DELAY, LOGGER_NAME, STATUSES
-from .exceptions import ConfigurationException, LimpydJobsException
+from .exceptions import ConfigurationException, LimpydJobsException, WorkerInterrupted
+from .execution import EXECUTORS
 from .models import Error, Job, Queue
 from .options import WORKER_OPTIONS, clean
 from .utils import datetime_to_str, str_to_datetime, utcnow
 
 __all__ = ["Worker", "WorkerConfig", "LOGGER_NAME"]
 
-#: Key of the sorted set of jobs a worker is running (ident -> start timestamp).
-RUNNING_KEY = "limpyd-jobs:worker:{id}:running"
+#: Redis errors after which the worker waits and tries again (capped exponential backoff).
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
 
 
 class _WaitInterrupted(BaseException):
     """Raised by the signal handler to leave a blocking wait at once (never escapes the worker)."""
+
+
+@dataclass
+class CurrentJob:
+    """What the worker knows of the job it took, without asking Redis again."""
+
+    ident: str
+    identifier: str
+    taken_at: datetime
+    attempt: str
+    timeout: float | None
 
 
 def _declare_options(cls: type) -> type:
@@ -68,18 +83,26 @@ class Worker:
         self.num_loops = 0
         self.end_forced = False
         self.end_signal_caught = False
+        self.signals_caught = 0
         self.start_date: datetime | None = None
         self.end_date: datetime | None = None
         self.wanted_end_date: datetime | None = None
         self.last_update_keys: datetime | None = None
         self.last_requeue_delayed: datetime | None = None
+        self.last_recovery: datetime | None = None
+        self.current: CurrentJob | None = None
         self._queues_by_key: dict[str, Queue] = {}
         self._queue_info: dict[str, tuple[str, int]] = {}  # queue pk -> (name, priority)
-        self._current: tuple[str, str, datetime] | None = None  # (ident, identifier, taken at)
+        self._delayed_keys: list[str] = []
         self._counts = (0, 0)
         self._waiting_on_redis = False
+        self._running_job = False
         self._blocking: tuple[dict, redis.Redis] | None = None
         self._signal_handlers: dict[int, Any] = {}
+        self._stop_event = threading.Event()  # set by the first stop signal: ends waits
+        self._now_event = threading.Event()  # set by the second one: ends retries too
+        self._heartbeat: registry.Heartbeat | None = None
+        self.executor = EXECUTORS[self.execution_mode](self)
         self.set_logger()
         if self.terminate_gracefuly:
             self.handle_end_signal()
@@ -99,16 +122,10 @@ class Worker:
             self.callback = self.execute
         if not callable(self.callback):
             raise ConfigurationException(f"callback must be callable, not {self.callback!r}")
-        self._check_model("queue_model", Queue)
-        self._check_model("error_model", Error)
-
-    def _check_model(self, name: str, base: type) -> None:
-        model = getattr(self, name)
-        if isinstance(model, str):
-            model = clean(next(option for option in WORKER_OPTIONS if option.name == name), model)
-            setattr(self, name, model)
-        if not (isinstance(model, type) and issubclass(model, base)):
-            raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")
+        for name, base in (("queue_model", Queue), ("error_model", Error)):
+            model = getattr(self, name)
+            if not (isinstance(model, type) and issubclass(model, base)):
+                raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")
 
     @property
     def terminate_gracefully(self) -> bool:
@@ -138,10 +155,24 @@ class Worker:
                 pass
         self._signal_handlers = {}
 
+    def forget_signal_handlers(self) -> None:
+        """In a forked child: the parent handles the signals."""
+        self._signal_handlers = {}
+
     def catch_end_signal(self, signum: int, frame: Any) -> None:
-        """Ask the worker to stop once the current job is done."""
+        """First signal: stop once the current job is done. Second: stop now, give the job back."""
+        self.signals_caught += 1
         self.end_signal_caught = self.end_forced = True
-        self.log(f"signal {signum} caught, stopping after the current job")
+        self._stop_event.set()
+        if self.signals_caught > 1:
+            self._now_event.set()
+        if self.signals_caught == 1:
+            self.log(f"signal {signum} caught, stopping after the current job")
+        else:
+            self.log(f"signal {signum} caught again, stopping now", level="warning")
+            self.executor.interrupt()
+            if self._running_job and self.executor.mode == "inprocess":
+                raise WorkerInterrupted()
         if self._waiting_on_redis:
             raise _WaitInterrupted()
 
@@ -169,7 +200,7 @@ class Worker:
     @property
     def running_key(self) -> str:
         """Redis sorted set of the jobs this worker has taken and not finished."""
-        return RUNNING_KEY.format(id=self.id)
+        return registry.RUNNING_KEY.format(id=self.id)
 
     @property
     def elapsed(self) -> timedelta | None:
@@ -215,6 +246,12 @@ class Worker:
         """Jobs delayed in this worker's queues."""
         return self.queue_model.count_delayed_jobs(self.queues)
 
+    @classmethod
+    def registered_workers(cls, heartbeat_timeout: float | None = None) -> list[registry.WorkerInfo]:
+        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not)."""
+        timeout = cls.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        return registry.list_workers(cls.queue_model.get_connection(), timeout)
+
     # --- the loop
 
     def must_stop(self) -> bool:
@@ -229,40 +266,62 @@ class Worker:
         """Run jobs until ``must_stop`` says so; a worker runs only once."""
         if self.status is not None:
             raise LimpydJobsException("This worker has already run: create a new one")
+        self.status = "starting"
         self.start_date = utcnow()
         if self.max_duration:
             self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
-        self.status = "starting"
         try:
             self.update_keys()
             if self.update_title:
                 self._counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
             self.set_status("starting")
+            self.start_beating()
             self.run_started()
-            while not self.must_stop():
-                self.run_one()
+            self._loop()
         finally:
+            self.executor.close()
+            self.stop_beating()
             self.end_date = utcnow()
             self.set_status("terminated")
             self.run_ended()
             self.stop_handling_end_signal()
 
+    def _loop(self) -> None:
+        """Call ``run_one`` until told to stop, riding out Redis outages."""
+        backoff = BACKOFF_START
+        while not self.must_stop():
+            try:
+                self.run_one()
+                backoff = BACKOFF_START
+            except OUTAGE_ERRORS as exc:
+                self.log(f"Redis unavailable ({exc}): retrying in {backoff:.1f}s", level="warning")
+                self._stop_event.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
     def run_one(self) -> bool:
-        """One pass of the loop: maintenance, then wait for a job and handle it. True if one ran."""
+        """One pass of the loop: maintenance, then wait for a job and run it. True if one ran."""
         self.maintain()
         queue, job = self.wait_for_job()
         if job is None:
             return False
         self.num_loops += 1
-        self.handle_job(job, queue)
+        if job.fetched_status != STATUSES.WAITING:
+            self.handle_job(job, queue)
+            return True
+        try:
+            self.executor.execute(job, queue, self.current.timeout if self.current else None)
+        except WorkerInterrupted:
+            self.give_back(job, queue)
         return True
 
     def maintain(self) -> None:
-        """Refresh the queue keys and move due delayed jobs, each at its own interval."""
+        """Refresh queue keys, move due delayed jobs, recover lost jobs: each at its interval."""
         if self._is_due(self.last_update_keys, self.fetch_priorities_delay):
             self.update_keys()
         if self._is_due(self.last_requeue_delayed, self.fetch_delayed_delay):
             self.requeue_delayed_jobs()
+        if self.recovery_delay and self._is_due(self.last_recovery, self.recovery_delay):
+            self.recover_lost_jobs()
 
     @staticmethod
     def _is_due(last: datetime | None, delay: float) -> bool:
@@ -288,6 +347,36 @@ class Worker:
                 self.log(f"could not requeue delayed job {ident}: {reason}", level="warning")
         self.last_requeue_delayed = utcnow()
 
+    def recover_lost_jobs(self) -> None:
+        """Give back the jobs of workers that stopped beating (one worker at a time does it)."""
+        self.last_recovery = utcnow()
+        dead, jobs = registry.recover(self.queue_model.database, self.id, self.heartbeat_timeout,
+                                      self.lost_job_max_tries, lock_seconds=self.recovery_delay)
+        if dead:
+            self.log(f"{dead} dead worker(s) found, {len(jobs)} job(s) recovered", level="warning")
+        registry.record_lost_jobs(jobs, self.error_model, self.heartbeat_timeout)
+
+    def start_beating(self) -> None:
+        """Register this worker and start its heartbeat thread."""
+        ttl = self.heartbeat_timeout * 2
+        registry.register(self.connection, self.id, self.queues, self.execution_mode, ttl)
+        self._heartbeat = registry.Heartbeat(lambda: self.connection, self.id, self.heartbeat_interval, ttl)
+        self._heartbeat.start()
+
+    def stop_beating(self) -> None:
+        """Stop the heartbeat; leave the registry (unless jobs are left, to be recovered)."""
+        if self._heartbeat is None:
+            return
+        self._heartbeat.stop()
+        self._heartbeat = None
+        try:
+            if not registry.unregister(self.connection, self.id):
+                self.log("jobs left unfinished: they will be recovered by another worker", level="warning")
+        except OUTAGE_ERRORS as exc:
+            self.log(f"could not leave the registry ({exc})", level="warning")
+
+    # --- taking a job
+
     def wait_for_job(self) -> tuple[Queue | None, Job | None]:
         """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
         found = self._fetch()
@@ -305,34 +394,42 @@ class Worker:
         if not self.keys:
             return None, None
         now = utcnow()
-        outcome, ident, key, status, waiting, delayed, identifier = lua.fetch_job(
+        outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout = lua.fetch_job(
             self.queue_model.database, keys=self.keys,
-            args=[self.running_key, datetime_to_str(now), now.timestamp(), *self._delayed_keys],
+            args=[self.id, datetime_to_str(now), now.timestamp(), *self._delayed_keys],
         )
         self._counts = (waiting, delayed)
         if outcome == "empty":
             return None, None
         queue = self.get_queue(key)
         if outcome == "unknown":
-            outcome, status = self._start_unregistered(ident, now)
+            outcome, status, attempt = self._start_unregistered(ident, now)
         if outcome == "missing":
             self.log(f"job {ident} found in {key} does not exist anymore: ignored", level="warning")
             return None, None
         job = self.get_job(ident)
-        self._current = (ident, identifier, now)
+        self.current = CurrentJob(ident, identifier, now, attempt, self._job_timeout(timeout))
         job.fetched_status = status  # the status it had when taken; RUNNING now if it was WAITING
         return queue, job
 
-    def _start_unregistered(self, ident: str, now: datetime) -> tuple[str, str]:
+    def _job_timeout(self, value: str) -> float | None:
+        """The job's own timeout if it has a valid one, else the worker's ``job_timeout``."""
+        try:
+            return float(value) if value else self.job_timeout
+        except ValueError:
+            self.log(f"invalid job timeout {value!r}: using {self.job_timeout}", level="warning")
+            return self.job_timeout
+
+    def _start_unregistered(self, ident: str, now: datetime) -> tuple[str, str, str]:
         """Start a job whose model fetch_job.lua did not know (older data): a second round trip."""
         try:
             job = self.get_job(ident)
         except LimpydJobsException as exc:
             self.log(f"job {ident} cannot be loaded ({exc}): ignored", level="error")
             self.connection.zrem(self.running_key, ident)
-            return "missing", ""
-        outcome, status = lua.start_job(job.database, args=[job._name, job.pk.get(), datetime_to_str(now)])
-        return outcome, status
+            return "missing", "", ""
+        args = [job._name, job.pk.get(), datetime_to_str(now), self.id]
+        return tuple(lua.start_job(job.database, args=args))
 
     def _wait_for_wakeup(self) -> bool:
         """Block until a job is announced in one of the queues or the wait times out."""
@@ -357,32 +454,15 @@ class Worker:
         deadlines = [self.timeout] if self.timeout else []
         now = utcnow()
         for last, delay in ((self.last_update_keys, self.fetch_priorities_delay),
-                            (self.last_requeue_delayed, self.fetch_delayed_delay)):
-            if last is not None:
+                            (self.last_requeue_delayed, self.fetch_delayed_delay),
+                            (self.last_recovery, self.recovery_delay or None)):
+            if last is not None and delay is not None:
                 deadlines.append(delay - (now - last).total_seconds())
         if self.wanted_end_date is not None:
             deadlines.append((self.wanted_end_date - now).total_seconds())
         wait = min(deadlines) if deadlines else 0
         # BLPOP takes seconds with millisecond precision; below that there is nothing to wait for.
         return None if wait < 0.001 else round(wait, 3)
-
-    def queue_name(self, queue: Queue) -> str:
-        """Name of one of this worker's queues (known since ``update_keys``)."""
-        info = self._queue_info.get(queue.pk.get())
-        return info[0] if info else queue.name.hget()
-
-    def queue_priority(self, queue: Queue) -> int:
-        """Priority of one of this worker's queues (known since ``update_keys``)."""
-        info = self._queue_info.get(queue.pk.get())
-        return info[1] if info else int(queue.priority.hget() or 0)
-
-    def _label(self, job: Job, queue: Queue) -> str:
-        """``queue|identifier`` for log lines, without a round trip for the current job."""
-        if self._current and self._current[0] == job.ident:
-            identifier = self._current[1]
-        else:
-            identifier = job.identifier.hget()
-        return f"[{self.queue_name(queue)}|{identifier}]"
 
     def get_job(self, job_ident: str) -> Job:
         """The job named by an ident taken from a waiting list."""
@@ -396,9 +476,35 @@ class Worker:
             queue = self.queue_model.lazy_connect(pk)
         return queue
 
+    def queue_name(self, queue: Queue) -> str:
+        """Name of one of this worker's queues (known since ``update_keys``)."""
+        info = self._queue_info.get(queue.pk.get())
+        return info[0] if info else queue.name.hget()
+
+    def queue_priority(self, queue: Queue) -> int:
+        """Priority of one of this worker's queues (known since ``update_keys``)."""
+        info = self._queue_info.get(queue.pk.get())
+        return info[1] if info else int(queue.priority.hget() or 0)
+
+    def describe_current_job(self, job: Job, queue: Queue, timeout: float | None) -> dict[str, Any]:
+        """The taken job as plain data, to hand it to a pre-forked child."""
+        current = self.current
+        return {"ident": job.ident, "queue": queue.waiting.key, "status": job.fetched_status,
+                "identifier": current.identifier, "taken_at": current.taken_at.timestamp(),
+                "attempt": current.attempt, "timeout": timeout}
+
+    def resume_job(self, data: dict[str, Any]) -> tuple[Job, Queue, float | None]:
+        """In a pre-forked child: rebuild the job handed over by ``describe_current_job``."""
+        job, queue = self.get_job(data["ident"]), self.get_queue(data["queue"])
+        job.fetched_status = data["status"]
+        taken_at = datetime.fromtimestamp(data["taken_at"], timezone.utc)
+        self.current = CurrentJob(data["ident"], data["identifier"], taken_at, data["attempt"],
+                                  data["timeout"])
+        return job, queue, data["timeout"]
+
     # --- one job
 
-    def handle_job(self, job: Job, queue: Queue) -> None:
+    def handle_job(self, job: Job, queue: Queue, timeout: float | None = None) -> None:
         """Run a job just taken and record how it ended."""
         if job.fetched_status != STATUSES.WAITING:
             self._guard(job, self.job_delayed if job.fetched_status == STATUSES.DELAYED else self.job_skipped,
@@ -406,23 +512,37 @@ class Worker:
             return
         self.set_status("running")
         self._guard(job, self.job_started, job, queue)
+        self._running_job = True
         try:
-            result = self.callback(job, queue)
+            with self.executor.time_limit(timeout):
+                result = self.callback(job, queue)
         except Exception as exc:
+            self._running_job = False
             trace = traceback_module.format_exc() if self.save_tracebacks else None
             self._guard(job, self.job_error, job, queue, exc, trace)
         else:
+            self._running_job = False
             self._end_success(job, queue, result)
+        finally:
+            self._running_job = False
 
     def _end_success(self, job: Job, queue: Queue, result: Any) -> None:
         """Mark the job SUCCESS unless it was canceled or delayed while running (atomically)."""
         found = self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)
         if found == STATUSES.RUNNING:
             self._guard(job, self.job_success, job, queue, result)
-        elif found == STATUSES.CANCELED:
+        else:
+            self._changed_while_running(job, queue, found)
+
+    def _changed_while_running(self, job: Job, queue: Queue, found: str) -> None:
+        """The job was not RUNNING any more when it ended: skip, delay, or leave it as it is."""
+        if found == STATUSES.CANCELED:
             self._guard(job, self.job_skipped, job, queue)
         elif found == STATUSES.DELAYED:
             self._guard(job, self.job_delayed, job, queue)
+        elif found == "!stale":
+            self.log(f"job {job.ident} was recovered and taken again meanwhile: this attempt's end "
+                     "is not recorded", level="warning")
         else:
             self.log(f"job {job.ident} ended with status {found!r}, set while it ran: left as is",
                      level="warning")
@@ -437,12 +557,31 @@ class Worker:
 
     def finish_job(self, job: Job, queue: Queue, status: str, list_key: str = "",
                    keep_queued: bool = False, only_if: str = "", end: bool = True) -> str:
-        """Write a job's end in one step (status, end, list, queued flag); return its prior status."""
-        return lua.finish_job(
-            job.database,
-            args=[job._name, job.pk.get(), job.ident, status, list_key,
-                  datetime_to_str(utcnow()) if end else "", int(keep_queued), self.running_key, only_if],
-        )
+        """Write a job's end in one step (status, end, list, queued flag); return its prior status.
+
+        The current attempt's token must still be the job's (else ``"!stale"``); during a Redis
+        outage it waits and retries, as the job is done and only its record is missing.
+        """
+        attempt = self.current.attempt if self.current and self.current.ident == job.ident else ""
+        args = [job._name, job.pk.get(), job.ident, status, list_key,
+                datetime_to_str(utcnow()) if end else "", int(keep_queued), self.running_key, only_if,
+                attempt]
+        backoff = BACKOFF_START
+        while True:
+            try:
+                return lua.finish_job(job.database, args=args)
+            except OUTAGE_ERRORS as exc:
+                if self._now_event.is_set():
+                    raise
+                self.log(f"Redis unavailable ({exc}) to record the end of {job.ident}: retrying in "
+                         f"{backoff:.1f}s", level="warning")
+                self._now_event.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def give_back(self, job: Job, queue: Queue) -> None:
+        """Put a job interrupted by a second stop signal back at the front of its queue."""
+        job._enqueue((self.queue_model, queue.pk.get(), "", 0), prepend=True, release_from=self.running_key)
+        self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
 
     def execute(self, job: Job, queue: Queue) -> Any:
         """The default callback: run the job's ``run`` method."""
@@ -452,11 +591,19 @@ class Worker:
 
     def run_started(self) -> None:
         """Called once the keys are known, just before the loop."""
-        self.log(f"run started (queues={','.join(self.queues)})")
+        self.log(f"run started (queues={','.join(self.queues)}, mode={self.execution_mode})")
 
     def run_ended(self) -> None:
         """Called when the loop is over."""
         self.log(f"run ended after {self.num_loops} loop(s)")
+
+    def _label(self, job: Job, queue: Queue) -> str:
+        """``[queue|identifier]`` for log lines, without a round trip for the current job."""
+        if self.current and self.current.ident == job.ident:
+            identifier = self.current.identifier
+        else:
+            identifier = job.identifier.hget()
+        return f"[{self.queue_name(queue)}|{identifier}]"
 
     def job_started(self, job: Job, queue: Queue) -> None:
         """The job is RUNNING (set when taken): log it and call its ``on_started``."""
@@ -472,13 +619,17 @@ class Worker:
         job.on_success(queue, job_result)
 
     def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:
-        took = utcnow() - self._current[2] if self._current else job.duration
+        took = utcnow() - self.current.taken_at if self.current else job.duration
         return f"{self._label(job, queue)} success, in {took}"
 
     def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
         """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
         requeue = self._must_requeue(job)
-        self.finish_job(job, queue, STATUSES.ERROR, queue.errors.key, keep_queued=requeue)
+        found = self.finish_job(job, queue, STATUSES.ERROR, queue.errors.key, keep_queued=requeue,
+                                only_if=STATUSES.RUNNING)
+        if found != STATUSES.RUNNING:
+            self._changed_while_running(job, queue, found)
+            return
         try:
             if self.save_errors:
                 self._save_error(job, queue, exception, trace)

@@ -31,11 +31,15 @@ def hooks(job):
 
 
 def test_parameters_tuple_and_defaults():
-    assert Worker.parameters == (
+    assert Worker.parameters[:17] == (  # the documented ones, then ours
         "queues", "callback", "queue_model", "error_model", "logger_name", "logger_level",
         "save_errors", "save_tracebacks", "max_loops", "max_duration", "terminate_gracefuly",
         "timeout", "fetch_priorities_delay", "fetch_delayed_delay", "requeue_times",
         "requeue_priority_delta", "requeue_delay_delta",
+    )
+    assert Worker.parameters[17:] == (
+        "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
+        "recovery_delay", "lost_job_max_tries",
     )
     worker = make_worker()
     assert worker.queues == ["q"]

@@ -15,12 +15,12 @@ if #existing > 0 then
   table.sort(existing, function(a, b) return tonumber(a) < tonumber(b) end)
   local pk = existing[1]
   local ident = repr .. ':' .. pk
-  local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'priority', 'queue_pk', 'delayed_until')
+  local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
   local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
   local higher = priority > current
   if status == WAITING and (higher or prepend == '1') then
     local new_priority = math.max(priority, current)
-    if old_queue then redis.call('LREM', queue_key(queue_model, old_queue, 'waiting'), 0, ident) end
+    if old_queue then redis.call('LREM', old_queue .. ':waiting', 0, ident) end
     set_field(job_model, pk, 'priority', tostring(new_priority), true)
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
     enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend)
@@ -28,8 +28,8 @@ if #existing > 0 then
   elseif status == DELAYED and higher then
     local score = nil
     if old_queue then
-      score = redis.call('ZSCORE', queue_key(queue_model, old_queue, 'delayed'), ident)
-      redis.call('ZREM', queue_key(queue_model, old_queue, 'delayed'), ident)
+      score = redis.call('ZSCORE', old_queue .. ':delayed', ident)
+      redis.call('ZREM', old_queue .. ':delayed', ident)
     end
     set_field(job_model, pk, 'priority', tostring(priority), true)
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
@@ -37,7 +37,7 @@ if #existing > 0 then
                      fields[4] or '', score or '', now_score, '0')
     return {pk, 0, queue_pk, queue_created}
   end
-  return {pk, 0, old_queue or '', 0}
+  return {pk, 0, '', 0}
 end
 
 local pk = new_instance(job_model)

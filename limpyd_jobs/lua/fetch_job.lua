@@ -1,14 +1,17 @@
 -- Take the first job of the first non-empty waiting list and start it, atomically.
 -- KEYS: the waiting lists to look at, highest priority first.
--- ARGV[1] worker's running sorted set key ('' for none)   ARGV[2] now (stored string)
+-- ARGV[1] worker id ('' for none: no running set, no attempt token)   ARGV[2] now (stored string)
 -- ARGV[3] now (score)   ARGV[4..] delayed sets, only counted
 -- The job goes from its waiting list to the worker's running set in the same step, so a
 -- taken job is always somewhere. Its status becomes RUNNING, `start` is set, `tries` + 1,
--- only if it was WAITING; otherwise the caller decides (skip, delay) from the status.
--- Returns {outcome, ident, waiting_key, status, waiting_count, delayed_count, identifier}
+-- and `attempt` = "<worker id>:<tries>" only if it was WAITING; otherwise the caller decides
+-- (skip, delay) from the status.
+-- Returns {outcome, ident, waiting_key, status, waiting_count, delayed_count, identifier, attempt,
+--          timeout (the job's own `timeout` field, or '')}
 -- with outcome one of 'run', 'skip' (not WAITING), 'missing' (no such job),
 -- 'unknown' (its model is not registered), or 'empty' (nothing waiting).
-local running, now_str, now_score = ARGV[1], ARGV[2], ARGV[3]
+local worker, now_str, now_score = ARGV[1], ARGV[2], ARGV[3]
+local running = worker ~= '' and ('limpyd-jobs:worker:' .. worker .. ':running') or ''
 
 local function counts()
   local waiting, delayed = 0, 0
@@ -21,7 +24,7 @@ for _, key in ipairs(KEYS) do
   local ident = redis.call('LPOP', key)
   if ident then
     if running ~= '' then redis.call('ZADD', running, now_score, ident) end
-    local outcome, status, identifier = 'run', '', ''
+    local outcome, status, identifier, attempt, timeout = 'run', '', '', '', ''
     local job_model, pk = job_model_of(ident)
     if not job_model then
       outcome = 'unknown'
@@ -29,19 +32,17 @@ for _, key in ipairs(KEYS) do
       outcome = 'missing'
       if running ~= '' then redis.call('ZREM', running, ident) end
     else
-      local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier')
-      status, identifier = fields[1] or '', fields[2] or ''
+      local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier', 'timeout')
+      status, identifier, timeout = fields[1] or '', fields[2] or '', fields[3] or ''
       if status == WAITING then
-        set_field(job_model, pk, 'status', RUNNING, true)
-        set_field(job_model, pk, 'start', now_str, false)
-        redis.call('HINCRBY', hash_key(job_model, pk), 'tries', 1)
+        attempt = start_attempt(job_model, pk, worker, now_str)
       else
         outcome = 'skip'
       end
     end
     local waiting, delayed = counts()
-    return {outcome, ident, key, status, waiting, delayed, identifier}
+    return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout}
   end
 end
 local waiting, delayed = counts()
-return {'empty', '', '', '', waiting, delayed, ''}
+return {'empty', '', '', '', waiting, delayed, '', '', ''}

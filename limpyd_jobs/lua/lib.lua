@@ -69,7 +69,8 @@ local function wake_up(queue_model, name, count)
 end
 
 -- Put a job in the waiting list of a queue, or in its delayed sorted set when
--- delayed_score is in the future; sets status, delayed_until, queued and queue_pk.
+-- delayed_score is in the future; sets status, delayed_until, queued, and queue_key (the
+-- queue's "<queue model name>:<pk>", from which its list keys derive).
 local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
                                 delayed_str, delayed_score, now_score, prepend)
   local score = tonumber(delayed_score)
@@ -85,8 +86,18 @@ local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, que
     wake_up(queue_model, queue_name, 1)
   end
   set_field(job_model, pk, 'queued', '1', true)
-  set_field(job_model, pk, 'queue_pk', queue_pk, false)
+  set_field(job_model, pk, 'queue_key', queue_model .. ':' .. queue_pk, false)
   redis.call('HSET', REGISTRY, string.match(ident, '^(.+):[^:]+$'), job_model)
+end
+
+-- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token.
+local function start_attempt(job_model, pk, worker, now_str)
+  set_field(job_model, pk, 'status', RUNNING, true)
+  set_field(job_model, pk, 'start', now_str, false)
+  local tries = redis.call('HINCRBY', hash_key(job_model, pk), 'tries', 1)
+  local attempt = worker .. ':' .. tries
+  redis.call('HSET', hash_key(job_model, pk), 'attempt', attempt)
+  return attempt
 end
 
 -- The limpyd name of the Job model whose repr starts an ident, from the models registry.
