@@ -32,6 +32,11 @@ logger = logging.getLogger("limpyd-jobs")
 DONE, TIMEOUT, DIED, INTERRUPTED = "done", "timeout", "died", "interrupted"
 
 
+class _TimeIsUp(BaseException):
+    """Raised in a child's job by the parent's SIGTERM: unwinds the job (its ``finally`` blocks
+    run) without being recorded by the child; the parent records the JobTimeout."""
+
+
 class InProcessExecutor:
     """Runs jobs in the worker process.
 
@@ -80,6 +85,11 @@ class _ForkedExecutor(InProcessExecutor):
         super().__init__(worker)
         self.child_pid: int | None = None
         self.interrupted = False
+        #: time.monotonic() value (shared by parent and child) at which the current job is late
+        self.deadline: float | None = None
+
+    def _set_deadline(self, timeout: float | None) -> None:
+        self.deadline = time.monotonic() + timeout if timeout else None
 
     def _become_child(self) -> None:
         """In a fresh child: leave stop signals to the parent, stop on SIGTERM only when late."""
@@ -90,15 +100,15 @@ class _ForkedExecutor(InProcessExecutor):
 
     @contextmanager
     def time_limit(self, timeout: float | None) -> Iterator[None]:
-        """In the child: the parent's SIGTERM after the deadline raises JobTimeout in the job."""
-        if not timeout:
+        """In the child: the parent's SIGTERM after the deadline unwinds the job."""
+        deadline = self.deadline
+        if deadline is None:
             yield
             return
-        deadline = time.monotonic() + timeout
 
         def expire(signum: int, frame: Any) -> None:
             if time.monotonic() >= deadline:  # a group-wide SIGTERM before that is not for us
-                raise JobTimeout(f"job ran for more than {timeout}s")
+                raise _TimeIsUp()
 
         signal.signal(signal.SIGTERM, expire)
         try:
@@ -106,9 +116,9 @@ class _ForkedExecutor(InProcessExecutor):
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    def _wait(self, fd: int, timeout: float | None, buffer: bytearray) -> str:
-        """Wait for a line from the child, its death, the timeout or an interruption."""
-        deadline = None if not timeout else time.monotonic() + timeout
+    def _wait(self, fd: int, buffer: bytearray) -> str:
+        """Wait for a line from the child, its death, the deadline or an interruption."""
+        deadline = self.deadline
         while True:
             if self.interrupted:
                 return INTERRUPTED
@@ -161,6 +171,7 @@ class ForkExecutor(_ForkedExecutor):
 
     def execute(self, job: Job, queue: Queue, timeout: float | None) -> None:
         read_fd, write_fd = os.pipe()
+        self._set_deadline(timeout)
         pid = os.fork()
         if pid == 0:  # child
             os.close(read_fd)
@@ -172,7 +183,7 @@ class ForkExecutor(_ForkedExecutor):
         os.close(write_fd)
         self.child_pid = pid
         try:
-            outcome = self._wait(read_fd, timeout, bytearray())
+            outcome = self._wait(read_fd, bytearray())
             status = os.waitpid(pid, 0)[1] if outcome == DONE else self._stop_child(pid)
         finally:
             self.child_pid = None
@@ -209,7 +220,9 @@ class PreforkExecutor(_ForkedExecutor):
         """Run each job the parent sends until the pipe closes, then exit."""
         with os.fdopen(read_fd, "rb") as orders:
             for line in orders:
-                job, queue, timeout = self.worker.resume_job(json.loads(line))
+                data = json.loads(line)
+                self.deadline = data.pop("deadline")
+                job, queue, timeout = self.worker.resume_job(data)
                 if _run_in_child(self.worker, job, queue, timeout) != 0:
                     os._exit(1)  # the parent sees no "done": it records the job's process as dead
                 os.write(write_fd, b"done\n")
@@ -218,10 +231,11 @@ class PreforkExecutor(_ForkedExecutor):
     def execute(self, job: Job, queue: Queue, timeout: float | None) -> None:
         if self.child_pid is None:
             self._spawn()
-        order = json.dumps(self.worker.describe_current_job(job, queue, timeout)) + "\n"
+        self._set_deadline(timeout)
+        order = {**self.worker.describe_current_job(job, queue, timeout), "deadline": self.deadline}
         try:
-            os.write(self._to_child, order.encode())
-            outcome = self._wait(self._from_child, timeout, self._buffer)
+            os.write(self._to_child, (json.dumps(order) + "\n").encode())
+            outcome = self._wait(self._from_child, self._buffer)
         except BrokenPipeError:
             outcome = DIED
         if outcome != DONE:

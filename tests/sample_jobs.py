@@ -90,3 +90,11 @@ def failing(job, queue):
 
 def coded_failure(job, queue):
     raise CodedError("I'm a teapot")
+
+
+def short_work(job, queue):
+    """A few milliseconds of work, then record the execution (so kills land mid-job)."""
+    import time
+
+    time.sleep(0.005)
+    record_execution(job, queue)

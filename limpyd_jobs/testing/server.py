@@ -105,8 +105,12 @@ class RedisServer:
             self.directory = None
 
     def restart(self) -> None:
-        """Stop and start again on the same port (data is lost: nothing is saved)."""
+        """Stop and start again on the same port (only data saved with SAVE survives)."""
         self.stop(keep_directory=True)
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start a stopped server again on its port and directory (loading its last SAVE)."""
         self._spawn(self.port)
         if not self._wait_ready():
             raise RedisServerError("redis-server did not restart")

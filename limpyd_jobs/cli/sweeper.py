@@ -1,0 +1,96 @@
+"""``limpyd-jobs-sweeper``: give back the jobs of dead workers, apart from the workers.
+
+Workers already do it (``recovery_delay``); run this for deployments that want it separate,
+or with ``--once`` from cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import uuid
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from .. import __version__, registry
+from ..config import LOG_FORMAT, RET_CONNECT, RET_OK, RET_USAGE
+from ..connection import describe, settings_from_string
+from ..exceptions import ConfigurationException
+from ..models import BaseJobsModel, Error
+from ..options import OPTIONS, clean
+from ..utils import import_string
+
+logger = logging.getLogger("limpyd-jobs")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="limpyd-jobs-sweeper", description="Give back the jobs of workers that stopped beating")
+    parser.add_argument("--database", help="host:port:db or a redis://, rediss:// or unix:// URL")
+    for name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay"):
+        option = next(option for option in OPTIONS if option.name == name)
+        parser.add_argument(option.flag, dest=name, default=option.default,
+                            help=f"{option.help} (default {option.default})")
+    parser.add_argument("--error-model", default="limpyd_jobs.models.Error",
+                        help="The Error model in which to save the errors of jobs out of attempts")
+    parser.add_argument("--once", action="store_true", help="Sweep once and exit")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model: type[Error]) -> int:
+    """One recovery pass; returns the number of jobs given back or failed."""
+    dead, jobs = registry.recover(BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries,
+                                  lock_seconds=0.001)
+    if dead:
+        logger.warning("%s dead worker(s) found, %s job(s) recovered", dead, len(jobs))
+    registry.record_lost_jobs(jobs, error_model, heartbeat_timeout)
+    return len(jobs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sweeper; return the exit code."""
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        values = {name: clean(next(o for o in OPTIONS if o.name == name), getattr(args, name))
+                  for name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay")}
+        error_model = import_string(args.error_model)
+        if args.database:
+            BaseJobsModel.database.reset(**settings_from_string(args.database))
+    except (ConfigurationException, ImportError) as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"limpyd-jobs-sweeper: error: {exc}\n")
+        return RET_USAGE
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else RET_USAGE
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    sweeper_id = f"sweeper-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
+    try:
+        while True:
+            sweep(sweeper_id, values["heartbeat_timeout"], values["lost_job_max_tries"], error_model)
+            if args.once or stop.wait(values["recovery_delay"] or 15):
+                return RET_OK
+    except RedisError as exc:
+        sys.stderr.write(f"limpyd-jobs-sweeper: error: Redis at "
+                         f"{describe(BaseJobsModel.database.connection_settings)}: {exc}\n")
+        return RET_CONNECT
+    except KeyboardInterrupt:
+        return RET_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,357 @@
+"""No job is lost: attempt tokens, registry and heartbeats, recovery, timeouts, outages, signals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from limpyd_jobs import STATUSES, Error, Job, Queue
+from limpyd_jobs.cli.sweeper import main as sweeper_main
+from limpyd_jobs.registry import WORKERS_KEY
+from limpyd_jobs.workers import Worker
+
+
+def make_worker(queues="q", **kwargs):
+    kwargs.setdefault("timeout", 0.05)
+    kwargs.setdefault("terminate_gracefuly", False)
+    return Worker(queues, **kwargs)
+
+
+def take(worker):
+    """Have a worker take the next job, as if it were about to run it."""
+    worker.update_keys()
+    return worker.wait_for_job()
+
+
+def declare_dead(worker, connection):
+    """Make the registry believe this worker stopped beating long ago."""
+    connection.zadd(WORKERS_KEY, {worker.id: time.time() - 3600})
+
+
+def wait_until(condition, timeout=20.0):
+    """Await a condition with a bounded number of short checks; fail if it never holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("condition not met in time")
+
+
+# --- reliable fetch and attempt tokens
+
+
+def test_a_taken_job_sits_in_the_workers_running_set(connection):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker()
+    take(worker)
+    assert connection.zrange(worker.running_key, 0, -1) == [job.ident]
+    assert Queue.get_queue("q").waiting.llen() == 0
+    assert job.status.hget() == STATUSES.RUNNING
+    assert job.attempt.hget() == f"{worker.id}:1"
+
+
+def test_recovery_gives_a_lost_job_back_to_the_front_of_its_queue(connection):
+    lost = Job.add_job(identifier="lost", queue_name="q")
+    other = Job.add_job(identifier="other", queue_name="q")
+    dead = make_worker()
+    dead.start_beating()
+    dead._heartbeat.stop()
+    take(dead)
+    declare_dead(dead, connection)
+    rescuer = make_worker(callback=lambda job, queue: None)
+    rescuer.recover_lost_jobs()
+    assert lost.status.hget() == STATUSES.WAITING and lost.queued.hget() == "1"
+    assert Queue.get_queue("q").waiting.lmembers() == [lost.ident, other.ident]
+    assert connection.exists(dead.running_key) == 0
+    assert connection.zscore(WORKERS_KEY, dead.id) is None
+    assert lost.tries.hget() == "1"  # the lost attempt counts
+
+
+def test_a_late_finisher_cannot_overwrite_a_newer_attempt(connection, caplog):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    first = make_worker()
+    queue, taken = take(first)
+    declare_dead(first, connection)
+    second = make_worker(callback=lambda job, queue: "second")
+    second.recover_lost_jobs()
+    second.max_loops = 1
+    second.run()
+    assert job.status.hget() == STATUSES.SUCCESS and job.attempt.hget() == f"{second.id}:2"
+    end = job.end.hget()
+    # the first attempt ends now, in error: refused, nothing written
+    first.job_error(taken, queue, ValueError("too late"))
+    assert job.status.hget() == STATUSES.SUCCESS and job.end.hget() == end
+    assert len(Error.collection_for_job(job)) == 0
+    assert Queue.get_queue("q").success.lmembers() == [job.ident]
+    assert "was recovered and taken again" in caplog.text
+    assert connection.zcard(first.running_key) == 0
+
+
+def test_a_job_whose_worker_always_dies_ends_in_error(connection):
+    job = Job.add_job(identifier="poison", queue_name="q")
+    for attempt in range(1, 4):
+        worker = make_worker(lost_job_max_tries=3)
+        take(worker)
+        assert job.tries.hget() == str(attempt)
+        declare_dead(worker, connection)
+        connection.delete("limpyd-jobs:recovery-lock")
+        make_worker(lost_job_max_tries=3).recover_lost_jobs()
+    assert job.status.hget() == STATUSES.ERROR
+    assert job.queued.hget() is None
+    assert Queue.get_queue("q").errors.lmembers() == [job.ident]
+    error = Error.collection_for_job(job).instances()[0]
+    assert error.type.hget() == "WorkerLost"
+    assert "on each of its 3 attempts" in error.message.hget()
+    assert Job.add_job(identifier="poison", queue_name="q") != job  # can be added again
+
+
+def test_recovery_leaves_canceled_and_finished_jobs_alone(connection):
+    canceled = Job.add_job(identifier="canceled", queue_name="q")
+    done = Job.add_job(identifier="done", queue_name="q")
+    worker = make_worker()
+    take(worker)
+    take(worker)
+    canceled.status.hset(STATUSES.CANCELED)
+    done.status.hset(STATUSES.SUCCESS)
+    done.queued.hdel()
+    declare_dead(worker, connection)
+    make_worker().recover_lost_jobs()
+    assert canceled.status.hget() == STATUSES.CANCELED and canceled.queued.hget() is None
+    assert done.status.hget() == STATUSES.SUCCESS
+    assert Queue.count_waiting_jobs("q") == 0
+
+
+def test_sweeper_command_recovers_once(connection, redis_server, capsys):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker()
+    take(worker)
+    declare_dead(worker, connection)
+    code = sweeper_main([f"--database=127.0.0.1:{redis_server.port}:0", "--once",
+                         "--heartbeat-timeout=10"])
+    assert code == 0
+    assert job.status.hget() == STATUSES.WAITING
+
+
+def test_sweeper_misuse_exits_non_zero(capsys):
+    assert sweeper_main(["--heartbeat-timeout=soon"]) == 2
+    assert "heartbeat_timeout" in capsys.readouterr().err
+
+
+# --- registry and heartbeats
+
+
+def test_registry_lists_a_running_worker_then_forgets_it(connection):
+    seen = []
+
+    def look(job, queue):
+        seen.extend(Worker.registered_workers())
+
+    Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker(callback=look, max_loops=1, execution_mode="inprocess")
+    worker.run()
+    [info] = seen
+    assert info.id == worker.id and info.alive
+    assert info.info["pid"] == str(os.getpid()) and info.info["queues"] == "q"
+    assert info.info["mode"] == "inprocess" and info.info["host"]
+    assert info.running == [Job.collection(identifier="job:1").instances()[0].ident]
+    assert Worker.registered_workers() == []
+
+
+def test_heartbeats_go_on_while_a_long_job_runs(connection):
+    beats = []
+
+    def long_job(job, queue):
+        first = connection.zscore(WORKERS_KEY, worker.id)
+        wait_until(lambda: connection.zscore(WORKERS_KEY, worker.id) > first)
+        beats.append(first)
+
+    Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker(callback=long_job, max_loops=1, heartbeat_interval=0.05)
+    worker.run()
+    assert beats and Job.collection(status=STATUSES.SUCCESS)
+
+
+# --- execution modes and timeouts
+
+
+def sleeper(job, queue):
+    time.sleep(30)
+
+
+def crasher(job, queue):
+    os._exit(3)
+
+
+def killer(job, queue):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def pid_recorder(job, queue):
+    job.get_connection().rpush("pids", os.getpid())
+
+
+@pytest.mark.parametrize("mode", ["fork", "prefork"])
+def test_forked_modes_run_jobs_in_a_child(mode, connection):
+    jobs = [Job.add_job(identifier=f"job:{n}", queue_name="q") for n in range(3)]
+    make_worker(callback=pid_recorder, max_loops=3, execution_mode=mode).run()
+    assert all(job.status.hget() == STATUSES.SUCCESS for job in jobs)
+    pids = connection.lrange("pids", 0, -1)
+    assert str(os.getpid()) not in pids
+    assert len(set(pids)) == (3 if mode == "fork" else 1)
+
+
+@pytest.mark.parametrize("mode", ["fork", "prefork", "inprocess"])
+def test_a_job_past_its_timeout_is_stopped_and_recorded(mode):
+    job = Job.add_job(identifier="slow", queue_name="q")
+    after = Job.add_job(identifier="after", queue_name="q")
+    calls = []
+
+    def callback(job, queue):
+        calls.append(job.identifier.hget())
+        if job.identifier.hget() == "slow":
+            sleeper(job, queue)
+
+    worker = make_worker(callback=callback, max_loops=2, execution_mode=mode, job_timeout=0.3,
+                         timeout_grace=0.5, requeue_times=1, requeue_delay_delta=60)
+    worker.run()
+    assert worker.elapsed.total_seconds() < 20
+    error = Error.collection_for_job(job).instances()[0]
+    assert error.type.hget() == "JobTimeout"
+    assert job.status.hget() == STATUSES.DELAYED  # requeue rules apply
+    assert after.status.hget() == STATUSES.SUCCESS
+
+
+def test_a_job_timeout_field_overrides_the_workers():
+    job = Job.add_job(identifier="slow", queue_name="q", timeout=0.2)
+    make_worker(callback=sleeper, max_loops=1, execution_mode="fork", job_timeout=60,
+                timeout_grace=0.2).run()
+    assert job.status.hget() == STATUSES.ERROR
+    assert Error.collection_for_job(job).instances()[0].type.hget() == "JobTimeout"
+
+
+@pytest.mark.parametrize("mode, callback", [("fork", crasher), ("prefork", killer)])
+def test_a_dying_child_is_recorded_and_the_worker_goes_on(mode, callback):
+    dying = Job.add_job(identifier="dying", queue_name="q")
+    fine = Job.add_job(identifier="fine", queue_name="q")
+
+    def run(job, queue):
+        if job.identifier.hget() == "dying":
+            callback(job, queue)
+
+    make_worker(callback=run, max_loops=2, execution_mode=mode, timeout_grace=0.2).run()
+    error = Error.collection_for_job(dying).instances()[0]
+    assert error.type.hget() == "JobProcessDied"
+    assert ("exit code 3" if mode == "fork" else f"signal {int(signal.SIGKILL)}") in error.message.hget()
+    assert dying.status.hget() == STATUSES.ERROR
+    assert fine.status.hget() == STATUSES.SUCCESS
+
+
+# --- signals
+
+
+def test_second_sigterm_stops_now_and_gives_the_job_back(connection):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    other = Job.add_job(identifier="job:2", queue_name="q")
+
+    def stubborn(job, queue):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # interrupted by the second signal
+
+    worker = Worker("q", callback=stubborn, timeout=0.05)
+    worker.run()
+    assert worker.signals_caught == 2
+    assert job.status.hget() == STATUSES.WAITING and job.queued.hget() == "1"
+    assert Queue.get_queue("q").waiting.lmembers() == [job.ident, other.ident]
+    assert connection.zcard(worker.running_key) == 0
+    assert Worker.registered_workers() == []
+
+
+def test_second_sigterm_in_fork_mode_kills_the_child_and_gives_the_job_back(connection):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+
+    class SignaledWorker(Worker):
+        def catch_end_signal(self, signum, frame):
+            connection.incr("signals-seen")  # lets the child wait for the parent, not guess
+            super().catch_end_signal(signum, frame)
+
+    def stubborn(job, queue):
+        os.kill(os.getppid(), signal.SIGTERM)
+        wait_until(lambda: job.get_connection().get("signals-seen") == "1")
+        os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(30)
+
+    worker = SignaledWorker("q", callback=stubborn, timeout=0.05, execution_mode="fork")
+    worker.run()
+    assert worker.elapsed.total_seconds() < 20
+    assert job.status.hget() == STATUSES.WAITING
+    assert Queue.get_queue("q").waiting.lmembers() == [job.ident]
+
+
+# --- Redis outages
+
+
+class _OutageSeen(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record):
+        if "Redis unavailable" in record.getMessage():
+            self.seen.set()
+
+
+def test_a_job_finished_during_an_outage_is_recorded_once_redis_is_back(redis_server):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    watcher = _OutageSeen()
+    logging.getLogger("limpyd-jobs").addHandler(watcher)
+
+    def restart_when_seen():
+        assert watcher.seen.wait(30)
+        redis_server.start_again()
+
+    def cut_redis(job, queue):
+        job.get_connection().save()  # the restarted server loads this snapshot
+        redis_server.stop(keep_directory=True)
+        threading.Thread(target=restart_when_seen, daemon=True).start()
+        return "done"
+
+    try:
+        worker = make_worker(callback=cut_redis, max_loops=1)
+        worker.run()
+    finally:
+        logging.getLogger("limpyd-jobs").removeHandler(watcher)
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert Queue.get_queue("q").success.lmembers() == [job.ident]
+
+
+def test_a_worker_rides_out_a_redis_restart_and_resumes(redis_server):
+    watcher = _OutageSeen()
+    logging.getLogger("limpyd-jobs").addHandler(watcher)
+    done = []
+
+    def restart_when_seen():
+        assert watcher.seen.wait(30)
+        redis_server.start_again()
+
+    def callback(job, queue):
+        done.append(job.identifier.hget())
+        if len(done) == 1:
+            job.get_connection().save()
+            redis_server.stop(keep_directory=True)
+            threading.Thread(target=restart_when_seen, daemon=True).start()
+
+    Job.add_job(identifier="job:1", queue_name="q")
+    Job.add_job(identifier="job:2", queue_name="q")
+    try:
+        make_worker(callback=callback, max_loops=2).run()
+    finally:
+        logging.getLogger("limpyd-jobs").removeHandler(watcher)
+    assert done == ["job:1", "job:2"]
+    assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}
