@@ -227,6 +227,26 @@ def test_a_job_past_its_timeout_is_stopped_and_recorded(mode):
     assert after.status.hget() == STATUSES.SUCCESS
 
 
+def stubborn_sleeper(job, queue):
+    while True:  # refuses to stop: only SIGKILL ends it
+        try:
+            time.sleep(30)
+        except BaseException:
+            continue
+
+
+@pytest.mark.parametrize("mode", ["fork", "prefork"])
+def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(mode):
+    job = Job.add_job(identifier="stubborn", queue_name="q")
+    worker = make_worker(callback=stubborn_sleeper, max_loops=1, execution_mode=mode, job_timeout=0.2,
+                         timeout_grace=0.3)
+    worker.run()
+    assert worker.elapsed.total_seconds() < 20
+    error = Error.collection_for_job(job).instances()[0]
+    assert error.type.hget() == "JobTimeout"
+    assert job.status.hget() == STATUSES.ERROR
+
+
 def test_a_job_timeout_field_overrides_the_workers():
     job = Job.add_job(identifier="slow", queue_name="q", timeout=0.2)
     make_worker(callback=sleeper, max_loops=1, execution_mode="fork", job_timeout=60,
