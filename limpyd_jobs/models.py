@@ -7,6 +7,7 @@ which writes the same keys limpyd would, so collections and filters stay true.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from copy import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,10 +42,15 @@ def _clean_priority(priority: Any) -> int:
         raise ValueError(f"priority must be an integer, not {priority!r}") from None
 
 
-def _connected_instance(model: type[RedisModel], pk: Any) -> Any:
-    """An instance for a pk a script just proved to exist, without another round trip."""
-    instance = model.lazy_connect(pk)
+def _connected_instance(model: type["BaseJobsModel"], pk: Any) -> Any:
+    """An instance for a pk a script just proved to exist: no round trip, fields made when used."""
+    instance = model.__new__(model)
+    instance.lockable = model.lockable
     instance._connected = True
+    instance._init_fields = set()
+    instance.get_field = instance.get_instance_field
+    instance.get_fields = instance.get_instance_fields
+    instance._pk = model._redis_attr_pk.normalize(pk)
     return instance
 
 
@@ -82,6 +88,19 @@ class BaseJobsModel(RedisModel):
     abstract = True
     namespace = "jobs"
     database = PipelineDatabase(**default_settings())
+
+    def __getattr__(self, name: str) -> Any:
+        """Make a field of an instance the first time it is used (limpyd makes all of them up
+        front, which costs more than a Redis round trip on models with many fields)."""
+        if name.startswith("_") or "_pk" not in self.__dict__:
+            raise AttributeError(name)
+        model = type(self)
+        if not model.has_field(name):
+            raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
+        field = copy(model.get_class_field(name))
+        field._attach_to_instance(self)
+        self.__dict__[name] = field
+        return field
 
 
 class Queue(BaseJobsModel):

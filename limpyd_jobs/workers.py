@@ -396,7 +396,7 @@ class Worker:
         now = utcnow()
         outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout = lua.fetch_job(
             self.queue_model.database, keys=self.keys,
-            args=[self.id, datetime_to_str(now), now.timestamp(), *self._delayed_keys],
+            args=[self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), *self._delayed_keys],
         )
         self._counts = (waiting, delayed)
         if outcome == "empty":

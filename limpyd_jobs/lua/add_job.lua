@@ -23,7 +23,8 @@ if #existing > 0 then
     if old_queue then redis.call('LREM', old_queue .. ':waiting', 0, ident) end
     set_field(job_model, pk, 'priority', tostring(new_priority), true)
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
-    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
+                     status, '1')
     return {pk, 0, queue_pk, queue_created}
   elseif status == DELAYED and higher then
     local score = nil
@@ -34,20 +35,23 @@ if #existing > 0 then
     set_field(job_model, pk, 'priority', tostring(priority), true)
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
     enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
-                     fields[4] or '', score or '', now_score, '0')
+                     fields[4] or '', score or '', now_score, '0', status, '1')
     return {pk, 0, queue_pk, queue_created}
   end
   return {pk, 0, '', 0}
 end
 
 local pk = new_instance(job_model)
-set_field(job_model, pk, 'identifier', identifier, true)
-set_field(job_model, pk, 'priority', tostring(priority), true)
-set_field(job_model, pk, 'added', now_str, false)
+local fields = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
+reindex(job_model, pk, 'identifier', false, identifier)
+reindex(job_model, pk, 'priority', false, tostring(priority))
 for i = 12, #ARGV, 3 do
-  set_field(job_model, pk, ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1')
+  table.insert(fields, ARGV[i])
+  table.insert(fields, ARGV[i + 1])
+  if ARGV[i + 2] == '1' then reindex(job_model, pk, ARGV[i], false, ARGV[i + 1]) end
 end
+redis.call('HSET', hash_key(job_model, pk), unpack(fields))
 local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
 enqueue_or_delay(job_model, pk, repr .. ':' .. pk, queue_model, queue_pk, queue_name,
-                 delayed_str, delayed_score, now_score, prepend)
+                 delayed_str, delayed_score, now_score, prepend, false, false)
 return {pk, 1, queue_pk, queue_created}

@@ -15,12 +15,13 @@ else
 end
 if ARGV[12] == '1' then set_field(job_model, pk, 'priority', priority, true) end
 -- only a WAITING or DELAYED job can be in a list of its previous queue
-local current = redis.call('HMGET', hash_key(job_model, pk), 'queue_key', 'status')
+local current = redis.call('HMGET', hash_key(job_model, pk), 'queue_key', 'status', 'queued')
 local old_queue = current[1]
 if old_queue and (current[2] == WAITING or current[2] == DELAYED) then
   redis.call('LREM', old_queue .. ':waiting', 0, ident)
   redis.call('ZREM', old_queue .. ':delayed', ident)
 end
-enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, ARGV[8], ARGV[9], ARGV[10], ARGV[11],
+                 current[2], current[3])
 if ARGV[13] ~= '' then redis.call('ZREM', ARGV[13], ident) end
 return {queue_pk, queue_created}

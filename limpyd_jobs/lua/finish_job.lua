@@ -12,24 +12,36 @@
 -- Nothing is written in these cases but the removal from the running set.
 local job_model, pk, ident, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local list, end_str, keep_queued, running, only_if = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local current = redis.call('HMGET', hash_key(job_model, pk), 'status', 'attempt')
-local previous = current[1] or ''
-local outcome = nil
-if redis.call('SISMEMBER', job_model .. ':collection', pk) == 0 then
-  outcome = '!missing'
+local key = hash_key(job_model, pk)
+local current = redis.call('HMGET', key, 'status', 'attempt', 'queued')
+local previous = current[1]
+local refused = nil
+if not previous then
+  refused = '!missing'
 elseif ARGV[10] ~= '' and current[2] ~= ARGV[10] then
-  outcome = '!stale'
+  refused = '!stale'
 end
-if outcome then
+if refused then
   if running ~= '' then redis.call('ZREM', running, ident) end
-  return outcome
+  return refused
 end
 if only_if ~= '' and previous ~= only_if then return previous end
-if status ~= '' then set_field(job_model, pk, 'status', status, true) end
-if end_str ~= '' then set_field(job_model, pk, 'end', end_str, false) end
+local fields = {}
+if status ~= '' then
+  fields = {'status', status}
+  reindex(job_model, pk, 'status', previous, status)
+end
+if end_str ~= '' then
+  table.insert(fields, 'end')
+  table.insert(fields, end_str)
+end
+if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 if list ~= '' then redis.call('RPUSH', list, ident) end
 if keep_queued ~= '1' then
-  del_field(job_model, pk, 'queued', true)
+  if current[3] then
+    reindex(job_model, pk, 'queued', current[3], false)
+    redis.call('HDEL', key, 'queued')
+  end
   if running ~= '' then redis.call('ZREM', running, ident) end
 end
 return previous

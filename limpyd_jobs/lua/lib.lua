@@ -27,6 +27,14 @@ local function set_field(model, pk, field, value, indexed)
   redis.call('HSET', key, field, value)
 end
 
+-- Move pk from the EqualIndex set of an indexed field's old value (known, or false) to the
+-- set of its new value (or to none when new is false); the hash itself is written by the caller.
+local function reindex(model, pk, field, old, new)
+  if old == new then return end
+  if old then redis.call('SREM', model .. ':' .. field .. ':' .. old, pk) end
+  if new then redis.call('SADD', model .. ':' .. field .. ':' .. new, pk) end
+end
+
 -- Remove a hash field, and its pk from the field's EqualIndex when indexed.
 local function del_field(model, pk, field, indexed)
   local key = hash_key(model, pk)
@@ -61,42 +69,50 @@ local function queue_key(queue_model, queue_pk, field)
   return queue_model .. ':' .. queue_pk .. ':' .. field
 end
 
--- Wake one idle worker of the queue name; tokens are only hints, capped in number.
+-- Wake idle workers of the queue name, one per job; tokens are only hints, capped in number.
 local function wake_up(queue_model, name, count)
   local key = queue_model .. ':wakeup:' .. name
-  for _ = 1, math.min(count, WAKEUP_TOKENS_MAX) do redis.call('RPUSH', key, '1') end
-  redis.call('LTRIM', key, -WAKEUP_TOKENS_MAX, -1)
+  local tokens = {}
+  for i = 1, math.min(count, WAKEUP_TOKENS_MAX) do tokens[i] = '1' end
+  if redis.call('RPUSH', key, unpack(tokens)) > WAKEUP_TOKENS_MAX then
+    redis.call('LTRIM', key, -WAKEUP_TOKENS_MAX, -1)
+  end
 end
 
 -- Put a job in the waiting list of a queue, or in its delayed sorted set when
 -- delayed_score is in the future; sets status, delayed_until, queued, and queue_key (the
--- queue's "<queue model name>:<pk>", from which its list keys derive).
+-- queue's "<queue model name>:<pk>", from which its list keys derive). old_status and
+-- old_queued are the job's current values (false for a new job), to keep indexes in step.
 local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
-                                delayed_str, delayed_score, now_score, prepend)
+                                delayed_str, delayed_score, now_score, prepend, old_status, old_queued)
   local score = tonumber(delayed_score)
+  local status = WAITING
+  local fields = {'queued', '1', 'queue_key', queue_model .. ':' .. queue_pk}
+  if delayed_str ~= '' then
+    table.insert(fields, 'delayed_until')
+    table.insert(fields, delayed_str)
+  end
   if score and score > tonumber(now_score) then
-    set_field(job_model, pk, 'status', DELAYED, true)
-    set_field(job_model, pk, 'delayed_until', delayed_str, false)
+    status = DELAYED
     redis.call('ZADD', queue_key(queue_model, queue_pk, 'delayed'), score, ident)
   else
-    set_field(job_model, pk, 'status', WAITING, true)
-    if delayed_str ~= '' then set_field(job_model, pk, 'delayed_until', delayed_str, false) end
-    local waiting = queue_key(queue_model, queue_pk, 'waiting')
-    redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', waiting, ident)
+    redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', queue_key(queue_model, queue_pk, 'waiting'), ident)
     wake_up(queue_model, queue_name, 1)
   end
-  set_field(job_model, pk, 'queued', '1', true)
-  set_field(job_model, pk, 'queue_key', queue_model .. ':' .. queue_pk, false)
+  table.insert(fields, 'status')
+  table.insert(fields, status)
+  redis.call('HSET', hash_key(job_model, pk), unpack(fields))
+  reindex(job_model, pk, 'status', old_status, status)
+  reindex(job_model, pk, 'queued', old_queued, '1')
   redis.call('HSET', REGISTRY, string.match(ident, '^(.+):[^:]+$'), job_model)
 end
 
 -- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token.
 local function start_attempt(job_model, pk, worker, now_str)
-  set_field(job_model, pk, 'status', RUNNING, true)
-  set_field(job_model, pk, 'start', now_str, false)
-  local tries = redis.call('HINCRBY', hash_key(job_model, pk), 'tries', 1)
-  local attempt = worker .. ':' .. tries
-  redis.call('HSET', hash_key(job_model, pk), 'attempt', attempt)
+  local key = hash_key(job_model, pk)
+  local attempt = worker .. ':' .. redis.call('HINCRBY', key, 'tries', 1)
+  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt)
+  reindex(job_model, pk, 'status', WAITING, RUNNING)
   return attempt
 end
 
