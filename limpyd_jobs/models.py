@@ -338,25 +338,35 @@ class Job(BaseJobsModel):
     @classmethod
     def _extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
         """Flatten subclass fields (given or defaulted) as (name, value, indexed) for add_job.lua."""
+        free = cls._free_fields()
         args: list[Any] = []
         for name in values:
-            if name in cls._managed_fields or not cls.has_field(name) or name == "pk":
+            if name not in free:
                 raise ValueError(f"add_job cannot set {name!r}: it is not a free field of {cls.__name__}")
-        for field in cls.get_class_fields():
-            name = field.name
-            if name in cls._managed_fields or field is cls._redis_attr_pk:
+        for name, (field, indexed) in free.items():
+            value = values[name] if name in values else getattr(field, "default", None)
+            if value is None:
                 continue
-            if name not in values and not hasattr(field, "default"):
-                continue
-            value = values[name] if name in values else field.default
             if not isinstance(field, fields.InstanceHashField) or not cls._has_plain_index(field):
                 raise ValueError(
                     f"add_job can only set InstanceHashFields without custom indexes; "
                     f"set {name!r} on the returned job instead"
                 )
-            if value is not None:
-                args += [name, value, int(bool(field.indexable))]
+            args += [name, value, indexed]
         return args
+
+    @classmethod
+    def _free_fields(cls) -> dict[str, tuple[Any, int]]:
+        """Fields add_job may set (name -> (field, indexed)), computed once per model."""
+        cache = cls.__dict__.get("_free_fields_cache")
+        if cache is None:
+            cache = {
+                field.name: (field, int(bool(field.indexable)))
+                for field in cls.get_class_fields()
+                if field.name not in cls._managed_fields and field is not cls._redis_attr_pk
+            }
+            cls._free_fields_cache = cache
+        return cache
 
     @staticmethod
     def _has_plain_index(field: Any) -> bool:

@@ -26,7 +26,9 @@ def to_utc(value: datetime) -> datetime:
 
 def datetime_to_str(value: datetime) -> str:
     """Serialize a datetime the way every limpyd-jobs field stores it."""
-    return to_utc(value).strftime(DATETIME_FORMAT)
+    if value.tzinfo is not timezone.utc:
+        value = to_utc(value)
+    return value.isoformat(sep=" ", timespec="microseconds")
 
 
 def str_to_datetime(value: str | None) -> datetime | None:
