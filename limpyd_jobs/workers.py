@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import threading
 import traceback as traceback_module
 import uuid
@@ -33,10 +35,6 @@ __all__ = ["Worker", "WorkerConfig", "LOGGER_NAME"]
 #: Redis errors after which the worker waits and tries again (capped exponential backoff).
 OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
-
-
-class _WaitInterrupted(BaseException):
-    """Raised by the signal handler to leave a blocking wait at once (never escapes the worker)."""
 
 
 @dataclass
@@ -91,13 +89,14 @@ class Worker:
         self.last_requeue_delayed: datetime | None = None
         self.last_recovery: datetime | None = None
         self.current: CurrentJob | None = None
+        self._taken_next: tuple[tuple[Queue | None, Job | None], CurrentJob | None] | None = None
         self._queues_by_key: dict[str, Queue] = {}
         self._queue_info: dict[str, tuple[str, int]] = {}  # queue pk -> (name, priority)
         self._delayed_keys: list[str] = []
         self._counts = (0, 0)
-        self._waiting_on_redis = False
+        self._waiting_on: Any = None  # the connection blocked waiting for a job, if any
         self._running_job = False
-        self._blocking: tuple[dict, redis.Redis] | None = None
+        self._blocking: tuple[dict, Any] | None = None
         self._signal_handlers: dict[int, Any] = {}
         self._stop_event = threading.Event()  # set by the first stop signal: ends waits
         self._now_event = threading.Event()  # set by the second one: ends retries too
@@ -173,8 +172,9 @@ class Worker:
             self.executor.interrupt()
             if self._running_job and self.executor.mode == "inprocess":
                 raise WorkerInterrupted()
-        if self._waiting_on_redis:
-            raise _WaitInterrupted()
+        if self._waiting_on is not None:  # unblock the wait: its read fails and the loop goes on
+            with contextlib.suppress(AttributeError, OSError):
+                self._waiting_on._sock.shutdown(socket.SHUT_RDWR)
 
     # --- identity and state
 
@@ -189,12 +189,13 @@ class Worker:
         return self.queue_model.get_connection()
 
     @property
-    def blocking_connection(self) -> redis.Redis:
-        """A client for the blocking wait, whose socket timeout outlasts ``timeout``."""
+    def blocking_connection(self) -> Any:
+        """The connection kept for the blocking wait; its socket timeout outlasts ``timeout``."""
         settings = dict(self.queue_model.database.connection_settings)
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._blocking is None or self._blocking[0] != settings:
-            self._blocking = (settings, redis.Redis(decode_responses=True, **settings))
+            client = redis.Redis(decode_responses=True, **settings)
+            self._blocking = (settings, client.connection_pool.get_connection())
         return self._blocking[1]
 
     @property
@@ -279,6 +280,7 @@ class Worker:
             self.run_started()
             self._loop()
         finally:
+            self._give_back_taken_next()
             self.executor.close()
             self.stop_beating()
             self.end_date = utcnow()
@@ -379,6 +381,9 @@ class Worker:
 
     def wait_for_job(self) -> tuple[Queue | None, Job | None]:
         """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
+        if self._taken_next is not None:  # taken with the end of the previous job
+            (found, self.current), self._taken_next = self._taken_next, None
+            return found
         found = self._fetch()
         if found == (None, None):
             self.set_status("waiting")
@@ -394,10 +399,15 @@ class Worker:
         if not self.keys:
             return None, None
         now = utcnow()
-        outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout = lua.fetch_job(
-            self.queue_model.database, keys=self.keys,
-            args=[self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), *self._delayed_keys],
-        )
+        return self._taken(now, lua.fetch_job(self.queue_model.database, keys=self.keys,
+                                               args=self._fetch_args(now)))
+
+    def _fetch_args(self, now: datetime) -> list[Any]:
+        return [self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), *self._delayed_keys]
+
+    def _taken(self, now: datetime, values: list[Any]) -> tuple[Queue | None, Job | None]:
+        """Turn what fetch_job.lua returned into (queue, job), or (None, None)."""
+        outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout = values
         self._counts = (waiting, delayed)
         if outcome == "empty":
             return None, None
@@ -437,15 +447,19 @@ class Worker:
         if wait is None:
             return False
         keys = [f"{self.queue_model._name}:wakeup:{name}" for name in self.queues]
-        self._waiting_on_redis = True
+        connection = self._waiting_on = self.blocking_connection
         try:
             if self.must_stop():
                 return False
-            return bool(self.blocking_connection.blpop(keys, timeout=wait))
-        except _WaitInterrupted:
-            return False
+            connection.send_command("BLPOP", *keys, wait)
+            return bool(connection.read_response())
+        except (*OUTAGE_ERRORS, OSError):
+            connection.disconnect()
+            if self.must_stop():  # a stop signal cut the wait short
+                return False
+            raise
         finally:
-            self._waiting_on_redis = False
+            self._waiting_on = None
 
     def _wait_time(self) -> float | None:
         """Seconds to block: ``timeout``, shortened to the next maintenance or end of run."""
@@ -528,7 +542,10 @@ class Worker:
 
     def _end_success(self, job: Job, queue: Queue, result: Any) -> None:
         """Mark the job SUCCESS unless it was canceled or delayed while running (atomically)."""
-        found = self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)
+        if self._may_take_next():
+            found = self._finish_and_take_next(job, queue)
+        else:
+            found = self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)
         if found == STATUSES.RUNNING:
             self._guard(job, self.job_success, job, queue, result)
         else:
@@ -548,6 +565,35 @@ class Worker:
                      level="warning")
             self.connection.zrem(self.running_key, job.ident)
 
+    def _may_take_next(self) -> bool:
+        """Whether to take the next job in the same round trip as this one's end."""
+        return self.executor.mode == "inprocess" and bool(self.keys) and not self.must_stop()
+
+    def _finish_and_take_next(self, job: Job, queue: Queue) -> str:
+        """Record a success and take the next job in one round trip (the next is kept for
+        ``wait_for_job``); on a Redis error, fall back to ``finish_job``, which retries."""
+        now = utcnow()
+        args = self._finish_args(job, STATUSES.SUCCESS, queue.success.key, False, STATUSES.RUNNING, True)
+        try:
+            result = lua.finish_and_take_next(self.queue_model.database, keys=self.keys,
+                                              args=[*args, *self._fetch_args(now)])
+        except OUTAGE_ERRORS:
+            return self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)
+        if len(result) > 1:
+            current = self.current  # the hooks of this job come first: keep it current
+            found = self._taken(now, result[1:])
+            self._taken_next, self.current = (found, self.current), current
+        return result[0]
+
+    def _give_back_taken_next(self) -> None:
+        """At the end of a run, put back a job taken with the last one's end and not run."""
+        if self._taken_next is None:
+            return
+        (queue, job), _ = self._taken_next
+        self._taken_next = None
+        if job is not None:
+            self.give_back(job, queue)
+
     def _guard(self, job: Job, method: Callable[..., Any], *args: Any) -> None:
         """Call a job_* hook; log what it raises (with the job's ident) instead of crashing."""
         try:
@@ -562,10 +608,7 @@ class Worker:
         The current attempt's token must still be the job's (else ``"!stale"``); during a Redis
         outage it waits and retries, as the job is done and only its record is missing.
         """
-        attempt = self.current.attempt if self.current and self.current.ident == job.ident else ""
-        args = [job._name, job.pk.get(), job.ident, status, list_key,
-                datetime_to_str(utcnow()) if end else "", int(keep_queued), self.running_key, only_if,
-                attempt]
+        args = self._finish_args(job, status, list_key, keep_queued, only_if, end)
         backoff = BACKOFF_START
         while True:
             try:
@@ -577,6 +620,13 @@ class Worker:
                          f"{backoff:.1f}s", level="warning")
                 self._now_event.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _finish_args(self, job: Job, status: str, list_key: str, keep_queued: bool, only_if: str,
+                     end: bool) -> list[Any]:
+        """The ARGV of finish_job.lua; the attempt token is checked for the current job."""
+        attempt = self.current.attempt if self.current and self.current.ident == job.ident else ""
+        return [job._name, job._pk, job.ident, status, list_key, datetime_to_str(utcnow()) if end else "",
+                int(keep_queued), self.running_key, only_if, attempt]
 
     def give_back(self, job: Job, queue: Queue) -> None:
         """Put a job interrupted by a second stop signal back at the front of its queue."""

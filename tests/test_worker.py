@@ -484,12 +484,39 @@ def test_count_waiting_and_delayed_jobs():
 # --- round trips
 
 
-def test_taking_and_finishing_a_job_is_two_round_trips(round_trips):
-    for number in range(3):
+def test_a_job_costs_one_round_trip_while_the_queue_is_not_empty(round_trips):
+    for number in range(4):
         Job.add_job(identifier=f"job:{number}", queue_name="q", priority=number % 2)
     worker = make_worker("q", callback=noop)
     worker.update_keys()
-    worker.run_one()  # first pass also runs the periodic maintenance
+    worker.run_one()  # the first pass also runs the periodic maintenance and a plain fetch
     with round_trips() as trips:
-        assert worker.run_one()
+        assert worker.run_one() and worker.run_one()
+    # each run ends its job and takes the next one in the same script
     assert trips.commands == ["EVALSHA", "EVALSHA"]
+
+
+def test_taking_and_finishing_a_job_is_at_most_two_round_trips(round_trips):
+    Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker("q", callback=noop, max_loops=1)
+    worker.update_keys()
+    worker.maintain()
+    with round_trips() as trips:
+        assert worker.run_one()  # fetch, then a plain finish: max_loops says no next job
+    assert trips.commands == ["EVALSHA", "EVALSHA"]
+
+
+def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops():
+    first = Job.add_job(identifier="job:1", queue_name="q")
+    second = Job.add_job(identifier="job:2", queue_name="q")
+
+    worker = make_worker("q", callback=noop)
+    worker.update_keys()
+    worker.run_one()  # job:1 ends and job:2 is taken with it
+    assert second.status.hget() == STATUSES.RUNNING
+    worker.end_forced = True
+    worker._give_back_taken_next()
+    assert first.status.hget() == STATUSES.SUCCESS
+    assert second.status.hget() == STATUSES.WAITING
+    assert Queue.get_queue("q").waiting.lmembers() == [second.ident]
+    assert worker.connection.zcard(worker.running_key) == 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
@@ -85,5 +86,6 @@ enqueue_job = LuaScript("enqueue_job")
 fetch_job = LuaScript("fetch_job")
 start_job = LuaScript("start_job")
 finish_job = LuaScript("finish_job")
+finish_and_take_next = LuaScript("finish_and_take_next")
 requeue_delayed = LuaScript("requeue_delayed")
 recover_jobs = LuaScript("recover_jobs")

@@ -122,3 +122,81 @@ local function job_model_of(ident)
   if not repr then return nil, nil end
   return redis.call('HGET', REGISTRY, repr), pk
 end
+
+-- Take the first job of the first non-empty waiting list (see fetch_job.lua for the result).
+local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys)
+  local running = worker ~= '' and ('limpyd-jobs:worker:' .. worker .. ':running') or ''
+  local function counts()
+    local waiting, delayed = 0, 0
+    if want_counts then
+      for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+      for _, key in ipairs(delayed_keys) do delayed = delayed + redis.call('ZCARD', key) end
+    end
+    return waiting, delayed
+  end
+  for _, key in ipairs(waiting_keys) do
+    local ident = redis.call('LPOP', key)
+    if ident then
+      if running ~= '' then redis.call('ZADD', running, now_score, ident) end
+      local outcome, status, identifier, attempt, timeout = 'run', '', '', '', ''
+      local job_model, pk = job_model_of(ident)
+      if not job_model then
+        outcome = 'unknown'
+      else
+        local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier', 'timeout')
+        if not fields[1] then  -- every queued job has a status: this one does not exist
+          outcome = 'missing'
+          if running ~= '' then redis.call('ZREM', running, ident) end
+        else
+          status, identifier, timeout = fields[1], fields[2] or '', fields[3] or ''
+          if status == WAITING then
+            attempt = start_attempt(job_model, pk, worker, now_str)
+          else
+            outcome = 'skip'
+          end
+        end
+      end
+      local waiting, delayed = counts()
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout}
+    end
+  end
+  local waiting, delayed = counts()
+  return {'empty', '', '', '', waiting, delayed, '', '', ''}
+end
+
+-- Record the end of a job's run (see finish_job.lua for the arguments and the result).
+local function finish(job_model, pk, ident, status, list, end_str, keep_queued, running, only_if, token)
+  local key = hash_key(job_model, pk)
+  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued')
+  local previous = current[1]
+  local refused = nil
+  if not previous then
+    refused = '!missing'
+  elseif token ~= '' and current[2] ~= token then
+    refused = '!stale'
+  end
+  if refused then
+    if running ~= '' then redis.call('ZREM', running, ident) end
+    return refused
+  end
+  if only_if ~= '' and previous ~= only_if then return previous end
+  local fields = {}
+  if status ~= '' then
+    fields = {'status', status}
+    reindex(job_model, pk, 'status', previous, status)
+  end
+  if end_str ~= '' then
+    table.insert(fields, 'end')
+    table.insert(fields, end_str)
+  end
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+  if list ~= '' then redis.call('RPUSH', list, ident) end
+  if keep_queued ~= '1' then
+    if current[3] then
+      reindex(job_model, pk, 'queued', current[3], false)
+      redis.call('HDEL', key, 'queued')
+    end
+    if running ~= '' then redis.call('ZREM', running, ident) end
+  end
+  return previous
+end
