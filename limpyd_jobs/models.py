@@ -327,6 +327,80 @@ class Job(BaseJobsModel):
         return _connected_instance(cls, pk)
 
     @classmethod
+    def add_jobs(
+        cls,
+        jobs: Iterable[str | dict[str, Any]],
+        queue_name: str | None = None,
+        priority: int = 0,
+        queue_model: type[Queue] | None = None,
+        prepend: bool = False,
+        delayed_until: datetime | None = None,
+        delayed_for: int | float | timedelta | None = None,
+        chunk_size: int = 1000,
+        **fields_if_new: Any,
+    ) -> list["Job"]:
+        """``add_job`` for many jobs, in one round trip per ``chunk_size`` jobs.
+
+        Each item is an identifier, or a dict with ``identifier`` and any ``add_job`` argument
+        (``queue_name``, ``priority``, ``prepend``, ``delayed_for``... and fields), which wins
+        over the ones given here. The rules for identifiers already queued are add_job's; an
+        identifier given twice acts as two add_job calls would (one job, the higher priority).
+        Returns the jobs, in the order of the items.
+        """
+        defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
+                    "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
+        queue_model = queue_model or cls.queue_model
+        records, positions = cls._bulk_records(jobs, defaults)
+        pks: list[str] = []
+        for start in range(0, len(records), max(1, chunk_size)):
+            pks += cls._add_chunk(records[start:start + chunk_size], queue_model)
+        return [_connected_instance(cls, pks[position]) for position in positions]
+
+    @classmethod
+    def _bulk_records(
+        cls, jobs: Iterable[Any], defaults: dict[str, Any]
+    ) -> tuple[list[list[Any]], list[int]]:
+        """Validate the items into add_jobs.lua records, one per identifier (repeats merged)."""
+        records: list[list[Any]] = []
+        by_identifier: dict[str, int] = {}
+        positions: list[int] = []
+        for item in jobs:
+            values = {**defaults, **({"identifier": item} if not isinstance(item, dict) else item)}
+            identifier = values.pop("identifier", None)
+            if identifier is None or identifier == "":
+                raise ValueError(f"add_jobs needs an identifier for each job (got {item!r})")
+            identifier = str(identifier)
+            name = cls._resolve_queue_name(values.pop("queue_name"))
+            job_priority = _clean_priority(values.pop("priority"))
+            when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"))
+            item_prepend = int(bool(values.pop("prepend")))
+            if identifier in by_identifier:  # as a second add_job would: priority up, maybe first
+                record = records[by_identifier[identifier]]
+                record[2] = max(record[2], job_priority)
+                record[5] = max(record[5], item_prepend)
+                positions.append(by_identifier[identifier])
+                continue
+            extra = cls._extra_fields_args(values)
+            by_identifier[identifier] = len(records)
+            positions.append(len(records))
+            records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
+                            datetime_to_score(when) if when else "", item_prepend, len(extra) // 3, *extra])
+        return records, positions
+
+    @classmethod
+    def _add_chunk(cls, records: list[list[Any]], queue_model: type[Queue]) -> list[str]:
+        """Run add_jobs.lua for some records; return their job pks."""
+        now = utcnow()
+        args: list[Any] = [cls._name, cls.get_model_repr(), queue_model._name, datetime_to_str(now),
+                           now.timestamp()]
+        for record in records:
+            args += record
+        result = lua.add_jobs(cls.database, args=args)
+        for queue_pk in result[2 * len(records):]:
+            _connected_instance(queue_model, queue_pk)._created({})
+        return result[0:2 * len(records):2]
+
+    @classmethod
     def _resolve_queue_name(cls, queue_name: str | None) -> str:
         queue_name = queue_name or cls.queue_name
         if not queue_name:

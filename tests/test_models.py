@@ -419,3 +419,65 @@ def test_error_subclass_additional_fields():
     job = Job.add_job(identifier="job:1", queue_name="q")
     error = DetailedError.add_error("q", job, ValueError("x"), worker_note="note")
     assert list(DetailedError.collection(worker_note="note")) == [error.pk.get()]
+
+
+# --- add_jobs (bulk)
+
+
+def test_add_jobs_creates_jobs_like_add_job():
+    jobs = Job.add_jobs(["a", "b", {"identifier": "c", "priority": 2}], queue_name="q")
+    assert [job.identifier.hget() for job in jobs] == ["a", "b", "c"]
+    assert waiting("q", 0) == [jobs[0].ident, jobs[1].ident]
+    assert waiting("q", 2) == [jobs[2].ident]
+    for job in jobs:
+        assert job.status.hget() == STATUSES.WAITING and job.queued.hget() == "1"
+        assert job.added.hget() and job.queue_key.hget()
+    assert set(Job.collection(status=STATUSES.WAITING, queued=1)) == {job.pk.get() for job in jobs}
+    assert list(Job.collection(priority=2)) == [jobs[2].pk.get()]
+    assert list(Job.collection(identifier="b")) == [jobs[1].pk.get()]
+
+
+def test_add_jobs_follows_add_job_rules_for_queued_identifiers():
+    existing = Job.add_job(identifier="a", queue_name="q", priority=1)
+    jobs = Job.add_jobs([{"identifier": "a", "priority": 3}, "b", {"identifier": "b", "priority": 5}],
+                        queue_name="q")
+    assert jobs[0] == existing and existing.priority.hget() == "3"
+    assert jobs[1] == jobs[2] and jobs[1].priority.hget() == "5"  # a repeat: one job, higher priority
+    assert waiting("q", 1) == []
+    assert waiting("q", 3) == [existing.ident]
+    assert waiting("q", 5) == [jobs[1].ident]
+    assert len(Job.collection()) == 2
+
+
+def test_add_jobs_delays_prepends_and_sets_fields():
+    first = Job.add_job(identifier="first", queue_name="resize", queue_model=NamedQueue)
+    jobs = ResizeJob.add_jobs([{"identifier": "p1", "size": "1x1", "owner": "bob"},
+                               {"identifier": "p2", "delayed_for": 60},
+                               {"identifier": "p3", "prepend": True}])
+    assert jobs[0].size.hget() == "1x1" and jobs[1].size.hget() == "100x100"
+    assert list(ResizeJob.collection(owner="bob")) == [jobs[0].pk.get()]
+    assert jobs[1].status.hget() == STATUSES.DELAYED
+    assert list(ResizeJob.collection(status=STATUSES.DELAYED)) == [jobs[1].pk.get()]
+    queue = NamedQueue.get_queue("resize")
+    assert queue.waiting.lmembers() == [jobs[2].ident, first.ident, jobs[0].ident]
+    assert queue.delayed.zrange(0, -1) == [jobs[1].ident]
+    assert queue.description.hget() == "no description"
+
+
+def test_add_jobs_in_chunks_is_one_round_trip_per_chunk(round_trips):
+    Job.add_job(identifier="warm-up", queue_name="q")
+    with round_trips() as trips:
+        jobs = Job.add_jobs([f"job:{number}" for number in range(25)], queue_name="q", chunk_size=10)
+    assert trips.commands == ["EVALSHA"] * 3
+    assert len({job.pk.get() for job in jobs}) == 25
+    assert Queue.count_waiting_jobs("q") == 26
+
+
+def test_add_jobs_rejects_bad_items_before_writing_anything():
+    with pytest.raises(ValueError, match="identifier"):
+        Job.add_jobs(["a", {"priority": 1}], queue_name="q")
+    with pytest.raises(InvalidDelay):
+        Job.add_jobs(["a", {"identifier": "b", "delayed_for": "soon"}], queue_name="q")
+    with pytest.raises(LimpydJobsException, match="queue name"):
+        Job.add_jobs(["a"])
+    assert len(Job.collection()) == 0

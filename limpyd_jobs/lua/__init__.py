@@ -82,6 +82,7 @@ class LuaScript:
 
 get_queue = LuaScript("get_queue")
 add_job = LuaScript("add_job")
+add_jobs = LuaScript("add_jobs")
 enqueue_job = LuaScript("enqueue_job")
 fetch_job = LuaScript("fetch_job")
 start_job = LuaScript("start_job")

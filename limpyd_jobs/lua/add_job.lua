@@ -10,35 +10,9 @@ local queue_model, queue_name, priority = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local identifier, now_str, now_score = ARGV[6], ARGV[7], ARGV[8]
 local delayed_str, delayed_score, prepend = ARGV[9], ARGV[10], ARGV[11]
 
-local existing = redis.call('SINTER', job_model .. ':identifier:' .. identifier, job_model .. ':queued:1')
-if #existing > 0 then
-  table.sort(existing, function(a, b) return tonumber(a) < tonumber(b) end)
-  local pk = existing[1]
-  local ident = repr .. ':' .. pk
-  local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
-  local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
-  local higher = priority > current
-  if status == WAITING and (higher or prepend == '1') then
-    local new_priority = math.max(priority, current)
-    if old_queue then redis.call('LREM', old_queue .. ':waiting', 0, ident) end
-    set_field(job_model, pk, 'priority', tostring(new_priority), true)
-    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
-    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
-                     status, '1')
-    return {pk, 0, queue_pk, queue_created}
-  elseif status == DELAYED and higher then
-    local score = nil
-    if old_queue then
-      score = redis.call('ZSCORE', old_queue .. ':delayed', ident)
-      redis.call('ZREM', old_queue .. ':delayed', ident)
-    end
-    set_field(job_model, pk, 'priority', tostring(priority), true)
-    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
-    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
-                     fields[4] or '', score or '', now_score, '0', status, '1')
-    return {pk, 0, queue_pk, queue_created}
-  end
-  return {pk, 0, '', 0}
+local existing = find_queued(job_model, identifier)
+if existing then
+  return readd_existing(job_model, repr, existing, queue_model, queue_name, priority, now_score, prepend)
 end
 
 local pk = new_instance(job_model)

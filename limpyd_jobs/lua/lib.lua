@@ -200,3 +200,42 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
   end
   return previous
 end
+
+-- The pk of the queued job of this model with this identifier, or nil.
+local function find_queued(job_model, identifier)
+  local existing = redis.call('SINTER', job_model .. ':identifier:' .. identifier, job_model .. ':queued:1')
+  if #existing == 0 then return nil end
+  table.sort(existing, function(a, b) return tonumber(a) < tonumber(b) end)
+  return existing[1]
+end
+
+-- add_job's rules for a job already queued: a higher priority raises it (and moves it to that
+-- queue), prepend moves a waiting job to the front; nothing else changes.
+-- Returns {pk, 0, queue_pk or '', queue_created (0/1)}
+local function readd_existing(job_model, repr, pk, queue_model, queue_name, priority, now_score, prepend)
+  local ident = repr .. ':' .. pk
+  local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
+  local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
+  local higher = priority > current
+  if status == WAITING and (higher or prepend == '1') then
+    local new_priority = math.max(priority, current)
+    if old_queue then redis.call('LREM', old_queue .. ':waiting', 0, ident) end
+    set_field(job_model, pk, 'priority', tostring(new_priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
+                     status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  elseif status == DELAYED and higher then
+    local score = nil
+    if old_queue then
+      score = redis.call('ZSCORE', old_queue .. ':delayed', ident)
+      redis.call('ZREM', old_queue .. ':delayed', ident)
+    end
+    set_field(job_model, pk, 'priority', tostring(priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                     fields[4] or '', score or '', now_score, '0', status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  end
+  return {pk, 0, '', 0}
+end
