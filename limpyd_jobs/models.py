@@ -6,6 +6,7 @@ which writes the same keys limpyd would, so collections and filters stay true.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from copy import copy
 from datetime import datetime, timedelta
@@ -194,6 +195,31 @@ class Queue(BaseJobsModel):
         """Move the delayed jobs that are due to the waiting list; return ``(ident, reason)`` failures."""
         return self.requeue_delayed_jobs_of({self.pk.get(): self.name.hget() or ""})
 
+    def purge_finished(
+        self,
+        keep: int | None = 10000,
+        older_than: float | timedelta | None = None,
+        max_entries: int = 1000,
+        error_model: type["Error"] | None = None,
+    ) -> int:
+        """Delete finished jobs (and their errors) beyond the ``keep`` latest of each of the
+        success and errors lists, or ended more than ``older_than`` (seconds) ago.
+
+        At most ``max_entries`` entries per list and call. Returns the number of jobs deleted.
+        """
+        cutoff = ""
+        if older_than is not None:
+            delta = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
+            cutoff = datetime_to_str(utcnow() - delta)
+        descriptions = json.dumps(Job.purge_descriptions())
+        deleted: list[str] = []
+        for key in (self.success.key, self.errors.key):
+            result = lua.purge_finished(self.database, args=[
+                key, -1 if keep is None else keep, max_entries, cutoff, descriptions])
+            deleted += result[1:]
+        (error_model or Error).delete_for_jobs(deleted)
+        return len(deleted)
+
     @classmethod
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
         """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip."""
@@ -203,6 +229,13 @@ class Queue(BaseJobsModel):
         result = lua.requeue_delayed(cls.database, args=args)
         rest = result[1:]
         return list(zip(rest[::2], rest[1::2], strict=True))
+
+
+def _all_subclasses(model: type) -> list[type]:
+    found = [model]
+    for sub in model.__subclasses__():
+        found += _all_subclasses(sub)
+    return found
 
 
 class Job(BaseJobsModel):
@@ -270,6 +303,27 @@ class Job(BaseJobsModel):
             raise InvalidIdent(f"{ident!r} is not a job ident like 'limpyd_jobs.models.Job:42'")
         model = cls.model_for_repr(model_repr)
         return _connected_instance(model, pk) if lazy else model(pk)
+
+    @classmethod
+    def purge_descriptions(cls) -> dict[str, dict[str, list[str]]]:
+        """For purge_finished.lua: the index and key fields of every Job model it can delete
+        (models with indexes other than limpyd's EqualIndex are left alone)."""
+        descriptions = {}
+        for model in _all_subclasses(Job):
+            if model.abstract:
+                continue
+            indexed, keys = [], []
+            for field in model.get_class_fields():
+                if field is model._redis_attr_pk:
+                    continue
+                if not isinstance(field, fields.InstanceHashField):
+                    keys.append(field.name)
+                if field.indexable:
+                    indexed.append(field.name)
+            if all(cls._has_plain_index(model.get_class_field(name)) for name in indexed) and not any(
+                    model.get_class_field(name).indexable for name in keys):
+                descriptions[model._name] = {"indexed": indexed, "keys": keys}
+        return descriptions
 
     # --- properties
 
@@ -572,6 +626,17 @@ class Error(BaseJobsModel):
             values["traceback"] = trace
         values.update(additional_fields)
         return cls(**values)
+
+    @classmethod
+    def delete_for_jobs(cls, idents: Iterable[str]) -> int:
+        """Delete the errors of these jobs (by ident); return how many were deleted."""
+        count = 0
+        for ident in idents:
+            model_repr, _, pk = ident.rpartition(":")
+            for error in cls.collection(job_model_repr=model_repr, job_pk=pk).instances():
+                error.delete()
+                count += 1
+        return count
 
     @classmethod
     def collection_for_job(cls, job: Job) -> Any:

@@ -51,6 +51,15 @@ def _integer(minimum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _optional_integer(minimum: int) -> Callable[[Any], int | None]:
+    parse = _integer(minimum)
+
+    def parse_optional(value: Any) -> int | None:
+        return None if value in (None, "", "None", "none") else parse(value)
+
+    return parse_optional
+
+
 def _seconds(value: Any) -> float:
     try:
         number = float(value)
@@ -185,6 +194,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("lost_job_max_tries", 5, _integer(1),
            "Attempts after which a job whose worker keeps dying ends in ERROR",
            "--lost-job-max-tries=5"),
+    # --- retention of finished jobs
+    Option("keep_finished", 10000, _optional_integer(0),
+           "Finished jobs kept per queue, in each of its success and errors lists (None: all)",
+           "--keep-finished=10000"),
+    Option("finished_ttl", None, _optional_seconds,
+           "Seconds after which a finished job (and its errors) is deleted (None: no limit)",
+           "--finished-ttl=604800"),
+    Option("purge_delay", 60, _seconds,
+           "Seconds between two purges of finished jobs (0: never)", "--purge-delay=60"),
 )
 
 WORKER_OPTIONS = tuple(option for option in OPTIONS if option.worker)

@@ -88,6 +88,7 @@ class Worker:
         self.last_update_keys: datetime | None = None
         self.last_requeue_delayed: datetime | None = None
         self.last_recovery: datetime | None = None
+        self.last_purge: datetime | None = None
         self.current: CurrentJob | None = None
         self._taken_next: tuple[tuple[Queue | None, Job | None], CurrentJob | None] | None = None
         self._queues_by_key: dict[str, Queue] = {}
@@ -324,6 +325,8 @@ class Worker:
             self.requeue_delayed_jobs()
         if self.recovery_delay and self._is_due(self.last_recovery, self.recovery_delay):
             self.recover_lost_jobs()
+        if self.purge_delay and self._is_due(self.last_purge, self.purge_delay):
+            self.purge_finished_jobs()
 
     @staticmethod
     def _is_due(last: datetime | None, delay: float) -> bool:
@@ -357,6 +360,18 @@ class Worker:
         if dead:
             self.log(f"{dead} dead worker(s) found, {len(jobs)} job(s) recovered", level="warning")
         registry.record_lost_jobs(jobs, self.error_model, self.heartbeat_timeout)
+
+    def purge_finished_jobs(self) -> None:
+        """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""
+        self.last_purge = utcnow()
+        if self.keep_finished is None and self.finished_ttl is None:
+            return
+        deleted = sum(
+            queue.purge_finished(self.keep_finished, self.finished_ttl, error_model=self.error_model)
+            for queue in self._queues_by_key.values()
+        )
+        if deleted:
+            self.log(f"{deleted} finished job(s) deleted", level="debug")
 
     def start_beating(self) -> None:
         """Register this worker and start its heartbeat thread."""

@@ -481,3 +481,61 @@ def test_add_jobs_rejects_bad_items_before_writing_anything():
     with pytest.raises(LimpydJobsException, match="queue name"):
         Job.add_jobs(["a"])
     assert len(Job.collection()) == 0
+
+
+# --- retention of finished jobs
+
+
+def _finish(job, status=STATUSES.SUCCESS, end="2026-01-01 00:00:00.000000+00:00"):
+    """Mark a job as a worker would at its end."""
+    queue = Queue.get_queue("q", int(job.priority.hget()))
+    queue.waiting.lrem(0, job.ident)
+    job.status.hset(status)
+    job.end.hset(end)
+    job.queued.hdel()
+    (queue.success if status == STATUSES.SUCCESS else queue.errors).rpush(job.ident)
+
+
+def test_purge_finished_keeps_the_latest_and_deletes_the_rest_with_their_errors(connection):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(5)]
+    for job in jobs[:4]:
+        _finish(job)
+    failed = jobs[4]
+    Error.add_error("q", failed, ValueError("x"))
+    _finish(failed, STATUSES.ERROR)
+    queue = Queue.get_queue("q")
+    assert queue.purge_finished(keep=2) == 2
+    assert queue.success.lmembers() == [jobs[2].ident, jobs[3].ident]
+    assert not Job.exists(pk=jobs[0].pk.get()) and not Job.exists(pk=jobs[1].pk.get())
+    assert set(Job.collection(identifier="job:0")) == set()
+    assert jobs[0].pk.get() not in Job.collection(status=STATUSES.SUCCESS)
+    assert queue.purge_finished(keep=0) == 3  # the 2 other successes and the failed job
+    assert len(Error.collection()) == 0
+    assert len(Job.collection()) == 0
+    assert [key for key in connection.keys("jobs:job:*") if not key.endswith(("max_pk",))] == []
+
+
+def test_purge_finished_by_age_and_never_a_queued_job():
+    old = Job.add_job(identifier="old", queue_name="q")
+    _finish(old, end="2020-01-01 00:00:00.000000+00:00")
+    requeued = Job.add_job(identifier="requeued", queue_name="q")
+    queue = Queue.get_queue("q")
+    queue.errors.rpush(requeued.ident)  # failed once, requeued: still queued
+    recent = Job.add_job(identifier="recent", queue_name="q")
+    _finish(recent, end=utcnow().isoformat(sep=" "))
+    assert queue.purge_finished(keep=None, older_than=timedelta(days=1)) == 1
+    assert not Job.exists(pk=old.pk.get())
+    assert Job.exists(pk=recent.pk.get()) and Job.exists(pk=requeued.pk.get())
+    assert queue.errors.lmembers() == [requeued.ident]  # no end date: kept, and what follows too
+    assert requeued.status.hget() == STATUSES.WAITING
+
+
+def test_purge_finished_cleans_subclass_indexes():
+    job = ResizeJob.add_job(identifier="photo:1", owner="carol")
+    queue = NamedQueue.get_queue("resize")
+    queue.waiting.lrem(0, job.ident)
+    job.status.hset(STATUSES.SUCCESS)
+    job.queued.hdel()
+    queue.success.rpush(job.ident)
+    assert queue.purge_finished(keep=0) == 1
+    assert list(ResizeJob.collection(owner="carol")) == []

@@ -39,7 +39,7 @@ def test_parameters_tuple_and_defaults():
     )
     assert Worker.parameters[17:] == (
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
-        "recovery_delay", "lost_job_max_tries",
+        "recovery_delay", "lost_job_max_tries", "keep_finished", "finished_ttl", "purge_delay",
     )
     worker = make_worker()
     assert worker.queues == ["q"]
@@ -520,3 +520,13 @@ def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops():
     assert second.status.hget() == STATUSES.WAITING
     assert Queue.get_queue("q").waiting.lmembers() == [second.ident]
     assert worker.connection.zcard(worker.running_key) == 0
+
+
+def test_the_worker_purges_finished_jobs_beyond_keep_finished():
+    for number in range(5):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    make_worker(callback=noop, max_loops=5, keep_finished=2).run()
+    worker = make_worker(callback=noop, max_loops=1, keep_finished=2, timeout=0.01, max_duration=0.05)
+    worker.run()  # its first maintenance purges
+    assert Queue.get_queue("q").success.llen() == 2
+    assert len(Job.collection()) == 2
