@@ -274,12 +274,16 @@ class Job(BaseJobsModel):
     @classmethod
     def get_model_repr(cls) -> str:
         """``module.ClassName`` of this model, the first part of a job's ident."""
-        return f"{cls.__module__}.{cls.__name__}"
+        cached = cls.__dict__.get("_model_repr")
+        if cached is None:
+            cached = f"{cls.__module__}.{cls.__name__}"
+            cls._model_repr = cached
+        return cached
 
     @property
     def ident(self) -> str:
         """``module.ClassName:pk``: what queues store to find the job back."""
-        return f"{self.get_model_repr()}:{self.pk.get()}"
+        return f"{self.get_model_repr()}:{self._pk or self.pk.get()}"
 
     @classmethod
     def model_for_repr(cls, model_repr: str) -> type["Job"]:

@@ -319,18 +319,19 @@ class Worker:
 
     def maintain(self) -> None:
         """Refresh queue keys, move due delayed jobs, recover lost jobs: each at its interval."""
-        if self._is_due(self.last_update_keys, self.fetch_priorities_delay):
+        now = utcnow()
+        if self._is_due(now, self.last_update_keys, self.fetch_priorities_delay):
             self.update_keys()
-        if self._is_due(self.last_requeue_delayed, self.fetch_delayed_delay):
+        if self._is_due(now, self.last_requeue_delayed, self.fetch_delayed_delay):
             self.requeue_delayed_jobs()
-        if self.recovery_delay and self._is_due(self.last_recovery, self.recovery_delay):
+        if self.recovery_delay and self._is_due(now, self.last_recovery, self.recovery_delay):
             self.recover_lost_jobs()
-        if self.purge_delay and self._is_due(self.last_purge, self.purge_delay):
+        if self.purge_delay and self._is_due(now, self.last_purge, self.purge_delay):
             self.purge_finished_jobs()
 
     @staticmethod
-    def _is_due(last: datetime | None, delay: float) -> bool:
-        return last is None or (utcnow() - last).total_seconds() >= delay
+    def _is_due(now: datetime, last: datetime | None, delay: float) -> bool:
+        return last is None or (now - last).total_seconds() >= delay
 
     def update_keys(self) -> None:
         """Read the waiting keys of this worker's queues, highest priority first."""
@@ -672,7 +673,8 @@ class Worker:
 
     def job_started(self, job: Job, queue: Queue) -> None:
         """The job is RUNNING (set when taken): log it and call its ``on_started``."""
-        self.log(self.job_started_message(job, queue))
+        if self.logger.isEnabledFor(logging.INFO):  # messages cost: build them only when logged
+            self.log(self.job_started_message(job, queue))
         job.on_started(queue)
 
     def job_started_message(self, job: Job, queue: Queue) -> str:
@@ -680,7 +682,8 @@ class Worker:
 
     def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
         """The job is SUCCESS, unqueued and in the success list (written just before): log, ``on_success``."""
-        self.log(self.job_success_message(job, queue, job_result))
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log(self.job_success_message(job, queue, job_result))
         job.on_success(queue, job_result)
 
     def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:

@@ -1,0 +1,30 @@
+"""Benchmark driver for limpyd-jobs (this repository), run with its venv's interpreter."""
+
+from common import parse, report, timed
+
+from limpyd_jobs import Job, Worker
+from limpyd_jobs.models import BaseJobsModel
+
+
+def noop(job, queue):
+    """The benchmarked job: does nothing."""
+
+
+def main():
+    args = parse(["enqueue_one", "enqueue_bulk", "fill", "work"])
+    BaseJobsModel.database.reset(host="127.0.0.1", port=args.port, db=0)
+    identifiers = [f"job:{number}" for number in range(args.jobs)]
+    if args.scenario == "enqueue_one":
+        def add_each():
+            for identifier in identifiers:
+                Job.add_job(identifier=identifier, queue_name="bench")
+        report(**timed(add_each))
+    elif args.scenario in ("enqueue_bulk", "fill"):
+        report(**timed(Job.add_jobs, identifiers, "bench"))
+    else:
+        Worker("bench", callback=noop, max_loops=10_000_000, logger_level="WARNING",
+               execution_mode=args.mode).run()
+
+
+if __name__ == "__main__":
+    main()

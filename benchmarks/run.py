@@ -1,0 +1,306 @@
+"""Benchmark limpyd-jobs against huey and redis-limpyd-jobs 2, side by side, in one run.
+
+    .venv/bin/python benchmarks/run.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/run.py --quick    # fewer jobs and runs
+
+It starts its own private redis-server, installs the peers from PyPI into virtual environments
+of their own (benchmarks/.venvs/, on first use), runs each scenario several times with the same
+no-op job and prints medians as Markdown tables. Nothing here is asserted: figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DRIVERS = ROOT / "drivers"
+VENVS = ROOT / ".venvs"
+sys.path.insert(0, str(ROOT.parent))
+
+from limpyd_jobs.testing.server import RedisServer  # noqa: E402
+
+PEERS = {  # name -> (driver, pip requirements of its venv; None: this interpreter)
+    "limpyd-jobs (this)": ("ours.py", None),
+    "huey": ("huey_driver.py", ["huey==3.5.4", "redis", "hiredis"]),
+    "redis-limpyd-jobs 2": ("limpyd_jobs2.py", ["redis-limpyd-jobs==2", "setuptools<81", "hiredis"]),
+}
+SLOW = {"redis-limpyd-jobs 2": 10}  # runs 10x fewer jobs: it is that much slower
+
+
+def python_for(name: str) -> str:
+    requirements = PEERS[name][1]
+    if requirements is None:
+        return sys.executable
+    venv = VENVS / name.split()[0]
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"# installing {', '.join(requirements)} into {venv}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+    return str(python)
+
+
+class Server:
+    """The private Redis, with the readings the benchmark needs."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.client = server.client(decode_responses=True)
+
+    def reset(self) -> None:
+        self.client.flushall()
+        self.client.config_resetstat()
+
+    def snapshot(self) -> dict[str, float]:
+        info = self.client.info()
+        calls = sum(value["calls"] for key, value in self.client.info("commandstats").items())
+        return {"calls": calls, "cpu": info["used_cpu_user"] + info["used_cpu_sys"],
+                "memory": info["used_memory"], "processed": info["total_commands_processed"]}
+
+    def find_queues(self) -> None:
+        """Remember the waiting lists that exist now (after a fill): polling must be cheap."""
+        self.queues = self.client.keys("*:waiting") + self.client.keys("huey.redis.*")
+
+    def pending(self) -> int:
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in self.queues:
+                pipe.llen(key)
+            return sum(pipe.execute())
+
+
+def driver(name: str, scenario: str, port: int, jobs: int, **options: object) -> list[str]:
+    command = [python_for(name), str(DRIVERS / PEERS[name][0]), scenario, f"--port={port}",
+               f"--jobs={jobs}"]
+    return command + [f"--{key}={value}" for key, value in options.items()]
+
+
+def run_driver(name: str, scenario: str, port: int, jobs: int) -> dict:
+    result = subprocess.run(driver(name, scenario, port, jobs), capture_output=True, text=True,
+                            timeout=600, cwd=DRIVERS)
+    if result.returncode:
+        raise RuntimeError(f"{name} {scenario} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process, its reaped children, and its live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += process_cpu(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
+def measure_enqueue(server: Server, name: str, scenario: str, jobs: int) -> dict:
+    server.reset()
+    before = server.snapshot()
+    result = run_driver(name, scenario, server.server.port, jobs)
+    after = server.snapshot()
+    return {"rate": jobs / result["seconds"], "client_cpu": result["cpu"] / jobs,
+            "redis_cpu": (after["cpu"] - before["cpu"]) / jobs,
+            "commands": (after["calls"] - before["calls"]) / jobs}
+
+
+def measure_processing(server: Server, name: str, jobs: int, workers: int, mode: str) -> dict:
+    server.reset()
+    empty = server.snapshot()["memory"]
+    run_driver(name, "fill", server.server.port, jobs)
+    server.find_queues()
+    count = 1 if name == "huey" else workers  # one huey consumer runs `workers` processes
+    processes = [subprocess.Popen(driver(name, "work", server.server.port, jobs, workers=workers, mode=mode),
+                                  cwd=DRIVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for _ in range(count)]
+    polls = 0
+    try:
+        deadline = time.monotonic() + 600
+        while server.pending() >= jobs and time.monotonic() < deadline:  # wait for the first take
+            polls += 1
+            time.sleep(0.001)
+        start, left, before = time.perf_counter(), server.pending(), server.snapshot()
+        cpu_before = sum(process_cpu(process.pid) for process in processes)
+        while server.pending() and time.monotonic() < deadline:
+            polls += 1
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - start
+        after = server.snapshot()
+        cpu_after = sum(process_cpu(process.pid) for process in processes)
+    finally:
+        stop(processes)
+    done = max(left, 1)
+    return {"rate": done / elapsed, "client_cpu": (cpu_after - cpu_before) / done,
+            "redis_cpu": (after["cpu"] - before["cpu"]) / done,
+            "commands": (after["calls"] - before["calls"] - len(server.queues) * polls) / done,
+            "memory_100k": (server.snapshot()["memory"] - empty) / jobs * 100_000}
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+class Monitor:
+    """Collects the commands clients send (not those scripts run) while the block runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.commands: list[dict] = []
+
+    def _watch(self) -> None:
+        with self.server.server.client(decode_responses=True).monitor() as monitor:
+            self.ready.set()
+            for command in monitor.listen():
+                if command["command"] == "ECHO monitor-stop":
+                    return
+                if command["client_type"] != "lua":
+                    self.commands.append(command)
+
+    def __enter__(self) -> "Monitor":
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.client.echo("monitor-stop")
+        self.thread.join(60)
+
+
+HANDSHAKE = ("HELLO", "CLIENT", "SELECT", "INFO", "PING")
+
+
+def measure_round_trips(server: Server, name: str, jobs: int) -> dict:
+    """Client commands per job (not counting those scripts run), read with MONITOR."""
+    own_port = server.client.client_info()["addr"].rsplit(":", 1)[1]
+    counts = {}
+    for scenario in ("enqueue_one", "process"):
+        server.reset()
+        if scenario == "process":
+            run_driver(name, "fill", server.server.port, jobs)
+            server.find_queues()
+        with Monitor(server) as monitor:
+            if scenario == "enqueue_one":
+                run_driver(name, "enqueue_one", server.server.port, jobs)
+            else:
+                worker = subprocess.Popen(driver(name, "work", server.server.port, jobs, workers=1),
+                                          cwd=DRIVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                deadline = time.monotonic() + 300
+                while server.pending() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                stop([worker])
+        counted = [command for command in monitor.commands if command["client_port"] != own_port
+                   and not command["command"].upper().startswith(HANDSHAKE)]
+        counts[scenario] = len(counted) / jobs
+    return counts
+
+
+def measure_idle(server: Server, name: str, seconds: float = 5.0) -> float:
+    """Redis commands per second caused by one worker with nothing to do."""
+    server.reset()
+    process = subprocess.Popen(driver(name, "work", server.server.port, 0, workers=1), cwd=DRIVERS,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)  # let it start and settle
+        before = server.client.info("stats")["total_commands_processed"]
+        time.sleep(seconds)
+        after = server.client.info("stats")["total_commands_processed"]
+    finally:
+        stop([process])
+    return (after - before - 1) / seconds
+
+
+def ping_rate(server: Server, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        server.client.ping()
+    return count / (time.perf_counter() - start)
+
+
+def median_of(runs: int, measure, *args) -> dict:
+    results = [measure(*args) for _ in range(runs)]
+    return {key: statistics.median(result[key] for result in results) for key in results[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2000 jobs, 1 run")
+    parser.add_argument("--only", action="append", help="benchmark only this system (repeatable)")
+    args = parser.parse_args()
+    jobs, runs = (2000, 1) if args.quick else (args.jobs, args.runs)
+    names = [name for name in PEERS if not args.only or any(only in name for only in args.only)]
+    for name in names:
+        python_for(name)
+    with RedisServer() as private:
+        server = Server(private)
+        ping = statistics.median(ping_rate(server, jobs) for _ in range(max(runs, 3)))
+        rows = {}
+        for name in names:
+            n = max(jobs // SLOW.get(name, 1), 200)
+            print(f"# {name}: {n} jobs, {runs} run(s)", file=sys.stderr)
+            row = rows[name] = {"jobs": n}
+            row["enqueue_one"] = median_of(runs, measure_enqueue, server, name, "enqueue_one", n)
+            if name != "redis-limpyd-jobs 2":
+                row["enqueue_bulk"] = median_of(runs, measure_enqueue, server, name, "enqueue_bulk", n)
+            for workers in (1, 2):
+                row[f"process_{workers}"] = median_of(runs, measure_processing, server, name, n, workers,
+                                                      "inprocess")
+            if name == "limpyd-jobs (this)":
+                for mode in ("fork", "prefork"):
+                    row[f"process_1_{mode}"] = median_of(runs, measure_processing, server, name, n, 1, mode)
+            row["round_trips"] = measure_round_trips(server, name, min(n, 1000))
+            row["idle"] = measure_idle(server, name)
+    print_tables(rows, ping, jobs, runs)
+
+
+def _rate(row: dict, key: str) -> str:
+    return f"{row[key]['rate']:,.0f}" if key in row else "—"
+
+
+def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
+    print(f"\nMedians of {runs} run(s); {jobs} no-op jobs ({jobs // 10} for redis-limpyd-jobs 2); "
+          f"redis-py PING loop: {ping:,.0f}/s.\n")
+    print("| jobs/s | enqueue, one by one | enqueue, bulk | process, 1 worker | process, 2 workers "
+          "| 1 worker, fork per job | 1 worker, prefork |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, row in rows.items():
+        print(f"| {name} | {_rate(row, 'enqueue_one')} | {_rate(row, 'enqueue_bulk')} | "
+              f"{_rate(row, 'process_1')} | {_rate(row, 'process_2')} | {_rate(row, 'process_1_fork')} | "
+              f"{_rate(row, 'process_1_prefork')} |")
+    print("\n| per job | round trips, add | round trips, take + finish | Redis commands, add | "
+          "Redis commands, process | client CPU µs, add | client CPU µs, process | Redis CPU µs, add "
+          "| Redis CPU µs, process | Redis memory per 100k finished jobs | idle worker, commands/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, row in rows.items():
+        add, process = row["enqueue_one"], row["process_1"]
+        print(f"| {name} | {row['round_trips']['enqueue_one']:.2f} | {row['round_trips']['process']:.2f} | "
+              f"{add['commands']:.1f} | {process['commands']:.1f} | {add['client_cpu'] * 1e6:.0f} | "
+              f"{process['client_cpu'] * 1e6:.0f} | {add['redis_cpu'] * 1e6:.0f} | "
+              f"{process['redis_cpu'] * 1e6:.0f} | {process['memory_100k'] / 1e6:.1f} MB | "
+              f"{row['idle']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
