@@ -1,0 +1,183 @@
+"""A scheduler of pending jobs (rache-style): what is due now, for executors of your own.
+
+    from limpyd_jobs.pending import schedule_job, pending_jobs
+
+    schedule_job("http://example.com/feed", schedule_in=3600, timeout=10)
+    for job in pending_jobs(reschedule_in=3600):
+        fetch(job["id"], timeout=job["timeout"])
+
+Jobs are limpyd models: a ``ScheduledJob`` per job id (its data in a hash field) and a
+``Schedule`` holding the sorted set of job ids by due time. Keys live under a prefix
+(``pending`` by default, or the ``LIMPYD_JOBS_PENDING_PREFIX`` environment variable, or the
+``prefix`` argument), so several applications can share a Redis. Every function takes an
+optional redis-py ``connection`` (``Redis`` or ``StrictRedis``, decoding responses or not);
+by default they use limpyd-jobs' database. Taking due jobs is atomic: two pollers never get
+the same job for the same due time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import redis
+from limpyd import fields
+
+from . import lua
+from .models import BaseJobsModel, Job
+
+__all__ = ["schedule_job", "pending_jobs", "delete_job", "job_details", "scheduled_jobs",
+           "enqueue_pending_jobs", "pending_models"]
+
+PREFIX_VARIABLE = "LIMPYD_JOBS_PENDING_PREFIX"
+DEFAULT_PREFIX = "pending"
+SCHEDULE_PK = "all"
+
+_models: dict[str, tuple[type, type]] = {}
+_raw_clients: dict[str, redis.Redis] = {}
+
+
+def _prefix(prefix: str | None) -> str:
+    return prefix or os.environ.get(PREFIX_VARIABLE) or DEFAULT_PREFIX
+
+
+def pending_models(prefix: str | None = None) -> tuple[type, type]:
+    """The (ScheduledJob, Schedule) limpyd models for a prefix, to inspect the stored data."""
+    prefix = _prefix(prefix)
+    if prefix not in _models:
+        scheduled_job = type("ScheduledJob", (BaseJobsModel,), {
+            "__module__": __name__, "namespace": prefix,
+            "id": fields.PKField(), "schedule_at": fields.InstanceHashField(), "data": fields.HashField(),
+        })
+        schedule = type("Schedule", (BaseJobsModel,), {
+            "__module__": __name__, "namespace": prefix,
+            "name": fields.PKField(), "jobs": fields.SortedSetField(),
+        })
+        _models[prefix] = (scheduled_job, schedule)
+    return _models[prefix]
+
+
+class _Target:
+    """Where a call runs: the key names for a prefix, and the client (and its decoding)."""
+
+    def __init__(self, connection: Any, prefix: str | None) -> None:
+        scheduled_job, schedule = pending_models(prefix)
+        self.model = scheduled_job._name
+        self.schedule = f"{schedule._name}:{SCHEDULE_PK}:jobs"
+        self.schedule_collection = f"{schedule._name}:collection"
+        self.connection = connection if connection is not None else _default_client()
+
+    @property
+    def database(self) -> "_Target":  # what LuaScript expects: something with a .connection
+        return self
+
+
+def _default_client() -> redis.Redis:
+    """A client on limpyd-jobs' database that returns bytes (data may not be text)."""
+    settings = dict(BaseJobsModel.database.connection_settings)
+    key = repr(sorted(settings.items()))
+    if key not in _raw_clients:
+        _raw_clients[key] = redis.Redis(**settings)
+    return _raw_clients[key]
+
+
+def _seconds(schedule_in: Any, name: str) -> float:
+    if isinstance(schedule_in, timedelta):
+        return schedule_in.total_seconds()
+    if isinstance(schedule_in, bool) or not isinstance(schedule_in, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or a timedelta, not {schedule_in!r}")
+    return float(schedule_in)
+
+
+def _text(value: Any) -> Any:
+    """Bytes from Redis as text when they decode, as they are when they do not."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def _value(value: Any) -> Any:
+    """A stored value as schedule_job received it: digit strings become ints."""
+    value = _text(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: Any = None,
+                 prefix: str | None = None, **kwargs: Any) -> None:
+    """Schedule ``job_id`` in ``schedule_in`` seconds (negative: already due), replacing any
+    earlier schedule; ``kwargs`` are kept with the job across calls (a key set to None is removed)."""
+    if "id" in kwargs:
+        raise RuntimeError("'id' is reserved: it holds the job id and cannot be job data")
+    at = time.time() + _seconds(schedule_in, "schedule_in")
+    target = _Target(connection, prefix)
+    args: list[Any] = [target.model, target.schedule, target.schedule_collection, SCHEDULE_PK, job_id, at]
+    for key, value in kwargs.items():
+        args += [key, "" if value is None else value, int(value is None)]
+    lua.pending_schedule(target.database, args=args)
+
+
+def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
+                 connection: Any = None, prefix: str | None = None) -> Iterator[dict[str, Any]]:
+    """Yield the due jobs, oldest first, each a dict of its data with its ``id``.
+
+    They leave the schedule, or are rescheduled ``reschedule_in`` seconds from now; with
+    ``limit``, the other due jobs stay scheduled.
+    """
+    now = time.time()
+    reschedule = "" if reschedule_in is None else now + _seconds(reschedule_in, "reschedule_in")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise TypeError(f"limit must be a positive integer or None, not {limit!r}")
+    target = _Target(connection, prefix)
+    result = lua.pending_take(target.database, args=[target.model, target.schedule, now, reschedule,
+                                                     "" if limit is None else limit])
+    for index in range(0, len(result), 2):
+        data = result[index + 1]
+        job = {_text(data[i]): _value(data[i + 1]) for i in range(0, len(data), 2)}
+        job["id"] = _text(result[index])
+        yield job
+
+
+def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -> None:
+    """Remove a job from the scheduler, with its data."""
+    target = _Target(connection, prefix)
+    lua.pending_delete(target.database, args=[target.model, target.schedule, job_id])
+
+
+def job_details(job_id: str, connection: Any = None, prefix: str | None = None) -> dict[str, Any]:
+    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled)."""
+    target = _Target(connection, prefix)
+    with target.connection.pipeline(transaction=True) as pipe:
+        pipe.hgetall(f"{target.model}:{job_id}:data")
+        pipe.zscore(target.schedule, job_id)
+        data, score = pipe.execute()
+    details = {_text(key): _value(value) for key, value in data.items()}
+    details["id"] = job_id
+    details["schedule_at"] = None if score is None else int(score)
+    return details
+
+
+def scheduled_jobs(with_times: bool = False, connection: Any = None,
+                   prefix: str | None = None) -> Iterator[Any]:
+    """Yield every scheduled job id in time order, or ``(id, timestamp)`` pairs."""
+    target = _Target(connection, prefix)
+    for job_id, score in target.connection.zrange(target.schedule, 0, -1, withscores=True):
+        yield (_text(job_id), int(score)) if with_times else _text(job_id)
+
+
+def enqueue_pending_jobs(queue_name: str | None = None, job_model: type[Job] = Job, priority: int = 0,
+                         reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
+                         connection: Any = None, prefix: str | None = None) -> list[Job]:
+    """Turn the due pending jobs into limpyd-jobs jobs (identifier = pending job id), in one
+    ``add_jobs`` call; returns them. Their data stays in the scheduler (``job_details``)."""
+    due = [job["id"] for job in pending_jobs(reschedule_in, limit, connection, prefix)]
+    if not due:
+        return []
+    return job_model.add_jobs(due, queue_name=queue_name, priority=priority)
