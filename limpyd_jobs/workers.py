@@ -404,22 +404,23 @@ class Worker:
         if found == (None, None):
             self.set_status("waiting")
             if self._wait_for_wakeup():
-                found = self._fetch()
+                found = self._fetch(woken=True)
                 if found == (None, None):  # announced in a queue (priority) not known yet
                     self.update_keys()
-                    found = self._fetch()
+                    found = self._fetch(woken=True)
         return found
 
-    def _fetch(self) -> tuple[Queue | None, Job | None]:
+    def _fetch(self, woken: bool = False) -> tuple[Queue | None, Job | None]:
         """Run fetch_job.lua once; return (queue, job) or (None, None)."""
         if not self.keys:
             return None, None
         now = utcnow()
         return self._taken(now, lua.fetch_job(self.queue_model.database, keys=self.keys,
-                                               args=self._fetch_args(now)))
+                                               args=self._fetch_args(now, woken)))
 
-    def _fetch_args(self, now: datetime) -> list[Any]:
-        return [self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), *self._delayed_keys]
+    def _fetch_args(self, now: datetime, woken: bool = False) -> list[Any]:
+        return [self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), int(woken),
+                *self._delayed_keys]
 
     def _taken(self, now: datetime, values: list[Any]) -> tuple[Queue | None, Job | None]:
         """Turn what fetch_job.lua returned into (queue, job), or (None, None)."""

@@ -530,3 +530,31 @@ def test_the_worker_purges_finished_jobs_beyond_keep_finished():
     worker.run()  # its first maintenance purges
     assert Queue.get_queue("q").success.llen() == 2
     assert len(Job.collection()) == 2
+
+
+def test_a_burst_wakes_every_idle_worker():
+    both_running = threading.Barrier(2, timeout=20)
+    waiting = [threading.Event(), threading.Event()]
+
+    class IdleWorker(Worker):
+        def set_status(self, status):
+            super().set_status(status)
+            if status == "waiting":
+                waiting[self.number].set()
+
+    def together(job, queue):
+        both_running.wait()  # breaks (and the job fails) unless the two workers run at once
+
+    workers = []
+    for number in range(2):
+        worker = IdleWorker("q", callback=together, max_loops=2, timeout=30, terminate_gracefuly=False)
+        worker.number = number
+        workers.append(worker)
+    threads = [threading.Thread(target=worker.run) for worker in workers]
+    for thread in threads:
+        thread.start()
+    assert all(event.wait(20) for event in waiting)
+    Job.add_jobs([f"job:{number}" for number in range(4)], queue_name="q")
+    for thread in threads:
+        thread.join(30)
+    assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}

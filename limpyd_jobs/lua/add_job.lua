@@ -9,6 +9,7 @@ local job_model, repr = ARGV[1], ARGV[2]
 local queue_model, queue_name, priority = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local identifier, now_str, now_score = ARGV[6], ARGV[7], ARGV[8]
 local delayed_str, delayed_score, prepend = ARGV[9], ARGV[10], ARGV[11]
+register_model(repr, job_model)
 
 local existing = find_queued(job_model, identifier)
 if existing then
@@ -24,8 +25,7 @@ for i = 12, #ARGV, 3 do
   table.insert(fields, ARGV[i + 1])
   if ARGV[i + 2] == '1' then reindex(job_model, pk, ARGV[i], false, ARGV[i + 1]) end
 end
-redis.call('HSET', hash_key(job_model, pk), unpack(fields))
 local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
 enqueue_or_delay(job_model, pk, repr .. ':' .. pk, queue_model, queue_pk, queue_name,
-                 delayed_str, delayed_score, now_score, prepend, false, false)
+                 delayed_str, delayed_score, now_score, prepend, false, false, fields)
 return {pk, 1, queue_pk, queue_created}

@@ -9,6 +9,7 @@
 -- Returns {pk_1, created_1, ..., pk_n, created_n, queue_pk created, ...}: 2n values, then the
 -- pks of the queues this call created.
 local job_model, repr, queue_model, now_str, now_score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+register_model(repr, job_model)
 local records, i = {}, 6
 while i <= #ARGV do
   local count = tonumber(ARGV[i + 6])
@@ -93,14 +94,15 @@ if new_count > 0 then
   for priority, pks in pairs(by_priority) do add_all('SADD', job_model .. ':priority:' .. priority, pks) end
   local waiting_pks = {}
   for _, push in pairs(pushes) do
-    add_all(push.command, queue_key(queue_model, push.queue_pk, 'waiting'), push.idents)
-    wake_up(queue_model, push.name, #push.idents)
+    local waiting = queue_key(queue_model, push.queue_pk, 'waiting')
+    local before = redis.call('LLEN', waiting)
+    add_all(push.command, waiting, push.idents)
+    if before == 0 then wake_up(queue_model, push.name, #push.idents) end
     for _, ident in ipairs(push.idents) do
       table.insert(waiting_pks, string.match(ident, ':([^:]+)$'))
     end
   end
   add_all('SADD', job_model .. ':status:' .. WAITING, waiting_pks)
-  redis.call('HSET', REGISTRY, repr, job_model)
 end
 for _, pk in ipairs(created_queues) do table.insert(result, pk) end
 return result

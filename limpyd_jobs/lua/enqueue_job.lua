@@ -8,6 +8,7 @@
 local job_model, pk, ident, queue_model = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local queue_pk, queue_name, priority = ARGV[5], ARGV[6], ARGV[7]
 local queue_created = 0
+register_model(string.match(ident, '^(.+):[^:]+$'), job_model)
 if queue_pk == '' then
   queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
 else

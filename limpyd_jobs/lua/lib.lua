@@ -70,6 +70,8 @@ local function queue_key(queue_model, queue_pk, field)
 end
 
 -- Wake idle workers of the queue name, one per job; tokens are only hints, capped in number.
+-- Enqueues push one only when the waiting list was empty (a busy worker finds the rest), and a
+-- worker woken by one passes a token on if it leaves jobs behind (see take_next).
 local function wake_up(queue_model, name, count)
   local key = queue_model .. ':wakeup:' .. name
   local tokens = {}
@@ -82,12 +84,18 @@ end
 -- Put a job in the waiting list of a queue, or in its delayed sorted set when
 -- delayed_score is in the future; sets status, delayed_until, queued, and queue_key (the
 -- queue's "<queue model name>:<pk>", from which its list keys derive). old_status and
--- old_queued are the job's current values (false for a new job), to keep indexes in step.
+-- old_queued are the job's current values (false for a new job), to keep indexes in step;
+-- fields (optional) are more field/value pairs to write in the same HSET.
 local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
-                                delayed_str, delayed_score, now_score, prepend, old_status, old_queued)
+                                delayed_str, delayed_score, now_score, prepend, old_status, old_queued,
+                                fields)
   local score = tonumber(delayed_score)
   local status = WAITING
-  local fields = {'queued', '1', 'queue_key', queue_model .. ':' .. queue_pk}
+  fields = fields or {}
+  table.insert(fields, 'queued')
+  table.insert(fields, '1')
+  table.insert(fields, 'queue_key')
+  table.insert(fields, queue_model .. ':' .. queue_pk)
   if delayed_str ~= '' then
     table.insert(fields, 'delayed_until')
     table.insert(fields, delayed_str)
@@ -96,22 +104,29 @@ local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, que
     status = DELAYED
     redis.call('ZADD', queue_key(queue_model, queue_pk, 'delayed'), score, ident)
   else
-    redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', queue_key(queue_model, queue_pk, 'waiting'), ident)
-    wake_up(queue_model, queue_name, 1)
+    local waiting = queue_key(queue_model, queue_pk, 'waiting')
+    if redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', waiting, ident) == 1 then
+      wake_up(queue_model, queue_name, 1)
+    end
   end
   table.insert(fields, 'status')
   table.insert(fields, status)
   redis.call('HSET', hash_key(job_model, pk), unpack(fields))
   reindex(job_model, pk, 'status', old_status, status)
   reindex(job_model, pk, 'queued', old_queued, '1')
-  redis.call('HSET', REGISTRY, string.match(ident, '^(.+):[^:]+$'), job_model)
+end
+
+-- Record which limpyd model a Job model repr (the start of its idents) is.
+local function register_model(repr, job_model)
+  redis.call('HSET', REGISTRY, repr, job_model)
 end
 
 -- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token.
-local function start_attempt(job_model, pk, worker, now_str)
+local function start_attempt(job_model, pk, worker, now_str, tries)
   local key = hash_key(job_model, pk)
-  local attempt = worker .. ':' .. redis.call('HINCRBY', key, 'tries', 1)
-  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt)
+  tries = (tonumber(tries) or 0) + 1
+  local attempt = worker .. ':' .. tries
+  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
   reindex(job_model, pk, 'status', WAITING, RUNNING)
   return attempt
 end
@@ -124,7 +139,7 @@ local function job_model_of(ident)
 end
 
 -- Take the first job of the first non-empty waiting list (see fetch_job.lua for the result).
-local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys)
+local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
   local running = worker ~= '' and ('limpyd-jobs:worker:' .. worker .. ':running') or ''
   local function counts()
     local waiting, delayed = 0, 0
@@ -143,18 +158,22 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       if not job_model then
         outcome = 'unknown'
       else
-        local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier', 'timeout')
+        local fields = redis.call('HMGET', hash_key(job_model, pk), 'status', 'identifier', 'timeout', 'tries')
         if not fields[1] then  -- every queued job has a status: this one does not exist
           outcome = 'missing'
           if running ~= '' then redis.call('ZREM', running, ident) end
         else
           status, identifier, timeout = fields[1], fields[2] or '', fields[3] or ''
           if status == WAITING then
-            attempt = start_attempt(job_model, pk, worker, now_str)
+            attempt = start_attempt(job_model, pk, worker, now_str, fields[4])
           else
             outcome = 'skip'
           end
         end
+      end
+      if pass_on and redis.call('LLEN', key) > 0 then  -- woken up: wake another idle worker
+        local queue = string.match(key, '^(.+):waiting$')
+        wake_up(string.match(queue, '^(.+):[^:]+$'), redis.call('HGET', queue .. ':hash', 'name') or '', 1)
       end
       local waiting, delayed = counts()
       return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout}
