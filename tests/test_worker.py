@@ -17,6 +17,19 @@ from limpyd_jobs.utils import str_to_datetime, utcnow
 from limpyd_jobs.workers import Worker
 
 
+class WaitingWorker(Worker):
+    """A worker whose ``waiting`` event is set when it starts waiting for a job."""
+
+    def __init__(self, *args, **kwargs):
+        self.waiting = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def set_status(self, status):
+        super().set_status(status)
+        if status == "waiting":
+            self.waiting.set()
+
+
 def make_worker(queues="q", **kwargs):
     kwargs.setdefault("timeout", 0.05)
     kwargs.setdefault("terminate_gracefuly", False)
@@ -371,21 +384,14 @@ def test_new_priorities_are_picked_up_after_fetch_priorities_delay():
 
 
 def test_an_idle_worker_wakes_up_when_a_job_is_added():
-    waiting = threading.Event()
-
-    class SignalingWorker(Worker):
-        def set_status(self, status):
-            super().set_status(status)
-            if status == "waiting":
-                waiting.set()
+    worker = WaitingWorker("q", callback=noop, max_loops=1, timeout=30, terminate_gracefuly=False)
 
     def add_later():
-        assert waiting.wait(20)
+        assert worker.waiting.wait(20)
         Job.add_job(identifier="job:1", queue_name="q")
 
     thread = threading.Thread(target=add_later)
     thread.start()
-    worker = SignalingWorker("q", callback=noop, max_loops=1, timeout=30, terminate_gracefuly=False)
     worker.run()
     thread.join(5)
     assert worker.num_loops == 1
@@ -412,21 +418,14 @@ def test_sigterm_during_a_job_finishes_it_then_stops():
 
 
 def test_sigterm_while_waiting_stops_at_once():
-    waiting = threading.Event()
-
-    class SignalingWorker(Worker):
-        def set_status(self, status):
-            super().set_status(status)
-            if status == "waiting":
-                waiting.set()
+    worker = WaitingWorker("q", callback=noop, timeout=30)
 
     def terminate_later():
-        assert waiting.wait(20)
+        assert worker.waiting.wait(20)
         os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=terminate_later)
     thread.start()
-    worker = SignalingWorker("q", callback=noop, timeout=30)
     worker.run()  # would block 30s without the interruption
     thread.join(5)
     assert worker.end_signal_caught and worker.status == "terminated"
@@ -534,26 +533,16 @@ def test_the_worker_purges_finished_jobs_beyond_keep_finished():
 
 def test_a_burst_wakes_every_idle_worker():
     both_running = threading.Barrier(2, timeout=20)
-    waiting = [threading.Event(), threading.Event()]
-
-    class IdleWorker(Worker):
-        def set_status(self, status):
-            super().set_status(status)
-            if status == "waiting":
-                waiting[self.number].set()
 
     def together(job, queue):
         both_running.wait()  # breaks (and the job fails) unless the two workers run at once
 
-    workers = []
-    for number in range(2):
-        worker = IdleWorker("q", callback=together, max_loops=2, timeout=30, terminate_gracefuly=False)
-        worker.number = number
-        workers.append(worker)
+    workers = [WaitingWorker("q", callback=together, max_loops=2, timeout=30, terminate_gracefuly=False)
+               for _ in range(2)]
     threads = [threading.Thread(target=worker.run) for worker in workers]
     for thread in threads:
         thread.start()
-    assert all(event.wait(20) for event in waiting)
+    assert all(worker.waiting.wait(20) for worker in workers)
     Job.add_jobs([f"job:{number}" for number in range(4)], queue_name="q")
     for thread in threads:
         thread.join(30)
