@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,37 @@ from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
 _HERE = Path(__file__).parent
 _PRELUDE = (_HERE / "lib.lua").read_text()
+_DEFINITION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
+
+
+def _link(body: str) -> str:
+    """The parts of lib.lua that ``body`` needs (constants, and the helpers it calls, with the
+    helpers those call), in their order in lib.lua, followed by ``body``.
+
+    Lua runs a script's top level at every call: defining only the helpers a script uses saves
+    time on each call of the hot paths.
+    """
+    starts = [match.start() for match in _DEFINITION.finditer(_PRELUDE)]
+    header = _PRELUDE[:starts[0]]
+    blocks = {}
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(_PRELUDE)
+        blocks[_DEFINITION.match(_PRELUDE, start).group(1)] = _PRELUDE[start:end]
+    needed: set[str] = set()
+    pending = [body]
+    while pending:
+        text = pending.pop()
+        for name, block in blocks.items():
+            if name not in needed and re.search(rf"\b{name}\(", text):
+                needed.add(name)
+                pending.append(block)
+    return header + "".join(block for name, block in blocks.items() if name in needed) + "\n" + body
 _local = threading.local()
+
+try:  # hiredis packs a command in C: the hot paths call it directly
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency
+    _hiredis_pack = None
 
 
 def _dedicated_connection(client: Any) -> Any:
@@ -51,7 +82,7 @@ class LuaScript:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.source = _PRELUDE + "\n" + (_HERE / f"{name}.lua").read_text()
+        self.source = _link((_HERE / f"{name}.lua").read_text())
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         self._script: dict[str, Any] = {"lua": self.source}
 
@@ -60,9 +91,11 @@ class LuaScript:
         if _is_pipeline(type(client)):
             return database.call_script(self._script, list(keys), list(args))
         connection = _dedicated_connection(client)
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
         for _ in range(2):
             try:
-                connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+                connection.send_packed_command(packed)
             except (ConnectionError, TimeoutError):  # nothing was sent: safe to send again
                 connection.disconnect()
                 continue
@@ -73,7 +106,7 @@ class LuaScript:
             except (ConnectionError, TimeoutError):  # it may have run: never send it twice
                 connection.disconnect()
                 raise
-        connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        connection.send_packed_command(packed)
         return connection.read_response()
 
     def __repr__(self) -> str:
