@@ -34,6 +34,7 @@ PEERS = {  # name -> (driver, pip requirements of its venv; None: this interpret
     "redis-limpyd-jobs 2": ("limpyd_jobs2.py", ["redis-limpyd-jobs==2", "setuptools<81", "hiredis"]),
 }
 SLOW = {"redis-limpyd-jobs 2": 10}  # runs 10x fewer jobs: it is that much slower
+FORK_DIVISOR = 20  # a fork per job is slow by nature: fewer jobs keep the run short
 
 
 def python_for(name: str) -> str:
@@ -268,8 +269,9 @@ def main() -> None:
                 row[f"process_{workers}"] = median_of(runs, measure_processing, server, name, n, workers,
                                                       "inprocess")
             if name == "limpyd-jobs (this)":
-                for mode in ("fork", "prefork"):
-                    row[f"process_1_{mode}"] = median_of(runs, measure_processing, server, name, n, 1, mode)
+                for mode, count in (("fork", max(n // FORK_DIVISOR, 200)), ("prefork", n)):
+                    row[f"process_1_{mode}"] = median_of(runs, measure_processing, server, name, count, 1,
+                                                         mode)
             row["round_trips"] = measure_round_trips(server, name, min(n, 1000))
             row["idle"] = measure_idle(server, name)
     print_tables(rows, ping, jobs, runs)
@@ -280,8 +282,8 @@ def _rate(row: dict, key: str) -> str:
 
 
 def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
-    print(f"\nMedians of {runs} run(s); {jobs} no-op jobs ({jobs // 10} for redis-limpyd-jobs 2); "
-          f"redis-py PING loop: {ping:,.0f}/s.\n")
+    print(f"\nMedians of {runs} run(s); {jobs} no-op jobs ({jobs // 10} for redis-limpyd-jobs 2, "
+          f"{max(jobs // FORK_DIVISOR, 200)} for a fork per job); redis-py PING loop: {ping:,.0f}/s.\n")
     print("| jobs/s | enqueue, one by one | enqueue, bulk | process, 1 worker | process, 2 workers "
           "| 1 worker, fork per job | 1 worker, prefork |")
     print("|---|---:|---:|---:|---:|---:|---:|")
