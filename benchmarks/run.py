@@ -238,9 +238,25 @@ def ping_rate(server: Server, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def median_of(runs: int, measure, *args) -> dict:
-    results = [measure(*args) for _ in range(runs)]
+def _median(results: list[dict]) -> dict:
     return {key: statistics.median(result[key] for result in results) for key in results[0]}
+
+
+def scenarios(server: Server, name: str, jobs: int) -> list[tuple[str, object, tuple]]:
+    """What to measure for one system: (row key, measure function, its arguments)."""
+    n = max(jobs // SLOW.get(name, 1), 200)
+    found = [("enqueue_one", measure_enqueue, (server, name, "enqueue_one", n))]
+    if name != "redis-limpyd-jobs 2":
+        found.append(("enqueue_bulk", measure_enqueue, (server, name, "enqueue_bulk", n)))
+    for workers in (1, 2):
+        found.append((f"process_{workers}", measure_processing, (server, name, n, workers, "inprocess")))
+    if name == "limpyd-jobs (this)":
+        found.append(("process_1_fork", measure_processing,
+                      (server, name, max(n // FORK_DIVISOR, 200), 1, "fork")))
+        for workers in (1, 2):
+            found.append((f"process_{workers}_prefork", measure_processing,
+                          (server, name, n, workers, "prefork")))
+    return found
 
 
 def main() -> None:
@@ -256,24 +272,20 @@ def main() -> None:
         python_for(name)
     with RedisServer() as private:
         server = Server(private)
-        ping = statistics.median(ping_rate(server, jobs) for _ in range(max(runs, 3)))
-        rows = {}
+        pings: list[float] = []
+        results: dict[str, dict[str, list]] = {name: {} for name in names}
+        for run in range(runs):  # each run goes through every system: drifts hit them alike
+            pings.append(ping_rate(server, jobs))
+            for name in names:
+                print(f"# run {run + 1}/{runs}: {name}", file=sys.stderr)
+                for key, measure, measure_args in scenarios(server, name, jobs):
+                    results[name].setdefault(key, []).append(measure(*measure_args))
+        rows = {name: {key: _median(values) for key, values in measured.items()}
+                for name, measured in results.items()}
         for name in names:
-            n = max(jobs // SLOW.get(name, 1), 200)
-            print(f"# {name}: {n} jobs, {runs} run(s)", file=sys.stderr)
-            row = rows[name] = {"jobs": n}
-            row["enqueue_one"] = median_of(runs, measure_enqueue, server, name, "enqueue_one", n)
-            if name != "redis-limpyd-jobs 2":
-                row["enqueue_bulk"] = median_of(runs, measure_enqueue, server, name, "enqueue_bulk", n)
-            for workers in (1, 2):
-                row[f"process_{workers}"] = median_of(runs, measure_processing, server, name, n, workers,
-                                                      "inprocess")
-            if name == "limpyd-jobs (this)":
-                for mode, count in (("fork", max(n // FORK_DIVISOR, 200)), ("prefork", n)):
-                    row[f"process_1_{mode}"] = median_of(runs, measure_processing, server, name, count, 1,
-                                                         mode)
-            row["round_trips"] = measure_round_trips(server, name, min(n, 1000))
-            row["idle"] = measure_idle(server, name)
+            rows[name]["round_trips"] = measure_round_trips(server, name, 1000 // SLOW.get(name, 1))
+            rows[name]["idle"] = measure_idle(server, name)
+        ping = statistics.median(pings)
     print_tables(rows, ping, jobs, runs)
 
 
@@ -285,12 +297,12 @@ def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
     print(f"\nMedians of {runs} run(s); {jobs} no-op jobs ({jobs // 10} for redis-limpyd-jobs 2, "
           f"{max(jobs // FORK_DIVISOR, 200)} for a fork per job); redis-py PING loop: {ping:,.0f}/s.\n")
     print("| jobs/s | enqueue, one by one | enqueue, bulk | process, 1 worker | process, 2 workers "
-          "| 1 worker, fork per job | 1 worker, prefork |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| 1 worker, fork per job | 1 worker, prefork | 2 workers, prefork |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         print(f"| {name} | {_rate(row, 'enqueue_one')} | {_rate(row, 'enqueue_bulk')} | "
               f"{_rate(row, 'process_1')} | {_rate(row, 'process_2')} | {_rate(row, 'process_1_fork')} | "
-              f"{_rate(row, 'process_1_prefork')} |")
+              f"{_rate(row, 'process_1_prefork')} | {_rate(row, 'process_2_prefork')} |")
     print("\n| per job | round trips, add | round trips, take + finish | Redis commands, add | "
           "Redis commands, process | client CPU µs, add | client CPU µs, process | Redis CPU µs, add "
           "| Redis CPU µs, process | Redis memory per 100k finished jobs | idle worker, commands/s |")

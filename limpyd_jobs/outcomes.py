@@ -164,6 +164,7 @@ class JobOutcomes:
         job.on_started(queue)
 
     def job_started_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_started`` logs."""
         return f"{self._label(job, queue)} starting"
 
     def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
@@ -173,6 +174,7 @@ class JobOutcomes:
         job.on_success(queue, job_result)
 
     def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:
+        """The line ``job_success`` logs."""
         took = utcnow() - self.current.taken_at if self.current else job.duration
         return f"{self._label(job, queue)} success, in {took}"
 
@@ -209,6 +211,7 @@ class JobOutcomes:
 
     def job_error_message(self, job: Job, queue: Queue, to_be_requeued_exception: BaseException,
                           trace: str | None = None) -> str:
+        """The line ``job_error`` logs."""
         exc = to_be_requeued_exception
         return f"{self._label(job, queue)} error: {type(exc).__name__}: {exc}"
 
@@ -225,6 +228,7 @@ class JobOutcomes:
         job.on_requeued(queue)
 
     def job_requeue_message(self, job: Job, queue: Queue) -> str:
+        """The line logged when a failed job is requeued."""
         return f"{self._label(job, queue)} requeued (priority {job.priority.hget()})"
 
     def job_skipped(self, job: Job, queue: Queue) -> None:
@@ -234,6 +238,7 @@ class JobOutcomes:
         job.on_skipped(queue)
 
     def job_skipped_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_skipped`` logs."""
         status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
         return f"{self._label(job, queue)} job skipped (current status: {status})"
 
@@ -249,4 +254,5 @@ class JobOutcomes:
         job.on_delayed(queue)
 
     def job_delayed_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_delayed`` logs."""
         return f"{self._label(job, queue)} job delayed until {job.delayed_until.hget()}"
