@@ -31,6 +31,10 @@ class JobProcessDied(LimpydJobsException):
     """The process running a job (forked modes) died before finishing it."""
 
 
+class WorkerLost(LimpydJobsException):
+    """The worker running a job stopped beating (killed, crashed, cut off) before finishing it."""
+
+
 class WorkerInterrupted(BaseException):
     """Raised in a running job when a worker gets a second stop signal: stop now, give the job back.
 

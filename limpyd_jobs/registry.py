@@ -18,7 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import lua
-from .exceptions import LimpydJobsException
+from .exceptions import LimpydJobsException, WorkerLost
 from .utils import datetime_to_str, utcnow
 
 WORKERS_KEY = "limpyd-jobs:workers"
@@ -26,10 +26,6 @@ WORKER_KEY = "limpyd-jobs:worker:{id}"
 RUNNING_KEY = "limpyd-jobs:worker:{id}:running"
 
 logger = logging.getLogger("limpyd-jobs")
-
-
-class WorkerLost(LimpydJobsException):
-    """The worker running a job stopped beating (killed, crashed, cut off) before finishing it."""
 
 
 @dataclass

@@ -8,8 +8,7 @@ from typing import Any
 
 from .exceptions import InvalidDelay
 
-#: Every datetime is stored in this shape, always in UTC, always with its offset.
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+#: Every datetime is stored as ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``: UTC, with its offset.
 
 
 def utcnow() -> datetime:
