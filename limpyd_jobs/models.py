@@ -367,8 +367,10 @@ class Job(BaseJobsModel):
             raise ValueError("add_job needs an identifier")
         queue_name = cls._resolve_queue_name(queue_name)
         queue_model = queue_model or cls.queue_model
-        priority = _clean_priority(priority)
-        when = compute_delayed_until(delayed_until, delayed_for)
+        if type(priority) is not int:
+            priority = _clean_priority(priority)
+        when = None if delayed_until is None and delayed_for is None else compute_delayed_until(
+            delayed_until, delayed_for)
         extra = cls._extra_fields_args(fields_if_new)
         now = utcnow()
         pk, created, queue_pk, queue_created = lua.add_job(
@@ -469,7 +471,17 @@ class Job(BaseJobsModel):
 
     @classmethod
     def _extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
-        """Flatten subclass fields (given or defaulted) as (name, value, indexed) for add_job.lua."""
+        """Flatten subclass fields (given or defaulted) as (name, value, indexed) for add_job.lua
+        (a list shared between calls when only defaults apply: do not change it)."""
+        if values:
+            return cls._build_extra_fields_args(values)
+        defaults = cls.__dict__.get("_default_fields_args")
+        if defaults is None:  # the usual case, the same at every call: computed once
+            defaults = cls._default_fields_args = cls._build_extra_fields_args({})
+        return defaults
+
+    @classmethod
+    def _build_extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
         free = cls._free_fields()
         args: list[Any] = []
         for name in values:
