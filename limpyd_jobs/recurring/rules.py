@@ -1,0 +1,108 @@
+"""Schedules and their next run: pure time maths, no Redis.
+
+A schedule is one of (the formats of redbike):
+
+- ``NOW``: run once, right away;
+- ``AT:<unix timestamp>``: run once at that time;
+- ``CONTINUE``: run again right after each run;
+- ``STOP``: do not run any more;
+- an iCalendar RRULE, with an optional ``DTSTART`` line (``DTSTART;TZID=Europe/Paris:...``
+  for a wall-clock rule in a time zone, which keeps its local hour across DST changes), e.g.
+  ``DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR``.
+  Without DTSTART the rule starts at the reference time; ``tz`` names the zone of a DTSTART
+  given without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rrule, rrulestr
+
+from ..exceptions import LimpydJobsException
+
+NOW, AT, CONTINUE, STOP, RRULE = "NOW", "AT", "CONTINUE", "STOP", "RRULE"
+
+
+class BadSchedule(LimpydJobsException, ValueError):
+    """A schedule that is none of NOW, AT:<timestamp>, CONTINUE, STOP, or a valid RRULE."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule: its kind, its text, and what its kind needs."""
+
+    kind: str
+    text: str
+    at: float | None = None
+    rule: Any = None  # a dateutil rrule when kind is RRULE
+    has_start: bool = False
+    zone: ZoneInfo | None = None
+
+    def next_run(self, after: float) -> float | None:
+        """Timestamp of the first run strictly after ``after`` (NOW and CONTINUE: ``after``
+        itself), or None when the schedule has no run left."""
+        if self.kind in (NOW, CONTINUE):
+            return after
+        if self.kind == STOP:
+            return None
+        if self.kind == AT:
+            return self.at if self.at >= after else None
+        moment = datetime.fromtimestamp(after, timezone.utc)
+        rule = self.rule if self.has_start else self._starting_at(moment)
+        found = rule.after(moment, inc=False)
+        return None if found is None else found.timestamp()
+
+    def _starting_at(self, moment: datetime) -> Any:
+        """A rule without DTSTART starts at the reference time (in its zone, if it has one)."""
+        start = moment.replace(microsecond=0)
+        return self.rule.replace(dtstart=start.astimezone(self.zone) if self.zone else start)
+
+    @property
+    def repeats(self) -> bool:
+        """Whether a run is followed by another (CONTINUE, or an RRULE with runs left)."""
+        return self.kind in (CONTINUE, RRULE)
+
+
+def parse(text: str, tz: str | None = None) -> Schedule:
+    """Read a schedule; raise BadSchedule saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadSchedule(f"a schedule must be a non-empty string, not {text!r}")
+    text = text.strip()
+    upper = text.upper()
+    if upper in (NOW, CONTINUE, STOP):
+        return Schedule(upper, upper)
+    if upper.startswith("AT:"):
+        try:
+            return Schedule(AT, text, at=float(text[3:]))
+        except ValueError:
+            raise BadSchedule(
+                f"{text!r}: AT must be followed by a unix timestamp, e.g. AT:1767225600"
+            ) from None
+    return _parse_rrule(text, tz)
+
+
+def _parse_rrule(text: str, tz: str | None) -> Schedule:
+    zone = _zone(tz) if tz else None
+    has_start = "DTSTART" in text.upper()
+    try:
+        rule = rrulestr(text, unfold=True)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadSchedule(
+            f"{text!r} is not NOW, AT:<timestamp>, CONTINUE, STOP or a valid RRULE: {exc}"
+        ) from None
+    if not isinstance(rule, rrule):
+        raise BadSchedule(f"{text!r}: give one RRULE (sets of rules are not supported)")
+    if has_start and rule._dtstart.tzinfo is None:  # a DTSTART without zone: wall clock in tz
+        rule = rule.replace(dtstart=rule._dtstart.replace(tzinfo=zone or timezone.utc))
+    return Schedule(RRULE, text, rule=rule, has_start=has_start, zone=zone)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadSchedule(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None

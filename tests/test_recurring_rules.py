@@ -1,0 +1,69 @@
+"""Recurring schedules: parsing and next run (pure time maths, no Redis needed)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from limpyd_jobs.recurring.rules import AT, CONTINUE, NOW, RRULE, STOP, BadSchedule, parse
+
+
+def ts(*args, tz=timezone.utc):
+    return datetime(*args, tzinfo=tz).timestamp()
+
+
+def utc(timestamp):
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def test_special_schedules():
+    after = ts(2026, 1, 1, 12, 0)
+    assert parse("NOW").kind == NOW and parse("now").next_run(after) == after
+    assert parse("CONTINUE").next_run(after) == after and parse("CONTINUE").repeats
+    assert parse("STOP").kind == STOP and parse("STOP").next_run(after) is None
+    at = parse(f"AT:{after + 60}")
+    assert at.kind == AT and at.next_run(after) == after + 60
+    assert at.next_run(after + 120) is None  # already past: no run
+    assert not parse("NOW").repeats and not at.repeats
+
+
+def test_rrule_with_utc_dtstart():
+    schedule = parse("DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY")
+    assert schedule.kind == RRULE and schedule.repeats
+    assert utc(schedule.next_run(ts(2026, 1, 5, 10, 0))) == datetime(2026, 1, 6, 9, 0, tzinfo=timezone.utc)
+    assert utc(schedule.next_run(ts(2026, 1, 5, 8, 0))) == datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text, tz", [
+    ("DTSTART;TZID=Europe/Paris:20260301T090000\nRRULE:FREQ=DAILY", None),
+    ("DTSTART:20260301T090000\nRRULE:FREQ=DAILY", "Europe/Paris"),
+])
+def test_wall_clock_rule_keeps_its_local_hour_across_dst(text, tz):
+    schedule = parse(text, tz=tz)
+    before_dst = utc(schedule.next_run(ts(2026, 3, 27, 12, 0)))  # Paris is UTC+1
+    after_dst = utc(schedule.next_run(ts(2026, 3, 30, 12, 0)))  # DST since March 29: UTC+2
+    assert (before_dst.hour, after_dst.hour) == (8, 7)
+
+
+def test_rrule_without_dtstart_starts_at_the_reference_time():
+    schedule = parse("RRULE:FREQ=HOURLY;INTERVAL=2")
+    after = ts(2026, 1, 1, 10, 30)
+    assert schedule.next_run(after) == after + 7200
+
+
+def test_rrule_with_no_occurrence_left():
+    schedule = parse("DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY;COUNT=3")
+    assert schedule.next_run(ts(2026, 1, 2, 10, 0)) == ts(2026, 1, 3, 9, 0)
+    assert schedule.next_run(ts(2026, 1, 3, 10, 0)) is None
+
+
+@pytest.mark.parametrize("text", ["", "SOMETIMES", "AT:tomorrow", "RRULE:FREQ=NEVER", None, 42])
+def test_bad_schedules_say_what_is_wrong(text):
+    with pytest.raises(BadSchedule):
+        parse(text)
+
+
+def test_unknown_time_zone():
+    with pytest.raises(BadSchedule, match="time zone"):
+        parse("RRULE:FREQ=DAILY", tz="Mars/Olympus")
