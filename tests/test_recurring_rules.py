@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from limpyd_jobs.recurring.rules import AT, CONTINUE, NOW, RRULE, STOP, BadSchedule, parse
+from limpyd_jobs.recurring.rules import AT, NOW, RRULE, STOP, BadSchedule, parse
 
 
 def ts(*args, tz=timezone.utc):
