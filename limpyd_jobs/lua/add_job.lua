@@ -16,16 +16,12 @@ if existing then
   return readd_existing(job_model, repr, existing, queue_model, queue_name, priority, now_score, prepend)
 end
 
-local pk = new_instance(job_model)
-local fields = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
-reindex(job_model, pk, 'identifier', false, identifier)
-reindex(job_model, pk, 'priority', false, tostring(priority))
+local fields, indexed = {}, {}
 for i = 12, #ARGV, 3 do
   table.insert(fields, ARGV[i])
   table.insert(fields, ARGV[i + 1])
-  if ARGV[i + 2] == '1' then reindex(job_model, pk, ARGV[i], false, ARGV[i + 1]) end
+  if ARGV[i + 2] == '1' then indexed[ARGV[i]] = true end
 end
-local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
-enqueue_or_delay(job_model, pk, repr .. ':' .. pk, queue_model, queue_pk, queue_name,
-                 delayed_str, delayed_score, now_score, prepend, false, false, fields)
+local pk, queue_pk, queue_created = create_job(job_model, repr, queue_model, queue_name, priority,
+  identifier, now_str, now_score, delayed_str, delayed_score, prepend, fields, indexed)
 return {pk, 1, queue_pk, queue_created}

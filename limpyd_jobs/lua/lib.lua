@@ -258,3 +258,23 @@ local function readd_existing(job_model, repr, pk, queue_model, queue_name, prio
   end
   return {pk, 0, '', 0}
 end
+
+-- Create a job and queue it (add_job for an identifier not queued). fields: more field/value
+-- pairs of the new job; indexed: the names among them that have an EqualIndex.
+-- Returns pk, queue_pk, queue_created (0/1)
+local function create_job(job_model, repr, queue_model, queue_name, priority, identifier, now_str,
+                          now_score, delayed_str, delayed_score, prepend, fields, indexed)
+  local pk = new_instance(job_model)
+  local values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
+  reindex(job_model, pk, 'identifier', false, identifier)
+  reindex(job_model, pk, 'priority', false, tostring(priority))
+  for i = 1, #fields, 2 do
+    table.insert(values, fields[i])
+    table.insert(values, fields[i + 1])
+    if indexed[fields[i]] then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
+  end
+  local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+  enqueue_or_delay(job_model, pk, repr .. ':' .. pk, queue_model, queue_pk, queue_name,
+                   delayed_str, delayed_score, now_score, prepend, false, false, values)
+  return pk, queue_pk, queue_created
+end
