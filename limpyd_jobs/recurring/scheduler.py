@@ -1,0 +1,193 @@
+"""Recurring jobs as limpyd models, run by ordinary workers (redbike-style).
+
+    from limpyd_jobs.recurring.scheduler import set_schedule, dispatch
+
+    set_schedule("report:daily", "DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=DAILY")
+    dispatch()  # from a loop or a command: moves due runs into their queues
+
+Each run is a ``RecurringJob`` (an ordinary ``Job``; its identifier is the schedule's job id)
+in the queue named after the job id's last ``:`` part, unless set otherwise. After a run, the
+job's hooks put the next occurrence in the timeline (RRULE), back in the queue (CONTINUE, or
+after the number of seconds the run returned), or nowhere (NOW, AT, STOP; ``StopWork`` raised:
+schedule set to STOP; ``UnsetJob``: schedule removed; any other error: status DIE).
+Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (running), BAD
+(invalid schedule), STP (no run left), DIE (the run failed).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from limpyd import fields
+
+from .. import lua
+from ..constants import STATUSES
+from ..exceptions import LimpydJobsException
+from ..models import BaseJobsModel, Job, Queue
+from ..utils import datetime_to_str, utcnow
+from .rules import CONTINUE, BadSchedule, parse
+
+TIMELINE_PK = "all"
+
+
+class StopWork(LimpydJobsException):
+    """Raised by a recurring run: set its schedule to STOP."""
+
+
+class UnsetJob(LimpydJobsException):
+    """Raised by a recurring run: remove its schedule."""
+
+
+class RecurringSchedule(BaseJobsModel):
+    """The schedule of one job id, and its latest status."""
+
+    job_id = fields.PKField()
+    schedule = fields.InstanceHashField()
+    tz = fields.InstanceHashField()
+    queue_name = fields.InstanceHashField(indexable=True)
+    priority = fields.InstanceHashField()
+    status = fields.InstanceHashField()
+    version = fields.InstanceHashField()
+
+
+class Timeline(BaseJobsModel):
+    """The next run of every scheduled job id (one instance, ``all``)."""
+
+    name = fields.PKField()
+    runs = fields.SortedSetField()
+
+
+class RecurringJob(Job):
+    """One run of a schedule: its identifier is the job id; its hooks reschedule it."""
+
+    schedule_version = fields.InstanceHashField()
+
+    def on_started(self, queue: Queue) -> None:
+        _set_status(self.identifier.hget(), "WRK")
+
+    def on_success(self, queue: Queue, result: Any) -> None:
+        backoff = result if isinstance(result, (int, float)) and not isinstance(result, bool) else None
+        reschedule(self.identifier.hget(), backoff=backoff)
+
+    def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
+        job_id = self.identifier.hget()
+        if isinstance(exception, StopWork):
+            set_schedule(job_id, "STOP")
+        elif isinstance(exception, UnsetJob):
+            unset_schedule(job_id)
+        else:
+            _set_status(job_id, "DIE")
+
+
+def default_queue_name(job_id: str) -> str:
+    """The queue of a job id's runs: the part after its last ``:`` (the whole id without one)."""
+    return job_id.rsplit(":", 1)[-1]
+
+
+def _timeline() -> Timeline:
+    timeline = Timeline.lazy_connect(TIMELINE_PK)
+    timeline.get_connection().sadd(f"{Timeline._name}:collection", TIMELINE_PK)
+    return timeline
+
+
+def _set_status(job_id: str, event: str) -> None:
+    key = f"{RecurringSchedule._name}:{job_id}:hash"
+    connection = RecurringSchedule.get_connection()
+    if connection.exists(key):
+        connection.hset(key, "status", f"{event}:{int(time.time())}")
+
+
+def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
+                 queue_name: str | None = None, priority: int = 0, tz: str | None = None) -> str:
+    """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
+    timeline, or straight in its queue if due. ``None`` unsets. Returns the status set."""
+    if schedule is None:
+        unset_schedule(job_id)
+        return "UNSET"
+    after = time.time() if after is None else after
+    stored = RecurringSchedule.get_or_connect(job_id=job_id)[0]
+    for name, value in (("schedule", schedule), ("tz", tz or ""), ("priority", int(priority)),
+                        ("queue_name", queue_name or default_queue_name(job_id))):
+        stored.get_field(name).hset(value)
+    version = stored.get_connection().hincrby(stored.key, "version", 1)
+    timeline = _timeline()
+    try:
+        next_run = parse(schedule, tz or None).next_run(after)
+    except BadSchedule:
+        timeline.runs.zrem(job_id)
+        _set_status(job_id, "BAD")
+        return "BAD"
+    return _place(job_id, next_run, version)
+
+
+def _place(job_id: str, next_run: float | None, version: int) -> str:
+    """Put a job's next run in the timeline, or in its queue if due; record the status."""
+    timeline = _timeline()
+    if next_run is None:
+        timeline.runs.zrem(job_id)
+        _set_status(job_id, "STP")
+        return "STP"
+    timeline.runs.zadd({job_id: next_run})
+    if next_run <= time.time():
+        dispatch()
+        return "ENQ"
+    _set_status(job_id, "TML")
+    return "TML"
+
+
+def unset_schedule(job_id: str) -> None:
+    """Remove a schedule: out of the timeline, its waiting run canceled; a running one ends
+    without being rescheduled."""
+    _timeline().runs.zrem(job_id)
+    for job in RecurringJob.collection(identifier=job_id, queued=1).instances():
+        if job.status.hget() in (STATUSES.WAITING, STATUSES.DELAYED):
+            queue_key = job.queue_key.hget()
+            connection = job.get_connection()
+            connection.lrem(f"{queue_key}:waiting", 0, job.ident)
+            connection.zrem(f"{queue_key}:delayed", job.ident)
+            job.status.hset(STATUSES.CANCELED)
+            job.queued.hdel()
+    if RecurringSchedule.exists(pk=job_id):
+        RecurringSchedule(job_id).delete()
+
+
+def reschedule(job_id: str, backoff: float | None = None) -> str | None:
+    """After a run: the next occurrence of the job's current schedule (None if unset)."""
+    if not RecurringSchedule.exists(pk=job_id):
+        return None
+    stored = RecurringSchedule(job_id)
+    text, tz, version = stored.hmget("schedule", "tz", "version")
+    try:
+        schedule = parse(text, tz or None)
+    except BadSchedule:
+        _set_status(job_id, "BAD")
+        return "BAD"
+    now = time.time()
+    if schedule.kind == CONTINUE:
+        return _place(job_id, now + backoff if backoff else now, int(version or 0))
+    if not schedule.repeats:  # NOW, AT and STOP run once at most
+        _set_status(job_id, "STP")
+        return "STP"
+    return _place(job_id, schedule.next_run(now), int(version or 0))
+
+
+def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queue] = Queue) -> list[str]:
+    """Move the runs that are due into their queues (atomic: safe on several hosts at once)."""
+    moment = utcnow() if now is None else datetime.fromtimestamp(now, timezone.utc)
+    return lua.dispatch_due(BaseJobsModel.database, args=[
+        _timeline().runs.key, RecurringSchedule._name, RecurringJob._name, RecurringJob.get_model_repr(),
+        queue_model._name, datetime_to_str(moment), moment.timestamp(), limit, int(moment.timestamp()),
+    ])
+
+
+def tell(job_id: str) -> dict[str, Any]:
+    """What is known of a job id: status, next run, schedule, and whether a run is working."""
+    if not RecurringSchedule.exists(pk=job_id):
+        return {"job_id": job_id, "status": None, "next_run": None, "schedule": None, "working": False}
+    text, status = RecurringSchedule(job_id).hmget("schedule", "status")
+    next_run = _timeline().runs.zscore(job_id)
+    working = any(job.status.hget() == STATUSES.RUNNING
+                  for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
+    return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working}

@@ -1,0 +1,146 @@
+"""Recurring jobs: set/unset, the timeline, dispatch, and rescheduling by ordinary workers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+
+from limpyd_jobs import STATUSES, Queue
+from limpyd_jobs.models import BaseJobsModel
+from limpyd_jobs.recurring.scheduler import (
+    RecurringJob,
+    StopWork,
+    UnsetJob,
+    dispatch,
+    set_schedule,
+    tell,
+    unset_schedule,
+)
+from limpyd_jobs.workers import Worker
+
+
+def run_worker(queue, callback, loops=1):
+    Worker(queue, callback=callback, max_loops=loops, timeout=0.05, terminate_gracefuly=False).run()
+
+
+def runs_of(job_id):
+    """The runs (jobs) of a schedule, oldest first."""
+    return sorted(RecurringJob.collection(identifier=job_id).instances(), key=lambda job: int(job.pk.get()))
+
+
+def status_of(job_id):
+    return (tell(job_id)["status"] or "").split(":")[0]
+
+
+def test_now_is_queued_at_once_in_the_queue_named_after_the_job_id():
+    assert set_schedule("report:daily", "NOW") == "ENQ"
+    [job] = runs_of("report:daily")
+    assert job.status.hget() == STATUSES.WAITING
+    assert Queue.get_queue("daily").waiting.lmembers() == [job.ident]
+    assert status_of("report:daily") == "ENQ"
+    run_worker("daily", lambda job, queue: None)
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert status_of("report:daily") == "STP"  # NOW runs once
+    assert dispatch() == []
+
+
+def test_rrule_goes_to_the_timeline_then_dispatch_queues_it_once():
+    later = time.time() + 3600
+    assert set_schedule("sync:A", f"AT:{later}") == "TML"
+    assert tell("sync:A")["next_run"] == pytest.approx(later)
+    assert dispatch(now=later - 10) == []
+    assert dispatch(now=later + 1) == ["sync:A"]
+    assert dispatch(now=later + 2) == []
+    assert len(runs_of("sync:A")) == 1
+    assert status_of("sync:A") == "ENQ"
+
+
+def test_continue_runs_again_and_honours_a_returned_backoff():
+    set_schedule("poll:B", "CONTINUE")
+    run_worker("B", lambda job, queue: None)
+    first, second = runs_of("poll:B")
+    assert first.status.hget() == STATUSES.SUCCESS
+    assert second.status.hget() == STATUSES.WAITING  # the next run, queued at once
+    run_worker("B", lambda job, queue: 600)  # the run asks for 10 minutes of rest
+    assert tell("poll:B")["next_run"] == pytest.approx(time.time() + 600, abs=5)
+    assert status_of("poll:B") == "TML"
+
+
+def test_rrule_after_a_run_goes_back_to_the_timeline():
+    set_schedule("report:C", "DTSTART:20200101T000000Z\nRRULE:FREQ=HOURLY", after=0)
+    assert status_of("report:C") == "ENQ"  # its first occurrence (2020) is long due
+    run_worker("C", lambda job, queue: None)
+    next_run = tell("report:C")["next_run"]
+    assert time.time() < next_run <= time.time() + 3600
+    assert status_of("report:C") == "TML"
+
+
+def test_stop_work_unset_job_and_errors():
+    for job_id in ("a:q", "b:q", "c:q"):
+        set_schedule(job_id, "CONTINUE")
+
+    def callback(job, queue):
+        raise {"a:q": StopWork, "b:q": UnsetJob, "c:q": ValueError}[job.identifier.hget()]("stop")
+
+    run_worker("q", callback, loops=3)
+    assert tell("a:q")["schedule"] == "STOP" and status_of("a:q") == "STP"
+    assert tell("b:q")["status"] is None
+    assert status_of("c:q") == "DIE" and tell("c:q")["next_run"] is None
+
+
+def test_bad_schedule_and_no_occurrence_left():
+    assert set_schedule("x:q", "EVERY TUESDAY") == "BAD"
+    assert status_of("x:q") == "BAD" and runs_of("x:q") == []
+    assert set_schedule("y:q", "DTSTART:20200101T000000Z\nRRULE:FREQ=DAILY;COUNT=2") == "STP"
+    assert runs_of("y:q") == []
+
+
+def test_unset_removes_from_timeline_and_queue_and_none_unsets():
+    set_schedule("a:q", f"AT:{time.time() + 100}")
+    set_schedule("b:q", "NOW")
+    unset_schedule("a:q")
+    set_schedule("b:q", None)
+    assert tell("a:q")["status"] is None and tell("b:q")["status"] is None
+    assert Queue.count_waiting_jobs("q") == 0
+    assert [job.status.hget() for job in runs_of("b:q")] == [STATUSES.CANCELED]
+
+
+def test_unset_while_running_lets_the_run_finish_without_rescheduling():
+    set_schedule("a:q", "CONTINUE")
+
+    def callback(job, queue):
+        assert tell("a:q")["working"] is True
+        unset_schedule("a:q")
+
+    run_worker("q", callback)
+    [job] = runs_of("a:q")
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert Queue.count_waiting_jobs("q") == 0 and tell("a:q")["next_run"] is None
+
+
+def _dispatch_many(port, barrier, results):
+    BaseJobsModel.database.reset(host="127.0.0.1", port=port, db=0)
+    barrier.wait(timeout=20)
+    got = []
+    for _ in range(20):
+        got += dispatch(limit=5)
+    results.put(got)
+
+
+def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server):
+    for number in range(60):
+        set_schedule(f"job{number}:q", f"AT:{time.time() + 0.01}")
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(3), context.Queue()
+    processes = [context.Process(target=_dispatch_many, args=(redis_server.port, barrier, results))
+                 for _ in range(3)]
+    for process in processes:
+        process.start()
+    dispatched = [job_id for _ in processes for job_id in results.get(timeout=60)]
+    for process in processes:
+        process.join(30)
+    dispatched += dispatch()
+    assert sorted(dispatched) == sorted(f"job{number}:q" for number in range(60))
+    assert Queue.count_waiting_jobs("q") == 60
