@@ -32,6 +32,11 @@ from .utils import datetime_to_str, utcnow
 
 __all__ = ["Worker", "WorkerConfig", "LOGGER_NAME"]
 
+#: Key a ``control HALT`` sets to stop workers and dispatchers after their current task.
+CONTROL_KEY = "limpyd-jobs:control"
+#: Seconds between two looks at it.
+CONTROL_CHECK_DELAY = 1.0
+
 
 @dataclass
 class CurrentJob:
@@ -85,6 +90,7 @@ class Worker(JobOutcomes):
         self.last_requeue_delayed: datetime | None = None
         self.last_recovery: datetime | None = None
         self.last_purge: datetime | None = None
+        self.last_control_check: datetime | None = None
         self.current: CurrentJob | None = None
         self._taken_next: tuple[tuple[Queue | None, Job | None], CurrentJob | None] | None = None
         self._queues_by_key: dict[str, Queue] = {}
@@ -324,6 +330,8 @@ class Worker(JobOutcomes):
             self.recover_lost_jobs()
         if self.purge_delay and self._is_due(now, self.last_purge, self.purge_delay):
             self.purge_finished_jobs()
+        if self._is_due(now, self.last_control_check, CONTROL_CHECK_DELAY):
+            self.check_control()
 
     @staticmethod
     def _is_due(now: datetime, last: datetime | None, delay: float) -> bool:
@@ -369,6 +377,13 @@ class Worker(JobOutcomes):
         )
         if deleted:
             self.log(f"{deleted} finished job(s) deleted", level="debug")
+
+    def check_control(self) -> None:
+        """Stop after the current job when ``limpyd-jobs:control`` says HALT."""
+        self.last_control_check = utcnow()
+        if self.connection.get(CONTROL_KEY) == "HALT":
+            self.log("control says HALT: stopping")
+            self.end_forced = True
 
     def start_beating(self) -> None:
         """Register this worker and start its heartbeat thread."""

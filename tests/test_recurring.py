@@ -125,13 +125,13 @@ def _dispatch_many(port, barrier, results):
     barrier.wait(timeout=20)
     got = []
     for _ in range(20):
-        got += dispatch(limit=5)
+        got += dispatch(now=time.time() + 7200, limit=5)
     results.put(got)
 
 
 def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server):
     for number in range(60):
-        set_schedule(f"job{number}:q", f"AT:{time.time() + 0.01}")
+        set_schedule(f"job{number}:q", f"AT:{time.time() + 3600}")
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(3), context.Queue()
     processes = [context.Process(target=_dispatch_many, args=(redis_server.port, barrier, results))
@@ -141,6 +141,71 @@ def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server):
     dispatched = [job_id for _ in processes for job_id in results.get(timeout=60)]
     for process in processes:
         process.join(30)
-    dispatched += dispatch()
+    dispatched += dispatch(now=time.time() + 7200)
     assert sorted(dispatched) == sorted(f"job{number}:q" for number in range(60))
     assert Queue.count_waiting_jobs("q") == 60
+
+
+# --- control and the command
+
+
+def test_halt_stops_workers_and_dispatchers_then_clear_lifts_it():
+    from limpyd_jobs.recurring.scheduler import control, run_dispatcher
+
+    set_schedule("a:q", "CONTINUE")
+    control("HALT")
+    assert control() == "HALT"
+    worker = Worker("q", callback=lambda job, queue: None, max_loops=100, timeout=30,
+                    terminate_gracefuly=False)
+    worker.run()  # stops at its first look at the control key, not after 100 loops
+    assert worker.num_loops <= 1 and worker.end_forced
+    assert run_dispatcher(interval=30) >= 0  # returns after one tick instead of looping
+    control("CLEAR")
+    assert control() is None
+    with pytest.raises(ValueError):
+        control("PAUSE")
+
+
+def test_schedule_command(tmp_path, redis_server, capsys):
+    from limpyd_jobs.cli.schedule import main
+
+    database = f"--database=127.0.0.1:{redis_server.port}:0"
+
+    def run(*args):
+        code = main([database, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("set", "report:daily", f"AT:{time.time() + 3600}")[:2] == (0, "TML\n")
+    code, out, _ = run("tell", "report:daily")
+    told = __import__("json").loads(out)
+    assert told["status"].startswith("TML:") and told["next_run"] > time.time()
+    assert run("schedules")[1].startswith("report:daily,AT:")
+    assert run("statuses")[1].startswith("report:daily,TML,")
+    assert run("statuses", f"--before={time.time() - 3600}")[1] == ""
+    csv_file = tmp_path / "schedules.csv"
+    csv_file.write_text("job1:q,NOW\njob2:q,STOP\n")
+    timefile = tmp_path / "timefile"
+    code, out, _ = run("dispatch", f"--schedules={csv_file}", f"--timefile={timefile}", "--once")
+    assert code == 0 and out == "0\n"  # job1 was queued by set itself, which does not wait
+    assert float(timefile.read_text()) == pytest.approx(time.time(), abs=60)
+    assert Queue.count_waiting_jobs("q") == 1
+    assert run("unset", "report:daily")[0] == 0
+    assert run("control", "HALT")[0] == 0 and run("control", "CLEAR")[0] == 0
+    code, _, err = run("set", "x:q", "WHENEVER")
+    assert code == 0  # a bad schedule is recorded as BAD, not a usage error
+    assert run("tell", "x:q")[1].count('"BAD:') == 1
+
+
+def test_schedule_command_misuse_and_config(tmp_path, redis_server, capsys):
+    from limpyd_jobs.cli.schedule import main
+
+    assert main(["set", "only-a-job-id"]) == 2
+    assert "usage" in capsys.readouterr().err
+    assert main(["--config=/no/such/file.ini", "schedules"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    config = tmp_path / "schedule.ini"
+    config.write_text(f"[limpyd-jobs-redis]\nhost = 127.0.0.1\nport = {redis_server.port}\ndb = 0\n"
+                      "[other]\nignored = yes\n")
+    assert main([f"--config={config}", "set", "a:q", "NOW"]) == 0
+    assert Queue.count_waiting_jobs("q") == 1

@@ -27,6 +27,7 @@ from ..constants import STATUSES
 from ..exceptions import LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
 from ..utils import datetime_to_str, utcnow
+from ..workers import CONTROL_KEY
 from .rules import CONTINUE, BadSchedule, parse
 
 TIMELINE_PK = "all"
@@ -191,3 +192,67 @@ def tell(job_id: str) -> dict[str, Any]:
     working = any(job.status.hget() == STATUSES.RUNNING
                   for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
     return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working}
+
+
+HALT = "HALT"
+
+
+def control(command: str | None = None) -> str | None:
+    """``control("HALT")`` makes dispatchers and workers stop after their current task;
+    ``control("CLEAR")`` lifts it; ``control()`` tells the current command (or None)."""
+    connection = BaseJobsModel.get_connection()
+    if command is None:
+        return connection.get(CONTROL_KEY)
+    command = command.upper()
+    if command == "CLEAR":
+        connection.delete(CONTROL_KEY)
+        return None
+    if command != HALT:
+        raise ValueError(f"unknown control command {command!r}: use HALT or CLEAR")
+    connection.set(CONTROL_KEY, HALT)
+    for key in connection.scan_iter(match="*:wakeup:*"):  # idle workers: look now
+        connection.rpush(key, "1")
+    return HALT
+
+
+def statuses(before: float | None = None) -> list[tuple[str, str, int]]:
+    """``(job id, event, timestamp)`` of every schedule, only those older than ``before`` if given."""
+    found = []
+    for job_id in sorted(RecurringSchedule.collection()):
+        status = RecurringSchedule(job_id).status.hget() or ""
+        event, _, stamp = status.partition(":")
+        if event and (before is None or int(stamp or 0) < before):
+            found.append((job_id, event, int(stamp or 0)))
+    return found
+
+
+def schedules() -> list[tuple[str, str]]:
+    """``(job id, schedule)`` of every job id with a schedule."""
+    return [(job_id, RecurringSchedule(job_id).schedule.hget() or "")
+            for job_id in sorted(RecurringSchedule.collection())]
+
+
+def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: bool = False,
+                   stop: Any = None) -> int:
+    """Dispatch due runs every ``interval`` seconds until HALT (or ``stop`` is set); write the
+    current time into ``timefile`` at each tick. Returns the number of runs dispatched."""
+    import threading
+
+    stop = stop or threading.Event()
+    count = 0
+    while True:
+        count += len(dispatch())
+        if timefile:
+            with open(timefile, "w") as handle:
+                handle.write(f"{time.time():.0f}\n")
+        if once or control() == HALT or stop.wait(interval):
+            return count
+
+
+def read_timefile(timefile: str | None) -> float | None:
+    """The time the dispatcher last wrote, or None if there is no such file."""
+    try:
+        with open(timefile) as handle:
+            return float(handle.read().strip())
+    except (TypeError, OSError, ValueError):
+        return None
