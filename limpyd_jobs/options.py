@@ -110,6 +110,13 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _cycle(value: Any) -> list[str] | None:
+    names = [name.strip() for name in str(value).split(":") if name.strip()] if value else []
+    if value and not names:
+        raise ValueError(f"{value!r} is not a list of queue names separated by ':'")
+    return names or None
+
+
 def _text(value: Any) -> str:
     return str(value)
 
@@ -194,6 +201,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("lost_job_max_tries", 5, _integer(1),
            "Attempts after which a job whose worker keeps dying ends in ERROR",
            "--lost-job-max-tries=5"),
+    Option("queue_cycle", None, _cycle,
+           "Work queues in this ratio instead of by priority alone: 'A:A:B' takes from A twice, "
+           "then B, each turn falling back on the others when its queue is empty",
+           "--queue-cycle=A:A:B"),
     # --- retention of finished jobs
     Option("keep_finished", 10000, _optional_integer(0),
            "Finished jobs kept per queue, in each of its success and errors lists (None: all)",

@@ -85,7 +85,7 @@ class JobOutcomes:
         now = utcnow()
         args = self._finish_args(job, STATUSES.SUCCESS, queue.success.key, False, STATUSES.RUNNING, True)
         try:
-            result = lua.finish_and_take_next(self.queue_model.database, keys=self.keys,
+            result = lua.finish_and_take_next(self.queue_model.database, keys=self.fetch_keys(),
                                               args=[*args, *self._fetch_args(now)])
         except OUTAGE_ERRORS:
             return self.finish_job(job, queue, STATUSES.SUCCESS, queue.success.key, only_if=STATUSES.RUNNING)

@@ -96,6 +96,8 @@ class Worker(JobOutcomes):
         self._queues_by_key: dict[str, Queue] = {}
         self._queue_info: dict[str, tuple[str, int]] = {}  # queue pk -> (name, priority)
         self._delayed_keys: list[str] = []
+        self._queue_names_by_key: dict[str, str] = {}
+        self._cycle_turn = 0
         self._counts = (0, 0)
         self._waiting_on: Any = None  # the connection blocked waiting for a job, if any
         self._running_job = False
@@ -120,6 +122,11 @@ class Worker(JobOutcomes):
             setattr(self, option.name, clean(option, value))
         if not self.queues:
             raise ConfigurationException("A worker needs queues: pass queues='name' or queues=['a', 'b']")
+        unknown = set(self.queue_cycle or ()) - set(self.queues)
+        if unknown:
+            raise ConfigurationException(
+                f"queue_cycle names {', '.join(sorted(unknown))}, not in queues {','.join(self.queues)}"
+            )
         if self.callback is None:
             self.callback = self.execute
         if not callable(self.callback):
@@ -346,6 +353,9 @@ class Worker(JobOutcomes):
             name, priority = queue.hmget("name", "priority")
             self._queue_info[queue.pk.get()] = (name or "", int(priority or 0))
         self.keys = list(self._queues_by_key)
+        self._queue_names_by_key = {
+            queue.waiting.key: self._queue_info[queue.pk.get()][0] for queue in queues
+        }
         self._delayed_keys = [queue.delayed.key for queue in queues]
         self.last_update_keys = utcnow()
 
@@ -426,8 +436,18 @@ class Worker(JobOutcomes):
         if not self.keys:
             return None, None
         now = utcnow()
-        return self._taken(now, lua.fetch_job(self.queue_model.database, keys=self.keys,
+        return self._taken(now, lua.fetch_job(self.queue_model.database, keys=self.fetch_keys(),
                                                args=self._fetch_args(now, woken)))
+
+    def fetch_keys(self) -> list[str]:
+        """The waiting lists to take the next job from, in order: by priority, or with
+        ``queue_cycle``, the lists of this turn's queue first (then the others, by priority)."""
+        if not self.queue_cycle:
+            return self.keys
+        name = self.queue_cycle[self._cycle_turn % len(self.queue_cycle)]
+        self._cycle_turn += 1
+        first = [key for key in self.keys if self._queue_names_by_key.get(key) == name]
+        return first + [key for key in self.keys if key not in first]
 
     def _fetch_args(self, now: datetime, woken: bool = False) -> list[Any]:
         return [self.id, datetime_to_str(now), now.timestamp(), int(self.update_title), int(woken),

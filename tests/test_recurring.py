@@ -209,3 +209,34 @@ def test_schedule_command_misuse_and_config(tmp_path, redis_server, capsys):
                       "[other]\nignored = yes\n")
     assert main([f"--config={config}", "set", "a:q", "NOW"]) == 0
     assert Queue.count_waiting_jobs("q") == 1
+
+
+def test_set_while_a_run_is_in_progress_is_the_one_that_counts():
+    set_schedule("a:q", "CONTINUE")
+
+    def callback(job, queue):
+        set_schedule("a:q", f"AT:{time.time() + 3600}")
+
+    run_worker("q", callback)
+    assert status_of("a:q") == "TML" and tell("a:q")["next_run"] > time.time() + 3000
+    assert Queue.count_waiting_jobs("q") == 0  # CONTINUE did not requeue it
+
+
+def _sleep(job, queue):
+    time.sleep(30)
+
+
+def test_a_run_past_its_timeout_is_not_rescheduled():
+    set_schedule("slow:q", "CONTINUE")
+    Worker("q", callback=_sleep, max_loops=1, timeout=0.05, terminate_gracefuly=False,
+           execution_mode="fork", job_timeout=0.2, timeout_grace=0.2).run()
+    assert status_of("slow:q") == "DIE"
+    assert tell("slow:q")["next_run"] is None and Queue.count_waiting_jobs("q") == 0
+
+
+def test_missed_occurrences_run_once_after_downtime():
+    set_schedule("report:q", "DTSTART:20200101T000000Z\nRRULE:FREQ=MINUTELY", after=time.time() - 3600)
+    # an hour of occurrences were missed: the job is queued once, then goes on from now
+    assert Queue.count_waiting_jobs("q") == 1 and dispatch() == []
+    run_worker("q", lambda job, queue: None)
+    assert time.time() < tell("report:q")["next_run"] <= time.time() + 60

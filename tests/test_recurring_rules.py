@@ -67,3 +67,16 @@ def test_bad_schedules_say_what_is_wrong(text):
 def test_unknown_time_zone():
     with pytest.raises(BadSchedule, match="time zone"):
         parse("RRULE:FREQ=DAILY", tz="Mars/Olympus")
+
+
+@pytest.mark.parametrize("text", [
+    "DTSTART:20200106T090000Z\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO",
+    "DTSTART:20200101T000700Z\nRRULE:FREQ=HOURLY;INTERVAL=5",
+    "DTSTART;TZID=Europe/Paris:20200101T093000\nRRULE:FREQ=DAILY;INTERVAL=3",
+    "DTSTART:20200101T000000Z\nRRULE:FREQ=MINUTELY;INTERVAL=7;BYHOUR=9",
+])
+def test_old_frequent_rules_keep_their_phase(text):
+    schedule = parse(text)
+    for when in (ts(2026, 3, 28, 23, 50), ts(2026, 3, 29, 1, 30), ts(2026, 11, 23, 18, 4)):
+        moment = datetime.fromtimestamp(when, timezone.utc)
+        assert schedule.next_run(when) == schedule.rule.after(moment, inc=False).timestamp()

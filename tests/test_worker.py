@@ -52,7 +52,8 @@ def test_parameters_tuple_and_defaults():
     )
     assert Worker.parameters[17:] == (
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
-        "recovery_delay", "lost_job_max_tries", "keep_finished", "finished_ttl", "purge_delay",
+        "recovery_delay", "lost_job_max_tries", "queue_cycle", "keep_finished", "finished_ttl",
+        "purge_delay",
     )
     worker = make_worker()
     assert worker.queues == ["q"]
@@ -547,3 +548,23 @@ def test_a_burst_wakes_every_idle_worker():
     for thread in threads:
         thread.join(30)
     assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}
+
+
+def test_queue_cycle_works_queues_in_a_ratio():
+    for number in range(6):
+        Job.add_job(identifier=f"a{number}", queue_name="A", priority=5)  # A has the higher priority
+        Job.add_job(identifier=f"b{number}", queue_name="B")
+    order = []
+    make_worker("A,B", callback=lambda job, queue: order.append(job.identifier.hget()[0]),
+                max_loops=9, queue_cycle="A:A:B").run()
+    assert "".join(order) == "AABAABAAB".lower()
+
+
+def test_queue_cycle_falls_back_on_other_queues_and_is_checked():
+    Job.add_job(identifier="b0", queue_name="B")
+    order = []
+    make_worker("A,B", callback=lambda job, queue: order.append(job.identifier.hget()),
+                max_loops=1, queue_cycle="A:B").run()
+    assert order == ["b0"]  # A's turn, but A is empty
+    with pytest.raises(ConfigurationException, match="queue_cycle"):
+        make_worker("A,B", queue_cycle="A:C")

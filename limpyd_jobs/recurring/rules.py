@@ -16,11 +16,11 @@ A schedule is one of (the formats of redbike):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule, rrulestr
 
 from ..exceptions import LimpydJobsException
 
@@ -52,7 +52,7 @@ class Schedule:
         if self.kind == AT:
             return self.at if self.at >= after else None
         moment = datetime.fromtimestamp(after, timezone.utc)
-        rule = self.rule if self.has_start else self._starting_at(moment)
+        rule = _close_to(self.rule, moment) if self.has_start else self._starting_at(moment)
         found = rule.after(moment, inc=False)
         return None if found is None else found.timestamp()
 
@@ -65,6 +65,25 @@ class Schedule:
     def repeats(self) -> bool:
         """Whether a run is followed by another (CONTINUE, or an RRULE with runs left)."""
         return self.kind in (CONTINUE, RRULE)
+
+
+_PERIODS = {SECONDLY: timedelta(seconds=1), MINUTELY: timedelta(minutes=1), HOURLY: timedelta(hours=1),
+            DAILY: timedelta(days=1), WEEKLY: timedelta(weeks=1)}
+
+
+def _close_to(rule: Any, moment: datetime) -> Any:
+    """The same rule with its start moved forward by whole periods to just before ``moment``:
+    dateutil walks every occurrence from the start, which takes seconds for a frequent rule
+    started long ago. Rules with a COUNT or BYSETPOS, and monthly/yearly ones, stay as they are."""
+    period = _PERIODS.get(rule._freq)
+    if period is None or rule._count is not None or rule._bysetpos:
+        return rule
+    start = rule._dtstart
+    wall_moment = moment.astimezone(start.tzinfo) if start.tzinfo else moment
+    steps = (wall_moment.replace(tzinfo=None) - start.replace(tzinfo=None)) // (period * rule._interval) - 1
+    if steps <= 0:
+        return rule
+    return rule.replace(dtstart=start + steps * rule._interval * period)
 
 
 def parse(text: str, tz: str | None = None) -> Schedule:

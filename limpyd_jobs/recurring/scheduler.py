@@ -70,10 +70,12 @@ class RecurringJob(Job):
 
     def on_success(self, queue: Queue, result: Any) -> None:
         backoff = result if isinstance(result, (int, float)) and not isinstance(result, bool) else None
-        reschedule(self.identifier.hget(), backoff=backoff)
+        reschedule(self.identifier.hget(), backoff=backoff, version=self.schedule_version.hget())
 
     def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
         job_id = self.identifier.hget()
+        if not _same_version(job_id, self.schedule_version.hget()):
+            return  # set anew while this run ran: the new schedule is already in place
         if isinstance(exception, StopWork):
             set_schedule(job_id, "STOP")
         elif isinstance(exception, UnsetJob):
@@ -154,9 +156,16 @@ def unset_schedule(job_id: str) -> None:
         RecurringSchedule(job_id).delete()
 
 
-def reschedule(job_id: str, backoff: float | None = None) -> str | None:
-    """After a run: the next occurrence of the job's current schedule (None if unset)."""
-    if not RecurringSchedule.exists(pk=job_id):
+def _same_version(job_id: str, version: str | None) -> bool:
+    """Whether the schedule is still the one a run was dispatched for (True if unknown)."""
+    current = RecurringSchedule.get_connection().hget(f"{RecurringSchedule._name}:{job_id}:hash", "version")
+    return version is None or current is None or str(current) == str(version)
+
+
+def reschedule(job_id: str, backoff: float | None = None, version: str | None = None) -> str | None:
+    """After a run: place the next occurrence of the job's schedule (None if unset, or if the
+    schedule was set anew while the run ran: that set placed it already)."""
+    if not RecurringSchedule.exists(pk=job_id) or not _same_version(job_id, version):
         return None
     stored = RecurringSchedule(job_id)
     text, tz, version = stored.hmget("schedule", "tz", "version")
