@@ -28,6 +28,7 @@ from limpyd import fields
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.connection import default_settings
 from limpyd_jobs.models import BaseJobsModel
+from limpyd_jobs.recurring.scheduler import RecurringJob, set_schedule, tell
 
 QUEUE = "thumbnails"
 
@@ -50,6 +51,14 @@ class ThumbnailJob(Job):
         logging.getLogger("limpyd-jobs").info("on_success: %s", result)
 
 
+def run_job(job, queue):
+    """The worker's callback: thumbnails run themselves, the recurring digest is done here."""
+    if isinstance(job, RecurringJob):
+        logging.getLogger("limpyd-jobs").info("digest of %s thumbnails", queue.success.llen())
+        return None
+    return job.run(queue)
+
+
 def add_jobs() -> None:
     print("Adding jobs...")
     ThumbnailJob.add_job(identifier="photo:1", size="64x64")
@@ -58,19 +67,27 @@ def add_jobs() -> None:
     ThumbnailJob.add_job(identifier="photo:3", priority=9)  # same identifier: priority raised
     ThumbnailJob.add_job(identifier="photo:4", delayed_for=1.5)  # waits 1.5s before it may run
     ThumbnailJob.add_job(identifier="photo:broken")  # fails, is requeued once, fails again
+    # a recurring job: twice, one second apart, in the queue named after the id's last part
+    set_schedule("digest:thumbnails", "RRULE:FREQ=SECONDLY;INTERVAL=1;COUNT=2")
 
 
 def worker_command() -> list[str]:
     script = Path(sys.executable).parent / "limpyd-jobs-worker"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "limpyd_jobs.cli.worker"]
     return command + [
-        f"--queues={QUEUE}",
+        f"--queues={QUEUE}", "--callback=example.run_job",
         f"--pythonpath={os.path.dirname(os.path.abspath(__file__))}",
         "--requeue-times=1", "--requeue-delay-delta=1", "--requeue-priority-delta=0",
         "--fetch-delayed-delay=0.2", "--timeout=1",
-        "--max-loops=6",  # 4 good jobs + 2 runs of the broken one
+        "--max-loops=8",  # 4 good jobs + 2 runs of the broken one + 2 digests
         "--max-duration=60",  # never hang, whatever happens
     ]
+
+
+def dispatcher_command() -> list[str]:
+    script = Path(sys.executable).parent / "limpyd-jobs-schedule"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "limpyd_jobs.cli.schedule"]
+    return command + ["dispatch", "--interval=0.2"]
 
 
 def summary() -> None:
@@ -87,12 +104,22 @@ def summary() -> None:
     for queue in Queue.get_all_by_priority(QUEUE):
         print(f"  {QUEUE} priority {queue.priority.hget()}: waiting={queue.waiting.llen()} "
               f"success={queue.success.llen()} errors={queue.errors.llen()} delayed={queue.delayed.zcard()}")
+    digest = tell("digest:thumbnails")
+    runs = RecurringJob.collection(identifier="digest:thumbnails", status=STATUSES.SUCCESS)
+    print(f"\nRecurring digest:thumbnails: {len(runs)} run(s), status {digest['status']}, "
+          f"schedule {digest['schedule']}")
 
 
 def run_demo() -> int:
     add_jobs()
+    dispatcher = subprocess.Popen(dispatcher_command(), stdout=subprocess.DEVNULL)
+    print("Started a dispatcher of recurring jobs: limpyd-jobs-schedule dispatch")
     print("Starting a worker: " + " ".join(worker_command()[1:]) + "\n")
-    result = subprocess.run(worker_command(), timeout=120)
+    try:
+        result = subprocess.run(worker_command(), timeout=120)
+    finally:
+        dispatcher.terminate()
+        dispatcher.wait(10)
     summary()
     done = {job.status.hget() for job in ThumbnailJob.collection().instances()}
     return 0 if result.returncode == 0 and done <= {STATUSES.SUCCESS, STATUSES.ERROR} else 1

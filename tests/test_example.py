@@ -22,4 +22,5 @@ def test_example_runs_jobs_through_a_worker_process(redis_server):
     assert "photo:broken   ERROR    priority=0  tries=2" in out
     assert out.count("photo:broken: OSError: cannot read photo:broken") == 2
     assert "thumbnails priority 9: waiting=0 success=1" in out
+    assert "Recurring digest:thumbnails: 2 run(s), status STP:" in out
     redis_server.client(db=3).flushdb()

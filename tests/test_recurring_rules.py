@@ -80,3 +80,12 @@ def test_old_frequent_rules_keep_their_phase(text):
     for when in (ts(2026, 3, 28, 23, 50), ts(2026, 3, 29, 1, 30), ts(2026, 11, 23, 18, 4)):
         moment = datetime.fromtimestamp(when, timezone.utc)
         assert schedule.next_run(when) == schedule.rule.after(moment, inc=False).timestamp()
+
+
+def test_count_of_a_rule_without_dtstart_counts_from_its_start():
+    start = ts(2026, 1, 1, 12, 0)
+    schedule = parse("RRULE:FREQ=MINUTELY;COUNT=2", start=start)
+    first = schedule.next_run(start)
+    second = schedule.next_run(first)
+    assert (first - start, second - first) == (1, 60)
+    assert schedule.next_run(second) is None

@@ -86,8 +86,9 @@ def _close_to(rule: Any, moment: datetime) -> Any:
     return rule.replace(dtstart=start + steps * rule._interval * period)
 
 
-def parse(text: str, tz: str | None = None) -> Schedule:
-    """Read a schedule; raise BadSchedule saying what is wrong."""
+def parse(text: str, tz: str | None = None, start: float | None = None) -> Schedule:
+    """Read a schedule; raise BadSchedule saying what is wrong. ``start``: the timestamp an
+    RRULE without DTSTART starts at (so that its COUNT counts); else each reference time."""
     if not isinstance(text, str) or not text.strip():
         raise BadSchedule(f"a schedule must be a non-empty string, not {text!r}")
     text = text.strip()
@@ -101,10 +102,10 @@ def parse(text: str, tz: str | None = None) -> Schedule:
             raise BadSchedule(
                 f"{text!r}: AT must be followed by a unix timestamp, e.g. AT:1767225600"
             ) from None
-    return _parse_rrule(text, tz)
+    return _parse_rrule(text, tz, start)
 
 
-def _parse_rrule(text: str, tz: str | None) -> Schedule:
+def _parse_rrule(text: str, tz: str | None, start: float | None) -> Schedule:
     zone = _zone(tz) if tz else None
     has_start = "DTSTART" in text.upper()
     try:
@@ -117,6 +118,9 @@ def _parse_rrule(text: str, tz: str | None) -> Schedule:
         raise BadSchedule(f"{text!r}: give one RRULE (sets of rules are not supported)")
     if has_start and rule._dtstart.tzinfo is None:  # a DTSTART without zone: wall clock in tz
         rule = rule.replace(dtstart=rule._dtstart.replace(tzinfo=zone or timezone.utc))
+    elif not has_start and start is not None:
+        begin = datetime.fromtimestamp(int(start) + 1, zone or timezone.utc)  # the next second
+        rule, has_start = rule.replace(dtstart=begin), True
     return Schedule(RRULE, text, rule=rule, has_start=has_start, zone=zone)
 
 

@@ -51,6 +51,8 @@ class RecurringSchedule(BaseJobsModel):
     priority = fields.InstanceHashField()
     status = fields.InstanceHashField()
     version = fields.InstanceHashField()
+    #: When the schedule was set: the start of an RRULE without DTSTART.
+    start = fields.InstanceHashField()
 
 
 class Timeline(BaseJobsModel):
@@ -112,12 +114,12 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
     after = time.time() if after is None else after
     stored = RecurringSchedule.get_or_connect(job_id=job_id)[0]
     for name, value in (("schedule", schedule), ("tz", tz or ""), ("priority", int(priority)),
-                        ("queue_name", queue_name or default_queue_name(job_id))):
+                        ("queue_name", queue_name or default_queue_name(job_id)), ("start", after)):
         stored.get_field(name).hset(value)
     version = stored.get_connection().hincrby(stored.key, "version", 1)
     timeline = _timeline()
     try:
-        next_run = parse(schedule, tz or None).next_run(after)
+        next_run = parse(schedule, tz or None, start=after).next_run(after)
     except BadSchedule:
         timeline.runs.zrem(job_id)
         _set_status(job_id, "BAD")
@@ -168,9 +170,9 @@ def reschedule(job_id: str, backoff: float | None = None, version: str | None = 
     if not RecurringSchedule.exists(pk=job_id) or not _same_version(job_id, version):
         return None
     stored = RecurringSchedule(job_id)
-    text, tz, version = stored.hmget("schedule", "tz", "version")
+    text, tz, version, start = stored.hmget("schedule", "tz", "version", "start")
     try:
-        schedule = parse(text, tz or None)
+        schedule = parse(text, tz or None, start=float(start) if start else None)
     except BadSchedule:
         _set_status(job_id, "BAD")
         return "BAD"
