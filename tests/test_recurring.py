@@ -240,3 +240,12 @@ def test_missed_occurrences_run_once_after_downtime():
     assert Queue.count_waiting_jobs("q") == 1 and dispatch() == []
     run_worker("q", lambda job, queue: None)
     assert time.time() < tell("report:q")["next_run"] <= time.time() + 60
+
+
+def test_schedule_command_names_an_unreachable_redis(capsys):
+    from limpyd_jobs.cli.schedule import main
+    from limpyd_jobs.testing.server import free_port
+
+    port = free_port()
+    assert main([f"--database=127.0.0.1:{port}:0", "schedules"]) == 3
+    assert f"127.0.0.1:{port} db 0" in capsys.readouterr().err

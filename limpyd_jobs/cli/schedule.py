@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from .. import __version__
-from ..config import RET_CONNECT, RET_OK, RET_USAGE
-from ..connection import describe, settings_from_string, settings_from_url
+from ..config import RET_OK, RET_USAGE
+from ..connection import settings_from_string, settings_from_url
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel
 from ..recurring import scheduler
 from ..recurring.rules import BadSchedule
+from . import redis_failed
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -138,9 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"limpyd-jobs-schedule: error: {exc}\n")
         return RET_USAGE
     except RedisError as exc:
-        sys.stderr.write(f"limpyd-jobs-schedule: error: Redis at "
-                         f"{describe(BaseJobsModel.database.connection_settings)}: {exc}\n")
-        return RET_CONNECT
+        return redis_failed("limpyd-jobs-schedule", exc)
     except KeyboardInterrupt:
         return RET_OK
 

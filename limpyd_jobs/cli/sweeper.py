@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from .. import __version__, registry
-from ..config import LOG_FORMAT, RET_CONNECT, RET_OK, RET_USAGE
-from ..connection import describe, settings_from_string
+from ..config import LOG_FORMAT, RET_OK, RET_USAGE
+from ..connection import settings_from_string
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error
 from ..options import OPTIONS, clean
 from ..utils import import_string
+from . import redis_failed
 
 logger = logging.getLogger("limpyd-jobs")
 
@@ -80,9 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.once or stop.wait(values["recovery_delay"] or 15):
                 return RET_OK
     except RedisError as exc:
-        sys.stderr.write(f"limpyd-jobs-sweeper: error: Redis at "
-                         f"{describe(BaseJobsModel.database.connection_settings)}: {exc}\n")
-        return RET_CONNECT
+        return redis_failed("limpyd-jobs-sweeper", exc)
     except KeyboardInterrupt:
         return RET_OK
 
