@@ -546,7 +546,7 @@ class Job(BaseJobsModel):
         """Run enqueue_job.lua: ``target`` is (queue model, queue pk or '', name, priority)."""
         queue_model, queue_pk, queue_name, priority = target
         delayed_str, delayed_score = delayed if delayed else ("", "")
-        _, queue_created = lua.enqueue_job(
+        queue_pk, queue_created = lua.enqueue_job(
             self.database,
             args=[
                 self._name, self.pk.get(), self.ident, queue_model._name, queue_pk, queue_name,
@@ -556,7 +556,7 @@ class Job(BaseJobsModel):
             ],
         )
         if queue_created:
-            queue_model.get_queue(queue_name, priority)._created({})
+            _connected_instance(queue_model, queue_pk)._created({})
 
     def requeue(
         self,

@@ -98,8 +98,9 @@ def list_workers(connection: Any, heartbeat_timeout: float) -> list[WorkerInfo]:
 
 
 def recover(database: Any, recoverer_id: str, heartbeat_timeout: float, max_tries: int,
-            lock_seconds: float) -> tuple[int, list[LostJob]]:
-    """Give back the jobs of dead workers (see recover_jobs.lua); returns (dead workers, jobs)."""
+            lock_seconds: float, error_model: Any) -> tuple[int, list[LostJob]]:
+    """Give back the jobs of dead workers (see recover_jobs.lua), log them and save the errors
+    of those out of attempts; returns (dead workers, jobs)."""
     now = utcnow()
     result = lua.recover_jobs(database, args=[
         now.timestamp(), now.timestamp() - heartbeat_timeout, max_tries, recoverer_id,
@@ -107,6 +108,10 @@ def recover(database: Any, recoverer_id: str, heartbeat_timeout: float, max_trie
     ])
     rest = result[1:]
     jobs = [LostJob(rest[i], rest[i + 1], int(rest[i + 2]), rest[i + 3]) for i in range(0, len(rest), 4)]
+    if result[0]:
+        logger.warning("%s dead worker(s) found by %s, %s job(s) recovered",
+                       result[0], recoverer_id, len(jobs))
+    record_lost_jobs(jobs, error_model, heartbeat_timeout)
     return result[0], jobs
 
 

@@ -370,11 +370,8 @@ class Worker(JobOutcomes):
     def recover_lost_jobs(self) -> None:
         """Give back the jobs of workers that stopped beating (one worker at a time does it)."""
         self.last_recovery = utcnow()
-        dead, jobs = registry.recover(self.queue_model.database, self.id, self.heartbeat_timeout,
-                                      self.lost_job_max_tries, lock_seconds=self.recovery_delay)
-        if dead:
-            self.log(f"{dead} dead worker(s) found, {len(jobs)} job(s) recovered", level="warning")
-        registry.record_lost_jobs(jobs, self.error_model, self.heartbeat_timeout)
+        registry.recover(self.queue_model.database, self.id, self.heartbeat_timeout, self.lost_job_max_tries,
+                         lock_seconds=self.recovery_delay, error_model=self.error_model)
 
     def purge_finished_jobs(self) -> None:
         """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""

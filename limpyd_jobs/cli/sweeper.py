@@ -44,11 +44,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model: type[Error]) -> int:
     """One recovery pass; returns the number of jobs given back or failed."""
-    dead, jobs = registry.recover(BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries,
-                                  lock_seconds=0.001)
-    if dead:
-        logger.warning("%s dead worker(s) found, %s job(s) recovered", dead, len(jobs))
-    registry.record_lost_jobs(jobs, error_model, heartbeat_timeout)
+    _, jobs = registry.recover(BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries,
+                               lock_seconds=0.001, error_model=error_model)
     return len(jobs)
 
 
