@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .constants import LOGGER_NAME, STATUSES
+from .constants import LOGGER_NAME
 from .exceptions import ConfigurationException, LimpydJobsException
 from .models import Error, Job, Queue
+from .protocol import STATUSES
 
 __version__ = "3.0.0.dev0"
 

@@ -1,10 +1,17 @@
-"""Where the models connect: ``REDIS_URL`` when set, else localhost:6379 db 0."""
+"""Where the models connect: ``REDIS_URL`` when set, else localhost:6379 db 0.
+
+URLs are read by redis-py's own ``parse_url`` (``redis://``, ``rediss://``, ``unix://``, with
+their query options such as ``?ssl_cert_reqs=none``), then turned into the keyword arguments of
+``redis.Redis`` that limpyd's databases take.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+
+from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
 from .exceptions import ConfigurationException
 
@@ -12,36 +19,26 @@ DEFAULT_SETTINGS: dict[str, Any] = {"host": "localhost", "port": 6379, "db": 0}
 
 
 def settings_from_url(url: str) -> dict[str, Any]:
-    """Turn a ``redis://``, ``rediss://`` or ``unix://`` URL into redis-py ``Redis()`` kwargs."""
-    parsed = urlparse(url)
-    settings: dict[str, Any] = {}
-    if parsed.username:
-        settings["username"] = unquote(parsed.username)
-    if parsed.password:
-        settings["password"] = unquote(parsed.password)
-    query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
-    if parsed.scheme == "unix":
-        if not parsed.path:
-            raise ConfigurationException(f"{url!r}: a unix:// URL needs a socket path")
-        settings["unix_socket_path"] = unquote(parsed.path)
-        db = query.get("db", 0)
-    elif parsed.scheme in ("redis", "rediss"):
-        settings["host"] = parsed.hostname or "localhost"
-        try:
-            settings["port"] = parsed.port or 6379
-        except ValueError as exc:
-            raise ConfigurationException(f"{url!r}: invalid port ({exc})") from None
-        db = (parsed.path or "/").lstrip("/") or query.get("db", 0)
-        if parsed.scheme == "rediss":
-            settings["ssl"] = True
-    else:
-        raise ConfigurationException(
-            f"{url!r}: unsupported scheme {parsed.scheme!r}, use redis://, rediss:// or unix://"
-        )
+    """Turn a ``redis://``, ``rediss://`` or ``unix://`` URL into ``redis.Redis()`` kwargs."""
     try:
-        settings["db"] = int(db)
-    except ValueError:
-        raise ConfigurationException(f"{url!r}: the database number {db!r} is not an integer") from None
+        settings = parse_url(url)
+    except ValueError as exc:
+        raise ConfigurationException(f"{url!r}: {exc}") from None
+    parsed = urlparse(url)
+    connection_class = settings.pop("connection_class", None)
+    if connection_class is UnixDomainSocketConnection:
+        if not settings.get("path"):
+            raise ConfigurationException(f"{url!r}: a unix:// URL needs a socket path")
+        settings["unix_socket_path"] = settings.pop("path")
+    else:
+        path = (parsed.path or "/").lstrip("/")
+        if path and not path.isdigit():  # parse_url ignores a database that is not a number
+            raise ConfigurationException(f"{url!r}: the database number {path!r} is not an integer")
+        settings.setdefault("host", DEFAULT_SETTINGS["host"])
+        settings.setdefault("port", DEFAULT_SETTINGS["port"])
+        if connection_class is SSLConnection:
+            settings["ssl"] = True
+    settings.setdefault("db", 0)
     return settings
 
 
@@ -57,9 +54,7 @@ def settings_from_string(value: str) -> dict[str, Any]:
         port = int(parts[1]) if len(parts) > 1 and parts[1] else DEFAULT_SETTINGS["port"]
         db = int(parts[2]) if len(parts) > 2 and parts[2] else DEFAULT_SETTINGS["db"]
     except ValueError:
-        raise ConfigurationException(
-            f"{value!r}: port and db must be integers (host:port:db)"
-        ) from None
+        raise ConfigurationException(f"{value!r}: port and db must be integers (host:port:db)") from None
     return {"host": host, "port": port, "db": db}
 
 
@@ -70,7 +65,7 @@ def default_settings() -> dict[str, Any]:
 
 
 def describe(settings: dict[str, Any]) -> str:
-    """A short human description of where settings point, for error messages."""
+    """A short human description of where settings point, for messages (never the password)."""
     if "unix_socket_path" in settings:
         return f"unix://{settings['unix_socket_path']} db {settings.get('db', 0)}"
     return f"{settings.get('host')}:{settings.get('port')} db {settings.get('db', 0)}"

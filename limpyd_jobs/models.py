@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from copy import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,19 +17,22 @@ from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd.indexes import EqualIndex
 from limpyd.model import RedisModel
 
-from . import lua
+from . import orm
+from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
-from .constants import STATUSES
+from .due import DueSet
 from .exceptions import InvalidIdent, InvalidStatus, LimpydJobsException
+from .protocol import STATUSES
+from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .utils import (
     compute_delayed_until,
     datetime_to_score,
     datetime_to_str,
     import_string,
     normalize_names,
+    stored,
     str_to_datetime,
     to_utc,
-    utcnow,
 )
 
 __all__ = ["BaseJobsModel", "Queue", "Job", "Error"]
@@ -41,30 +43,6 @@ def _clean_priority(priority: Any) -> int:
         return int(priority)
     except (TypeError, ValueError):
         raise ValueError(f"priority must be an integer, not {priority!r}") from None
-
-
-def _connected_instance(model: type["BaseJobsModel"], pk: Any) -> Any:
-    """An instance for a pk a script just proved to exist: no round trip, fields made when used."""
-    instance = model.__new__(model)
-    instance.lockable = model.lockable
-    instance._connected = True
-    instance._init_fields = set()
-    instance.get_field = instance.get_instance_field
-    instance.get_fields = instance.get_instance_fields
-    instance._pk = model._redis_attr_pk.normalize(pk)
-    return instance
-
-
-def _set_new_instance_fields(instance: RedisModel, skip: Iterable[str], values: dict) -> None:
-    """Give fields that a script could not set (subclass fields) their value or default."""
-    for field in instance.get_fields():
-        name = field.name
-        if name in skip or name == "pk" or field is instance.pk:
-            continue
-        if name in values:
-            field.proxy_set(values[name])
-        elif hasattr(field, "default"):
-            field.proxy_set(field.default)
 
 
 class StatusField(fields.InstanceHashField):
@@ -80,28 +58,17 @@ class StatusField(fields.InstanceHashField):
     _call_hsetnx = _call_hset
 
 
-class BaseJobsModel(RedisModel):
-    """Base of every limpyd-jobs model: shared namespace and database.
+class BaseJobsModel(orm.LazyFields, RedisModel):
+    """Base of every limpyd-jobs model: shared namespace, database and clock.
 
-    ``BaseJobsModel.use_database(database)`` moves all of them (and subclasses) at once.
+    ``BaseJobsModel.use_database(database)`` moves all of them (and subclasses) at once;
+    ``BaseJobsModel.clock`` is where they (and workers, by default) read the time.
     """
 
     abstract = True
     namespace = "jobs"
     database = PipelineDatabase(**default_settings())
-
-    def __getattr__(self, name: str) -> Any:
-        """Make a field of an instance the first time it is used (limpyd makes all of them up
-        front, which costs more than a Redis round trip on models with many fields)."""
-        if name.startswith("_") or "_pk" not in self.__dict__:
-            raise AttributeError(name)
-        model = type(self)
-        if not model.has_field(name):
-            raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
-        field = copy(model.get_class_field(name))
-        field._attach_to_instance(self)
-        self.__dict__[name] = field
-        return field
+    clock: Clock = SYSTEM_CLOCK
 
 
 class Queue(BaseJobsModel):
@@ -122,16 +89,17 @@ class Queue(BaseJobsModel):
         """Return the queue with this name and priority, created (atomically) if missing."""
         if not name or not isinstance(name, str):
             raise LimpydJobsException(f"A queue needs a non-empty name (got {name!r})")
-        priority = _clean_priority(priority)
-        pk, created = lua.get_queue(cls.database, args=[cls._name, name, priority])
-        queue = _connected_instance(cls, pk)
-        if created:
-            queue._created(fields_if_new)
-        return queue
+        found = get_queue.call(cls.database, queue_model=cls._name, name=name,
+                               priority=_clean_priority(priority))
+        return cls._found(found.queue_pk, found.created, fields_if_new)
 
-    def _created(self, fields_if_new: dict) -> None:
-        """Set the subclass fields of a queue a script just created."""
-        _set_new_instance_fields(self, self._script_fields, fields_if_new)
+    @classmethod
+    def _found(cls, pk: str, created: bool, fields_if_new: dict | None = None) -> "Queue":
+        """The queue a script found or created (a created one gets its subclass fields set)."""
+        queue = orm.instance(cls, pk)
+        if created:
+            orm.set_defaults(queue, cls._script_fields, fields_if_new or {})
+        return queue
 
     @classmethod
     def get_all(cls, names: str | Iterable[str]) -> list["Queue"]:
@@ -139,7 +107,7 @@ class Queue(BaseJobsModel):
         pks: set[str] = set()
         for name in normalize_names(names):
             pks.update(cls.collection(name=name))
-        return [_connected_instance(cls, pk) for pk in sorted(pks, key=int)]
+        return [orm.instance(cls, pk) for pk in sorted(pks, key=int)]
 
     @classmethod
     def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
@@ -166,10 +134,14 @@ class Queue(BaseJobsModel):
         """Number of delayed jobs in the queues with these names, all priorities."""
         return sum(queue.delayed.zcard() for queue in cls.get_all(names))
 
+    @property
+    def due_set(self) -> DueSet:
+        """The ``delayed`` sorted set, as a due set."""
+        return DueSet(self.get_connection(), self.delayed.key, self.clock)
+
     def first_delayed(self) -> tuple[str, float] | None:
         """``(job ident, timestamp)`` of the delayed job due first, or None."""
-        first = self.delayed.zrange(0, 0, withscores=True)
-        return tuple(first[0]) if first else None
+        return self.due_set.first()
 
     def first_delayed_time(self) -> float | None:
         """Timestamp at which the first delayed job is due, or None."""
@@ -177,19 +149,15 @@ class Queue(BaseJobsModel):
         return first[1] if first else None
 
     def delay_job(self, job: "Job", delayed_until: datetime | str) -> None:
-        """Put ``job`` in this queue's delayed set until ``delayed_until``."""
+        """Put ``job`` in this queue's delayed set until ``delayed_until`` (even a past one)."""
         when = compute_delayed_until(delayed_until=delayed_until)
         if when is None:
             raise ValueError("delay_job needs a delayed_until datetime")
-        score = datetime_to_score(when)
-        job._enqueue(self._meta_for_scripts(), delayed=(datetime_to_str(when), score), now_score=score - 1)
+        job._enqueue(type(self), queue_pk=self.pk.get(), delayed=when, now_score=datetime_to_score(when) - 1)
 
     def enqueue_job(self, job: "Job", prepend: bool = False) -> None:
         """Put ``job`` in this queue's waiting list (at its start if ``prepend``)."""
-        job._enqueue(self._meta_for_scripts(), prepend=prepend)
-
-    def _meta_for_scripts(self) -> tuple[type["Queue"], str, str, int]:
-        return type(self), self.pk.get(), "", 0
+        job._enqueue(type(self), queue_pk=self.pk.get(), prepend=prepend)
 
     def requeue_delayed_jobs(self) -> list[tuple[str, str]]:
         """Move the delayed jobs that are due to the waiting list; return ``(ident, reason)`` failures."""
@@ -210,25 +178,21 @@ class Queue(BaseJobsModel):
         cutoff = ""
         if older_than is not None:
             delta = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
-            cutoff = datetime_to_str(utcnow() - delta)
+            cutoff = datetime_to_str(self.clock.now() - delta)
         descriptions = json.dumps(Job.purge_descriptions())
         deleted: list[str] = []
         for key in (self.success.key, self.errors.key):
-            result = lua.purge_finished(self.database, args=[
-                key, -1 if keep is None else keep, max_entries, cutoff, descriptions])
-            deleted += result[1:]
+            deleted += purge_finished.call(self.database, list_key=key, keep=-1 if keep is None else keep,
+                                           limit=max_entries, cutoff=cutoff, models_json=descriptions).deleted
         (error_model or Error).delete_for_jobs(deleted)
         return len(deleted)
 
     @classmethod
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
-        """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip."""
-        args: list[Any] = [cls._name, utcnow().timestamp()]
-        for pk, name in names_by_pk.items():
-            args += [pk, name]
-        result = lua.requeue_delayed(cls.database, args=args)
-        rest = result[1:]
-        return list(zip(rest[::2], rest[1::2], strict=True))
+        """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip; returns
+        ``(ident, reason)`` for the idents that name no job."""
+        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=cls.clock.time(),
+                                    queues=names_by_pk).failures
 
 
 def _all_subclasses(model: type) -> list[type]:
@@ -306,7 +270,7 @@ class Job(BaseJobsModel):
         if not sep or not model_repr or not pk:
             raise InvalidIdent(f"{ident!r} is not a job ident like 'limpyd_jobs.models.Job:42'")
         model = cls.model_for_repr(model_repr)
-        return _connected_instance(model, pk) if lazy else model(pk)
+        return orm.instance(model, pk) if lazy else model(pk)
 
     @classmethod
     def purge_descriptions(cls) -> dict[str, dict[str, list[str]]]:
@@ -369,22 +333,19 @@ class Job(BaseJobsModel):
         queue_model = queue_model or cls.queue_model
         if type(priority) is not int:
             priority = _clean_priority(priority)
+        now = cls.clock.now()
         when = None if delayed_until is None and delayed_for is None else compute_delayed_until(
-            delayed_until, delayed_for)
-        extra = cls._extra_fields_args(fields_if_new)
-        now = utcnow()
-        pk, created, queue_pk, queue_created = lua.add_job(
-            cls.database,
-            args=[
-                cls._name, cls.get_model_repr(), queue_model._name, queue_name, priority,
-                str(identifier), datetime_to_str(now), now.timestamp(),
-                datetime_to_str(when) if when else "", datetime_to_score(when) if when else "",
-                int(bool(prepend)), *extra,
-            ],
-        )
-        if queue_created:
-            _connected_instance(queue_model, queue_pk)._created({})
-        return _connected_instance(cls, pk)
+            delayed_until, delayed_for, now)
+        now_str, now_score = stored(now)
+        delayed_str, delayed_score = stored(when) if when else ("", "")
+        added = add_job.call(
+            cls.database, job_model=cls._name, model_repr=cls.get_model_repr(), queue_model=queue_model._name,
+            queue_name=queue_name, priority=priority, identifier=str(identifier), now_str=now_str,
+            now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score, prepend=bool(prepend),
+            fields=cls._extra_fields_args(fields_if_new))
+        if added.queue_created:
+            queue_model._found(added.queue_pk, True)
+        return orm.instance(cls, added.job_pk)
 
     @classmethod
     def add_jobs(
@@ -410,15 +371,15 @@ class Job(BaseJobsModel):
         defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
                     "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
         queue_model = queue_model or cls.queue_model
-        records, positions = cls._bulk_records(jobs, defaults)
+        records, positions = cls._bulk_records(jobs, defaults, cls.clock.now())
         pks: list[str] = []
         for start in range(0, len(records), max(1, chunk_size)):
             pks += cls._add_chunk(records[start:start + chunk_size], queue_model)
-        return [_connected_instance(cls, pks[position]) for position in positions]
+        return [orm.instance(cls, pks[position]) for position in positions]
 
     @classmethod
     def _bulk_records(
-        cls, jobs: Iterable[Any], defaults: dict[str, Any]
+        cls, jobs: Iterable[Any], defaults: dict[str, Any], now: datetime
     ) -> tuple[list[list[Any]], list[int]]:
         """Validate the items into add_jobs.lua records, one per identifier (repeats merged)."""
         records: list[list[Any]] = []
@@ -432,7 +393,7 @@ class Job(BaseJobsModel):
             identifier = str(identifier)
             name = cls._resolve_queue_name(values.pop("queue_name"))
             job_priority = _clean_priority(values.pop("priority"))
-            when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"))
+            when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"), now)
             item_prepend = int(bool(values.pop("prepend")))
             if identifier in by_identifier:  # as a second add_job would: priority up, maybe first
                 record = records[by_identifier[identifier]]
@@ -450,15 +411,13 @@ class Job(BaseJobsModel):
     @classmethod
     def _add_chunk(cls, records: list[list[Any]], queue_model: type[Queue]) -> list[str]:
         """Run add_jobs.lua for some records; return their job pks."""
-        now = utcnow()
-        args: list[Any] = [cls._name, cls.get_model_repr(), queue_model._name, datetime_to_str(now),
-                           now.timestamp()]
-        for record in records:
-            args += record
-        result = lua.add_jobs(cls.database, args=args)
-        for queue_pk in result[2 * len(records):]:
-            _connected_instance(queue_model, queue_pk)._created({})
-        return result[0:2 * len(records):2]
+        now_str, now_score = stored(cls.clock.now())
+        added = add_jobs.call(cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
+                              queue_model=queue_model._name, now_str=now_str, now_score=now_score,
+                              records=records)
+        for queue_pk in added.created_queues:
+            queue_model._found(queue_pk, True)
+        return [pk for pk, _ in added.jobs]
 
     @classmethod
     def _resolve_queue_name(cls, queue_name: str | None) -> str:
@@ -526,37 +485,35 @@ class Job(BaseJobsModel):
     ) -> None:
         """Put the job in the waiting list of its queue, or in its delayed set if due later."""
         queue_name = self._resolve_queue_name(queue_name)
-        queue_model = queue_model or self.queue_model
         if priority is None:
             priority = self.priority.hget() or 0
         when = compute_delayed_until(delayed_until=delayed_until) if delayed_until else None
-        delayed = (datetime_to_str(when), datetime_to_score(when)) if when else None
-        self._enqueue(
-            (queue_model, "", queue_name, _clean_priority(priority)), delayed=delayed, prepend=prepend
-        )
+        self._enqueue(queue_model or self.queue_model, queue_name=queue_name,
+                      priority=_clean_priority(priority), delayed=when, prepend=prepend)
 
     def _enqueue(
         self,
-        target: tuple[type[Queue], str, str, int],
-        delayed: tuple[str, float] | None = None,
+        queue_model: type[Queue],
+        *,
+        queue_pk: str = "",
+        queue_name: str = "",
+        priority: int = 0,
+        delayed: datetime | None = None,
         prepend: bool = False,
         now_score: float | None = None,
         release_from: str = "",
     ) -> None:
-        """Run enqueue_job.lua: ``target`` is (queue model, queue pk or '', name, priority)."""
-        queue_model, queue_pk, queue_name, priority = target
-        delayed_str, delayed_score = delayed if delayed else ("", "")
-        queue_pk, queue_created = lua.enqueue_job(
-            self.database,
-            args=[
-                self._name, self.pk.get(), self.ident, queue_model._name, queue_pk, queue_name,
-                priority, delayed_str, delayed_score,
-                utcnow().timestamp() if now_score is None else now_score,
-                int(bool(prepend)), int(not queue_pk), release_from,
-            ],
-        )
-        if queue_created:
-            _connected_instance(queue_model, queue_pk)._created({})
+        """Run enqueue_job.lua: into the queue ``queue_pk``, or the one found (or created) by
+        name and priority (the job then takes that priority); ``release_from``: a worker id."""
+        delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
+        enqueued = enqueue_job.call(
+            self.database, job_model=self._name, pk=self.pk.get(), ident=self.ident,
+            queue_model=queue_model._name, queue_pk=queue_pk, queue_name=queue_name, priority=priority,
+            delayed_str=delayed_str,
+            delayed_score=delayed_score, now_score=self.clock.time() if now_score is None else now_score,
+            prepend=prepend, set_priority=not queue_pk, release_from=release_from)
+        if enqueued.queue_created:
+            queue_model._found(enqueued.queue_pk, True)
 
     def requeue(
         self,
@@ -567,7 +524,7 @@ class Job(BaseJobsModel):
         queue_model: type[Queue] | None = None,
     ) -> None:
         """Put a failed job back in its waiting list, or delayed set if a delay is given."""
-        when = compute_delayed_until(delayed_until, delayed_for)
+        when = compute_delayed_until(delayed_until, delayed_for, self.clock.now())
         self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
 
     # --- execution and hooks (no-ops, for subclasses to override)
@@ -623,7 +580,7 @@ class Error(BaseJobsModel):
         **additional_fields: Any,
     ) -> "Error":
         """Record ``error`` raised by ``job`` in queue ``queue_name`` (at ``when``, default now, UTC)."""
-        when = to_utc(when) if when else utcnow()
+        when = to_utc(when) if when else cls.clock.now()
         values: dict[str, Any] = {
             "job_model_repr": job.get_model_repr(),
             "job_pk": job.pk.get(),

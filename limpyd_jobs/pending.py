@@ -18,7 +18,6 @@ the same job for the same due time.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,8 +25,10 @@ from typing import Any
 import redis
 from limpyd import fields
 
-from . import lua
+from .due import DueSet
 from .models import BaseJobsModel, Job
+from .protocol import KEYS
+from .protocol.scripts import pending_delete, pending_schedule, pending_take
 
 __all__ = ["schedule_job", "pending_jobs", "delete_job", "job_details", "scheduled_jobs",
            "enqueue_pending_jobs", "pending_models"]
@@ -61,17 +62,24 @@ def pending_models(prefix: str | None = None) -> tuple[type, type]:
 
 
 class _Target:
-    """Where a call runs: the key names for a prefix, and the client (and its decoding)."""
+    """Where a call runs: the models of a prefix, and the client (returning bytes or text)."""
 
     def __init__(self, connection: Any, prefix: str | None) -> None:
         scheduled_job, schedule = pending_models(prefix)
-        self.model = scheduled_job._name
-        self.schedule = f"{schedule._name}:{SCHEDULE_PK}:jobs"
-        self.schedule_collection = f"{schedule._name}:collection"
+        self.job_model = scheduled_job._name
+        self.clock = scheduled_job.clock
+        self.models = {"job_model": scheduled_job._name, "schedule_model": schedule._name,
+                       "schedule_pk": SCHEDULE_PK}
         self.connection = connection if connection is not None else _default_client()
+        self.schedule = DueSet(
+            self.connection, KEYS.field(model=schedule._name, pk=SCHEDULE_PK, field="jobs"), self.clock)
+
+    def data_key(self, job_id: str) -> str:
+        """The hash holding a job's data."""
+        return KEYS.field(model=self.job_model, pk=job_id, field="data")
 
     @property
-    def database(self) -> "_Target":  # what LuaScript expects: something with a .connection
+    def database(self) -> "_Target":  # what the scripts expect: something with a .connection
         return self
 
 
@@ -116,12 +124,11 @@ def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: 
     earlier schedule; ``kwargs`` are kept with the job across calls (a key set to None is removed)."""
     if "id" in kwargs:
         raise RuntimeError("'id' is reserved: it holds the job id and cannot be job data")
-    at = time.time() + _seconds(schedule_in, "schedule_in")
     target = _Target(connection, prefix)
-    args: list[Any] = [target.model, target.schedule, target.schedule_collection, SCHEDULE_PK, job_id, at]
-    for key, value in kwargs.items():
-        args += [key, "" if value is None else value, int(value is None)]
-    lua.pending_schedule(target.database, args=args)
+    at = target.clock.time() + _seconds(schedule_in, "schedule_in")
+    data = [part for key, value in kwargs.items()
+            for part in (key, "" if value is None else value, int(value is None))]
+    pending_schedule.call(target.database, **target.models, job_id=job_id, at=at, data=data)
 
 
 def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
@@ -131,32 +138,31 @@ def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: in
     They leave the schedule, or are rescheduled ``reschedule_in`` seconds from now; with
     ``limit``, the other due jobs stay scheduled.
     """
-    now = time.time()
-    reschedule = "" if reschedule_in is None else now + _seconds(reschedule_in, "reschedule_in")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise TypeError(f"limit must be a positive integer or None, not {limit!r}")
     target = _Target(connection, prefix)
-    result = lua.pending_take(target.database, args=[target.model, target.schedule, now, reschedule,
-                                                     "" if limit is None else limit])
-    for index in range(0, len(result), 2):
-        data = result[index + 1]
+    now = target.clock.time()
+    reschedule = "" if reschedule_in is None else now + _seconds(reschedule_in, "reschedule_in")
+    taken = pending_take.call(target.database, **target.models, now_score=now, reschedule_at=reschedule,
+                              limit="" if limit is None else limit)
+    for job_id, data in taken:
         job = {_text(data[i]): _value(data[i + 1]) for i in range(0, len(data), 2)}
-        job["id"] = _text(result[index])
+        job["id"] = _text(job_id)
         yield job
 
 
 def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -> None:
     """Remove a job from the scheduler, with its data."""
     target = _Target(connection, prefix)
-    lua.pending_delete(target.database, args=[target.model, target.schedule, job_id])
+    pending_delete.call(target.database, **target.models, job_id=job_id)
 
 
 def job_details(job_id: str, connection: Any = None, prefix: str | None = None) -> dict[str, Any]:
     """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled)."""
     target = _Target(connection, prefix)
     with target.connection.pipeline(transaction=True) as pipe:
-        pipe.hgetall(f"{target.model}:{job_id}:data")
-        pipe.zscore(target.schedule, job_id)
+        pipe.hgetall(target.data_key(job_id))
+        pipe.zscore(target.schedule.key, job_id)
         data, score = pipe.execute()
     details = {_text(key): _value(value) for key, value in data.items()}
     details["id"] = job_id
@@ -168,8 +174,8 @@ def scheduled_jobs(with_times: bool = False, connection: Any = None,
                    prefix: str | None = None) -> Iterator[Any]:
     """Yield every scheduled job id in time order, or ``(id, timestamp)`` pairs."""
     target = _Target(connection, prefix)
-    for job_id, score in target.connection.zrange(target.schedule, 0, -1, withscores=True):
-        yield (_text(job_id), int(score)) if with_times else _text(job_id)
+    for job_id, at in target.schedule.entries():
+        yield (_text(job_id), int(at)) if with_times else _text(job_id)
 
 
 def enqueue_pending_jobs(queue_name: str | None = None, job_model: type[Job] = Job, priority: int = 0,

@@ -11,11 +11,6 @@ from .exceptions import InvalidDelay
 #: Every datetime is stored as ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``: UTC, with its offset.
 
 
-def utcnow() -> datetime:
-    """The current time, as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
 def to_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; a naive datetime is taken to already be in UTC."""
     if value.tzinfo is None:
@@ -45,8 +40,15 @@ def datetime_to_score(value: datetime) -> float:
     return to_utc(value).timestamp()
 
 
-def compute_delayed_until(delayed_until: Any = None, delayed_for: Any = None) -> datetime | None:
-    """Turn the ``delayed_until`` / ``delayed_for`` arguments into one UTC datetime, or None.
+def stored(value: datetime) -> tuple[str, float]:
+    """A moment as the scripts take it: its stored string and its score (timestamp)."""
+    return datetime_to_str(value), value.timestamp()
+
+
+def compute_delayed_until(delayed_until: Any = None, delayed_for: Any = None,
+                          now: datetime | None = None) -> datetime | None:
+    """Turn the ``delayed_until`` / ``delayed_for`` arguments into one UTC datetime, or None;
+    ``delayed_for`` counts from ``now``.
 
     Raises InvalidDelay when a value has the wrong type or both are given.
     """
@@ -60,7 +62,9 @@ def compute_delayed_until(delayed_until: Any = None, delayed_for: Any = None) ->
             )
         if not isinstance(delayed_for, timedelta):
             delayed_for = timedelta(seconds=delayed_for)
-        return utcnow() + delayed_for
+        if now is None:
+            raise ValueError("delayed_for needs the current time")
+        return now + delayed_for
     if delayed_until is None:
         return None
     if isinstance(delayed_until, str):

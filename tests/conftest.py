@@ -1,13 +1,19 @@
-"""Shared fixtures: one private redis-server for the session, flushed before each test."""
+"""Shared fixtures: one private redis-server for the session, flushed before each test; a clock
+tests move by hand; a worker factory; threads whose failures reach pytest; round-trip counting."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from limpyd_jobs.models import BaseJobsModel
+from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.testing.server import RedisServer
+from limpyd_jobs.workers import Worker
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +42,79 @@ def database(redis_server):
 @pytest.fixture
 def connection(database):
     return database.connection
+
+
+@pytest.fixture
+def clock():
+    """A clock that stands still until ``clock.advance(seconds)``, used by every model (and the
+    workers made afterwards) during the test."""
+    manual, previous = ManualClock(), BaseJobsModel.clock
+    BaseJobsModel.clock = manual
+    yield manual
+    BaseJobsModel.clock = previous
+
+
+class WaitingWorker(Worker):
+    """A worker whose ``waiting`` event is set when it starts waiting for a job."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.waiting = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def set_status(self, status: str) -> None:
+        super().set_status(status)
+        if status == "waiting":
+            self.waiting.set()
+
+
+@pytest.fixture
+def make_worker():
+    """``make_worker(queues="q", **options)``: a worker that waits 50 ms at most for a job and
+    leaves signals alone (``waiting=True``: a WaitingWorker)."""
+    def make(queues: Any = "q", waiting: bool = False, **kwargs: Any) -> Worker:
+        kwargs.setdefault("timeout", 0.05)
+        kwargs.setdefault("terminate_gracefuly", False)
+        return (WaitingWorker if waiting else Worker)(queues, **kwargs)
+
+    return make
+
+
+class Threads:
+    """Threads started by a test; ``join()`` waits for them and raises what any of them raised."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[threading.Thread, list[BaseException]]] = []
+
+    def start(self, target: Callable[..., Any], *args: Any) -> threading.Thread:
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # handed to the test at join()
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.started.append((thread, errors))
+        return thread
+
+    def join(self, timeout: float = 30) -> None:
+        for thread, errors in self.started:
+            thread.join(timeout)
+            assert not thread.is_alive(), f"thread {thread.name} still runs after {timeout}s"
+            if errors:
+                raise errors[0]
+        self.started = []
+
+
+@pytest.fixture
+def threads():
+    """Start helper threads with ``threads.start(fn)``; their failures are raised at
+    ``threads.join()`` (called for you at the end of the test)."""
+    runner = Threads()
+    yield runner
+    runner.join()
 
 
 class RoundTrips:

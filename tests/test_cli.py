@@ -14,9 +14,9 @@ import pytest
 import sample_config
 
 from limpyd_jobs import STATUSES, Job, __version__
+from limpyd_jobs.cli.common import RET_CONNECT, RET_USAGE
+from limpyd_jobs.cli.config import OPTIONS, WorkerConfig, make_parser
 from limpyd_jobs.cli.worker import main
-from limpyd_jobs.config import RET_CONNECT, RET_USAGE, WorkerConfig, make_parser
-from limpyd_jobs.options import OPTIONS
 from limpyd_jobs.testing.server import free_port
 
 TESTS_DIR = str(Path(__file__).parent)

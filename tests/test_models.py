@@ -10,7 +10,18 @@ from sample_jobs import AlwaysCancelJob, CodedError, DetailedError, NamedQueue, 
 
 from limpyd_jobs import STATUSES, Error, Job, LimpydJobsException, Queue
 from limpyd_jobs.exceptions import InvalidDelay, InvalidIdent, InvalidStatus
-from limpyd_jobs.utils import str_to_datetime, utcnow
+from limpyd_jobs.utils import str_to_datetime
+from limpyd_jobs.workers import Worker
+
+
+def run_jobs(count, callback=lambda job, queue: None, queues="q", queue_model=Queue, **options):
+    """Run ``count`` jobs through a worker (the real scripts record their end)."""
+    Worker(queues, callback=callback, max_loops=count, timeout=0.05, terminate_gracefuly=False,
+           queue_model=queue_model, **options).run()
+
+
+def fail(job, queue):
+    raise ValueError(f"failed {job.identifier.hget()}")
 
 
 def waiting(name="q", priority=0, model=Queue):
@@ -45,14 +56,14 @@ def test_status_field_refuses_unknown_statuses():
 # --- add_job: creation
 
 
-def test_add_job_creates_a_waiting_job_in_its_queue():
+def test_add_job_creates_a_waiting_job_in_its_queue(clock):
     job = Job.add_job(identifier="job:1", queue_name="q", priority=1)
     assert job.ident == f"limpyd_jobs.models.Job:{job.pk.get()}"
     assert job.identifier.hget() == "job:1"
     assert job.status.hget() == STATUSES.WAITING
     assert job.priority.hget() == "1"
     assert job.queued.hget() == "1"
-    assert str_to_datetime(job.added.hget()) <= utcnow()
+    assert str_to_datetime(job.added.hget()) == clock.now()
     assert waiting("q", 1) == [job.ident]
 
 
@@ -132,8 +143,8 @@ def test_same_identifier_delayed_with_higher_priority_keeps_its_delay():
 
 def test_finished_job_identifier_can_be_added_again():
     job = Job.add_job(identifier="job:1", queue_name="q")
-    job.queued.hdel()
-    job.status.hset(STATUSES.SUCCESS)
+    run_jobs(1)
+    assert job.status.hget() == STATUSES.SUCCESS
     new = Job.add_job(identifier="job:1", queue_name="q")
     assert new != job
     assert new.status.hget() == STATUSES.WAITING
@@ -151,12 +162,12 @@ def test_add_job_is_one_round_trip(round_trips):
 
 
 @pytest.mark.parametrize("delayed_for", [30, 30.5, timedelta(seconds=30)])
-def test_delayed_for_delays_the_job(delayed_for):
-    before = utcnow()
+def test_delayed_for_delays_the_job(delayed_for, clock):
     job = Job.add_job(identifier="job:1", queue_name="q", delayed_for=delayed_for)
     assert job.status.hget() == STATUSES.DELAYED
     until = str_to_datetime(job.delayed_until.hget())
-    assert before + timedelta(seconds=30) <= until <= utcnow() + timedelta(seconds=31)
+    delta = delayed_for if isinstance(delayed_for, timedelta) else timedelta(seconds=delayed_for)
+    assert until == clock.now() + delta
     queue = Queue.get_queue("q")
     assert queue.waiting.lmembers() == []
     assert queue.first_delayed() == (job.ident, until.timestamp())
@@ -175,8 +186,8 @@ def test_delayed_until_naive_is_utc_and_aware_is_converted():
     assert str_to_datetime(stored) == aware
 
 
-def test_delayed_until_in_the_past_queues_the_job():
-    job = Job.add_job(identifier="job:1", queue_name="q", delayed_until=utcnow() - timedelta(seconds=5))
+def test_delayed_until_in_the_past_queues_the_job(clock):
+    job = Job.add_job(identifier="job:1", queue_name="q", delayed_until=clock.now() - timedelta(seconds=5))
     assert job.status.hget() == STATUSES.WAITING
     assert waiting() == [job.ident]
 
@@ -288,8 +299,8 @@ def test_enqueue_or_delay_and_requeue():
     job.enqueue_or_delay(queue_name="q", priority=2)
     assert job.status.hget() == STATUSES.WAITING and job.queued.hget() == "1"
     assert waiting("q", 2) == [job.ident]
-    job.status.hset(STATUSES.ERROR)  # as after a failed run
-    Queue.get_queue("q", 2).waiting.lpop()
+    run_jobs(1, fail)
+    assert job.status.hget() == STATUSES.ERROR and waiting("q", 2) == []
     job.requeue(queue_name="q", priority=1, delayed_for=10)
     assert job.status.hget() == STATUSES.DELAYED
     assert job.priority.hget() == "1"
@@ -343,28 +354,28 @@ def test_count_waiting_and_delayed_jobs():
     assert Queue.count_delayed_jobs("b") == 0
 
 
-def test_enqueue_job_and_delay_job():
+def test_enqueue_job_and_delay_job(clock):
     queue = Queue.get_queue("q")
     job = Job(identifier="job:1")
     queue.enqueue_job(job)
     other = Job(identifier="job:2")
     queue.enqueue_job(other, prepend=True)
     assert queue.waiting.lmembers() == [other.ident, job.ident]
-    queue.delay_job(job, utcnow() - timedelta(seconds=1))  # even a past date delays
+    queue.delay_job(job, clock.now() - timedelta(seconds=1))  # even a past date delays
     assert job.status.hget() == STATUSES.DELAYED
     assert queue.waiting.lmembers() == [other.ident]
     assert queue.delayed.zrange(0, -1) == [job.ident]
 
 
-def test_requeue_delayed_jobs_moves_due_jobs_and_keeps_canceled_status():
+def test_requeue_delayed_jobs_moves_due_jobs_and_keeps_canceled_status(clock):
     queue = Queue.get_queue("q")
     due = Job(identifier="due")
-    queue.delay_job(due, utcnow() - timedelta(seconds=1))
+    queue.delay_job(due, clock.now() - timedelta(seconds=1))
     canceled = Job(identifier="canceled")
-    queue.delay_job(canceled, utcnow() - timedelta(seconds=1))
+    queue.delay_job(canceled, clock.now() - timedelta(seconds=1))
     canceled.status.hset(STATUSES.CANCELED)
     later = Job(identifier="later")
-    queue.delay_job(later, utcnow() + timedelta(hours=1))
+    queue.delay_job(later, clock.now() + timedelta(hours=1))
     queue.delayed.zadd({"limpyd_jobs.models.Job:999": 1})  # a job that no longer exists
     failures = queue.requeue_delayed_jobs()
     assert failures == [("limpyd_jobs.models.Job:999", "job does not exist")]
@@ -486,23 +497,12 @@ def test_add_jobs_rejects_bad_items_before_writing_anything():
 # --- retention of finished jobs
 
 
-def _finish(job, status=STATUSES.SUCCESS, end="2026-01-01 00:00:00.000000+00:00"):
-    """Mark a job as a worker would at its end."""
-    queue = Queue.get_queue("q", int(job.priority.hget()))
-    queue.waiting.lrem(0, job.ident)
-    job.status.hset(status)
-    job.end.hset(end)
-    job.queued.hdel()
-    (queue.success if status == STATUSES.SUCCESS else queue.errors).rpush(job.ident)
-
-
 def test_purge_finished_keeps_the_latest_and_deletes_the_rest_with_their_errors(connection):
     jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(5)]
-    for job in jobs[:4]:
-        _finish(job)
+    run_jobs(4)
     failed = jobs[4]
-    Error.add_error("q", failed, ValueError("x"))
-    _finish(failed, STATUSES.ERROR)
+    run_jobs(1, fail)
+    assert len(Error.collection_for_job(failed)) == 1
     queue = Queue.get_queue("q")
     assert queue.purge_finished(keep=2) == 2
     assert queue.success.lmembers() == [jobs[2].ident, jobs[3].ident]
@@ -515,27 +515,26 @@ def test_purge_finished_keeps_the_latest_and_deletes_the_rest_with_their_errors(
     assert [key for key in connection.keys("jobs:job:*") if not key.endswith(("max_pk",))] == []
 
 
-def test_purge_finished_by_age_and_never_a_queued_job():
+def test_purge_finished_by_age_and_never_a_queued_job(clock):
     old = Job.add_job(identifier="old", queue_name="q")
-    _finish(old, end="2020-01-01 00:00:00.000000+00:00")
+    run_jobs(1)  # ends now
+    clock.advance(3 * 86400)
     requeued = Job.add_job(identifier="requeued", queue_name="q")
+    run_jobs(1, fail, requeue_times=1, requeue_delay_delta=0)  # failed once: in errors, still queued
+    recent = Job.add_job(identifier="recent", queue_name="q")  # priority 0: before the requeued one (-1)
+    run_jobs(1)
     queue = Queue.get_queue("q")
-    queue.errors.rpush(requeued.ident)  # failed once, requeued: still queued
-    recent = Job.add_job(identifier="recent", queue_name="q")
-    _finish(recent, end=utcnow().isoformat(sep=" "))
     assert queue.purge_finished(keep=None, older_than=timedelta(days=1)) == 1
     assert not Job.exists(pk=old.pk.get())
     assert Job.exists(pk=recent.pk.get()) and Job.exists(pk=requeued.pk.get())
-    assert queue.errors.lmembers() == [requeued.ident]  # no end date: kept, and what follows too
-    assert requeued.status.hget() == STATUSES.WAITING
+    assert queue.errors.lmembers() == [requeued.ident]
+    assert requeued.status.hget() == STATUSES.WAITING and requeued.queued.hget() == "1"
 
 
 def test_purge_finished_cleans_subclass_indexes():
     job = ResizeJob.add_job(identifier="photo:1", owner="carol")
+    run_jobs(1, queues="resize", queue_model=NamedQueue)
+    assert job.status.hget() == STATUSES.SUCCESS
     queue = NamedQueue.get_queue("resize")
-    queue.waiting.lrem(0, job.ident)
-    job.status.hset(STATUSES.SUCCESS)
-    job.queued.hdel()
-    queue.success.rpush(job.ident)
     assert queue.purge_finished(keep=0) == 1
     assert list(ResizeJob.collection(owner="carol")) == []

@@ -157,9 +157,10 @@ def test_halt_stops_workers_and_dispatchers_then_clear_lifts_it():
     assert control() == "HALT"
     worker = Worker("q", callback=lambda job, queue: None, max_loops=100, timeout=30,
                     terminate_gracefuly=False)
-    worker.run()  # stops at its first look at the control key, not after 100 loops
-    assert worker.num_loops <= 1 and worker.end_forced
-    assert run_dispatcher(interval=30) >= 0  # returns after one tick instead of looping
+    worker.run()  # stops at its first look at the control key, before taking a job
+    assert worker.num_loops == 0 and worker.end_forced
+    assert Queue.count_waiting_jobs("q") == 1
+    assert run_dispatcher(interval=3600) == 0  # returns after one tick instead of waiting an hour
     control("CLEAR")
     assert control() is None
     with pytest.raises(ValueError):

@@ -12,14 +12,10 @@ import pytest
 
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.cli.sweeper import main as sweeper_main
-from limpyd_jobs.registry import WORKERS_KEY
+from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.workers import Worker
 
-
-def make_worker(queues="q", **kwargs):
-    kwargs.setdefault("timeout", 0.05)
-    kwargs.setdefault("terminate_gracefuly", False)
-    return Worker(queues, **kwargs)
+WORKERS_KEY = KEYS.workers()
 
 
 def take(worker):
@@ -46,7 +42,7 @@ def wait_until(condition, timeout=20.0):
 # --- reliable fetch and attempt tokens
 
 
-def test_a_taken_job_sits_in_the_workers_running_set(connection):
+def test_a_taken_job_sits_in_the_workers_running_set(make_worker, connection):
     job = Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker()
     take(worker)
@@ -56,12 +52,10 @@ def test_a_taken_job_sits_in_the_workers_running_set(connection):
     assert job.attempt.hget() == f"{worker.id}:1"
 
 
-def test_recovery_gives_a_lost_job_back_to_the_front_of_its_queue(connection):
+def test_recovery_gives_a_lost_job_back_to_the_front_of_its_queue(make_worker, connection):
     lost = Job.add_job(identifier="lost", queue_name="q")
     other = Job.add_job(identifier="other", queue_name="q")
     dead = make_worker()
-    dead.start_beating()
-    dead._heartbeat.stop()
     take(dead)
     declare_dead(dead, connection)
     rescuer = make_worker(callback=lambda job, queue: None)
@@ -73,7 +67,7 @@ def test_recovery_gives_a_lost_job_back_to_the_front_of_its_queue(connection):
     assert lost.tries.hget() == "1"  # the lost attempt counts
 
 
-def test_a_late_finisher_cannot_overwrite_a_newer_attempt(connection, caplog):
+def test_a_late_finisher_cannot_overwrite_a_newer_attempt(make_worker, connection, caplog):
     job = Job.add_job(identifier="job:1", queue_name="q")
     first = make_worker()
     queue, taken = take(first)
@@ -93,7 +87,7 @@ def test_a_late_finisher_cannot_overwrite_a_newer_attempt(connection, caplog):
     assert connection.zcard(first.running_key) == 0
 
 
-def test_a_job_whose_worker_always_dies_ends_in_error(connection):
+def test_a_job_whose_worker_always_dies_ends_in_error(make_worker, connection):
     job = Job.add_job(identifier="poison", queue_name="q")
     for attempt in range(1, 4):
         worker = make_worker(lost_job_max_tries=3)
@@ -111,23 +105,24 @@ def test_a_job_whose_worker_always_dies_ends_in_error(connection):
     assert Job.add_job(identifier="poison", queue_name="q") != job  # can be added again
 
 
-def test_recovery_leaves_canceled_and_finished_jobs_alone(connection):
+def test_recovery_unqueues_canceled_jobs_and_skips_deleted_ones(make_worker, connection):
     canceled = Job.add_job(identifier="canceled", queue_name="q")
-    done = Job.add_job(identifier="done", queue_name="q")
+    deleted = Job.add_job(identifier="deleted", queue_name="q")
     worker = make_worker()
     take(worker)
     take(worker)
-    canceled.status.hset(STATUSES.CANCELED)
-    done.status.hset(STATUSES.SUCCESS)
-    done.queued.hdel()
+    canceled.status.hset(STATUSES.CANCELED)  # canceled by a user while it ran
+    deleted_pk = deleted.pk.get()
+    deleted.delete()
     declare_dead(worker, connection)
     make_worker().recover_lost_jobs()
     assert canceled.status.hget() == STATUSES.CANCELED and canceled.queued.hget() is None
-    assert done.status.hget() == STATUSES.SUCCESS
+    assert not Job.exists(pk=deleted_pk)
     assert Queue.count_waiting_jobs("q") == 0
+    assert connection.exists(worker.running_key) == 0
 
 
-def test_sweeper_command_recovers_once(connection, redis_server, capsys):
+def test_sweeper_command_recovers_once(make_worker, connection, redis_server, capsys):
     job = Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker()
     take(worker)
@@ -146,7 +141,7 @@ def test_sweeper_misuse_exits_non_zero(capsys):
 # --- registry and heartbeats
 
 
-def test_registry_lists_a_running_worker_then_forgets_it(connection):
+def test_registry_lists_a_running_worker_then_forgets_it(make_worker, connection):
     seen = []
 
     def look(job, queue):
@@ -163,7 +158,7 @@ def test_registry_lists_a_running_worker_then_forgets_it(connection):
     assert Worker.registered_workers() == []
 
 
-def test_heartbeats_go_on_while_a_long_job_runs(connection):
+def test_heartbeats_go_on_while_a_long_job_runs(make_worker, connection):
     beats = []
 
     def long_job(job, queue):
@@ -181,7 +176,7 @@ def test_heartbeats_go_on_while_a_long_job_runs(connection):
 
 
 def sleeper(job, queue):
-    time.sleep(30)
+    time.sleep(3600)  # a test whose job is not stopped hangs (and pytest-timeout fails it)
 
 
 def crasher(job, queue):
@@ -197,7 +192,7 @@ def pid_recorder(job, queue):
 
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
-def test_forked_modes_run_jobs_in_a_child(mode, connection):
+def test_forked_modes_run_jobs_in_a_child(make_worker, mode, connection):
     jobs = [Job.add_job(identifier=f"job:{n}", queue_name="q") for n in range(3)]
     make_worker(callback=pid_recorder, max_loops=3, execution_mode=mode).run()
     assert all(job.status.hget() == STATUSES.SUCCESS for job in jobs)
@@ -207,7 +202,7 @@ def test_forked_modes_run_jobs_in_a_child(mode, connection):
 
 
 @pytest.mark.parametrize("mode", ["fork", "prefork", "inprocess"])
-def test_a_job_past_its_timeout_is_stopped_and_recorded(mode):
+def test_a_job_past_its_timeout_is_stopped_and_recorded(make_worker, mode):
     job = Job.add_job(identifier="slow", queue_name="q")
     after = Job.add_job(identifier="after", queue_name="q")
     calls = []
@@ -220,7 +215,6 @@ def test_a_job_past_its_timeout_is_stopped_and_recorded(mode):
     worker = make_worker(callback=callback, max_loops=2, execution_mode=mode, job_timeout=0.3,
                          timeout_grace=0.5, requeue_times=1, requeue_delay_delta=60)
     worker.run()
-    assert worker.elapsed.total_seconds() < 20
     error = Error.collection_for_job(job).instances()[0]
     assert error.type.hget() == "JobTimeout"
     assert job.status.hget() == STATUSES.DELAYED  # requeue rules apply
@@ -230,24 +224,23 @@ def test_a_job_past_its_timeout_is_stopped_and_recorded(mode):
 def stubborn_sleeper(job, queue):
     while True:  # refuses to stop: only SIGKILL ends it
         try:
-            time.sleep(30)
+            time.sleep(3600)
         except BaseException:
             continue
 
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
-def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(mode):
+def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(make_worker, mode):
     job = Job.add_job(identifier="stubborn", queue_name="q")
     worker = make_worker(callback=stubborn_sleeper, max_loops=1, execution_mode=mode, job_timeout=0.2,
                          timeout_grace=0.3)
     worker.run()
-    assert worker.elapsed.total_seconds() < 20
     error = Error.collection_for_job(job).instances()[0]
     assert error.type.hget() == "JobTimeout"
     assert job.status.hget() == STATUSES.ERROR
 
 
-def test_a_job_timeout_field_overrides_the_workers():
+def test_a_job_timeout_field_overrides_the_workers(make_worker):
     job = Job.add_job(identifier="slow", queue_name="q", timeout=0.2)
     make_worker(callback=sleeper, max_loops=1, execution_mode="fork", job_timeout=60,
                 timeout_grace=0.2).run()
@@ -256,7 +249,7 @@ def test_a_job_timeout_field_overrides_the_workers():
 
 
 @pytest.mark.parametrize("mode, callback", [("fork", crasher), ("prefork", killer)])
-def test_a_dying_child_is_recorded_and_the_worker_goes_on(mode, callback):
+def test_a_dying_child_is_recorded_and_the_worker_goes_on(make_worker, mode, callback):
     dying = Job.add_job(identifier="dying", queue_name="q")
     fine = Job.add_job(identifier="fine", queue_name="q")
 
@@ -282,7 +275,7 @@ def test_second_sigterm_stops_now_and_gives_the_job_back(connection):
     def stubborn(job, queue):
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)  # interrupted by the second signal
+        time.sleep(3600)  # interrupted by the second signal
 
     worker = Worker("q", callback=stubborn, timeout=0.05)
     worker.run()
@@ -305,11 +298,10 @@ def test_second_sigterm_in_fork_mode_kills_the_child_and_gives_the_job_back(conn
         os.kill(os.getppid(), signal.SIGTERM)
         wait_until(lambda: job.get_connection().get("signals-seen") == "1")
         os.kill(os.getppid(), signal.SIGTERM)
-        time.sleep(30)
+        time.sleep(3600)  # killed with its process by the second signal
 
     worker = SignaledWorker("q", callback=stubborn, timeout=0.05, execution_mode="fork")
     worker.run()
-    assert worker.elapsed.total_seconds() < 20
     assert job.status.hget() == STATUSES.WAITING
     assert Queue.get_queue("q").waiting.lmembers() == [job.ident]
 
@@ -327,7 +319,7 @@ class _OutageSeen(logging.Handler):
             self.seen.set()
 
 
-def test_a_job_finished_during_an_outage_is_recorded_once_redis_is_back(redis_server):
+def test_a_job_finished_during_an_outage_is_recorded_once_redis_is_back(make_worker, redis_server, threads):
     job = Job.add_job(identifier="job:1", queue_name="q")
     watcher = _OutageSeen()
     logging.getLogger("limpyd-jobs").addHandler(watcher)
@@ -339,7 +331,7 @@ def test_a_job_finished_during_an_outage_is_recorded_once_redis_is_back(redis_se
     def cut_redis(job, queue):
         job.get_connection().save()  # the restarted server loads this snapshot
         redis_server.stop(keep_directory=True)
-        threading.Thread(target=restart_when_seen, daemon=True).start()
+        threads.start(restart_when_seen)
         return "done"
 
     try:
@@ -351,7 +343,7 @@ def test_a_job_finished_during_an_outage_is_recorded_once_redis_is_back(redis_se
     assert Queue.get_queue("q").success.lmembers() == [job.ident]
 
 
-def test_a_worker_rides_out_a_redis_restart_and_resumes(redis_server):
+def test_a_worker_rides_out_a_redis_restart_and_resumes(make_worker, redis_server, threads):
     watcher = _OutageSeen()
     logging.getLogger("limpyd-jobs").addHandler(watcher)
     done = []
@@ -365,7 +357,7 @@ def test_a_worker_rides_out_a_redis_restart_and_resumes(redis_server):
         if len(done) == 1:
             job.get_connection().save()
             redis_server.stop(keep_directory=True)
-            threading.Thread(target=restart_when_seen, daemon=True).start()
+            threads.start(restart_when_seen)
 
     Job.add_job(identifier="job:1", queue_name="q")
     Job.add_job(identifier="job:2", queue_name="q")

@@ -13,27 +13,9 @@ from sample_jobs import AlwaysCancelJob, DetailedError, HookJob, NamedQueue, Res
 
 from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, LimpydJobsException, Queue
 from limpyd_jobs.constants import LOGGER_NAME
-from limpyd_jobs.utils import str_to_datetime, utcnow
+from limpyd_jobs.utils import datetime_to_str, str_to_datetime
 from limpyd_jobs.workers import Worker
-
-
-class WaitingWorker(Worker):
-    """A worker whose ``waiting`` event is set when it starts waiting for a job."""
-
-    def __init__(self, *args, **kwargs):
-        self.waiting = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def set_status(self, status):
-        super().set_status(status)
-        if status == "waiting":
-            self.waiting.set()
-
-
-def make_worker(queues="q", **kwargs):
-    kwargs.setdefault("timeout", 0.05)
-    kwargs.setdefault("terminate_gracefuly", False)
-    return Worker(queues, **kwargs)
+from limpyd_jobs.workers.observers import WorkerObserver
 
 
 def hooks(job):
@@ -43,7 +25,7 @@ def hooks(job):
 # --- parameters
 
 
-def test_parameters_tuple_and_defaults():
+def test_parameters_tuple_and_defaults(make_worker):
     assert Worker.parameters[:17] == (  # the documented ones, then ours
         "queues", "callback", "queue_model", "error_model", "logger_name", "logger_level",
         "save_errors", "save_tracebacks", "max_loops", "max_duration", "terminate_gracefuly",
@@ -53,7 +35,7 @@ def test_parameters_tuple_and_defaults():
     assert Worker.parameters[17:] == (
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
         "recovery_delay", "lost_job_max_tries", "queue_cycle", "keep_finished", "finished_ttl",
-        "purge_delay",
+        "purge_delay", "observers", "clock",
     )
     worker = make_worker()
     assert worker.queues == ["q"]
@@ -99,7 +81,7 @@ def test_bad_parameters_raise_configuration_errors(kwargs, message):
         Worker(terminate_gracefuly=False, **kwargs)
 
 
-def test_models_can_be_given_by_dotted_path():
+def test_models_can_be_given_by_dotted_path(make_worker):
     worker = make_worker(queue_model="sample_jobs.NamedQueue", error_model="sample_jobs.DetailedError")
     assert worker.queue_model is NamedQueue and worker.error_model is DetailedError
 
@@ -107,34 +89,38 @@ def test_models_can_be_given_by_dotted_path():
 # --- the loop
 
 
-def test_run_executes_jobs_highest_priority_first_across_queues():
+def test_run_executes_jobs_highest_priority_first_across_queues(make_worker, clock):
     order = []
     low = Job.add_job(identifier="low", queue_name="a", priority=0)
     high = Job.add_job(identifier="high", queue_name="b", priority=5)
     mid = Job.add_job(identifier="mid", queue_name="a", priority=2)
-    make_worker("a,b", callback=lambda job, queue: order.append(job.identifier.hget()), max_loops=3).run()
+
+    def work_two_seconds(job, queue):
+        order.append(job.identifier.hget())
+        clock.advance(2)
+
+    make_worker("a,b", callback=work_two_seconds, max_loops=3).run()
     assert order == ["high", "mid", "low"]
     for job in (low, high, mid):
         assert job.status.hget() == STATUSES.SUCCESS
         assert job.queued.hget() is None
         assert job.tries.hget() == "1"
-        assert job.duration is not None and job.duration >= timedelta(0)
+        assert job.duration == timedelta(seconds=2)
     assert Queue.get_queue("a", 2).success.lmembers() == [mid.ident]
     assert Queue.get_queue("b", 5).success.lmembers() == [high.ident]
 
 
-def test_run_cannot_be_called_twice():
-    worker = make_worker(max_loops=1)
+def test_run_cannot_be_called_twice(make_worker, clock):
+    worker = make_worker(max_loops=1, callback=lambda job, queue: clock.advance(5))
     Job.add_job(identifier="job:1", queue_name="q")
     worker.run()
     assert worker.status == "terminated"
-    assert worker.end_date >= worker.start_date
-    assert worker.elapsed == worker.end_date - worker.start_date
+    assert worker.elapsed == worker.end_date - worker.start_date == timedelta(seconds=5)
     with pytest.raises(LimpydJobsException, match="already run"):
         worker.run()
 
 
-def test_max_loops_counts_fetched_jobs_even_skipped():
+def test_max_loops_counts_fetched_jobs_even_skipped(make_worker):
     for number in range(3):
         Job.add_job(identifier=f"job:{number}", queue_name="q")
     Job.collection(identifier="job:0").instances()[0].status.hset(STATUSES.CANCELED)
@@ -144,11 +130,21 @@ def test_max_loops_counts_fetched_jobs_even_skipped():
     assert Queue.count_waiting_jobs("q") == 1
 
 
-def test_max_duration_ends_an_idle_worker():
-    worker = make_worker(max_duration=0.2, timeout=30)
+class _Ticking(WorkerObserver):
+    """Moves the clock by ``step`` seconds each time the worker looks for a job."""
+
+    def __init__(self, clock, step):
+        self.clock, self.step = clock, step
+
+    def before_fetch(self, worker):
+        self.clock.advance(self.step)
+
+
+def test_max_duration_ends_an_idle_worker(make_worker, clock):
+    worker = make_worker(max_duration=60, observers=[_Ticking(clock, 20)])
     worker.run()
-    assert worker.wanted_end_date == worker.start_date + timedelta(seconds=0.2)
-    assert worker.end_date >= worker.wanted_end_date
+    assert worker.wanted_end_date == worker.start_date + timedelta(seconds=60)
+    assert worker.end_date == worker.wanted_end_date  # after the third look, 60 s later
     assert worker.num_loops == 0
 
 
@@ -167,7 +163,7 @@ def test_default_callback_runs_the_job_run_method():
     assert job.status.hget() == STATUSES.SUCCESS
 
 
-def test_job_without_run_ends_in_error():
+def test_job_without_run_ends_in_error(make_worker):
     job = Job.add_job(identifier="job:1", queue_name="q")
     make_worker(max_loops=1).run()
     assert job.status.hget() == STATUSES.ERROR
@@ -175,7 +171,7 @@ def test_job_without_run_ends_in_error():
     assert error.type.hget() == "NotImplementedError"
 
 
-def test_job_hooks_are_called_in_order():
+def test_job_hooks_are_called_in_order(make_worker):
     good = HookJob.add_job(identifier="good", queue_name="q")
     bad = HookJob.add_job(identifier="bad", queue_name="q")
 
@@ -219,7 +215,7 @@ def test_a_failure_while_saving_the_error_still_requeues_the_job(caplog):
     assert worker.connection.zcard(worker.running_key) == 0
 
 
-def test_error_is_saved_with_traceback_and_job_is_not_requeued_by_default():
+def test_error_is_saved_with_traceback_and_job_is_not_requeued_by_default(make_worker):
     job = Job.add_job(identifier="job:1", queue_name="q")
     make_worker(callback=failing, max_loops=1).run()
     assert job.status.hget() == STATUSES.ERROR
@@ -232,7 +228,7 @@ def test_error_is_saved_with_traceback_and_job_is_not_requeued_by_default():
     assert Queue.count_waiting_jobs("q") == Queue.count_delayed_jobs("q") == 0
 
 
-def test_save_tracebacks_and_save_errors_off():
+def test_save_tracebacks_and_save_errors_off(make_worker):
     first = Job.add_job(identifier="job:1", queue_name="q")
     make_worker(callback=failing, max_loops=1, save_tracebacks=False).run()
     assert Error.collection_for_job(first).instances()[0].traceback.hget() is None
@@ -242,20 +238,18 @@ def test_save_tracebacks_and_save_errors_off():
     assert second.status.hget() == STATUSES.ERROR
 
 
-def test_requeue_arithmetic_priority_and_delay():
+def test_requeue_arithmetic_priority_and_delay(make_worker, clock):
     job = Job.add_job(identifier="job:1", queue_name="q", priority=3)
-    before = utcnow()
     make_worker(callback=failing, max_loops=1, requeue_times=2, requeue_priority_delta=-2,
                 requeue_delay_delta=60).run()
     assert job.status.hget() == STATUSES.DELAYED
     assert job.queued.hget() == "1"
     assert job.priority.hget() == "1"
     assert Queue.get_queue("q", 1).delayed.zrange(0, -1) == [job.ident]
-    until = str_to_datetime(job.delayed_until.hget())
-    assert before + timedelta(seconds=60) <= until <= utcnow() + timedelta(seconds=61)
+    assert str_to_datetime(job.delayed_until.hget()) == clock.now() + timedelta(seconds=60)
 
 
-def test_requeued_until_requeue_times_then_final_error():
+def test_requeued_until_requeue_times_then_final_error(make_worker):
     job = Job.add_job(identifier="job:1", queue_name="q", priority=0)
     worker = make_worker(callback=failing, max_loops=3, requeue_times=2, requeue_delay_delta=0,
                          requeue_priority_delta=0)
@@ -268,7 +262,7 @@ def test_requeued_until_requeue_times_then_final_error():
     assert worker.connection.zcard(worker.running_key) == 0
 
 
-def test_jobs_cancelled_on_error_are_not_requeued():
+def test_jobs_cancelled_on_error_are_not_requeued(make_worker):
     job = AlwaysCancelJob.add_job(identifier="job:1", queue_name="q")
     other = Job.add_job(identifier="job:2", queue_name="q", cancel_on_error=1)
     make_worker(callback=failing, max_loops=2, requeue_times=5, requeue_delay_delta=0).run()
@@ -293,7 +287,7 @@ def test_additional_error_fields_go_to_the_error_model():
 # --- skipped, canceled, delayed
 
 
-def test_a_job_not_waiting_is_skipped(caplog):
+def test_a_job_not_waiting_is_skipped(make_worker, caplog):
     job = HookJob.add_job(identifier="job:1", queue_name="q")
     job.status.hset(STATUSES.CANCELED)
     ran = []
@@ -305,7 +299,7 @@ def test_a_job_not_waiting_is_skipped(caplog):
     assert "job skipped (current status: CANCELED)" in caplog.text
 
 
-def test_a_job_canceled_while_running_is_skipped_not_successful():
+def test_a_job_canceled_while_running_is_skipped_not_successful(make_worker):
     job = HookJob.add_job(identifier="job:1", queue_name="q")
     make_worker(callback=lambda job, queue: job.status.hset(STATUSES.CANCELED), max_loops=1).run()
     assert job.status.hget() == STATUSES.CANCELED
@@ -314,12 +308,12 @@ def test_a_job_canceled_while_running_is_skipped_not_successful():
     assert hooks(job) == ["started", "skipped"]
 
 
-def test_a_job_delayed_while_running_is_delayed():
+def test_a_job_delayed_while_running_is_delayed(make_worker, clock):
     job = HookJob.add_job(identifier="job:1", queue_name="q")
-    until = utcnow() + timedelta(minutes=5)
+    until = clock.now() + timedelta(minutes=5)
 
     def delay(job, queue):
-        job.delayed_until.hset(until.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"))
+        job.delayed_until.hset(datetime_to_str(until))
         job.status.hset(STATUSES.DELAYED)
 
     worker = make_worker(callback=delay, max_loops=1)
@@ -330,17 +324,15 @@ def test_a_job_delayed_while_running_is_delayed():
     assert worker.connection.zcard(worker.running_key) == 0
 
 
-def test_a_delayed_job_without_date_is_delayed_for_60_seconds():
+def test_a_delayed_job_without_date_is_delayed_for_60_seconds(make_worker, clock):
     job = Job.add_job(identifier="job:1", queue_name="q")
     job.status.hset(STATUSES.DELAYED)  # set while in the waiting list, no delayed_until
-    before = utcnow()
     make_worker(callback=noop, max_loops=1).run()
-    until = str_to_datetime(job.delayed_until.hget())
-    assert before + timedelta(seconds=60) <= until <= utcnow() + timedelta(seconds=61)
+    assert str_to_datetime(job.delayed_until.hget()) == clock.now() + timedelta(seconds=60)
     assert job.status.hget() == STATUSES.DELAYED
 
 
-def test_a_missing_job_in_a_list_is_logged_and_the_next_one_runs(caplog):
+def test_a_missing_job_in_a_list_is_logged_and_the_next_one_runs(make_worker, caplog):
     queue = Queue.get_queue("q")
     queue.waiting.rpush("limpyd_jobs.models.Job:999")
     job = Job.add_job(identifier="job:1", queue_name="q")
@@ -349,7 +341,7 @@ def test_a_missing_job_in_a_list_is_logged_and_the_next_one_runs(caplog):
     assert "limpyd_jobs.models.Job:999" in caplog.text and "does not exist" in caplog.text
 
 
-def test_an_ident_of_an_unknown_model_is_logged_and_skipped(caplog):
+def test_an_ident_of_an_unknown_model_is_logged_and_skipped(make_worker, caplog):
     Queue.get_queue("q").waiting.rpush("no.such.Model:1")
     job = Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker(callback=noop, max_loops=1)
@@ -362,16 +354,14 @@ def test_an_ident_of_an_unknown_model_is_logged_and_skipped(caplog):
 # --- delayed jobs and new priorities
 
 
-def test_worker_moves_due_delayed_jobs_then_runs_them():
-    job = Job.add_job(identifier="job:1", queue_name="q")
-    queue = Queue.get_queue("q")
-    queue.waiting.lrem(0, job.ident)
-    queue.delay_job(job, utcnow() - timedelta(seconds=1))
+def test_worker_moves_due_delayed_jobs_then_runs_them(make_worker, clock):
+    job = Job.add_job(identifier="job:1", queue_name="q", delayed_for=30)
+    clock.advance(31)
     make_worker(callback=noop, max_loops=1, fetch_delayed_delay=0).run()
     assert job.status.hget() == STATUSES.SUCCESS
 
 
-def test_new_priorities_are_picked_up_after_fetch_priorities_delay():
+def test_new_priorities_are_picked_up_after_fetch_priorities_delay(make_worker):
     Job.add_job(identifier="first", queue_name="q", priority=0)
     seen = []
 
@@ -384,17 +374,17 @@ def test_new_priorities_are_picked_up_after_fetch_priorities_delay():
     assert seen == ["first", "second"]
 
 
-def test_an_idle_worker_wakes_up_when_a_job_is_added():
-    worker = WaitingWorker("q", callback=noop, max_loops=1, timeout=30, terminate_gracefuly=False)
+def test_an_idle_worker_wakes_up_when_a_job_is_added(make_worker, threads):
+    worker = make_worker(callback=noop, max_loops=1, timeout=3600, waiting=True, fetch_priorities_delay=3600,
+                         fetch_delayed_delay=3600, recovery_delay=3600)
 
     def add_later():
         assert worker.waiting.wait(20)
         Job.add_job(identifier="job:1", queue_name="q")
 
-    thread = threading.Thread(target=add_later)
-    thread.start()
-    worker.run()
-    thread.join(5)
+    threads.start(add_later)
+    worker.run()  # would wait an hour if the added job did not wake it up
+    threads.join()
     assert worker.num_loops == 1
     assert Job.collection(identifier="job:1").instances()[0].status.hget() == STATUSES.SUCCESS
 
@@ -418,19 +408,19 @@ def test_sigterm_during_a_job_finishes_it_then_stops():
     assert signal.getsignal(signal.SIGTERM) != worker.catch_end_signal  # given back after run
 
 
-def test_sigterm_while_waiting_stops_at_once():
-    worker = WaitingWorker("q", callback=noop, timeout=30)
+def test_sigterm_while_waiting_stops_at_once(make_worker, threads):
+    worker = make_worker(callback=noop, timeout=3600, waiting=True, terminate_gracefuly=True,
+                         fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600)
 
     def terminate_later():
         assert worker.waiting.wait(20)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=terminate_later)
-    thread.start()
-    worker.run()  # would block 30s without the interruption
-    thread.join(5)
+    threads.start(terminate_later)
+    worker.run()  # would wait an hour if the signal did not cut the wait
+    threads.join()
     assert worker.end_signal_caught and worker.status == "terminated"
-    assert worker.elapsed < timedelta(seconds=25)
+    assert worker.num_loops == 0
 
 
 # --- status, title, logs, counts
@@ -457,11 +447,11 @@ def test_statuses_and_process_title():
     assert seen[0][1] == f"{prefix} [starting] queues=foo,bar loop=0/1 waiting=1 delayed=1"
     assert seen[1][1].startswith(f"{prefix} [running] queues=foo,bar loop=1/1 waiting=0 delayed=1 duration=")
     assert seen[2][1].startswith(f"{prefix} [terminated] queues=foo,bar loop=1/1 waiting=0 delayed=1")
-    fresh = make_worker("foo,bar")
+    fresh = Worker("foo,bar", terminate_gracefuly=False)
     assert fresh.proc_title() == f"limpyd-jobs-worker#{fresh.id} [init] queues=foo,bar"
 
 
-def test_log_prefixes_the_worker_id(caplog):
+def test_log_prefixes_the_worker_id(make_worker, caplog):
     worker = make_worker()
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
         worker.log("hello")
@@ -472,7 +462,7 @@ def test_log_prefixes_the_worker_id(caplog):
     assert caplog.records[1].levelname == "WARNING"
 
 
-def test_count_waiting_and_delayed_jobs():
+def test_count_waiting_and_delayed_jobs(make_worker):
     Job.add_job(identifier="1", queue_name="a")
     Job.add_job(identifier="2", queue_name="b", priority=3)
     Job.add_job(identifier="3", queue_name="a", delayed_for=30)
@@ -484,7 +474,7 @@ def test_count_waiting_and_delayed_jobs():
 # --- round trips
 
 
-def test_a_job_costs_one_round_trip_while_the_queue_is_not_empty(round_trips):
+def test_a_job_costs_one_round_trip_while_the_queue_is_not_empty(make_worker, round_trips):
     for number in range(4):
         Job.add_job(identifier=f"job:{number}", queue_name="q", priority=number % 2)
     worker = make_worker("q", callback=noop)
@@ -496,7 +486,7 @@ def test_a_job_costs_one_round_trip_while_the_queue_is_not_empty(round_trips):
     assert trips.commands == ["EVALSHA", "EVALSHA"]
 
 
-def test_taking_and_finishing_a_job_is_at_most_two_round_trips(round_trips):
+def test_taking_and_finishing_a_job_is_at_most_two_round_trips(make_worker, round_trips):
     Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker("q", callback=noop, max_loops=1)
     worker.update_keys()
@@ -506,7 +496,7 @@ def test_taking_and_finishing_a_job_is_at_most_two_round_trips(round_trips):
     assert trips.commands == ["EVALSHA", "EVALSHA"]
 
 
-def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops():
+def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops(make_worker):
     first = Job.add_job(identifier="job:1", queue_name="q")
     second = Job.add_job(identifier="job:2", queue_name="q")
 
@@ -514,43 +504,40 @@ def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops():
     worker.update_keys()
     worker.run_one()  # job:1 ends and job:2 is taken with it
     assert second.status.hget() == STATUSES.RUNNING
-    worker.end_forced = True
-    worker._give_back_taken_next()
+    worker.give_back_unstarted()
     assert first.status.hget() == STATUSES.SUCCESS
     assert second.status.hget() == STATUSES.WAITING
     assert Queue.get_queue("q").waiting.lmembers() == [second.ident]
     assert worker.connection.zcard(worker.running_key) == 0
 
 
-def test_the_worker_purges_finished_jobs_beyond_keep_finished():
+def test_the_worker_purges_finished_jobs_beyond_keep_finished(make_worker):
     for number in range(5):
         Job.add_job(identifier=f"job:{number}", queue_name="q")
     make_worker(callback=noop, max_loops=5, keep_finished=2).run()
-    worker = make_worker(callback=noop, max_loops=1, keep_finished=2, timeout=0.01, max_duration=0.05)
-    worker.run()  # its first maintenance purges
+    worker = make_worker(keep_finished=2)
+    worker.update_keys()
+    worker.maintain()  # its first maintenance purges
     assert Queue.get_queue("q").success.llen() == 2
     assert len(Job.collection()) == 2
 
 
-def test_a_burst_wakes_every_idle_worker():
+def test_a_burst_wakes_every_idle_worker(make_worker, threads):
     both_running = threading.Barrier(2, timeout=20)
 
     def together(job, queue):
         both_running.wait()  # breaks (and the job fails) unless the two workers run at once
 
-    workers = [WaitingWorker("q", callback=together, max_loops=2, timeout=30, terminate_gracefuly=False)
-               for _ in range(2)]
-    threads = [threading.Thread(target=worker.run) for worker in workers]
-    for thread in threads:
-        thread.start()
+    workers = [make_worker(callback=together, max_loops=2, timeout=30, waiting=True) for _ in range(2)]
+    for worker in workers:
+        threads.start(worker.run)
     assert all(worker.waiting.wait(20) for worker in workers)
     Job.add_jobs([f"job:{number}" for number in range(4)], queue_name="q")
-    for thread in threads:
-        thread.join(30)
+    threads.join()
     assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}
 
 
-def test_queue_cycle_works_queues_in_a_ratio():
+def test_queue_cycle_works_queues_in_a_ratio(make_worker):
     for number in range(6):
         Job.add_job(identifier=f"a{number}", queue_name="A", priority=5)  # A has the higher priority
         Job.add_job(identifier=f"b{number}", queue_name="B")
@@ -560,7 +547,7 @@ def test_queue_cycle_works_queues_in_a_ratio():
     assert "".join(order) == "AABAABAAB".lower()
 
 
-def test_queue_cycle_falls_back_on_other_queues_and_is_checked():
+def test_queue_cycle_falls_back_on_other_queues_and_is_checked(make_worker):
     Job.add_job(identifier="b0", queue_name="B")
     order = []
     make_worker("A,B", callback=lambda job, queue: order.append(job.identifier.hget()),
@@ -568,3 +555,64 @@ def test_queue_cycle_falls_back_on_other_queues_and_is_checked():
     assert order == ["b0"]  # A's turn, but A is empty
     with pytest.raises(ConfigurationException, match="queue_cycle"):
         make_worker("A,B", queue_cycle="A:C")
+
+
+# --- observers
+
+
+class _Recording(WorkerObserver):
+    def __init__(self):
+        self.events = []
+
+    def on_start(self, worker):
+        self.events.append("start")
+
+    def after_fetch(self, worker, attempt):
+        self.events.append(f"fetched {attempt.identifier if attempt else None}")
+
+    def before_run(self, worker, attempt):
+        self.events.append(f"run {attempt.identifier}")
+
+    def after_run(self, worker, attempt, error):
+        self.events.append(f"ran {type(error).__name__ if error else 'ok'}")
+
+    def before_record(self, worker, attempt, ending):
+        self.events.append(f"record {ending}")
+
+    def after_record(self, worker, attempt, ending):
+        self.events.append(f"recorded {ending}")
+
+    def on_stop(self, worker):
+        self.events.append("stop")
+
+
+def test_observers_see_each_step_in_order(make_worker):
+    Job.add_job(identifier="good", queue_name="q")
+    Job.add_job(identifier="bad", queue_name="q")
+    observer = _Recording()
+
+    def callback(job, queue):
+        if job.identifier.hget() == "bad":
+            raise ValueError("no")
+
+    make_worker(callback=callback, max_loops=2, observers=[observer]).run()
+    assert observer.events == [
+        "start",
+        "fetched good", "run good", "ran ok", "record success", "recorded success",
+        "fetched bad", "run bad", "ran ValueError", "record error", "recorded error",
+        "stop",
+    ]
+
+
+class _Broken(WorkerObserver):
+    def before_record(self, worker, attempt, ending):
+        raise RuntimeError("observer broke")
+
+
+def test_a_failing_observer_is_logged_and_loses_no_job(make_worker, caplog):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker(callback=noop, max_loops=1, observers=[_Broken()])
+    worker.run()
+    assert job.status.hget() == STATUSES.SUCCESS and job.queued.hget() is None
+    assert "failed in before_record" in caplog.text and "observer broke" in caplog.text
+    assert worker.connection.zcard(worker.running_key) == 0

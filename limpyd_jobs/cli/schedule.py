@@ -26,18 +26,17 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from .. import __version__
-from ..config import RET_OK, RET_USAGE
-from ..connection import settings_from_string, settings_from_url
+from ..connection import settings_from_url
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel
 from ..recurring import scheduler
 from ..recurring.rules import BadSchedule
-from . import redis_failed
+from .common import RET_OK, RET_USAGE, add_database_argument, redis_failed, usage_error, use_database
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="limpyd-jobs-schedule", description="Manage recurring jobs")
-    parser.add_argument("--database", help="host:port:db or a redis://, rediss:// or unix:// URL")
+    add_database_argument(parser)
     parser.add_argument("--config", help="an INI file with [limpyd-jobs-schedule] and [limpyd-jobs-redis]")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,8 +76,9 @@ def _read_config(path: str | None) -> tuple[dict, dict]:
 
 def _connect(args: argparse.Namespace, redis_section: dict) -> None:
     if args.database:
-        settings = settings_from_string(args.database)
-    elif "url" in redis_section:
+        use_database(args.database)
+        return
+    if "url" in redis_section:
         settings = settings_from_url(redis_section["url"])
     elif redis_section:
         settings = {"host": redis_section.get("host", "localhost"),
@@ -135,9 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _connect(args, redis_section)
         return run(args, section)
     except (ConfigurationException, BadSchedule, OSError, ValueError) as exc:
-        parser.print_usage(sys.stderr)
-        sys.stderr.write(f"limpyd-jobs-schedule: error: {exc}\n")
-        return RET_USAGE
+        return usage_error(parser, exc)
     except RedisError as exc:
         return redis_failed("limpyd-jobs-schedule", exc)
     except KeyboardInterrupt:

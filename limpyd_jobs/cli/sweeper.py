@@ -15,26 +15,35 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from .. import __version__, registry
-from ..config import LOG_FORMAT, RET_OK, RET_USAGE
-from ..connection import settings_from_string
+from .. import __version__
+from ..constants import LOGGER_NAME
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error
-from ..options import OPTIONS, clean
 from ..utils import import_string
-from . import redis_failed
+from ..workers import registry
+from ..workers.settings import SETTINGS, clean, flag
+from .common import (
+    RET_OK,
+    RET_USAGE,
+    add_database_argument,
+    redis_failed,
+    setup_logging,
+    usage_error,
+    use_database,
+)
 
-logger = logging.getLogger("limpyd-jobs")
+#: The worker options the sweeper takes too.
+SWEEPER_SETTINGS = tuple(setting for setting in SETTINGS
+                         if setting.name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay"))
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="limpyd-jobs-sweeper", description="Give back the jobs of workers that stopped beating")
-    parser.add_argument("--database", help="host:port:db or a redis://, rediss:// or unix:// URL")
-    for name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay"):
-        option = next(option for option in OPTIONS if option.name == name)
-        parser.add_argument(option.flag, dest=name, default=option.default,
-                            help=f"{option.help} (default {option.default})")
+    add_database_argument(parser)
+    for setting in SWEEPER_SETTINGS:
+        parser.add_argument(flag(setting), dest=setting.name, default=setting.default,
+                            help=f"{setting.metadata['help']} (default {setting.default})")
     parser.add_argument("--error-model", default="limpyd_jobs.models.Error",
                         help="The Error model in which to save the errors of jobs out of attempts")
     parser.add_argument("--once", action="store_true", help="Sweep once and exit")
@@ -45,7 +54,7 @@ def make_parser() -> argparse.ArgumentParser:
 def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model: type[Error]) -> int:
     """One recovery pass; returns the number of jobs given back or failed."""
     _, jobs = registry.recover(BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries,
-                               lock_seconds=0.001, error_model=error_model)
+                               lock_seconds=0.001, error_model=error_model, clock=BaseJobsModel.clock)
     return len(jobs)
 
 
@@ -54,22 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
-        values = {name: clean(next(o for o in OPTIONS if o.name == name), getattr(args, name))
-                  for name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay")}
+        values = {setting.name: clean(setting, getattr(args, setting.name)) for setting in SWEEPER_SETTINGS}
         error_model = import_string(args.error_model)
-        if args.database:
-            BaseJobsModel.database.reset(**settings_from_string(args.database))
+        use_database(args.database)
     except (ConfigurationException, ImportError) as exc:
-        parser.print_usage(sys.stderr)
-        sys.stderr.write(f"limpyd-jobs-sweeper: error: {exc}\n")
-        return RET_USAGE
+        return usage_error(parser, exc)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else RET_USAGE
-    if not logger.hasHandlers():
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    setup_logging(LOGGER_NAME, level=logging.INFO)
     sweeper_id = f"sweeper-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
     try:

@@ -10,8 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..config import RET_CONNECT, RET_USAGE, CannotConnect, WorkerConfig
 from ..utils import import_string
+from .common import RET_CONNECT, RET_USAGE, CannotConnect
+from .config import WorkerConfig
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
@@ -45,8 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"limpyd-jobs-worker: error: argument --worker-config: {exc}\n")
         return RET_USAGE
     try:
-        config = config_class(argv)
-        return config.execute()
+        return config_class(argv).execute()
     except SystemExit as exc:  # argparse: usage or --help / --version
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     except CannotConnect as exc:

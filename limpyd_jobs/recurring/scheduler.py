@@ -16,21 +16,22 @@ Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (run
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
 from limpyd import fields
 
-from .. import lua
-from ..constants import STATUSES
+from ..due import DueSet
 from ..exceptions import LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
-from ..utils import datetime_to_str, utcnow
-from ..workers import CONTROL_KEY
+from ..protocol import KEYS, STATUSES, ScheduleEvent
+from ..protocol.scripts import dispatch_due, schedule_mark, schedule_set, schedule_unset
+from ..utils import stored
 from .rules import CONTINUE, BadSchedule, parse
 
 TIMELINE_PK = "all"
+HALT = "HALT"
 
 
 class StopWork(LimpydJobsException):
@@ -56,7 +57,7 @@ class RecurringSchedule(BaseJobsModel):
 
 
 class Timeline(BaseJobsModel):
-    """The next run of every scheduled job id (one instance, ``all``)."""
+    """The next run of every scheduled job id (one instance, ``all``), a due set."""
 
     name = fields.PKField()
     runs = fields.SortedSetField()
@@ -68,22 +69,22 @@ class RecurringJob(Job):
     schedule_version = fields.InstanceHashField()
 
     def on_started(self, queue: Queue) -> None:
-        _set_status(self.identifier.hget(), "WRK")
+        _mark(self.identifier.hget(), ScheduleEvent.WRK)
 
     def on_success(self, queue: Queue, result: Any) -> None:
         backoff = result if isinstance(result, (int, float)) and not isinstance(result, bool) else None
         reschedule(self.identifier.hget(), backoff=backoff, version=self.schedule_version.hget())
 
     def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
-        job_id = self.identifier.hget()
-        if not _same_version(job_id, self.schedule_version.hget()):
+        job_id, version = self.identifier.hget(), self.schedule_version.hget()
+        if not _same_version(job_id, version):
             return  # set anew while this run ran: the new schedule is already in place
         if isinstance(exception, StopWork):
             set_schedule(job_id, "STOP")
         elif isinstance(exception, UnsetJob):
             unset_schedule(job_id)
         else:
-            _set_status(job_id, "DIE")
+            _mark(job_id, ScheduleEvent.DIE, version=version)
 
 
 def default_queue_name(job_id: str) -> str:
@@ -91,17 +92,19 @@ def default_queue_name(job_id: str) -> str:
     return job_id.rsplit(":", 1)[-1]
 
 
-def _timeline() -> Timeline:
-    timeline = Timeline.lazy_connect(TIMELINE_PK)
-    timeline.get_connection().sadd(f"{Timeline._name}:collection", TIMELINE_PK)
-    return timeline
+def timeline() -> DueSet:
+    """The timeline: job id -> when its next run is due."""
+    return DueSet(Timeline.get_connection(), KEYS.field(model=Timeline._name, pk=TIMELINE_PK, field="runs"),
+                  Timeline.clock)
 
 
-def _set_status(job_id: str, event: str) -> None:
-    key = f"{RecurringSchedule._name}:{job_id}:hash"
-    connection = RecurringSchedule.get_connection()
-    if connection.exists(key):
-        connection.hset(key, "status", f"{event}:{int(time.time())}")
+def _mark(job_id: str, event: ScheduleEvent, version: str | None = None,
+          next_run: float | None = None) -> bool:
+    """Record a schedule's event (and place its next run) if the schedule is still ``version``."""
+    return schedule_mark.call(
+        BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
+        timeline_pk=TIMELINE_PK, job_id=job_id, version=version or "", event=event.value,
+        now_int=int(RecurringSchedule.clock.time()), next_run="" if next_run is None else next_run)
 
 
 def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
@@ -111,56 +114,40 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
-    after = time.time() if after is None else after
-    stored = RecurringSchedule.get_or_connect(job_id=job_id)[0]
-    for name, value in (("schedule", schedule), ("tz", tz or ""), ("priority", int(priority)),
-                        ("queue_name", queue_name or default_queue_name(job_id)), ("start", after)):
-        stored.get_field(name).hset(value)
-    version = stored.get_connection().hincrby(stored.key, "version", 1)
-    timeline = _timeline()
+    now = RecurringSchedule.clock.time()
+    after = now if after is None else after
     try:
         next_run = parse(schedule, tz or None, start=after).next_run(after)
+        event = ScheduleEvent.TML if next_run is not None else ScheduleEvent.STP
     except BadSchedule:
-        timeline.runs.zrem(job_id)
-        _set_status(job_id, "BAD")
-        return "BAD"
-    return _place(job_id, next_run, version)
-
-
-def _place(job_id: str, next_run: float | None, version: int) -> str:
-    """Put a job's next run in the timeline, or in its queue if due; record the status."""
-    timeline = _timeline()
-    if next_run is None:
-        timeline.runs.zrem(job_id)
-        _set_status(job_id, "STP")
-        return "STP"
-    timeline.runs.zadd({job_id: next_run})
-    if next_run <= time.time():
+        next_run, event = None, ScheduleEvent.BAD
+    values = (("schedule", schedule, 0), ("tz", tz or "", 0), ("priority", int(priority), 0),
+              ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0))
+    schedule_set.call(
+        BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
+        timeline_pk=TIMELINE_PK, job_id=job_id, next_run="" if next_run is None else next_run,
+        event=event.value, now_int=int(now), fields=[part for value in values for part in value])
+    if next_run is not None and next_run <= now:
         dispatch()
-        return "ENQ"
-    _set_status(job_id, "TML")
-    return "TML"
+        return ScheduleEvent.ENQ.value
+    return event.value
 
 
 def unset_schedule(job_id: str) -> None:
     """Remove a schedule: out of the timeline, its waiting run canceled; a running one ends
     without being rescheduled."""
-    _timeline().runs.zrem(job_id)
-    for job in RecurringJob.collection(identifier=job_id, queued=1).instances():
-        if job.status.hget() in (STATUSES.WAITING, STATUSES.DELAYED):
-            queue_key = job.queue_key.hget()
-            connection = job.get_connection()
-            connection.lrem(f"{queue_key}:waiting", 0, job.ident)
-            connection.zrem(f"{queue_key}:delayed", job.ident)
-            job.status.hset(STATUSES.CANCELED)
-            job.queued.hdel()
-    if RecurringSchedule.exists(pk=job_id):
-        RecurringSchedule(job_id).delete()
+    indexed = [field.name for field in RecurringSchedule.get_class_fields()
+               if field.indexable and field is not RecurringSchedule._redis_attr_pk]
+    schedule_unset.call(
+        BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
+        timeline_pk=TIMELINE_PK, job_model=RecurringJob._name, model_repr=RecurringJob.get_model_repr(),
+        job_id=job_id, indexed=indexed)
 
 
 def _same_version(job_id: str, version: str | None) -> bool:
     """Whether the schedule is still the one a run was dispatched for (True if unknown)."""
-    current = RecurringSchedule.get_connection().hget(f"{RecurringSchedule._name}:{job_id}:hash", "version")
+    current = RecurringSchedule.get_connection().hget(KEYS.hash(model=RecurringSchedule._name, pk=job_id),
+                                                      "version")
     return version is None or current is None or str(current) == str(version)
 
 
@@ -169,29 +156,41 @@ def reschedule(job_id: str, backoff: float | None = None, version: str | None = 
     schedule was set anew while the run ran: that set placed it already)."""
     if not RecurringSchedule.exists(pk=job_id) or not _same_version(job_id, version):
         return None
-    stored = RecurringSchedule(job_id)
-    text, tz, version, start = stored.hmget("schedule", "tz", "version", "start")
+    text, tz, start = RecurringSchedule(job_id).hmget("schedule", "tz", "start")
     try:
         schedule = parse(text, tz or None, start=float(start) if start else None)
     except BadSchedule:
-        _set_status(job_id, "BAD")
-        return "BAD"
-    now = time.time()
+        return _placed(job_id, version, ScheduleEvent.BAD)
+    now = RecurringSchedule.clock.time()
     if schedule.kind == CONTINUE:
-        return _place(job_id, now + backoff if backoff else now, int(version or 0))
-    if not schedule.repeats:  # NOW, AT and STOP run once at most
-        _set_status(job_id, "STP")
-        return "STP"
-    return _place(job_id, schedule.next_run(now), int(version or 0))
+        return _placed(job_id, version, ScheduleEvent.TML, now + backoff if backoff else now)
+    next_run = schedule.next_run(now) if schedule.repeats else None  # NOW, AT and STOP run once at most
+    if next_run is None:
+        return _placed(job_id, version, ScheduleEvent.STP)
+    return _placed(job_id, version, ScheduleEvent.TML, next_run)
+
+
+def _placed(job_id: str, version: str | None, event: ScheduleEvent,
+            next_run: float | None = None) -> str | None:
+    """Mark the event and place the next run; dispatch it if it is due; the status set (None if
+    the schedule changed meanwhile)."""
+    if not _mark(job_id, event, version, next_run):
+        return None
+    if next_run is not None and next_run <= RecurringSchedule.clock.time():
+        dispatch()
+        return ScheduleEvent.ENQ.value
+    return event.value
 
 
 def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queue] = Queue) -> list[str]:
     """Move the runs that are due into their queues (atomic: safe on several hosts at once)."""
-    moment = utcnow() if now is None else datetime.fromtimestamp(now, timezone.utc)
-    return lua.dispatch_due(BaseJobsModel.database, args=[
-        _timeline().runs.key, RecurringSchedule._name, RecurringJob._name, RecurringJob.get_model_repr(),
-        queue_model._name, datetime_to_str(moment), moment.timestamp(), limit, int(moment.timestamp()),
-    ])
+    moment = RecurringSchedule.clock.now() if now is None else datetime.fromtimestamp(now, timezone.utc)
+    now_str, now_score = stored(moment)
+    return dispatch_due.call(
+        BaseJobsModel.database, timeline_model=Timeline._name, timeline_pk=TIMELINE_PK,
+        schedule_model=RecurringSchedule._name, job_model=RecurringJob._name,
+        model_repr=RecurringJob.get_model_repr(), queue_model=queue_model._name, now_str=now_str,
+        now_score=now_score, limit=limit, now_int=int(now_score))
 
 
 def tell(job_id: str) -> dict[str, Any]:
@@ -199,13 +198,10 @@ def tell(job_id: str) -> dict[str, Any]:
     if not RecurringSchedule.exists(pk=job_id):
         return {"job_id": job_id, "status": None, "next_run": None, "schedule": None, "working": False}
     text, status = RecurringSchedule(job_id).hmget("schedule", "status")
-    next_run = _timeline().runs.zscore(job_id)
+    next_run = timeline().due_at(job_id)
     working = any(job.status.hget() == STATUSES.RUNNING
                   for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
     return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working}
-
-
-HALT = "HALT"
 
 
 def control(command: str | None = None) -> str | None:
@@ -213,15 +209,15 @@ def control(command: str | None = None) -> str | None:
     ``control("CLEAR")`` lifts it; ``control()`` tells the current command (or None)."""
     connection = BaseJobsModel.get_connection()
     if command is None:
-        return connection.get(CONTROL_KEY)
+        return connection.get(KEYS.control())
     command = command.upper()
     if command == "CLEAR":
-        connection.delete(CONTROL_KEY)
+        connection.delete(KEYS.control())
         return None
     if command != HALT:
         raise ValueError(f"unknown control command {command!r}: use HALT or CLEAR")
-    connection.set(CONTROL_KEY, HALT)
-    for key in connection.scan_iter(match="*:wakeup:*"):  # idle workers: look now
+    connection.set(KEYS.control(), HALT)
+    for key in connection.scan_iter(match=KEYS.wakeup(model="*", name="*")):  # idle workers: look now
         connection.rpush(key, "1")
     return HALT
 
@@ -247,15 +243,13 @@ def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: boo
                    stop: Any = None) -> int:
     """Dispatch due runs every ``interval`` seconds until HALT (or ``stop`` is set); write the
     current time into ``timefile`` at each tick. Returns the number of runs dispatched."""
-    import threading
-
     stop = stop or threading.Event()
     count = 0
     while True:
         count += len(dispatch())
         if timefile:
             with open(timefile, "w") as handle:
-                handle.write(f"{time.time():.0f}\n")
+                handle.write(f"{RecurringSchedule.clock.time():.0f}\n")
         if once or control() == HALT or stop.wait(interval):
             return count
 

@@ -1,0 +1,115 @@
+"""What limpyd-jobs asks of redis-limpyd beyond its documented API, in one place.
+
+- ``instance(model, pk)``: an instance for a pk a script just proved to exist, built without the
+  round trip limpyd's ``Model(pk)`` makes to check it.
+- ``LazyFields``: fields made on first use (limpyd makes all of an instance's fields up front,
+  which costs more than a round trip on models with many fields).
+- ``kept_connection(database)``: the raw redis-py connection the scripts' hot paths use, kept per
+  thread and process, and given back to its pool when the thread ends.
+
+``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
+(collections, filters, ``get``, ``hget``, ``delete``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from copy import copy
+from typing import Any, TypeVar
+
+from limpyd.model import RedisModel
+from redis.client import Pipeline
+
+Model = TypeVar("Model", bound=RedisModel)
+
+
+def instance(model: type[Model], pk: Any) -> Model:
+    """An instance of ``model`` for ``pk``, with no round trip: ``pk`` must exist."""
+    built = model.__new__(model)
+    built.lockable = model.lockable
+    built._connected = True
+    built._init_fields = set()
+    built.get_field = built.get_instance_field
+    built.get_fields = built.get_instance_fields
+    built._pk = model._redis_attr_pk.normalize(pk)
+    return built
+
+
+def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any]) -> None:
+    """Give the fields of a new instance that a script did not write their value or default."""
+    skip = set(skip)
+    for field in built.get_fields():
+        name = field.name
+        if name in skip or name == "pk" or field is built.pk:
+            continue
+        if name in values:
+            field.proxy_set(values[name])
+        elif hasattr(field, "default"):
+            field.proxy_set(field.default)
+
+
+class LazyFields:
+    """Mixed into a limpyd model: an instance built by ``instance()`` makes each field when it
+    is first used."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or "_pk" not in self.__dict__:
+            raise AttributeError(name)
+        model = type(self)
+        if name == "pk":
+            field = model._redis_attr_pk
+        elif model.has_field(name):
+            field = model.get_class_field(name)
+        else:
+            raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
+        field = copy(field)
+        field._attach_to_instance(self)
+        self.__dict__[name] = field
+        return field
+
+
+_PIPELINE_TYPES: dict[type, bool] = {}
+
+
+def in_pipeline(database: Any) -> bool:
+    """Whether the database's models are inside a limpyd pipeline right now (this thread)."""
+    client_type = type(database.connection)
+    known = _PIPELINE_TYPES.get(client_type)
+    if known is None:
+        known = _PIPELINE_TYPES[client_type] = issubclass(client_type, Pipeline)
+    return known
+
+
+class _KeptConnections:
+    """The connections one thread keeps, one per pool; given back to their pools when the
+    thread ends (its thread-local storage is dropped)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.by_pool: dict[int, tuple[Any, Any]] = {}
+
+    def __del__(self) -> None:
+        if self.pid != os.getpid():  # a forked child: the pool resets itself
+            return
+        for pool, connection in self.by_pool.values():
+            try:
+                pool.release(connection)
+            except Exception:  # the pool may be gone already at interpreter exit
+                pass
+
+
+_local = threading.local()
+
+
+def kept_connection(database: Any) -> Any:
+    """The raw connection this thread (and process) keeps on the database's connection pool."""
+    kept = getattr(_local, "kept", None)
+    if kept is None or kept.pid != os.getpid():
+        kept = _local.kept = _KeptConnections()
+    pool = database.connection.connection_pool
+    entry = kept.by_pool.get(id(pool))
+    if entry is None or entry[0] is not pool:
+        entry = kept.by_pool[id(pool)] = (pool, pool.get_connection())
+    return entry[1]

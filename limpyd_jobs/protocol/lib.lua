@@ -1,0 +1,307 @@
+-- Helpers shared by the scripts; the loader links into each script the ones it calls.
+-- They write exactly the keys redis-limpyd writes (the key_* functions, generated from
+-- vocabulary.py), so collections and filters keep working. <model> is a model's limpyd name,
+-- e.g. "jobs:job" or "jobs:queue". Keep one blank line between blocks and none inside them.
+
+local WAKEUP_TOKENS_MAX = 64
+
+-- Set a hash field, keeping its EqualIndex in step when the field is indexed.
+local function set_field(model, pk, field, value, indexed)
+  local key = key_hash(model, pk)
+  if indexed then
+    local old = redis.call('HGET', key, field)
+    if old == value then return end
+    if old then redis.call('SREM', key_index(model, field, old), pk) end
+    redis.call('SADD', key_index(model, field, value), pk)
+  end
+  redis.call('HSET', key, field, value)
+end
+
+-- Move pk from the EqualIndex set of an indexed field's old value (known, or false) to the
+-- set of its new value (or to none when new is false); the hash itself is written by the caller.
+local function reindex(model, pk, field, old, new)
+  if old == new then return end
+  if old then redis.call('SREM', key_index(model, field, old), pk) end
+  if new then redis.call('SADD', key_index(model, field, new), pk) end
+end
+
+-- Remove a hash field, and its pk from the field's EqualIndex when indexed.
+local function del_field(model, pk, field, indexed)
+  local key = key_hash(model, pk)
+  if indexed then
+    local old = redis.call('HGET', key, field)
+    if old then redis.call('SREM', key_index(model, field, old), pk) end
+  end
+  redis.call('HDEL', key, field)
+end
+
+-- Create a new instance: a fresh AutoPKField pk, added to the model's collection.
+local function new_instance(model)
+  local pk = tostring(redis.call('INCR', key_max_pk(model)))
+  redis.call('SADD', key_collection(model), pk)
+  return pk
+end
+
+-- The lowest pk among the instances of a model whose indexed fields have these values, or nil.
+local function find_by_index(model, field1, value1, field2, value2)
+  local found = redis.call('SINTER', key_index(model, field1, value1), key_index(model, field2, value2))
+  if #found == 0 then return nil end
+  table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end)
+  return found[1]
+end
+
+-- The pk of the queue (name, priority), created if missing. Returns pk, created (0/1).
+local function get_or_create_queue(queue_model, name, priority)
+  local found = find_by_index(queue_model, 'name', name, 'priority', priority)
+  if found then return found, 0 end
+  local pk = new_instance(queue_model)
+  set_field(queue_model, pk, 'name', name, true)
+  set_field(queue_model, pk, 'priority', priority, true)
+  return pk, 1
+end
+
+-- A list (or the delayed sorted set) of a queue given by its model and pk.
+local function queue_list(queue_model, queue_pk, list)
+  return key_queue_list(key_queue(queue_model, queue_pk), list)
+end
+
+-- A queue's name as key_queue makes it (what a job's queue_key holds), from one of its lists.
+local function queue_of_list(list_key)
+  return string.match(list_key, '^(.+):[^:]+$')
+end
+
+-- The model and pk of a queue, from its name as key_queue makes it.
+local function queue_parts(queue)
+  return string.match(queue, '^(.+):([^:]+)$')
+end
+
+-- The `name` field of a queue, from its name as key_queue makes it.
+local function queue_name_of(queue)
+  local queue_model, queue_pk = queue_parts(queue)
+  return redis.call('HGET', key_hash(queue_model, queue_pk), 'name') or ''
+end
+
+-- Wake idle workers of the queue name, one per job; tokens are only hints, capped in number.
+-- Enqueues push one only when the waiting list was empty (a busy worker finds the rest), and a
+-- worker woken by one passes a token on if it leaves jobs behind (see take_next).
+local function wake_up(queue_model, name, count)
+  local key = key_wakeup(queue_model, name)
+  local tokens = {}
+  for i = 1, math.min(count, WAKEUP_TOKENS_MAX) do tokens[i] = '1' end
+  if redis.call('RPUSH', key, unpack(tokens)) > WAKEUP_TOKENS_MAX then
+    redis.call('LTRIM', key, -WAKEUP_TOKENS_MAX, -1)
+  end
+end
+
+-- Wake an idle worker of a queue, given by its name as key_queue makes it.
+local function wake_up_queue(queue)
+  wake_up((queue_parts(queue)), queue_name_of(queue), 1)
+end
+
+-- The members of a due set (a sorted set scored by due time) due at `now`, oldest first, at
+-- most `limit` ('' or nil: all); they leave the set, or move to `reschedule_at` when given.
+local function due_take(key, now, limit, reschedule_at)
+  local due
+  if limit and limit ~= '' then
+    due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, tonumber(limit))
+  else
+    due = redis.call('ZRANGEBYSCORE', key, '-inf', now)
+  end
+  for _, member in ipairs(due) do
+    if reschedule_at and reschedule_at ~= '' then
+      redis.call('ZADD', key, reschedule_at, member)
+    else
+      redis.call('ZREM', key, member)
+    end
+  end
+  return due
+end
+
+-- Put a job in the waiting list of a queue, or in its delayed sorted set when
+-- delayed_score is in the future; sets status, delayed_until, queued, and queue_key (the
+-- queue's name as key_queue makes it, from which its list keys derive). old_status and
+-- old_queued are the job's current values (false for a new job), to keep indexes in step;
+-- fields (optional) are more field/value pairs to write in the same HSET.
+local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                                delayed_str, delayed_score, now_score, prepend, old_status, old_queued,
+                                fields)
+  local score = tonumber(delayed_score)
+  local status = WAITING
+  fields = fields or {}
+  table.insert(fields, 'queued')
+  table.insert(fields, '1')
+  table.insert(fields, 'queue_key')
+  table.insert(fields, key_queue(queue_model, queue_pk))
+  if delayed_str ~= '' then
+    table.insert(fields, 'delayed_until')
+    table.insert(fields, delayed_str)
+  end
+  if score and score > tonumber(now_score) then
+    status = DELAYED
+    redis.call('ZADD', queue_list(queue_model, queue_pk, 'delayed'), score, ident)
+  else
+    local waiting = queue_list(queue_model, queue_pk, 'waiting')
+    if redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', waiting, ident) == 1 then
+      wake_up(queue_model, queue_name, 1)
+    end
+  end
+  table.insert(fields, 'status')
+  table.insert(fields, status)
+  redis.call('HSET', key_hash(job_model, pk), unpack(fields))
+  reindex(job_model, pk, 'status', old_status, status)
+  reindex(job_model, pk, 'queued', old_queued, '1')
+end
+
+-- Record which limpyd model a Job model repr (the start of its idents) is.
+local function register_model(model_repr, job_model)
+  redis.call('HSET', key_job_models(), model_repr, job_model)
+end
+
+-- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token.
+local function start_attempt(job_model, pk, worker, now_str, tries)
+  tries = (tonumber(tries) or 0) + 1
+  local attempt = worker .. ':' .. tries
+  redis.call('HSET', key_hash(job_model, pk), 'status', RUNNING, 'start', now_str, 'attempt', attempt,
+             'tries', tries)
+  reindex(job_model, pk, 'status', WAITING, RUNNING)
+  return attempt
+end
+
+-- The limpyd name of the Job model whose repr starts an ident (from the models registry), and
+-- the job's pk; nil, nil for an ident not of the form repr:pk.
+local function job_model_of(ident)
+  local model_repr, pk = string.match(ident, '^(.+):([^:]+)$')
+  if not model_repr then return nil, nil end
+  return redis.call('HGET', key_job_models(), model_repr), pk
+end
+
+-- Take the first job of the first non-empty waiting list (see take.lua for the result).
+local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
+  local running = key_running(worker)
+  local function counts()
+    local waiting, delayed = 0, 0
+    if want_counts then
+      for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+      for _, key in ipairs(delayed_keys) do delayed = delayed + redis.call('ZCARD', key) end
+    end
+    return waiting, delayed
+  end
+  for _, key in ipairs(waiting_keys) do
+    local ident = redis.call('LPOP', key)
+    if ident then
+      redis.call('ZADD', running, now_score, ident)
+      local outcome, status, identifier, attempt, timeout = TAKE_RUN, '', '', '', ''
+      local job_model, pk = job_model_of(ident)
+      if not job_model then
+        outcome = TAKE_UNKNOWN
+      else
+        local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'identifier', 'timeout', 'tries')
+        if not fields[1] then  -- every queued job has a status: this one does not exist
+          outcome = TAKE_MISSING
+          redis.call('ZREM', running, ident)
+        else
+          status, identifier, timeout = fields[1], fields[2] or '', fields[3] or ''
+          if status == WAITING then
+            attempt = start_attempt(job_model, pk, worker, now_str, fields[4])
+          else
+            outcome = TAKE_SKIP
+          end
+        end
+      end
+      if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
+      local waiting, delayed = counts()
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout}
+    end
+  end
+  local waiting, delayed = counts()
+  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', ''}
+end
+
+-- Record the end of a job's run (see finish.lua for the arguments and the result).
+local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token)
+  local key = key_hash(job_model, pk)
+  local running = key_running(worker)
+  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued')
+  local previous = current[1]
+  local refused = nil
+  if not previous then
+    refused = END_MISSING
+  elseif token ~= '' and current[2] ~= token then
+    refused = END_STALE
+  end
+  if refused then
+    redis.call('ZREM', running, ident)
+    return refused
+  end
+  if only_if ~= '' and previous ~= only_if then return previous end
+  local fields = {}
+  if status ~= '' then
+    fields = {'status', status}
+    reindex(job_model, pk, 'status', previous, status)
+  end
+  if end_str ~= '' then
+    table.insert(fields, 'end')
+    table.insert(fields, end_str)
+  end
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+  if list ~= '' then redis.call('RPUSH', list, ident) end
+  if keep_queued ~= '1' then
+    if current[3] then
+      reindex(job_model, pk, 'queued', current[3], false)
+      redis.call('HDEL', key, 'queued')
+    end
+    redis.call('ZREM', running, ident)
+  end
+  return previous
+end
+
+-- add_job's rules for a job already queued: a higher priority raises it (and moves it to that
+-- queue), prepend moves a waiting job to the front; nothing else changes.
+-- Returns {pk, 0, queue_pk or '', queue_created (0/1)}
+local function readd_existing(job_model, model_repr, pk, queue_model, queue_name, priority, now_score, prepend)
+  local ident = model_repr .. ':' .. pk
+  local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
+  local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
+  local higher = priority > current
+  if status == WAITING and (higher or prepend == '1') then
+    local new_priority = math.max(priority, current)
+    if old_queue then redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident) end
+    set_field(job_model, pk, 'priority', tostring(new_priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
+                     status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  elseif status == DELAYED and higher then
+    local score = nil
+    if old_queue then
+      score = redis.call('ZSCORE', key_queue_list(old_queue, 'delayed'), ident)
+      redis.call('ZREM', key_queue_list(old_queue, 'delayed'), ident)
+    end
+    set_field(job_model, pk, 'priority', tostring(priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                     fields[4] or '', score or '', now_score, '0', status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  end
+  return {pk, 0, '', 0}
+end
+
+-- Create a job and queue it (add_job for an identifier not queued). fields: more field/value
+-- pairs of the new job; indexed: the names among them that have an EqualIndex.
+-- Returns pk, queue_pk, queue_created (0/1)
+local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
+                          now_score, delayed_str, delayed_score, prepend, fields, indexed)
+  local pk = new_instance(job_model)
+  local values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
+  reindex(job_model, pk, 'identifier', false, identifier)
+  reindex(job_model, pk, 'priority', false, tostring(priority))
+  for i = 1, #fields, 2 do
+    table.insert(values, fields[i])
+    table.insert(values, fields[i + 1])
+    if indexed[fields[i]] then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
+  end
+  local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+  enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
+                   delayed_str, delayed_score, now_score, prepend, false, false, values)
+  return pk, queue_pk, queue_created
+end

@@ -1,0 +1,169 @@
+"""Loads a Lua script and sends it to Redis.
+
+A script file starts with a header, which the loader reads:
+
+    -- Take the first job of the first non-empty waiting list and start it, atomically.
+    -- KEYS: the waiting lists to look at, highest priority first
+    -- ARGV: worker, now_str, now_score, want_counts, pass_on, delayed_keys...
+    -- RETURNS: outcome, ident, waiting_key, ...
+
+The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
+(statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, key functions such as
+``key_running(worker)``, see ``vocabulary.py``), the ``lib.lua`` helpers it calls (and those they
+call), then one local per ARGV name (``name...`` takes the rest of ARGV as a table). Lua runs a
+script's top level at every call: only what a script uses is defined.
+
+The Python wrapper of each script (``scripts/<name>.py``, beside ``scripts/<name>.lua``) takes
+the ARGV names as named arguments and returns a typed result; ``tests/test_protocol.py`` checks
+that each wrapper matches its script's header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+
+from .. import orm
+from .vocabulary import _STATUS_NAMES, KEYS, LUA_ENUMS, STATUSES, Keys
+
+_HERE = Path(__file__).parent
+_LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS): (.*)$", re.MULTILINE)
+_LIB_BLOCK = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
+
+try:  # hiredis packs a command in C: the hot paths call it directly
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency
+    _hiredis_pack = None
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a script's header declares."""
+
+    summary: str
+    keys: str
+    argv: tuple[str, ...]  # fixed arguments, in order
+    argv_rest: str  # name of the table holding the rest of ARGV ('' if none)
+    returns: tuple[str, ...]  # named values of the result, in order ('' if free-form)
+
+    @classmethod
+    def parse(cls, text: str) -> Header:
+        lines = dict(_LINE.findall(text))
+        summary = text.split("\n", 1)[0].removeprefix("-- ")
+        names = [name.strip() for name in lines.get("ARGV", "").split(",") if name.strip()]
+        rest = names.pop()[:-3] if names and names[-1].endswith("...") else ""
+        returns = lines.get("RETURNS", "")
+        named = tuple(name.strip() for name in returns.split("[")[0].split(",") if name.strip())
+        return cls(summary, lines.get("KEYS", ""), tuple(names), rest, named)
+
+    def argv_locals(self) -> str:
+        """Lua locals named after the ARGV names."""
+        lines = []
+        if self.argv:
+            values = ", ".join(f"ARGV[{index}]" for index in range(1, len(self.argv) + 1))
+            lines.append(f"local {', '.join(self.argv)} = {values}")
+        if self.argv_rest:
+            lines.append(f"local {self.argv_rest} = {{}}\n"
+                         f"for i = {len(self.argv) + 1}, #ARGV do "
+                         f"{self.argv_rest}[#{self.argv_rest} + 1] = ARGV[i] end")
+        return "\n".join(lines)
+
+
+def _lua_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _vocabulary(keys: Keys) -> dict[str, str]:
+    """Lua definitions of the vocabulary, by the name scripts use."""
+    definitions = {name: f"local {name} = {_lua_string(getattr(STATUSES, name))}" for name in _STATUS_NAMES}
+    for prefix, enum in LUA_ENUMS.items():
+        for member in enum:
+            name = f"{prefix}_{member.name}"
+            definitions[name] = f"local {name} = {_lua_string(member.value)}"
+    for template in keys.templates():
+        name = f"key_{template.name}"
+        definitions[name] = (f"local function {name}({', '.join(template.parts)}) "
+                             f"return {_lua_concatenation(template.template, keys.prefix)} end")
+    return definitions
+
+
+def _lua_concatenation(template: str, prefix: str) -> str:
+    """``"{prefix}:worker:{worker}"`` -> ``'limpyd-jobs:worker:' .. worker``."""
+    pieces = re.split(r"\{(\w+)\}", template.replace("{prefix}", prefix))
+    terms = [piece if index % 2 else _lua_string(piece) for index, piece in enumerate(pieces) if piece]
+    return " .. ".join(terms)
+
+
+def _lib_blocks() -> dict[str, str]:
+    """The blocks of lib.lua by the name each defines: lib.lua is a header, then blocks (a
+    comment and one top-level local or function) separated by blank lines."""
+    paragraphs = (_HERE / "lib.lua").read_text().split("\n\n")
+    blocks = {}
+    for paragraph in paragraphs[1:]:
+        defined = _LIB_BLOCK.search(paragraph)
+        if defined:
+            blocks[defined.group(1)] = paragraph.strip() + "\n"
+    return blocks
+
+
+def link(body: str, keys: Keys = KEYS) -> str:
+    """``body`` preceded by the definitions it needs (directly or through those it uses)."""
+    definitions = {**_vocabulary(keys), **_lib_blocks()}
+    needed: set[str] = set()
+    pending = [body]
+    while pending:
+        text = pending.pop()
+        for name, definition in definitions.items():
+            if name not in needed and re.search(rf"\b{name}\b", text):
+                needed.add(name)
+                pending.append(definition)
+    return "\n".join(definition for name, definition in definitions.items() if name in needed) + "\n" + body
+
+
+class LuaScript:
+    """One script of ``scripts/``, sent with EVALSHA on a connection kept for hot paths.
+
+    The hot paths (add, take, finish) are one round trip each; going around redis-py's command
+    layer halves the client time they cost. Inside a limpyd pipeline the script goes through
+    limpyd's ``database.call_script`` instead, so that it is part of the pipeline.
+    """
+
+    def __init__(self, name: str, keys: Keys = KEYS) -> None:
+        self.name = name
+        text = (_HERE / "scripts" / f"{name}.lua").read_text()
+        self.header = Header.parse(text)
+        self.source = link(self.header.argv_locals() + "\n" + text, keys)
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._script: dict[str, Any] = {"lua": self.source}
+
+    def __call__(self, database: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        """Run the script; a reply lost to a broken connection raises, it is never sent twice."""
+        if orm.in_pipeline(database):
+            return database.call_script(self._script, list(keys), list(args))
+        connection = orm.kept_connection(database)
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
+        for _ in range(2):
+            try:
+                connection.send_packed_command(packed)
+            except (ConnectionError, TimeoutError):  # nothing was sent: safe to send again
+                connection.disconnect()
+                continue
+            try:
+                return connection.read_response()
+            except NoScriptError:
+                database.connection.script_load(self.source)
+            except (ConnectionError, TimeoutError):  # it may have run: never send it twice
+                connection.disconnect()
+                raise
+        connection.send_packed_command(packed)
+        return connection.read_response()
+
+    def __repr__(self) -> str:
+        return f"<LuaScript {self.name}>"

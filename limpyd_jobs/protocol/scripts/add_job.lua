@@ -1,0 +1,21 @@
+-- Add a job, or return the job already queued with the same identifier, atomically.
+-- ARGV: job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, fields...
+-- RETURNS: job_pk, created, queue_pk, queue_created
+-- model_repr: the job model's repr, the start of its idents; delayed_str and delayed_score: '' when
+-- not delayed; prepend: 0/1; fields: more fields of a new job, by threes: name, value, indexed
+-- (0/1). A job already queued gets add_job's rules (see readd_existing); created is then 0.
+register_model(model_repr, job_model)
+local existing = find_by_index(job_model, 'identifier', identifier, 'queued', '1')
+if existing then
+  return readd_existing(job_model, model_repr, existing, queue_model, queue_name, tonumber(priority), now_score,
+                        prepend)
+end
+local values, indexed = {}, {}
+for i = 1, #fields, 3 do
+  table.insert(values, fields[i])
+  table.insert(values, fields[i + 1])
+  if fields[i + 2] == '1' then indexed[fields[i]] = true end
+end
+local pk, queue_pk, queue_created = create_job(job_model, model_repr, queue_model, queue_name, tonumber(priority),
+  identifier, now_str, now_score, delayed_str, delayed_score, prepend, values, indexed)
+return {pk, 1, queue_pk, queue_created}

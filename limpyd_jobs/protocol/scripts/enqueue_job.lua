@@ -1,0 +1,25 @@
+-- Put an existing job in a queue's waiting list, or its delayed set, atomically.
+-- ARGV: job_model, pk, ident, queue_model, queue_pk, queue_name, priority, delayed_str, delayed_score, now_score, prepend, set_priority, release_from
+-- RETURNS: queue_pk, queue_created
+-- queue_pk: '' to find (or create) the queue by queue_name and priority; delayed_str and
+-- delayed_score: '' when not delayed; prepend and set_priority (write priority in the job): 0/1;
+-- release_from: the worker whose running set the job leaves in the same step ('' for none).
+local queue_created = 0
+register_model(string.match(ident, '^(.+):[^:]+$'), job_model)
+if queue_pk == '' then
+  queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+else
+  queue_name = redis.call('HGET', key_hash(queue_model, queue_pk), 'name') or queue_name
+end
+if set_priority == '1' then set_field(job_model, pk, 'priority', priority, true) end
+-- only a WAITING or DELAYED job can be in a list of its previous queue
+local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued')
+local old_queue = current[1]
+if old_queue and (current[2] == WAITING or current[2] == DELAYED) then
+  redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident)
+  redis.call('ZREM', key_queue_list(old_queue, 'delayed'), ident)
+end
+enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, delayed_str, delayed_score, now_score,
+                 prepend, current[2], current[3])
+if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
+return {queue_pk, queue_created}

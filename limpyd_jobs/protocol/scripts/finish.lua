@@ -1,0 +1,12 @@
+-- Record the end of a job's run, atomically.
+-- ARGV: job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token
+-- RETURNS: previous
+-- status: the new status ('' to keep it); list_key: the list to push the ident to ('' for none);
+-- end_str: the `end` date ('' to leave it); keep_queued: 1 when the job is about to be
+-- requeued (it keeps its `queued` flag and stays in the worker's running set until then, so that
+-- it is never in no place), 0 to unqueue it and release it from the running set. Nothing is
+-- written unless the job's status is only_if ('' for any) and its attempt token is token ('' for
+-- no check). previous: the status the job had, END_MISSING if it is gone, or END_STALE when its
+-- attempt is not token (it was recovered and taken again: this attempt is over); in these two
+-- cases only the release from the running set is written.
+return finish(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token)

@@ -1,0 +1,35 @@
+"""Wrapper of finish.lua: record the end of an attempt, if it is still the job's attempt."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ..loader import LuaScript
+from ..vocabulary import EndRefusal
+
+SCRIPT = LuaScript("finish")
+
+
+class Ended(NamedTuple):
+    """``previous``: the status the job had when the end was written, or an ``EndRefusal``."""
+
+    previous: str
+
+    @property
+    def refusal(self) -> EndRefusal | None:
+        return EndRefusal(self.previous) if self.previous in _REFUSALS else None
+
+
+_REFUSALS = {refusal.value for refusal in EndRefusal}
+
+
+def arguments(job_model: str, pk: str, ident: str, status: str, list_key: str, end_str: str,
+              keep_queued: bool, worker: str, only_if: str, token: str) -> list[Any]:
+    """finish.lua's ARGV (finish_and_take.lua starts with them too)."""
+    return [job_model, pk, ident, status, list_key, end_str, int(keep_queued), worker, only_if, token]
+
+
+def call(database: Any, *, job_model: str, pk: str, ident: str, status: str, list_key: str, end_str: str,
+         keep_queued: bool, worker: str, only_if: str, token: str) -> Ended:
+    return Ended(SCRIPT(database, args=arguments(job_model, pk, ident, status, list_key, end_str, keep_queued,
+                                                 worker, only_if, token)))

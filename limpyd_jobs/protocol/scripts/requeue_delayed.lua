@@ -1,0 +1,31 @@
+-- Move the jobs whose delay is over from the delayed sets of some queues to their waiting lists.
+-- ARGV: queue_model, now_score, queues...
+-- RETURNS: moved, [ident, reason]...
+-- queues: by pairs, pk and name. A job's status goes to WAITING only if it was DELAYED (a job
+-- canceled meanwhile keeps its status and will be skipped by the worker). An ident that names no
+-- job is dropped and returned with the reason.
+local result, moved = {0}, 0
+for i = 1, #queues, 2 do
+  local queue_pk, queue_name, queue_moved = queues[i], queues[i + 1], 0
+  local waiting = queue_list(queue_model, queue_pk, 'waiting')
+  for _, ident in ipairs(due_take(queue_list(queue_model, queue_pk, 'delayed'), now_score)) do
+    local job_model, pk = job_model_of(ident)
+    if not job_model then
+      table.insert(result, ident)
+      table.insert(result, 'unknown job model')
+    elseif redis.call('SISMEMBER', key_collection(job_model), pk) == 0 then
+      table.insert(result, ident)
+      table.insert(result, 'job does not exist')
+    else
+      if redis.call('HGET', key_hash(job_model, pk), 'status') == DELAYED then
+        set_field(job_model, pk, 'status', WAITING, true)
+      end
+      redis.call('RPUSH', waiting, ident)
+      queue_moved = queue_moved + 1
+    end
+  end
+  if queue_moved > 0 then wake_up(queue_model, queue_name, queue_moved) end
+  moved = moved + queue_moved
+end
+result[1] = moved
+return result

@@ -1,0 +1,35 @@
+"""Wrapper of take.lua: take the next job of some waiting lists and start it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..loader import LuaScript
+from ..vocabulary import TakeOutcome
+
+SCRIPT = LuaScript("take")
+
+
+class Taken(NamedTuple):
+    """What a take found: ``outcome`` says what to do with ``ident``."""
+
+    outcome: TakeOutcome
+    ident: str
+    waiting_key: str  # the waiting list it came from
+    status: str  # the status it had (RUNNING now if it was WAITING)
+    waiting: int  # jobs left in the waiting lists (if counted)
+    delayed: int  # jobs in the delayed sets (if counted)
+    identifier: str
+    attempt: str  # the new attempt token ('' unless outcome is RUN)
+    timeout: str  # the job's own timeout field ('' if none)
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> Taken:
+        return cls(TakeOutcome(reply[0]), *reply[1:])
+
+
+def call(database: Any, waiting_keys: Sequence[str], *, worker: str, now_str: str, now_score: float,
+         want_counts: bool, pass_on: bool, delayed_keys: Sequence[str]) -> Taken:
+    return Taken.from_reply(SCRIPT(database, waiting_keys, [
+        worker, now_str, now_score, int(want_counts), int(pass_on), *delayed_keys]))

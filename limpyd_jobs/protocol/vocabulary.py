@@ -1,0 +1,176 @@
+"""The words Python and the Lua scripts share: statuses, outcome codes and Redis key names.
+
+This module is their only definition. The script loader writes them into every Lua source it
+loads (``WAITING``, ``TAKE_RUN``, ``key_running(worker)``...), so a script never spells a status,
+an outcome or a key name of its own, and Python code builds keys with ``KEYS``:
+
+    KEYS.running(worker="3f2a9c1e")       -> "limpyd-jobs:worker:3f2a9c1e:running"
+    KEYS.hash(model="jobs:job", pk=12)    -> "jobs:job:12:hash"
+
+Model keys follow redis-limpyd's layout (``<model>`` is a model's limpyd name, such as
+``jobs:job``), so limpyd collections and filters see what the scripts write. The other keys
+live under ``KEYS.prefix``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+
+class STATUSES:
+    """The one-letter statuses stored in a job's ``status`` field."""
+
+    WAITING = "w"
+    RUNNING = "r"
+    SUCCESS = "s"
+    ERROR = "e"
+    CANCELED = "c"
+    DELAYED = "d"
+
+    @classmethod
+    def by_value(cls, value: str, default: str | None = None) -> str | None:
+        """Return the name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``)."""
+        for name in _STATUS_NAMES:
+            if getattr(cls, name) == value:
+                return name
+        return default
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """Every valid stored value."""
+        return tuple(getattr(cls, name) for name in _STATUS_NAMES)
+
+
+_STATUS_NAMES = ("WAITING", "RUNNING", "SUCCESS", "ERROR", "CANCELED", "DELAYED")
+
+
+class TakeOutcome(str, Enum):
+    """What a take found at the head of a waiting list (Lua: ``TAKE_<NAME>``)."""
+
+    RUN = "run"  # a WAITING job, now RUNNING under a new attempt token
+    SKIP = "skip"  # a job not WAITING (canceled, delayed...): the worker skips or delays it
+    MISSING = "missing"  # an ident whose job no longer exists
+    UNKNOWN = "unknown"  # an ident whose model is not in the job models registry
+    EMPTY = "empty"  # nothing waiting
+
+
+class EndRefusal(str, Enum):
+    """Why the end of an attempt was not written (Lua: ``END_<NAME>``)."""
+
+    MISSING = "!missing"  # the job no longer exists
+    STALE = "!stale"  # another attempt took the job since (it was recovered): this one is over
+
+
+class LostJobOutcome(str, Enum):
+    """What recovery did with a job of a dead worker (Lua: ``LOST_<NAME>``)."""
+
+    REQUEUED = "requeued"  # back at the front of its queue
+    FAILED = "error"  # out of attempts: ERROR
+
+
+class ScheduleEvent(str, Enum):
+    """The last event of a recurring schedule, stored as ``EVENT:TIMESTAMP`` (Lua: ``EVENT_<NAME>``)."""
+
+    TML = "TML"  # its next run waits in the timeline
+    ENQ = "ENQ"  # a run is in its queue
+    WRK = "WRK"  # a run is running
+    BAD = "BAD"  # the schedule cannot be read
+    STP = "STP"  # no run left
+    DIE = "DIE"  # the last run failed: not rescheduled
+
+
+#: Every enum the Lua scripts receive, by the prefix of their Lua names.
+LUA_ENUMS: dict[str, type[Enum]] = {
+    "TAKE": TakeOutcome, "END": EndRefusal, "LOST": LostJobOutcome, "EVENT": ScheduleEvent,
+}
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class KeyTemplate:
+    """One Redis key name, with ``{placeholders}``; call it with their values to get the key.
+
+    ``{prefix}`` is filled by the ``Keys`` it is read from.
+    """
+
+    def __init__(self, template: str, kind: str, content: str) -> None:
+        self.template = template
+        self.kind = kind
+        self.content = content
+        self.name = ""
+        self.parts = tuple(part for part in _PLACEHOLDER.findall(template) if part != "prefix")
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, keys: Keys | None, owner: type) -> Any:
+        if keys is None:
+            return self
+        return _BoundKey(self, keys.prefix)
+
+
+class _BoundKey:
+    """A key template read from a ``Keys`` instance: its prefix is known."""
+
+    def __init__(self, template: KeyTemplate, prefix: str) -> None:
+        self.template = template
+        self.prefix = prefix
+
+    def __call__(self, **parts: Any) -> str:
+        return self.template.template.format(prefix=self.prefix, **parts)
+
+
+class Keys:
+    """Every Redis key limpyd-jobs writes, as templates (``docs/ARCHITECTURE.md`` lists them)."""
+
+    # --- the limpyd layout of every model (jobs, queues, errors, schedules...)
+    hash = KeyTemplate("{model}:{pk}:hash", "hash",
+                       "an instance's InstanceHashFields (a job: identifier, status, priority, added, "
+                       "start, end, tries, delayed_until, queued, cancel_on_error, queue_key, attempt, "
+                       "timeout, and subclass fields)")
+    field = KeyTemplate("{model}:{pk}:{field}", "list, set, sorted set or hash",
+                        "a field stored in a key of its own (a queue's lists, a timeline's runs...)")
+    index = KeyTemplate("{model}:{field}:{value}", "set",
+                        "EqualIndex: pks of the instances whose indexed field has this value")
+    collection = KeyTemplate("{model}:collection", "set", "every pk of a model")
+    max_pk = KeyTemplate("{model}:max_pk", "string", "a model's auto-increment counter")
+    # --- queues
+    queue = KeyTemplate("{model}:{pk}", "(a name, not a key)",
+                        "a queue, as a job's `queue_key` field names it; its lists derive from it")
+    queue_list = KeyTemplate("{queue}:{list}", "list or sorted set",
+                             "a queue's `waiting` list (idents, taken from the left), `delayed` "
+                             "sorted set (scored by due time), `success` and `errors` lists")
+    wakeup = KeyTemplate("{model}:wakeup:{name}", "list",
+                         "wake-up tokens (at most 64) for the idle workers of a queue name")
+    # --- ours, under the prefix
+    job_models = KeyTemplate("{prefix}:job-models", "hash",
+                             "Job model repr (`module.Class`) -> limpyd model name, so that scripts "
+                             "find a job's hash from its ident")
+    workers = KeyTemplate("{prefix}:workers", "sorted set", "worker id -> time of its last heartbeat")
+    worker = KeyTemplate("{prefix}:worker:{worker}", "hash (expires)",
+                         "a worker's host, pid, queues, mode, started, last_beat")
+    running = KeyTemplate("{prefix}:worker:{worker}:running", "sorted set",
+                          "idents a worker took and has not finished, scored by when it took them")
+    recovery_lock = KeyTemplate("{prefix}:recovery-lock", "string (expires)",
+                                "one recovery of lost jobs at a time")
+    control = KeyTemplate("{prefix}:control", "string",
+                          "`HALT` while workers and dispatchers must stop after their current task")
+
+    def __init__(self, prefix: str = "limpyd-jobs") -> None:
+        if not re.fullmatch(r"[\w.:-]+", prefix):
+            raise ValueError(f"a key prefix is letters, digits and . _ : - only, not {prefix!r}")
+        self.prefix = prefix
+
+    @classmethod
+    def templates(cls) -> Iterator[KeyTemplate]:
+        """Every key template, in the order they are declared."""
+        for value in vars(cls).values():
+            if isinstance(value, KeyTemplate):
+                yield value
+
+
+#: The keys of this process (the default prefix).
+KEYS = Keys()

@@ -1,0 +1,176 @@
+"""Where a worker takes its jobs from, and how it waits for one."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ..clock import Clock
+from ..models import Queue
+from ..protocol import KEYS, TakeOutcome
+from ..protocol.scripts import take
+from ..protocol.scripts.take import Taken
+from ..utils import stored
+from .outages import OUTAGE_ERRORS
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One of the worker's queues (a name at one priority), as read by ``Fetcher.refresh``."""
+
+    pk: str
+    name: str
+    priority: int
+    waiting_key: str
+    delayed_key: str
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    """What a take needs, for a script that takes the next job along with another write."""
+
+    waiting_keys: list[str]
+    delayed_keys: list[str]
+    want_counts: bool
+    now_str: str
+    now_score: float
+
+
+class Fetcher:
+    """Takes jobs from the waiting lists of some queue names, highest priority first (or in the
+    ``cycle`` ratio of names), one script per take; keeps the job taken along with the end of the
+    previous one until it is asked for."""
+
+    def __init__(self, queue_model: type[Queue], names: list[str], cycle: list[str] | None, worker_id: str,
+                 clock: Clock) -> None:
+        self.queue_model = queue_model
+        self.names = names
+        self.cycle = cycle
+        self.worker_id = worker_id
+        self.clock = clock
+        self.queues: list[QueueInfo] = []
+        self._by_key: dict[str, QueueInfo] = {}
+        #: Count waiting and delayed jobs at each take (for the process title).
+        self.want_counts = False
+        #: (waiting, delayed) jobs, as counted by the last take.
+        self.counts = (0, 0)
+        self._turn = 0
+        self._kept: Taken | None = None
+
+    def refresh(self) -> list[str]:
+        """Read the queues of the names (one per priority), highest priority first, then by name;
+        return their waiting lists' keys."""
+        infos = []
+        for queue in self.queue_model.get_all(self.names):
+            name, priority = queue.hmget("name", "priority")
+            infos.append(QueueInfo(queue.pk.get(), name or "", int(priority or 0), queue.waiting.key,
+                                   queue.delayed.key))
+        self.queues = sorted(infos, key=lambda info: (-info.priority, info.name))
+        self._by_key = {info.waiting_key: info for info in self.queues}
+        return self.keys
+
+    @property
+    def keys(self) -> list[str]:
+        """The waiting lists, highest priority first."""
+        return [info.waiting_key for info in self.queues]
+
+    def info(self, waiting_key: str) -> QueueInfo | None:
+        """The queue whose waiting list this is, if it is one of the worker's."""
+        return self._by_key.get(waiting_key)
+
+    def order(self) -> list[str]:
+        """The waiting lists to take from this time, in order: by priority, or with a ``cycle``,
+        the lists of this turn's queue name first (then the others, by priority)."""
+        if not self.cycle:
+            return self.keys
+        name = self.cycle[self._turn % len(self.cycle)]
+        self._turn += 1
+        first = [info.waiting_key for info in self.queues if info.name == name]
+        return first + [key for key in self.keys if key not in first]
+
+    def request(self) -> TakeRequest:
+        """A take of the next job, now, for a script that does it with another write."""
+        now_str, now_score = stored(self.clock.now())
+        delayed_keys = [info.delayed_key for info in self.queues]
+        return TakeRequest(self.order(), delayed_keys, self.want_counts, now_str, now_score)
+
+    def take(self, woken: bool = False) -> Taken | None:
+        """The job kept from the last end if any, else the next job (None if nothing waits).
+        ``woken``: the worker was just woken up (it wakes another if jobs remain)."""
+        if self._kept is not None:
+            taken, self._kept = self._kept, None
+            return taken
+        if not self.queues:
+            return None
+        request = self.request()
+        taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
+                          now_str=request.now_str, now_score=request.now_score,
+                          want_counts=request.want_counts, pass_on=woken, delayed_keys=request.delayed_keys)
+        return self.keep(taken, for_now=True)
+
+    def keep(self, taken: Taken, for_now: bool = False) -> Taken | None:
+        """Note the counts a take returned; keep the job it took for the next ``take`` (unless it
+        is taken ``for_now``); None when it found nothing."""
+        self.counts = (taken.waiting, taken.delayed)
+        if taken.outcome == TakeOutcome.EMPTY:
+            return None
+        if not for_now:
+            self._kept = taken
+        return taken
+
+    def release_kept(self) -> Taken | None:
+        """Forget the job kept for the next take, and return it (to give it back)."""
+        taken, self._kept = self._kept, None
+        return taken
+
+    def wakeup_keys(self) -> list[str]:
+        """The wake-up lists of the worker's queue names."""
+        return [KEYS.wakeup(model=self.queue_model._name, name=name) for name in self.names]
+
+
+class WakeUpWait:
+    """Blocks until a job is announced in one of some wake-up lists, on a connection of its own
+    (its socket timeout outlasts the wait) that ``cut`` interrupts from a signal handler."""
+
+    def __init__(self, database: Any, keys: list[str], timeout: float) -> None:
+        self.database = database
+        self.keys = keys
+        self.timeout = timeout
+        self._connection: Any = None
+        self._waiting_on: Any = None
+
+    def _connect(self) -> Any:
+        settings = dict(self.database.connection_settings)
+        settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
+        if self._connection is None or self._connection[0] != settings:
+            client = redis.Redis(decode_responses=True, **settings)
+            self._connection = (settings, client.connection_pool.get_connection())
+        return self._connection[1]
+
+    def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
+        """True if a token came within ``seconds``; False on timeout, or if ``must_stop`` says so
+        (before the wait, or after a ``cut``)."""
+        connection = self._waiting_on = self._connect()
+        try:
+            if must_stop():
+                return False
+            connection.send_command("BLPOP", *self.keys, seconds)
+            return bool(connection.read_response())
+        except (*OUTAGE_ERRORS, OSError):
+            connection.disconnect()
+            if must_stop():  # a stop signal cut the wait short
+                return False
+            raise
+        finally:
+            self._waiting_on = None
+
+    def cut(self) -> None:
+        """End the current wait at once (its read fails): safe from a signal handler."""
+        if self._waiting_on is not None:
+            with contextlib.suppress(AttributeError, OSError):
+                self._waiting_on._sock.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,247 @@
+"""Every worker option, declared once: its type, default, parser and help line.
+
+``WorkerSettings`` is a dataclass whose fields are the options. ``Worker`` inherits them as
+class attributes (a subclass may say ``max_loops = 10``), takes any of them as a constructor
+argument, and checks each with ``clean``; ``Worker.parameters`` lists them in this order (the
+documented ones first); the ``limpyd-jobs-worker`` command builds its flags and help from the
+same fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
+
+from ..clock import Clock
+from ..constants import LOGGER_NAME
+from ..exceptions import ConfigurationException
+from ..models import Error, Queue
+from ..utils import import_string, normalize_names
+
+
+def option(default: Any, parse: Callable[[Any], Any], help: str = "", example: str = "", *,
+           switch: bool = False, only_negative: bool = False, cli: bool = True) -> Any:
+    """Declare an option: its default, how to read it from text, its help line and example;
+    ``switch``: an on/off option (``--name`` and ``--no-name``, or only ``--no-name`` if
+    ``only_negative``); ``cli``: whether the command has a flag for it."""
+    return field(default=default, metadata={"parse": parse, "help": help, "example": example,
+                                            "switch": switch, "only_negative": only_negative, "cli": cli})
+
+
+def flag(setting: Field) -> str:
+    """The command-line flag of an option: ``--max-loops`` for ``max_loops``."""
+    return "--" + setting.name.replace("_", "-")
+
+
+def clean(setting: Field, value: Any) -> Any:
+    """Parse and check a value for an option, or raise ConfigurationException naming it."""
+    if value is None:
+        return None
+    try:
+        return setting.metadata["parse"](value)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise ConfigurationException(f"Invalid value for {setting.name} ({flag(setting)}): {exc}") from None
+
+
+# --- parsers: each takes a value (text from the command line, or any Python value) and returns
+# the option's value, or raises ValueError saying why it cannot
+
+def integer(minimum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not an integer") from None
+        if minimum is not None and number < minimum:
+            raise ValueError(f"{number} is below the minimum of {minimum}")
+        return number
+
+    return parse
+
+
+def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse``, with "None" (or an empty text) meaning None."""
+    def parse_optional(value: Any) -> Any:
+        return None if value in (None, "", "None", "none") else parse(value)
+
+    return parse_optional
+
+
+def seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if number < 0:
+        raise ValueError(f"{number} is negative")
+    return number
+
+
+def log_level(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"{value!r} is not a logging level (DEBUG, INFO, WARNING, ERROR...)")
+    return level
+
+
+def importable(value: Any) -> Any:
+    """A dotted path is imported; anything else is kept as it is."""
+    return import_string(value) if isinstance(value, str) else value
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def cycle(value: Any) -> list[str] | None:
+    names = [name.strip() for name in str(value).split(":") if name.strip()] if value else []
+    if value and not names:
+        raise ValueError(f"{value!r} is not a list of queue names separated by ':'")
+    return names or None
+
+
+def text(value: Any) -> str:
+    return str(value)
+
+
+def as_is(value: Any) -> Any:
+    return value
+
+
+def sequence(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(f"{value!r} is not a list")
+    return tuple(value)
+
+
+@dataclass(eq=False)
+class WorkerSettings:
+    """The options of a worker (see the module's docstring)."""
+
+    # --- the options of redis-limpyd-jobs' documented Worker, in its ``parameters`` order
+    queues: list[str] | None = option(
+        None, normalize_names, "Name of the Queues to handle, comma separated", "--queues=queue1,queue2")
+    callback: Callable[..., Any] | None = option(
+        None, importable, "The callback to call for each job", "--callback=my.module.callback")
+    queue_model: type[Queue] = option(
+        Queue, importable, "Name of the Queue model to use", "--queue-model=my.module.QueueModel")
+    error_model: type[Error] = option(
+        Error, importable, "Name of the Error model to use", "--error-model=my.module.ErrorModel")
+    logger_name: str = option(
+        LOGGER_NAME, text, "The base name to use for logging", "--logger-name=my-workers")
+    logger_level: int = option(
+        logging.INFO, log_level, "The level to use for logging", "--logger-level=ERROR")
+    save_errors: bool = option(
+        True, boolean, "Save job errors in the Error model", "--save-errors", switch=True)
+    save_tracebacks: bool = option(
+        True, boolean, "Save exception tracebacks on job error in the Error model", "--save-tracebacks",
+        switch=True)
+    max_loops: int | None = option(1000, integer(1), "Max number of jobs to run", "--max-loops=100")
+    max_duration: float | None = option(
+        None, optional(seconds), "Max duration of the worker, in seconds (None by default)",
+        "--max-duration=3600")
+    terminate_gracefuly: bool = option(
+        True, boolean, "Intercept SIGTERM and SIGINT signals to stop gracefuly", "--terminate-gracefuly",
+        switch=True)
+    timeout: float = option(
+        30, seconds, "Max delay (seconds) to wait for a job before looping again (0 for no timeout)",
+        "--timeout=30")
+    fetch_priorities_delay: float = option(
+        25, seconds, "Min delay (seconds) to wait before fetching new priority queues",
+        "--fetch-priorities-delay=20")
+    fetch_delayed_delay: float = option(
+        25, seconds, "Min delay (seconds) to wait before updating delayed jobs", "--fetch-delayed-delay=20")
+    requeue_times: int = option(
+        0, integer(0), "Number of time to requeue a failing job (default to 0)", "--requeue-times=5")
+    requeue_priority_delta: int = option(
+        -1, integer(), "Delta to add to the actual priority of a failing job to be requeued "
+        "(default to -1, ie one level lower)", "--requeue-priority-delta=-2")
+    requeue_delay_delta: float = option(
+        30, seconds, "How much time (seconds) to delay a job to be requeued (default to 30)",
+        "--requeue-delay-delta=15")
+    # --- reliability
+    execution_mode: str = option(
+        "inprocess", choice("inprocess", "fork", "prefork"),
+        "Where jobs run: in the worker process (inprocess), in a child forked per job (fork), "
+        "or in a pre-forked child reused across jobs (prefork)", "--execution-mode=fork")
+    job_timeout: float | None = option(
+        None, optional(seconds),
+        "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it", "--job-timeout=300")
+    timeout_grace: float = option(
+        5, seconds, "Seconds between SIGTERM and SIGKILL for a job past its timeout (forked modes)",
+        "--timeout-grace=5")
+    heartbeat_interval: float = option(
+        5, seconds, "Seconds between two beats of the worker", "--heartbeat-interval=5")
+    heartbeat_timeout: float = option(
+        30, seconds, "A worker silent for this many seconds is dead: its jobs are given back",
+        "--heartbeat-timeout=30")
+    recovery_delay: float = option(
+        15, seconds, "Seconds between two looks for jobs of dead workers (0: never, leave it to a sweeper)",
+        "--recovery-delay=15")
+    lost_job_max_tries: int = option(
+        5, integer(1), "Attempts after which a job whose worker keeps dying ends in ERROR",
+        "--lost-job-max-tries=5")
+    queue_cycle: list[str] | None = option(
+        None, cycle, "Work queues in this ratio instead of by priority alone: 'A:A:B' takes from A twice, "
+        "then B, each turn falling back on the others when its queue is empty", "--queue-cycle=A:A:B")
+    # --- retention of finished jobs
+    keep_finished: int | None = option(
+        10000, optional(integer(0)),
+        "Finished jobs kept per queue, in each of its success and errors lists (None: all)",
+        "--keep-finished=10000")
+    finished_ttl: float | None = option(
+        None, optional(seconds),
+        "Seconds after which a finished job (and its errors) is deleted (None: no limit)",
+        "--finished-ttl=604800")
+    purge_delay: float = option(
+        60, seconds, "Seconds between two purges of finished jobs (0: never)", "--purge-delay=60")
+    # --- from Python only
+    observers: Sequence[Any] = option(
+        (), sequence, "Objects told of each step of the worker (see workers.observers)", cli=False)
+    clock: Clock | None = option(None, as_is, "Where the worker reads the time (default: its queue model's)",
+                                 cli=False)
+
+
+#: The options, in order.
+SETTINGS: tuple[Field, ...] = tuple(fields(WorkerSettings))
+#: Their names: ``Worker.parameters``.
+PARAMETERS: tuple[str, ...] = tuple(setting.name for setting in SETTINGS)
+
+
+def check(values: Any) -> None:
+    """Check what each option cannot tell alone, on an object holding cleaned options."""
+    if not values.queues:
+        raise ConfigurationException("A worker needs queues: pass queues='name' or queues=['a', 'b']")
+    unknown = set(values.queue_cycle or ()) - set(values.queues)
+    if unknown:
+        raise ConfigurationException(
+            f"queue_cycle names {', '.join(sorted(unknown))}, not in queues {','.join(values.queues)}")
+    if values.callback is not None and not callable(values.callback):
+        raise ConfigurationException(f"callback must be callable, not {values.callback!r}")
+    for name, base in (("queue_model", Queue), ("error_model", Error)):
+        model = getattr(values, name)
+        if not (isinstance(model, type) and issubclass(model, base)):
+            raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")

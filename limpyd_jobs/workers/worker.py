@@ -1,0 +1,651 @@
+"""The Worker: takes jobs from its queues, runs them, and records how each run ended.
+
+``run()`` repeats ``run_one()`` until ``must_stop()``: ``maintain`` (the periodic tasks:
+``update_keys``, ``requeue_delayed_jobs``, ``recover_lost_jobs``, ``purge_finished_jobs``,
+``check_control``), ``wait_for_job``, then the executor runs ``handle_job``: ``job_started``,
+the callback, then ``job_success``, ``job_error``, ``job_skipped`` or ``job_delayed``. Those are
+the seed's overridable methods; the work is done by parts the Worker composes (see
+``docs/ARCHITECTURE.md``): a ``Fetcher`` and its ``WakeUpWait``, a ``Recorder``, a
+``Maintenance`` table, an executor, a ``Presence`` in the registry, and ``Observers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import traceback as traceback_module
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import orm
+from ..constants import CONTROL_CHECK_DELAY, DEFAULT_DELAY
+from ..exceptions import ConfigurationException, JobProcessDied, JobTimeout, LimpydJobsException
+from ..models import Job, Queue
+from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
+from ..protocol.scripts import start_job
+from ..protocol.scripts.take import Taken
+from ..utils import datetime_to_str, str_to_datetime
+from . import registry
+from .attempt import Attempt
+from .executors import DIED, EXECUTORS, INTERRUPTED, TIMEOUT, Outcome
+from .fetcher import Fetcher, WakeUpWait
+from .maintenance import Maintenance
+from .observers import Observers
+from .outages import OUTAGE_ERRORS, Backoff
+from .recorder import Recorder
+from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
+
+
+class Worker(WorkerSettings):
+    """Run the jobs of some queues. Every ``parameters`` entry can be passed or subclassed."""
+
+    parameters: tuple[str, ...] = PARAMETERS
+    #: Set the process title (``setproctitle``) at each step; the command turns it on.
+    update_title = False
+    #: Name shown in the process title.
+    title_prefix = "limpyd-jobs-worker"
+
+    def __init__(self, queues: Any = None, **kwargs: Any) -> None:
+        self._configure(kwargs if queues is None else {**kwargs, "queues": queues})
+        self._id = uuid.uuid4().hex[:8]
+        self.keys: list[str] = []
+        self.status: str | None = None
+        self.num_loops = 0
+        self.end_forced = self.end_signal_caught = False
+        self.signals_caught = 0
+        self.start_date: datetime | None = None
+        self.end_date: datetime | None = None
+        self.wanted_end_date: datetime | None = None
+        #: The jobs this worker took and is running, by ident.
+        self.attempts: dict[str, Attempt] = {}
+        self._stopping = threading.Event()  # set by the first stop signal: ends waits
+        self._stopping_now = threading.Event()  # set by the second one: ends retries too
+        self._signal_handlers: dict[int, Any] = {}
+        self.set_logger()
+        self.notify = Observers(self.observers, self.logger)
+        self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock)
+        self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
+        self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
+        self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
+        self.maintenance = self._maintenance_table()
+        self.presence = registry.Presence(lambda: self.connection, self.id, self.queues, self.execution_mode,
+                                          self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
+        if self.terminate_gracefuly:
+            self.handle_end_signal()
+
+    def _configure(self, kwargs: dict[str, Any]) -> None:
+        """Set the parameters given, then clean and check every option."""
+        unknown = set(kwargs) - set(self.parameters)
+        if unknown:
+            raise ConfigurationException(f"Unknown worker parameter(s): {', '.join(sorted(unknown))}")
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+        for setting in SETTINGS:
+            setattr(self, setting.name, clean(setting, getattr(self, setting.name)))
+        check(self)
+        if self.callback is None:
+            self.callback = self.execute
+        if self.clock is None:
+            self.clock = self.queue_model.clock
+
+    def _maintenance_table(self) -> Maintenance:
+        """The periodic tasks and their intervals (None: never; 0: at every pass)."""
+        table = Maintenance(self.clock)
+        table.add("update_keys", self.fetch_priorities_delay, self.update_keys)
+        table.add("requeue_delayed", self.fetch_delayed_delay, self.requeue_delayed_jobs)
+        table.add("recover", self.recovery_delay or None, self.recover_lost_jobs)
+        table.add("purge", self.purge_delay or None, self.purge_finished_jobs, wakes=False)
+        table.add("control", CONTROL_CHECK_DELAY, self.check_control, wakes=False)
+        return table
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} queues={','.join(self.queues)}>"
+
+    # --- setup and signals
+
+    @property
+    def terminate_gracefully(self) -> bool:
+        """Spelling alias of the ``terminate_gracefuly`` parameter."""
+        return self.terminate_gracefuly
+
+    def set_logger(self) -> None:
+        """Create ``self.logger`` from ``logger_name`` and ``logger_level``."""
+        self.logger = logging.getLogger(self.logger_name)
+        self.logger.setLevel(self.logger_level)
+
+    def handle_end_signal(self) -> None:
+        """Route SIGINT and SIGTERM to ``catch_end_signal``."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._signal_handlers[signum] = signal.signal(signum, self.catch_end_signal)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                self.log("cannot catch signals outside the main thread", level="debug")
+                return
+
+    def stop_handling_end_signal(self) -> None:
+        """Give SIGINT and SIGTERM back to the handlers they had before."""
+        for signum, handler in self._signal_handlers.items():
+            try:
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            except ValueError:
+                pass
+        self._signal_handlers = {}
+
+    def catch_end_signal(self, signum: int, frame: Any) -> None:
+        """First signal: stop once the current job is done. Second: stop now, give the job back."""
+        self.signals_caught += 1
+        self.end_signal_caught = self.end_forced = True
+        self._stopping.set()
+        self.waiter.cut()
+        if self.signals_caught == 1:
+            self.log(f"signal {signum} caught, stopping after the current job")
+            return
+        self._stopping_now.set()
+        self.log(f"signal {signum} caught again, stopping now", level="warning")
+        self.executor.interrupt()  # in-process, this raises in the running job
+
+    # --- identity and state
+
+    @property
+    def id(self) -> str:
+        """Identifies this worker in logs, the process title and Redis keys."""
+        return self._id
+
+    @property
+    def connection(self) -> Any:
+        """The redis-py connection of the queue model's database."""
+        return self.queue_model.get_connection()
+
+    @property
+    def running_key(self) -> str:
+        """Redis sorted set of the jobs this worker has taken and not finished."""
+        return KEYS.running(worker=self.id)
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        """Time since ``run`` started (until it ended), or None before it runs."""
+        if self.start_date is None:
+            return None
+        return (self.end_date or self.clock.now()) - self.start_date
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Log ``message`` at ``level``, prefixed by the worker's id."""
+        getattr(self.logger, level)("[%s] %s", self.id, message)
+
+    def set_status(self, status: str) -> None:
+        """Set the worker's status, and the process title if wanted."""
+        self.status = status
+        self.update_proc_title()
+
+    def update_proc_title(self) -> None:
+        """Show status, queues, loops and counts in the process title (if ``update_title``)."""
+        if self.update_title:
+            from setproctitle import setproctitle
+
+            setproctitle(self.proc_title())
+
+    def proc_title(self) -> str:
+        """``limpyd-jobs-worker#<id> [status] queues=a,b loop=1/1000 waiting=9 delayed=2 duration=…``."""
+        title = f"{self.title_prefix}#{self.id} [{self.status or 'init'}] queues={','.join(self.queues)}"
+        if self.status in (None, "init"):
+            return title
+        waiting, delayed = self.fetcher.counts
+        title += f" loop={self.num_loops}/{self.max_loops} waiting={waiting} delayed={delayed}"
+        if self.elapsed is not None and self.status != "starting":
+            title += f" duration={timedelta(seconds=int(self.elapsed.total_seconds()))}"
+        return title
+
+    def count_waiting_jobs(self) -> int:
+        """Jobs waiting in this worker's queues."""
+        return self.queue_model.count_waiting_jobs(self.queues)
+
+    def count_delayed_jobs(self) -> int:
+        """Jobs delayed in this worker's queues."""
+        return self.queue_model.count_delayed_jobs(self.queues)
+
+    @classmethod
+    def registered_workers(cls, heartbeat_timeout: float | None = None) -> list[registry.WorkerInfo]:
+        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not)."""
+        timeout = cls.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        return registry.list_workers(cls.queue_model.get_connection(), timeout, cls.queue_model.clock)
+
+    # --- the loop
+
+    def must_stop(self) -> bool:
+        """True when a signal was caught, ``end_forced`` is set, or a limit is reached."""
+        if self.end_forced or self.end_signal_caught:
+            return True
+        if self.max_loops and self.num_loops >= self.max_loops:
+            return True
+        return self.wanted_end_date is not None and self.clock.now() >= self.wanted_end_date
+
+    def run(self) -> None:
+        """Run jobs until ``must_stop`` says so; a worker runs only once."""
+        if self.status is not None:
+            raise LimpydJobsException("This worker has already run: create a new one")
+        self.status = "starting"
+        self.start_date = self.clock.now()
+        if self.max_duration:
+            self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+        try:
+            self.update_keys()
+            self.fetcher.want_counts = self.update_title
+            if self.update_title:
+                self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
+            self.set_status("starting")
+            self.start_beating()
+            self.run_started()
+            self.notify("on_start", self)
+            self._loop()
+        finally:
+            self._stop()
+
+    def _loop(self) -> None:
+        """Call ``run_one`` until told to stop, riding out Redis outages."""
+        backoff = Backoff()
+        while not self.must_stop():
+            try:
+                self.run_one()
+                backoff.reset()
+            except OUTAGE_ERRORS as exc:
+                delay = backoff.next()
+                self.log(f"Redis unavailable ({exc}): retrying in {delay:.1f}s", level="warning")
+                self._stopping.wait(delay)
+
+    def _stop(self) -> None:
+        """End a run: give back what was taken and not run, stop the parts, leave the registry."""
+        self.give_back_unstarted()
+        self.executor.close()
+        self.stop_beating()
+        self.end_date = self.clock.now()
+        self.set_status("terminated")
+        self.run_ended()
+        self.notify("on_stop", self)
+        self.stop_handling_end_signal()
+
+    def run_one(self) -> bool:
+        """One pass of the loop: maintenance, then wait for a job and run it. True if one was taken."""
+        self.maintain()
+        if self.must_stop():  # a HALT, or a signal, seen during the maintenance
+            return False
+        self.notify("before_fetch", self)
+        queue, job = self.wait_for_job()
+        attempt = self.attempts.get(job.ident) if job is not None else None
+        self.notify("after_fetch", self, attempt)
+        if job is None or attempt is None:
+            return False
+        self.num_loops += 1
+        try:
+            if attempt.runs:
+                self._after_execution(job, queue, attempt, self.executor.execute(attempt))
+            else:
+                self.handle_job(job, queue)
+        finally:
+            self.attempts.pop(attempt.ident, None)
+        return True
+
+    def _after_execution(self, job: Job, queue: Queue, attempt: Attempt, outcome: Outcome) -> None:
+        """Record what the executor saw when the job did not end by itself."""
+        if outcome.kind == TIMEOUT:
+            error: Exception = JobTimeout(f"job ran for more than {attempt.timeout}s, killed")
+            self._guard(job, self.job_error, job, queue, error)
+        elif outcome.kind == DIED:
+            error = JobProcessDied(f"the job's process died ({outcome.detail})")
+            self._guard(job, self.job_error, job, queue, error)
+        elif outcome.kind == INTERRUPTED:
+            self.give_back(job, queue)
+
+    def maintain(self) -> None:
+        """Run the periodic tasks that are due (see ``maintenance``)."""
+        self.maintenance.run_due()
+
+    def update_keys(self) -> None:
+        """Read the waiting keys of this worker's queues, highest priority first."""
+        self.keys = self.fetcher.refresh()
+        self.maintenance.done("update_keys")
+
+    def requeue_delayed_jobs(self) -> None:
+        """Move the due delayed jobs of this worker's queues to their waiting lists."""
+        names = {info.pk: info.name for info in self.fetcher.queues}
+        if names:
+            for ident, reason in self.queue_model.requeue_delayed_jobs_of(names):
+                self.log(f"could not requeue delayed job {ident}: {reason}", level="warning")
+
+    def recover_lost_jobs(self) -> None:
+        """Give back the jobs of workers that stopped beating (one worker at a time does it)."""
+        registry.recover(self.queue_model.database, self.id, self.heartbeat_timeout, self.lost_job_max_tries,
+                         lock_seconds=self.recovery_delay, error_model=self.error_model, clock=self.clock)
+
+    def purge_finished_jobs(self) -> None:
+        """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""
+        if self.keep_finished is None and self.finished_ttl is None:
+            return
+        deleted = sum(self.get_queue(info.waiting_key).purge_finished(self.keep_finished, self.finished_ttl,
+                                                                      error_model=self.error_model)
+                      for info in self.fetcher.queues)
+        if deleted:
+            self.log(f"{deleted} finished job(s) deleted", level="debug")
+
+    def check_control(self) -> None:
+        """Stop after the current job when the control key says HALT."""
+        if self.connection.get(KEYS.control()) == "HALT":
+            self.log("control says HALT: stopping")
+            self.end_forced = True
+
+    def start_beating(self) -> None:
+        """Register this worker and start its heartbeat thread."""
+        self.presence.start()
+
+    def stop_beating(self) -> None:
+        """Stop the heartbeat; leave the registry (unless jobs are left, to be recovered)."""
+        try:
+            if not self.presence.stop():
+                self.log("jobs left unfinished: they will be recovered by another worker", level="warning")
+        except OUTAGE_ERRORS as exc:
+            self.log(f"could not leave the registry ({exc})", level="warning")
+
+    # --- taking a job
+
+    def wait_for_job(self) -> tuple[Queue | None, Job | None]:
+        """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
+        taken = self.fetcher.take()
+        if taken is None:
+            self.set_status("waiting")
+            if self._wait_for_wakeup():
+                taken = self.fetcher.take(woken=True)
+                if taken is None:  # announced in a queue (a priority) not known yet
+                    self.update_keys()
+                    taken = self.fetcher.take(woken=True)
+        return self._hold(taken) if taken is not None else (None, None)
+
+    def _hold(self, taken: Taken) -> tuple[Queue | None, Job | None]:
+        """Turn a take into (queue, job), and note the attempt this worker now holds."""
+        queue = self.get_queue(taken.waiting_key)
+        now = self.clock.now()
+        if taken.outcome == TakeOutcome.UNKNOWN:
+            taken = self._start_unregistered(taken, now)
+        if taken.outcome == TakeOutcome.MISSING:
+            self.log(f"job {taken.ident} found in {taken.waiting_key} does not exist anymore: ignored",
+                     level="warning")
+            return None, None
+        job = self.get_job(taken.ident)
+        info = self.fetcher.info(taken.waiting_key)
+        name, priority = (info.name, info.priority) if info else queue.hmget("name", "priority")
+        self.attempts[taken.ident] = Attempt(
+            taken.ident, taken.identifier, taken.status, taken.attempt, now, self._job_timeout(taken.timeout),
+            taken.waiting_key, queue.pk.get(), name or "", int(priority or 0), job, queue)
+        return queue, job
+
+    def _job_timeout(self, value: str) -> float | None:
+        """The job's own timeout if it has a valid one, else the worker's ``job_timeout``."""
+        try:
+            return float(value) if value else self.job_timeout
+        except ValueError:
+            self.log(f"invalid job timeout {value!r}: using {self.job_timeout}", level="warning")
+            return self.job_timeout
+
+    def _start_unregistered(self, taken: Taken, now: datetime) -> Taken:
+        """Start a job whose model the take did not know (older data): a second round trip."""
+        try:
+            job = self.get_job(taken.ident)
+        except LimpydJobsException as exc:
+            self.log(f"job {taken.ident} cannot be loaded ({exc}): ignored", level="error")
+            self.recorder.release(taken.ident)
+            return taken._replace(outcome=TakeOutcome.MISSING)
+        started = start_job.call(job.database, job_model=job._name, pk=job.pk.get(),
+                                 now_str=datetime_to_str(now), worker=self.id)
+        return taken._replace(outcome=started.outcome, status=started.status, attempt=started.attempt)
+
+    def _wait_for_wakeup(self) -> bool:
+        """Block until a job is announced in one of the queues, or the wait ends."""
+        seconds = self._wait_time()
+        return seconds is not None and self.waiter.wait(seconds, self.must_stop)
+
+    def _wait_time(self) -> float | None:
+        """Seconds to block: ``timeout``, shortened to the next maintenance or the end of the run
+        (0: no limit; None: nothing to wait for)."""
+        deadlines = [self.timeout or None, self.maintenance.seconds_to_next()]
+        if self.wanted_end_date is not None:
+            deadlines.append((self.wanted_end_date - self.clock.now()).total_seconds())
+        known = [deadline for deadline in deadlines if deadline is not None]
+        if not known:
+            return 0
+        wait = min(known)
+        # BLPOP takes seconds with millisecond precision; below that there is nothing to wait for.
+        return None if wait < 0.001 else round(wait, 3)
+
+    def get_job(self, job_ident: str) -> Job:
+        """The job named by an ident taken from a waiting list."""
+        return Job.get_from_ident(job_ident, lazy=True)
+
+    def get_queue(self, queue_redis_key: str) -> Queue:
+        """The queue whose waiting list has this Redis key."""
+        info = self.fetcher.info(queue_redis_key)
+        return orm.instance(self.queue_model, info.pk if info else queue_redis_key.split(":")[-2])
+
+    # --- running a job, and the hooks that record its end
+
+    def _run_attempt(self, attempt: Attempt) -> None:
+        """The executor's target: run a held attempt (in a pre-forked child, rebuilt from data)."""
+        if attempt.job is None:
+            attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
+            self.attempts[attempt.ident] = attempt
+        self.handle_job(attempt.job, attempt.queue)
+
+    def handle_job(self, job: Job, queue: Queue) -> None:
+        """Run a job just taken (or skip or delay it if it was not WAITING) and record its end."""
+        attempt = self._attempt_of(job, queue)
+        if not attempt.runs:
+            hook = self.job_delayed if attempt.status == STATUSES.DELAYED else self.job_skipped
+            self._guard(job, hook, job, queue)
+            return
+        self.set_status("running")
+        self._guard(job, self.job_started, job, queue)
+        self.notify("before_run", self, attempt)
+        try:
+            with self.executor.guard(attempt.timeout):
+                result = self.callback(job, queue)
+        except Exception as exc:
+            self.notify("after_run", self, attempt, exc)
+            trace = traceback_module.format_exc() if self.save_tracebacks else None
+            self._guard(job, self.job_error, job, queue, exc, trace)
+        else:
+            self.notify("after_run", self, attempt, None)
+            self._end_success(job, queue, attempt, result)
+
+    def _attempt_of(self, job: Job, queue: Queue) -> Attempt:
+        """The attempt this worker holds for ``job``; for a job it did not take, one without a
+        token (its end is then written without checking whose attempt it is)."""
+        attempt = self.attempts.get(job.ident)
+        if attempt is None:
+            name, priority = queue.hmget("name", "priority")
+            attempt = Attempt(job.ident, job.identifier.hget() or "", STATUSES.WAITING, "", self.clock.now(),
+                              None, queue.waiting.key, queue.pk.get(), name or "", int(priority or 0), job,
+                              queue)
+        return attempt
+
+    def _end_success(self, job: Job, queue: Queue, attempt: Attempt, result: Any) -> None:
+        """Mark the job SUCCESS (taking the next job along when it can), unless it was canceled
+        or delayed while running."""
+        then = self.fetcher.request() if self._may_take_next() else None
+        self.notify("before_record", self, attempt, "success")
+        previous, taken = self.recorder.success(job, attempt, then)
+        if taken is not None:
+            self.fetcher.keep(taken)
+        if previous == STATUSES.RUNNING:
+            self.notify("after_record", self, attempt, "success")
+            self._guard(job, self.job_success, job, queue, result)
+        else:
+            self._changed_while_running(job, queue, previous)
+
+    def _may_take_next(self) -> bool:
+        """Whether to take the next job in the same round trip as this one's end."""
+        return self.executor.shares_worker_process and bool(self.fetcher.queues) and not self.must_stop()
+
+    def _changed_while_running(self, job: Job, queue: Queue, found: str) -> None:
+        """The job was not RUNNING any more when it ended: skip, delay, or leave it as it is."""
+        if found == STATUSES.CANCELED:
+            self._guard(job, self.job_skipped, job, queue)
+        elif found == STATUSES.DELAYED:
+            self._guard(job, self.job_delayed, job, queue)
+        elif found == EndRefusal.STALE:
+            self.log(f"job {job.ident} was recovered and taken again meanwhile: this attempt's end "
+                     "is not recorded", level="warning")
+        else:
+            self.log(f"job {job.ident} ended with status {found!r}, set while it ran: left as is",
+                     level="warning")
+            self.recorder.release(job.ident)
+
+    def _guard(self, job: Job, method: Callable[..., Any], *args: Any) -> None:
+        """Call a hook; log what it raises (with the job's ident) instead of crashing."""
+        try:
+            method(*args)
+        except Exception:
+            self.logger.exception("[%s] %s failed for job %s", self.id, method.__name__, job.ident)
+
+    def _record(self, attempt: Attempt, ending: str, write: Callable[[], Any]) -> Any:
+        """Write the end of an attempt, between the observers' before_record and after_record."""
+        self.notify("before_record", self, attempt, ending)
+        written = write()
+        self.notify("after_record", self, attempt, ending)
+        return written
+
+    def execute(self, job: Job, queue: Queue) -> Any:
+        """The default callback: run the job's ``run`` method."""
+        return job.run(queue)
+
+    def give_back(self, job: Job, queue: Queue) -> None:
+        """Put a job interrupted by a second stop signal back at the front of its queue."""
+        attempt = self._attempt_of(job, queue)
+        self._record(attempt, "given_back", lambda: self.recorder.give_back(job, attempt))
+        self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
+
+    def give_back_unstarted(self) -> None:
+        """Put back the job taken along with the last end and not run yet (at the end of a run)."""
+        taken = self.fetcher.release_kept()
+        if taken is None:
+            return
+        queue, job = self._hold(taken)
+        if job is None:
+            return
+        try:
+            if self.attempts[job.ident].runs:
+                self.give_back(job, queue)
+            else:
+                self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
+        finally:
+            self.attempts.pop(job.ident, None)
+
+    def _label(self, job: Job, queue: Queue) -> str:
+        """``[queue|identifier]`` for log lines, without a round trip for a held job."""
+        attempt = self._attempt_of(job, queue)
+        return f"[{attempt.queue_name}|{attempt.identifier}]"
+
+    def job_started(self, job: Job, queue: Queue) -> None:
+        """The job is RUNNING (set when taken): log it and call its ``on_started``."""
+        if self.logger.isEnabledFor(logging.INFO):  # messages cost: build them only when logged
+            self.log(self.job_started_message(job, queue))
+        job.on_started(queue)
+
+    def job_started_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_started`` logs."""
+        return f"{self._label(job, queue)} starting"
+
+    def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
+        """The job is SUCCESS, unqueued and in the success list (written just before): log, ``on_success``."""
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log(self.job_success_message(job, queue, job_result))
+        job.on_success(queue, job_result)
+
+    def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:
+        """The line ``job_success`` logs."""
+        took = self.clock.now() - self._attempt_of(job, queue).taken_at
+        return f"{self._label(job, queue)} success, in {took}"
+
+    def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
+        """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
+        attempt = self._attempt_of(job, queue)
+        requeue = self._must_requeue(job)
+        found = self._record(attempt, "error", lambda: self.recorder.error(job, attempt, requeue))
+        if found != STATUSES.RUNNING:
+            self._changed_while_running(job, queue, found)
+            return
+        try:
+            if self.save_errors:
+                fields = self.additional_error_fields(job, queue, exception, trace)
+                self.error_model.add_error(attempt.queue_name, job, exception, trace=trace, **fields)
+            self.log(self.job_error_message(job, queue, exception, trace), level="error")
+            self._guard(job, job.on_error, queue, exception, trace)
+        finally:  # whatever failed above, a job to requeue is requeued
+            if requeue:
+                self._requeue_after_error(job, queue, attempt)
+
+    def _must_requeue(self, job: Job) -> bool:
+        return not job.must_be_cancelled_on_error and int(job.tries.hget() or 0) <= self.requeue_times
+
+    def _requeue_after_error(self, job: Job, queue: Queue, attempt: Attempt) -> None:
+        try:
+            self.requeue_job(job, queue, attempt.queue_priority + self.requeue_priority_delta,
+                             delayed_for=self.requeue_delay_delta)
+        finally:
+            self.recorder.release(job.ident)
+
+    def job_error_message(self, job: Job, queue: Queue, to_be_requeued_exception: BaseException,
+                          trace: str | None = None) -> str:
+        """The line ``job_error`` logs."""
+        exc = to_be_requeued_exception
+        return f"{self._label(job, queue)} error: {type(exc).__name__}: {exc}"
+
+    def additional_error_fields(self, job: Job, queue: Queue, exception: BaseException,
+                                trace: str | None = None) -> dict[str, Any]:
+        """Extra fields for the Error object (for ``error_model`` subclasses); none by default."""
+        return {}
+
+    def requeue_job(self, job: Job, queue: Queue, priority: int, delayed_for: float | None = None) -> None:
+        """Put a failed job back in its queue at ``priority``, after ``delayed_for`` seconds."""
+        job.requeue(queue_name=self._attempt_of(job, queue).queue_name, priority=priority,
+                    delayed_for=delayed_for or None, queue_model=self.queue_model)
+        self.log(self.job_requeue_message(job, queue))
+        job.on_requeued(queue)
+
+    def job_requeue_message(self, job: Job, queue: Queue) -> str:
+        """The line logged when a failed job is requeued."""
+        return f"{self._label(job, queue)} requeued (priority {job.priority.hget()})"
+
+    def job_skipped(self, job: Job, queue: Queue) -> None:
+        """The job was not run (not WAITING) or canceled while running: unqueue it, ``on_skipped``."""
+        attempt = self._attempt_of(job, queue)
+        self._record(attempt, "skipped", lambda: self.recorder.skip(job, attempt))
+        self.log(self.job_skipped_message(job, queue), level="warning")
+        job.on_skipped(queue)
+
+    def job_skipped_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_skipped`` logs."""
+        status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
+        return f"{self._label(job, queue)} job skipped (current status: {status})"
+
+    def job_delayed(self, job: Job, queue: Queue) -> None:
+        """The job's status is DELAYED: put it in the delayed set (60s if no valid date), ``on_delayed``."""
+        attempt = self._attempt_of(job, queue)
+        until = (str_to_datetime(job.delayed_until.hget())
+                 or self.clock.now() + timedelta(seconds=DEFAULT_DELAY))
+        self._record(attempt, "delayed", lambda: self.recorder.delay(job, attempt, until))
+        self.log(self.job_delayed_message(job, queue), level="warning")
+        job.on_delayed(queue)
+
+    def job_delayed_message(self, job: Job, queue: Queue) -> str:
+        """The line ``job_delayed`` logs."""
+        return f"{self._label(job, queue)} job delayed until {job.delayed_until.hget()}"
+
+    # --- hooks of the run
+
+    def run_started(self) -> None:
+        """Called once the keys are known, just before the loop."""
+        self.log(f"run started (queues={','.join(self.queues)}, mode={self.execution_mode})")
+
+    def run_ended(self) -> None:
+        """Called when the loop is over."""
+        self.log(f"run ended after {self.num_loops} loop(s)")
