@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 
@@ -19,6 +20,8 @@ from limpyd_jobs.recurring.scheduler import (
     unset_schedule,
 )
 from limpyd_jobs.workers import Worker
+
+pytestmark = pytest.mark.usefixtures("clock")  # every time here is the test's clock
 
 
 def run_worker(queue, callback, loops=1):
@@ -46,8 +49,8 @@ def test_now_is_queued_at_once_in_the_queue_named_after_the_job_id():
     assert dispatch() == []
 
 
-def test_rrule_goes_to_the_timeline_then_dispatch_queues_it_once():
-    later = time.time() + 3600
+def test_rrule_goes_to_the_timeline_then_dispatch_queues_it_once(clock):
+    later = clock.time() + 3600
     assert set_schedule("sync:A", f"AT:{later}") == "TML"
     assert tell("sync:A")["next_run"] == pytest.approx(later)
     assert dispatch(now=later - 10) == []
@@ -57,23 +60,23 @@ def test_rrule_goes_to_the_timeline_then_dispatch_queues_it_once():
     assert status_of("sync:A") == "ENQ"
 
 
-def test_continue_runs_again_and_honours_a_returned_backoff():
+def test_continue_runs_again_and_honours_a_returned_backoff(clock):
     set_schedule("poll:B", "CONTINUE")
     run_worker("B", lambda job, queue: None)
     first, second = runs_of("poll:B")
     assert first.status.hget() == STATUSES.SUCCESS
     assert second.status.hget() == STATUSES.WAITING  # the next run, queued at once
     run_worker("B", lambda job, queue: 600)  # the run asks for 10 minutes of rest
-    assert tell("poll:B")["next_run"] == pytest.approx(time.time() + 600, abs=5)
+    assert tell("poll:B")["next_run"] == clock.time() + 600
     assert status_of("poll:B") == "TML"
 
 
-def test_rrule_after_a_run_goes_back_to_the_timeline():
+def test_rrule_after_a_run_goes_back_to_the_timeline(clock):
     set_schedule("report:C", "DTSTART:20200101T000000Z\nRRULE:FREQ=HOURLY", after=0)
     assert status_of("report:C") == "ENQ"  # its first occurrence (2020) is long due
+    clock.advance(1800)  # the run ends at 00:30
     run_worker("C", lambda job, queue: None)
-    next_run = tell("report:C")["next_run"]
-    assert time.time() < next_run <= time.time() + 3600
+    assert tell("report:C")["next_run"] == clock.time() + 1800  # 01:00
     assert status_of("report:C") == "TML"
 
 
@@ -97,8 +100,8 @@ def test_bad_schedule_and_no_occurrence_left():
     assert runs_of("y:q") == []
 
 
-def test_unset_removes_from_timeline_and_queue_and_none_unsets():
-    set_schedule("a:q", f"AT:{time.time() + 100}")
+def test_unset_removes_from_timeline_and_queue_and_none_unsets(clock):
+    set_schedule("a:q", f"AT:{clock.time() + 100}")
     set_schedule("b:q", "NOW")
     unset_schedule("a:q")
     set_schedule("b:q", None)
@@ -125,13 +128,13 @@ def _dispatch_many(port, barrier, results):
     barrier.wait(timeout=20)
     got = []
     for _ in range(20):
-        got += dispatch(now=time.time() + 7200, limit=5)
+        got += dispatch(now=BaseJobsModel.clock.time() + 7200, limit=5)
     results.put(got)
 
 
-def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server):
+def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server, clock):
     for number in range(60):
-        set_schedule(f"job{number}:q", f"AT:{time.time() + 3600}")
+        set_schedule(f"job{number}:q", f"AT:{clock.time() + 3600}")
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(3), context.Queue()
     processes = [context.Process(target=_dispatch_many, args=(redis_server.port, barrier, results))
@@ -141,7 +144,7 @@ def test_several_dispatchers_never_enqueue_an_occurrence_twice(redis_server):
     dispatched = [job_id for _ in processes for job_id in results.get(timeout=60)]
     for process in processes:
         process.join(30)
-    dispatched += dispatch(now=time.time() + 7200)
+    dispatched += dispatch(now=clock.time() + 7200)
     assert sorted(dispatched) == sorted(f"job{number}:q" for number in range(60))
     assert Queue.count_waiting_jobs("q") == 60
 
@@ -167,7 +170,7 @@ def test_halt_stops_workers_and_dispatchers_then_clear_lifts_it():
         control("PAUSE")
 
 
-def test_schedule_command(tmp_path, redis_server, capsys):
+def test_schedule_command(tmp_path, redis_server, capsys, clock):
     from limpyd_jobs.cli.schedule import main
 
     database = f"--database=127.0.0.1:{redis_server.port}:0"
@@ -177,19 +180,19 @@ def test_schedule_command(tmp_path, redis_server, capsys):
         out, err = capsys.readouterr()
         return code, out, err
 
-    assert run("set", "report:daily", f"AT:{time.time() + 3600}")[:2] == (0, "TML\n")
+    assert run("set", "report:daily", f"AT:{clock.time() + 3600}")[:2] == (0, "TML\n")
     code, out, _ = run("tell", "report:daily")
-    told = __import__("json").loads(out)
-    assert told["status"].startswith("TML:") and told["next_run"] > time.time()
+    told = json.loads(out)
+    assert told["status"] == f"TML:{int(clock.time())}" and told["next_run"] == clock.time() + 3600
     assert run("schedules")[1].startswith("report:daily,AT:")
-    assert run("statuses")[1].startswith("report:daily,TML,")
-    assert run("statuses", f"--before={time.time() - 3600}")[1] == ""
+    assert run("statuses")[1] == f"report:daily,TML,{int(clock.time())}\r\n"
+    assert run("statuses", f"--before={clock.time() - 3600}")[1] == ""
     csv_file = tmp_path / "schedules.csv"
     csv_file.write_text("job1:q,NOW\njob2:q,STOP\n")
     timefile = tmp_path / "timefile"
     code, out, _ = run("dispatch", f"--schedules={csv_file}", f"--timefile={timefile}", "--once")
     assert code == 0 and out == "0\n"  # job1 was queued by set itself, which does not wait
-    assert float(timefile.read_text()) == pytest.approx(time.time(), abs=60)
+    assert float(timefile.read_text()) == clock.time()
     assert Queue.count_waiting_jobs("q") == 1
     assert run("unset", "report:daily")[0] == 0
     assert run("control", "HALT")[0] == 0 and run("control", "CLEAR")[0] == 0
@@ -212,19 +215,19 @@ def test_schedule_command_misuse_and_config(tmp_path, redis_server, capsys):
     assert Queue.count_waiting_jobs("q") == 1
 
 
-def test_set_while_a_run_is_in_progress_is_the_one_that_counts():
+def test_set_while_a_run_is_in_progress_is_the_one_that_counts(clock):
     set_schedule("a:q", "CONTINUE")
 
     def callback(job, queue):
-        set_schedule("a:q", f"AT:{time.time() + 3600}")
+        set_schedule("a:q", f"AT:{clock.time() + 3600}")
 
     run_worker("q", callback)
-    assert status_of("a:q") == "TML" and tell("a:q")["next_run"] > time.time() + 3000
+    assert status_of("a:q") == "TML" and tell("a:q")["next_run"] == clock.time() + 3600
     assert Queue.count_waiting_jobs("q") == 0  # CONTINUE did not requeue it
 
 
 def _sleep(job, queue):
-    time.sleep(30)
+    time.sleep(3600)  # killed at its timeout (a test whose run is not stopped hangs)
 
 
 def test_a_run_past_its_timeout_is_not_rescheduled():
@@ -235,12 +238,13 @@ def test_a_run_past_its_timeout_is_not_rescheduled():
     assert tell("slow:q")["next_run"] is None and Queue.count_waiting_jobs("q") == 0
 
 
-def test_missed_occurrences_run_once_after_downtime():
-    set_schedule("report:q", "DTSTART:20200101T000000Z\nRRULE:FREQ=MINUTELY", after=time.time() - 3600)
+def test_missed_occurrences_run_once_after_downtime(clock):
+    set_schedule("report:q", "DTSTART:20200101T000000Z\nRRULE:FREQ=MINUTELY", after=clock.time() - 3600)
     # an hour of occurrences were missed: the job is queued once, then goes on from now
     assert Queue.count_waiting_jobs("q") == 1 and dispatch() == []
+    clock.advance(20)
     run_worker("q", lambda job, queue: None)
-    assert time.time() < tell("report:q")["next_run"] <= time.time() + 60
+    assert tell("report:q")["next_run"] == clock.time() + 40  # the next whole minute
 
 
 def test_schedule_command_names_an_unreachable_redis(capsys):

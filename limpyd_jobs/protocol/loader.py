@@ -94,7 +94,7 @@ def _vocabulary(keys: Keys) -> dict[str, str]:
 
 
 def _lua_concatenation(template: str, prefix: str) -> str:
-    """``"{prefix}:worker:{worker}"`` -> ``'limpyd-jobs:worker:' .. worker``."""
+    """A template as a Lua expression: ``"{prefix}:x:{name}"`` -> ``'limpyd-jobs:x:' .. name``."""
     pieces = re.split(r"\{(\w+)\}", template.replace("{prefix}", prefix))
     terms = [piece if index % 2 else _lua_string(piece) for index, piece in enumerate(pieces) if piece]
     return " .. ".join(terms)

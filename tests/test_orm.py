@@ -1,0 +1,92 @@
+"""The boundary around redis-limpyd: what it builds behaves like what limpyd builds."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from limpyd.exceptions import DoesNotExist
+from sample_jobs import NamedQueue, ResizeJob
+
+from limpyd_jobs import STATUSES, Job, Queue, orm
+from limpyd_jobs.recurring.scheduler import RecurringSchedule, set_schedule
+
+
+@pytest.fixture
+def jobs():
+    """The same job twice: built by limpyd (``Job(pk)``) and by the fast path."""
+    job = ResizeJob.add_job(identifier="photo:1", owner="alice", size="10x10")
+    return ResizeJob(job.pk.get()), orm.instance(ResizeJob, job.pk.get())
+
+
+def test_a_fast_path_instance_reads_like_a_limpyd_one(jobs):
+    limpyd_built, fast = jobs
+    assert fast == limpyd_built and hash(fast) == hash(limpyd_built)
+    assert fast.pk.get() == limpyd_built.pk.get()
+    for field in ("identifier", "owner", "size", "status", "queued", "added"):
+        assert fast.get_field(field).hget() == getattr(limpyd_built, field).hget()
+    assert fast.hmget("identifier", "size") == limpyd_built.hmget("identifier", "size")
+    assert fast.hmget("identifier", "size") == ["photo:1", "10x10"]
+    assert fast.ident == limpyd_built.ident
+    assert fast.connected
+
+
+def test_a_fast_path_instance_is_found_by_collections_and_filters(jobs):
+    limpyd_built, fast = jobs
+    fast.status.hset(STATUSES.CANCELED)  # written through the fast path: indexes follow
+    assert list(ResizeJob.collection(status=STATUSES.CANCELED)) == [fast.pk.get()]
+    assert ResizeJob.collection(owner="alice", status=STATUSES.CANCELED).instances() == [limpyd_built]
+    assert ResizeJob.get(identifier="photo:1") == fast
+    assert limpyd_built.status.hget() == STATUSES.CANCELED
+
+
+def test_a_fast_path_instance_deletes_like_a_limpyd_one(jobs, connection):
+    _, fast = jobs
+    pk = fast.pk.get()
+    fast.delete()
+    assert not ResizeJob.exists(pk=pk)
+    assert list(ResizeJob.collection(owner="alice")) == []
+    assert list(ResizeJob.collection(identifier="photo:1")) == []
+    with pytest.raises(DoesNotExist):
+        ResizeJob(pk)
+
+
+def test_fields_are_made_on_first_use_and_errors_stay_attribute_errors():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    assert "identifier" not in vars(job)
+    assert job.identifier.hget() == "job:1"
+    assert "identifier" in vars(job)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        job.nope  # noqa: B018
+    assert not hasattr(job, "_private")
+
+
+def test_a_model_with_a_named_pk_field_works_through_the_fast_path():
+    set_schedule("report:daily", "NOW")
+    schedule = orm.instance(RecurringSchedule, "report:daily")
+    assert schedule.pk.get() == schedule.job_id.get() == "report:daily"
+    assert schedule.queue_name.hget() == "daily"
+    assert list(RecurringSchedule.collection(queue_name="daily")) == ["report:daily"]
+
+
+def test_a_queue_created_by_a_script_gets_its_subclass_fields():
+    assert NamedQueue.get_queue("q", description="mine").description.hget() == "mine"
+    assert NamedQueue.get_queue("r").description.hget() == "no description"  # the default
+    assert Queue.get_queue("q").priority.hget() == "0"
+
+
+def test_the_kept_connection_goes_back_to_its_pool_when_its_thread_ends(database):
+    pool = database.connection.connection_pool  # redis-py has no public view of a pool's connections
+    kept = []
+
+    def use_a_script():
+        Job.add_job(identifier="from-a-thread", queue_name="q")
+        kept.append(orm.kept_connection(database))
+        assert kept[0] in pool._in_use_connections
+
+    thread = threading.Thread(target=use_a_script)
+    thread.start()
+    thread.join(10)
+    assert len(kept) == 1, "the thread failed"
+    assert kept[0] not in pool._in_use_connections
+    assert kept[0] in pool._available_connections

@@ -1,0 +1,113 @@
+"""The Redis protocol: wrappers match their scripts, scripts load, keys are named in one place."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import typing
+from pathlib import Path
+
+import pytest
+from sample_jobs import NamedQueue
+
+import limpyd_jobs
+from limpyd_jobs import Job, Queue
+from limpyd_jobs.protocol import KEYS, Keys
+from limpyd_jobs.protocol.loader import Header, LuaScript
+from limpyd_jobs.recurring.scheduler import RecurringSchedule, Timeline
+
+PACKAGE = Path(limpyd_jobs.__file__).parent
+SCRIPTS = PACKAGE / "protocol" / "scripts"
+NAMES = sorted(path.stem for path in SCRIPTS.glob("*.lua"))
+
+
+def test_every_script_has_a_wrapper_and_every_wrapper_a_script():
+    wrappers = sorted(path.stem for path in SCRIPTS.glob("*.py") if path.stem != "__init__")
+    assert wrappers == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_wrapper_takes_the_arguments_its_script_declares(name):
+    module = importlib.import_module(f"limpyd_jobs.protocol.scripts.{name}")
+    header = module.SCRIPT.header
+    assert module.SCRIPT.name == name
+    parameters = list(inspect.signature(module.call).parameters)
+    assert parameters[0] == "database"
+    expected = ([parameters[1]] if header.keys else []) + list(header.argv)
+    expected += [header.argv_rest] if header.argv_rest else []
+    assert parameters[1:] == expected, f"{name}.py's call() does not follow the ARGV line of {name}.lua"
+    result = typing.get_type_hints(module.call)["return"]
+    if hasattr(result, "_fields"):  # a NamedTuple: its fields start with the RETURNS names
+        assert list(result._fields[:len(header.returns)]) == list(header.returns)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_script_compiles_in_redis(name, connection):
+    source = LuaScript(name).source
+    assert connection.script_load(source)
+    # Lua allows 200 locals in a chunk: the linked definitions must stay well below
+    assert len(re.findall(r"^local ", source, re.MULTILINE)) < 120
+
+
+def test_the_loader_writes_the_vocabulary_a_script_uses():
+    source = LuaScript("take").source
+    assert "local WAITING = 'w'" in source and "local TAKE_RUN = 'run'" in source
+    assert ("local function key_running(worker) return 'limpyd-jobs:worker:' .. worker .. ':running' end"
+            in source)
+    assert "local worker, now_str, now_score, want_counts, pass_on = ARGV[1], ARGV[2]" in source
+    assert "local function purge" not in source and "key_control" not in source  # only what it uses
+
+
+def test_a_header_reads_names_and_the_rest():
+    header = Header.parse("-- Do it.\n-- KEYS: lists\n-- ARGV: a, b, rest...\n-- RETURNS: x, y, [z]...\nbody")
+    assert (header.summary, header.keys, header.argv, header.argv_rest, header.returns) == (
+        "Do it.", "lists", ("a", "b"), "rest", ("x", "y"))
+
+
+def test_key_templates_name_the_keys_limpyd_uses(database):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    full = Job(job.pk.get())  # built by limpyd, not by our fast path
+    queue = NamedQueue.get_queue("q")
+    assert KEYS.hash(model=Job._name, pk=full.pk.get()) == full.key
+    assert KEYS.collection(model=Job._name) == Job._redis_attr_pk.collection_key
+    assert KEYS.index(model=Job._name, field="identifier", value="job:1") == (
+        full.get_field("identifier").get_index().get_storage_key("job:1"))
+    assert KEYS.max_pk(model=Job._name) in database.connection.keys("jobs:job:*")
+    queue_name = KEYS.queue(model=NamedQueue._name, pk=queue.pk.get())
+    assert KEYS.queue_list(queue=queue_name, list="waiting") == queue.waiting.key
+    assert KEYS.field(model=NamedQueue._name, pk=queue.pk.get(), field="delayed") == queue.delayed.key
+    assert job.queue_key.hget() == KEYS.queue(model=Queue._name, pk=Queue.get_queue("q").pk.get())
+    assert KEYS.field(model=Timeline._name, pk="all", field="runs") == Timeline(name="all").runs.key
+    assert KEYS.hash(model=RecurringSchedule._name, pk="a:q") == RecurringSchedule(job_id="a:q").key
+
+
+def test_keys_take_a_prefix_and_refuse_odd_ones():
+    assert Keys("myapp").running(worker="w1") == "myapp:worker:w1:running"
+    with pytest.raises(ValueError, match="prefix"):
+        Keys("my app{x}")
+
+
+def _fragments() -> set[str]:
+    """The literal parts of the key templates, such as ':hash' or ':running'."""
+    found = set()
+    for template in Keys.templates():
+        for piece in re.split(r"\{\w+\}", template.template):
+            if len(piece.strip(":")) > 1:
+                found.add(piece)
+    return found
+
+
+def test_no_key_name_is_spelled_outside_the_vocabulary():
+    fragments = _fragments()
+    assert {":hash", ":running", ":workers", ":job-models", ":control"} <= fragments
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix not in (".py", ".lua") or path.name == "vocabulary.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("--")[0] if path.suffix == ".lua" else line.split("#")[0]
+            quoted = re.findall(r"'[^']*'|\"[^\"]*\"", code)
+            offenders += [f"{path.relative_to(PACKAGE)}:{number}: {text}" for text in quoted
+                          for fragment in fragments if fragment in text]
+    assert offenders == []

@@ -1,0 +1,178 @@
+"""The parts a Worker is made of, each on its own: maintenance table, executors, fetcher, due sets."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from limpyd_jobs import Job, Queue
+from limpyd_jobs.due import DueSet
+from limpyd_jobs.exceptions import WorkerInterrupted
+from limpyd_jobs.testing.clock import ManualClock
+from limpyd_jobs.workers.attempt import Attempt
+from limpyd_jobs.workers.executors import DIED, DONE, EXECUTORS, INTERRUPTED, TIMEOUT
+from limpyd_jobs.workers.fetcher import Fetcher
+from limpyd_jobs.workers.maintenance import Maintenance
+
+# --- the maintenance table
+
+
+def test_maintenance_runs_each_task_at_its_interval():
+    clock, ran = ManualClock(), []
+    table = Maintenance(clock)
+    table.add("often", 10, lambda: ran.append("often"))
+    table.add("always", 0, lambda: ran.append("always"))
+    table.add("never", None, lambda: ran.append("never"))
+    table.run_due()
+    assert ran == ["often", "always"]  # every task is due at the first pass
+    clock.advance(9)
+    table.run_due()
+    assert ran == ["often", "always", "always"]
+    clock.advance(1)
+    table.run_due()
+    assert ran == ["often", "always", "always", "often", "always"]
+
+
+def test_a_task_that_fails_stays_due():
+    clock, calls = ManualClock(), []
+
+    def flaky():
+        calls.append(clock.time())
+        if len(calls) == 1:
+            raise ConnectionError("down")
+
+    table = Maintenance(clock)
+    table.add("flaky", 60, flaky)
+    with pytest.raises(ConnectionError):
+        table.run_due()
+    table.run_due()  # not 60 s later: it did not run to its end
+    table.run_due()
+    assert len(calls) == 2
+
+
+def test_the_wait_ends_at_the_next_task_that_wakes():
+    clock = ManualClock()
+    table = Maintenance(clock)
+    table.add("keys", 25, lambda: None)
+    table.add("recover", 15, lambda: None)
+    table.add("purge", 5, lambda: None, wakes=False)
+    table.run_due()
+    clock.advance(4)
+    assert table.seconds_to_next() == 11  # recover, in 15 - 4 s; purge does not wake the worker
+    table.done("recover")
+    assert table.seconds_to_next() == 15
+
+
+# --- executors: a target in, an outcome out
+
+
+def _attempt(timeout=None):
+    return Attempt("limpyd_jobs.models.Job:1", "job:1", "w", "worker:1", ManualClock().now(), timeout,
+                   "jobs:queue:1:waiting", "1", "q", 0)
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "fork", "prefork"])
+def test_an_executor_runs_the_target_and_says_it_is_done(mode, tmp_path):
+    record = tmp_path / "pids"
+
+    def target(attempt):
+        with record.open("a") as handle:
+            handle.write(f"{attempt.identifier}:{os.getpid()}\n")
+
+    executor = EXECUTORS[mode](target, grace=1)
+    try:
+        outcomes = [executor.execute(_attempt()).kind for _ in range(2)]
+    finally:
+        executor.close()
+    assert outcomes == [DONE, DONE]
+    pids = [line.split(":")[-1] for line in record.read_text().splitlines()]
+    assert len(pids) == 2
+    assert (str(os.getpid()) in pids) == (mode == "inprocess")
+    assert len(set(pids)) == (2 if mode == "fork" else 1)  # a pre-forked child is reused
+
+
+@pytest.mark.parametrize("mode", ["fork", "prefork"])
+def test_a_forked_executor_says_when_the_process_died(mode):
+    executor = EXECUTORS[mode](lambda attempt: os._exit(3), grace=1)
+    try:
+        outcome = executor.execute(_attempt())
+    finally:
+        executor.close()
+    assert outcome.kind == DIED and outcome.detail == "exit code 3"
+
+
+@pytest.mark.parametrize("mode", ["fork", "prefork"])
+def test_a_forked_executor_stops_a_late_target(mode):
+    def late(attempt):
+        with executor.guard(attempt.timeout):
+            time.sleep(3600)  # a test whose child is not stopped hangs (and pytest-timeout fails it)
+
+    executor = EXECUTORS[mode](late, grace=0.5)
+    try:
+        assert executor.execute(_attempt(timeout=0.2)).kind == TIMEOUT
+    finally:
+        executor.close()
+
+
+def test_the_in_process_executor_says_when_it_was_interrupted():
+    def interrupted(attempt):
+        raise WorkerInterrupted()
+
+    assert EXECUTORS["inprocess"](interrupted, grace=1).execute(_attempt()).kind == INTERRUPTED
+
+
+def test_only_the_in_process_executor_shares_the_worker_process():
+    assert {mode: executor.shares_worker_process for mode, executor in EXECUTORS.items()} == {
+        "inprocess": True, "fork": False, "prefork": False}
+
+
+def test_an_attempt_crosses_to_a_child_as_plain_data():
+    attempt = _attempt(timeout=3.5)
+    assert Attempt.from_dict(attempt.to_dict()) == attempt
+
+
+# --- the fetcher
+
+
+def test_the_fetcher_orders_queues_by_priority_then_name_and_follows_a_cycle(clock):
+    for name, priority in (("B", 0), ("A", 0), ("A", 5)):
+        Queue.get_queue(name, priority)
+    fetcher = Fetcher(Queue, ["A", "B"], None, "w1", clock)
+    keys = fetcher.refresh()
+    assert [(info.name, info.priority) for info in fetcher.queues] == [("A", 5), ("A", 0), ("B", 0)]
+    assert fetcher.order() == keys
+    cycling = Fetcher(Queue, ["A", "B"], ["B", "A"], "w1", clock)
+    cycling.refresh()
+    b_first, a_first = cycling.order(), cycling.order()
+    assert b_first == [keys[2], keys[0], keys[1]] and a_first == keys
+
+
+def test_the_fetcher_takes_and_keeps_the_counts(clock):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    Job.add_job(identifier="later", queue_name="q", delayed_for=60)
+    fetcher = Fetcher(Queue, ["q"], None, "w1", clock)
+    fetcher.want_counts = True
+    fetcher.refresh()
+    taken = fetcher.take()
+    assert (taken.ident, taken.attempt) == (job.ident, "w1:1")
+    assert fetcher.counts == (0, 1)
+    assert fetcher.take() is None
+
+
+# --- due sets
+
+
+def test_a_due_set_reads_what_is_due_with_its_clock(connection):
+    clock = ManualClock()
+    due = DueSet(connection, "test:due", clock)
+    due.place("b", clock.time() + 60)
+    due.place("a", clock.time() + 10)
+    assert due.first() == ("a", clock.time() + 10) and len(due) == 2
+    assert due.count_due() == 0
+    clock.advance(30)
+    assert due.count_due() == 1
+    assert due.due_at("b") == clock.time() + 30
+    assert due.remove("a") and not due.remove("a")
+    assert due.entries() == [("b", clock.time() + 30)]
