@@ -174,3 +174,13 @@ class Keys:
 
 #: The keys of this process (the default prefix).
 KEYS = Keys()
+
+
+def key_table(keys: Keys = KEYS) -> str:
+    """The keys as a Markdown table (``docs/ARCHITECTURE.md`` holds it; ``python -m
+    limpyd_jobs.protocol`` prints it)."""
+    rows = ["| Python (`KEYS.`), Lua (`key_`) | key | type | content |", "|---|---|---|---|"]
+    for template in keys.templates():
+        shown = template.template.replace("{prefix}", keys.prefix)
+        rows.append(f"| `{template.name}` | `{shown}` | {template.kind} | {template.content} |")
+    return "\n".join(rows) + "\n"

@@ -375,8 +375,10 @@ class Worker(WorkerSettings):
         info = self.fetcher.info(taken.waiting_key)
         name, priority = (info.name, info.priority) if info else queue.hmget("name", "priority")
         self.attempts[taken.ident] = Attempt(
-            taken.ident, taken.identifier, taken.status, taken.attempt, now, self._job_timeout(taken.timeout),
-            taken.waiting_key, queue.pk.get(), name or "", int(priority or 0), job, queue)
+            ident=taken.ident, identifier=taken.identifier, status=taken.status, token=taken.attempt,
+            taken_at=now, timeout=self._job_timeout(taken.timeout), waiting_key=taken.waiting_key,
+            queue_pk=queue.pk.get(), queue_name=name or "", queue_priority=int(priority or 0), job=job,
+            queue=queue)
         return queue, job
 
     def _job_timeout(self, value: str) -> float | None:
@@ -462,9 +464,11 @@ class Worker(WorkerSettings):
         attempt = self.attempts.get(job.ident)
         if attempt is None:
             name, priority = queue.hmget("name", "priority")
-            attempt = Attempt(job.ident, job.identifier.hget() or "", STATUSES.WAITING, "", self.clock.now(),
-                              None, queue.waiting.key, queue.pk.get(), name or "", int(priority or 0), job,
-                              queue)
+            attempt = Attempt(
+                ident=job.ident, identifier=job.identifier.hget() or "", status=STATUSES.WAITING, token="",
+                taken_at=self.clock.now(), timeout=None, waiting_key=queue.waiting.key,
+                queue_pk=queue.pk.get(), queue_name=name or "", queue_priority=int(priority or 0), job=job,
+                queue=queue)
         return attempt
 
     def _end_success(self, job: Job, queue: Queue, attempt: Attempt, result: Any) -> None:
