@@ -1,7 +1,8 @@
 """Benchmark limpyd-jobs against huey and redis-limpyd-jobs 2, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py            # full run (a few minutes)
-    .venv/bin/python benchmarks/run.py --quick    # fewer jobs and runs
+    .venv/bin/python benchmarks/run.py                    # full run (a few minutes)
+    .venv/bin/python benchmarks/run.py --quick            # fewer jobs and runs
+    .venv/bin/python benchmarks/run.py --baseline=HEAD~3  # this tree beside an earlier commit
 
 It starts its own private redis-server, installs the peers from PyPI into virtual environments
 of their own (benchmarks/.venvs/, on first use), runs each scenario several times with the same
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -37,11 +39,26 @@ SLOW = {"redis-limpyd-jobs 2": 10}  # runs 10x fewer jobs: it is that much slowe
 FORK_DIVISOR = 20  # a fork per job is slow by nature: fewer jobs keep the run short
 
 
+def add_baseline(revision: str) -> str:
+    """Benchmark the limpyd-jobs of an earlier commit as one more system: its files (``git
+    archive``) are installed into a venv of their own. Returns the system's name."""
+    commit = subprocess.run(["git", "rev-parse", "--short", revision], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout.strip()
+    source = VENVS / f"source-{commit}"
+    if not source.exists():
+        source.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", commit], capture_output=True, check=True, cwd=ROOT).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    name = f"limpyd-jobs ({commit})"
+    PEERS[name] = ("ours.py", [str(source)])
+    return name
+
+
 def python_for(name: str) -> str:
     requirements = PEERS[name][1]
     if requirements is None:
         return sys.executable
-    venv = VENVS / name.split()[0]
+    venv = VENVS / re.sub(r"[^\w.-]+", "-", name).strip("-")
     python = venv / "bin" / "python"
     if not python.exists():
         print(f"# installing {', '.join(requirements)} into {venv}", file=sys.stderr)
@@ -250,7 +267,7 @@ def scenarios(server: Server, name: str, jobs: int) -> list[tuple[str, object, t
         found.append(("enqueue_bulk", measure_enqueue, (server, name, "enqueue_bulk", n)))
     for workers in (1, 2):
         found.append((f"process_{workers}", measure_processing, (server, name, n, workers, "inprocess")))
-    if name == "limpyd-jobs (this)":
+    if name.startswith("limpyd-jobs ("):
         found.append(("process_1_fork", measure_processing,
                       (server, name, max(n // FORK_DIVISOR, 200), 1, "fork")))
         for workers in (1, 2):
@@ -265,8 +282,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2000 jobs, 1 run")
     parser.add_argument("--only", action="append", help="benchmark only this system (repeatable)")
+    parser.add_argument("--baseline", help="also benchmark limpyd-jobs as of this git revision")
     args = parser.parse_args()
     jobs, runs = (2000, 1) if args.quick else (args.jobs, args.runs)
+    if args.baseline:
+        add_baseline(args.baseline)
     names = [name for name in PEERS if not args.only or any(only in name for only in args.only)]
     for name in names:
         python_for(name)

@@ -616,3 +616,95 @@ def test_a_failing_observer_is_logged_and_loses_no_job(make_worker, caplog):
     assert job.status.hget() == STATUSES.SUCCESS and job.queued.hget() is None
     assert "failed in before_record" in caplog.text and "observer broke" in caplog.text
     assert worker.connection.zcard(worker.running_key) == 0
+
+
+# --- what subclasses and options may change
+
+
+def test_a_subclass_narrowing_keys_in_update_keys_is_obeyed(clock):
+    high = Job.add_job(identifier="high", queue_name="q", priority=5)
+    low = Job.add_job(identifier="low", queue_name="q", priority=0)
+
+    class HighOnly(Worker):
+        def update_keys(self):
+            super().update_keys()
+            self.keys = self.keys[:1]  # the documented attribute the worker takes from
+
+    HighOnly("q", callback=noop, max_loops=2, timeout=0.05, terminate_gracefuly=False, max_duration=60,
+             observers=[_Ticking(clock, 30)]).run()  # two looks for a job, then the run is over
+    assert high.status.hget() == STATUSES.SUCCESS
+    assert low.status.hget() == STATUSES.WAITING
+
+
+def test_options_set_on_the_worker_before_it_runs_count(make_worker):
+    job = Job.add_job(identifier="job:1", queue_name="other")
+
+    class Retargeted(Worker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.queues = ["other"]
+
+    Retargeted("q", callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    assert job.status.hget() == STATUSES.SUCCESS
+
+
+def test_a_timeout_of_0_waits_with_no_limit(make_worker, redis_server, threads):
+    worker = make_worker(callback=noop, max_loops=1, timeout=0, waiting=True)
+    monitor_client = redis_server.client(decode_responses=True)
+
+    def add_when_blocked():
+        with monitor_client.monitor() as monitor:
+            assert worker.waiting.wait(20)
+            for command in monitor.listen():
+                if command["command"].startswith("BLPOP"):
+                    assert command["command"].endswith(" 0")  # no limit, as the seed says
+                    break
+        Job.add_job(identifier="job:1", queue_name="q")
+
+    threads.start(add_when_blocked)
+    worker.run()
+    threads.join()
+    assert worker.num_loops == 1
+
+
+def test_a_pre_forked_child_holds_only_the_job_it_runs(make_worker, connection):
+    class Counting(Worker):
+        def job_success(self, job, queue, job_result):
+            super().job_success(job, queue, job_result)
+            job.get_connection().rpush("held", len(self.attempts))  # runs in the child
+
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    Counting("q", callback=noop, max_loops=3, timeout=0.05, terminate_gracefuly=False,
+             execution_mode="prefork").run()
+    assert connection.lrange("held", 0, -1) == ["1", "1", "1"]
+
+
+def test_a_job_that_cannot_be_copied_runs_in_a_pre_forked_child(make_worker):
+    class Locking(Worker):
+        def get_job(self, job_ident):
+            job = super().get_job(job_ident)
+            job.lock = threading.Lock()  # an object of the application, not copyable
+            return job
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    Locking("q", callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False,
+            execution_mode="prefork").run()
+    assert job.status.hget() == STATUSES.SUCCESS
+
+
+def test_a_stop_during_an_outage_does_not_wait_for_redis(make_worker, redis_server, caplog):
+    Job.add_job(identifier="job:1", queue_name="q")
+    second = Job.add_job(identifier="job:2", queue_name="q")
+    worker = make_worker(callback=noop)
+    worker.update_keys()
+    worker.run_one()  # job:1 ends, job:2 comes along with its end
+    second.get_connection().save()
+    redis_server.stop(keep_directory=True)
+    try:
+        worker.give_back_unstarted()  # one try, then it is left for recovery
+    finally:
+        redis_server.start_again()
+    assert f"could not give back {second.ident}" in caplog.text
+    assert second.status.hget() == STATUSES.RUNNING
+    assert worker.connection.zrange(worker.running_key, 0, -1) == [second.ident]  # recovery will find it

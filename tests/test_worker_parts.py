@@ -142,10 +142,10 @@ def test_the_fetcher_orders_queues_by_priority_then_name_and_follows_a_cycle(clo
     fetcher = Fetcher(Queue, ["A", "B"], None, "w1", clock)
     keys = fetcher.refresh()
     assert [(info.name, info.priority) for info in fetcher.queues] == [("A", 5), ("A", 0), ("B", 0)]
-    assert fetcher.order() == keys
+    assert fetcher.order(keys) == keys
     cycling = Fetcher(Queue, ["A", "B"], ["B", "A"], "w1", clock)
     cycling.refresh()
-    b_first, a_first = cycling.order(), cycling.order()
+    b_first, a_first = cycling.order(keys), cycling.order(keys)
     assert b_first == [keys[2], keys[0], keys[1]] and a_first == keys
 
 
@@ -154,11 +154,11 @@ def test_the_fetcher_takes_and_keeps_the_counts(clock):
     Job.add_job(identifier="later", queue_name="q", delayed_for=60)
     fetcher = Fetcher(Queue, ["q"], None, "w1", clock)
     fetcher.want_counts = True
-    fetcher.refresh()
-    taken = fetcher.take()
+    keys = fetcher.refresh()
+    taken = fetcher.take(keys)
     assert (taken.ident, taken.attempt) == (job.ident, "w1:1")
     assert fetcher.counts == (0, 1)
-    assert fetcher.take() is None
+    assert fetcher.take(keys) is None
 
 
 # --- due sets
@@ -176,3 +176,13 @@ def test_a_due_set_reads_what_is_due_with_its_clock(connection):
     assert due.due_at("b") == clock.time() + 30
     assert due.remove("a") and not due.remove("a")
     assert due.entries() == [("b", clock.time() + 30)]
+
+
+def test_a_task_that_never_ran_does_not_bound_the_wait():
+    clock = ManualClock()
+    table = Maintenance(clock)
+    table.add("keys", 25, lambda: None)
+    table.add("recover", 15, lambda: None)
+    assert table.seconds_to_next() is None  # a maintain() that runs nothing must not make a worker spin
+    table.done("keys")
+    assert table.seconds_to_next() == 25

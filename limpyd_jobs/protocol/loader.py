@@ -35,6 +35,7 @@ from .vocabulary import _STATUS_NAMES, KEYS, LUA_ENUMS, STATUSES, Keys
 _HERE = Path(__file__).parent
 _LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS): (.*)$", re.MULTILINE)
 _LIB_BLOCK = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
+_LUA_COMMENT = re.compile(r"--[^\n]*")
 
 try:  # hiredis packs a command in C: the hot paths call it directly
     from hiredis import pack_command as _hiredis_pack
@@ -118,7 +119,7 @@ def link(body: str, keys: Keys = KEYS) -> str:
     needed: set[str] = set()
     pending = [body]
     while pending:
-        text = pending.pop()
+        text = _LUA_COMMENT.sub("", pending.pop())  # a name in a comment is not a use
         for name, definition in definitions.items():
             if name not in needed and re.search(rf"\b{name}\b", text):
                 needed.add(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,11 +39,13 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         """The attempt as plain data (for a pre-forked child), without its objects."""
-        data = asdict(self)
-        del data["job"], data["queue"]
+        data = {field.name: getattr(self, field.name) for field in fields(self) if field.name not in _OBJECTS}
         data["taken_at"] = self.taken_at.timestamp()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Attempt:
         return cls(**{**data, "taken_at": datetime.fromtimestamp(data["taken_at"], timezone.utc)})
+
+
+_OBJECTS = ("job", "queue")

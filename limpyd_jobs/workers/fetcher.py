@@ -23,6 +23,7 @@ from .outages import OUTAGE_ERRORS
 class QueueInfo:
     """One of the worker's queues (a name at one priority), as read by ``Fetcher.refresh``."""
 
+    queue: Queue
     pk: str
     name: str
     priority: int
@@ -44,7 +45,8 @@ class TakeRequest:
 class Fetcher:
     """Takes jobs from the waiting lists of some queue names, highest priority first (or in the
     ``cycle`` ratio of names), one script per take; keeps the job taken along with the end of the
-    previous one until it is asked for."""
+    previous one until it is asked for. The lists to take from are the worker's ``keys`` (as
+    ``refresh`` read them, unless the worker's ``update_keys`` chose otherwise)."""
 
     def __init__(self, queue_model: type[Queue], names: list[str], cycle: list[str] | None, worker_id: str,
                  clock: Clock) -> None:
@@ -55,6 +57,7 @@ class Fetcher:
         self.clock = clock
         self.queues: list[QueueInfo] = []
         self._by_key: dict[str, QueueInfo] = {}
+        self._delayed_keys: list[str] = []
         #: Count waiting and delayed jobs at each take (for the process title).
         self.want_counts = False
         #: (waiting, delayed) jobs, as counted by the last take.
@@ -65,49 +68,44 @@ class Fetcher:
     def refresh(self) -> list[str]:
         """Read the queues of the names (one per priority), highest priority first, then by name;
         return their waiting lists' keys."""
-        infos = []
-        for queue in self.queue_model.get_all(self.names):
+        self.queues = []
+        for queue in self.queue_model.get_all_by_priority(self.names):
             name, priority = queue.hmget("name", "priority")
-            infos.append(QueueInfo(queue.pk.get(), name or "", int(priority or 0), queue.waiting.key,
-                                   queue.delayed.key))
-        self.queues = sorted(infos, key=lambda info: (-info.priority, info.name))
+            self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", int(priority or 0),
+                                         queue.waiting.key, queue.delayed.key))
         self._by_key = {info.waiting_key: info for info in self.queues}
-        return self.keys
-
-    @property
-    def keys(self) -> list[str]:
-        """The waiting lists, highest priority first."""
+        self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]
 
     def info(self, waiting_key: str) -> QueueInfo | None:
         """The queue whose waiting list this is, if it is one of the worker's."""
         return self._by_key.get(waiting_key)
 
-    def order(self) -> list[str]:
-        """The waiting lists to take from this time, in order: by priority, or with a ``cycle``,
-        the lists of this turn's queue name first (then the others, by priority)."""
+    def order(self, keys: list[str]) -> list[str]:
+        """The waiting lists (``keys``, highest priority first) to take from this time, in order:
+        as they are, or with a ``cycle``, the lists of this turn's queue name first."""
         if not self.cycle:
-            return self.keys
+            return keys
         name = self.cycle[self._turn % len(self.cycle)]
         self._turn += 1
-        first = [info.waiting_key for info in self.queues if info.name == name]
-        return first + [key for key in self.keys if key not in first]
+        first = [key for key in keys if key in self._by_key and self._by_key[key].name == name]
+        return first + [key for key in keys if key not in first]
 
-    def request(self) -> TakeRequest:
-        """A take of the next job, now, for a script that does it with another write."""
+    def request(self, keys: list[str]) -> TakeRequest:
+        """A take of the next job from ``keys``, now, for a script that does it with another write."""
         now_str, now_score = stored(self.clock.now())
-        delayed_keys = [info.delayed_key for info in self.queues]
-        return TakeRequest(self.order(), delayed_keys, self.want_counts, now_str, now_score)
+        return TakeRequest(self.order(keys), self._delayed_keys, self.want_counts, now_str, now_score)
 
-    def take(self, woken: bool = False) -> Taken | None:
-        """The job kept from the last end if any, else the next job (None if nothing waits).
-        ``woken``: the worker was just woken up (it wakes another if jobs remain)."""
+    def take(self, keys: list[str], woken: bool = False) -> Taken | None:
+        """The job kept from the last end if any, else the next job of the waiting lists ``keys``
+        (None if nothing waits). ``woken``: the worker was just woken up (it wakes another if jobs
+        remain)."""
         if self._kept is not None:
             taken, self._kept = self._kept, None
             return taken
-        if not self.queues:
+        if not keys:
             return None
-        request = self.request()
+        request = self.request(keys)
         taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
                           now_str=request.now_str, now_score=request.now_score,
                           want_counts=request.want_counts, pass_on=woken, delayed_keys=request.delayed_keys)
@@ -140,7 +138,7 @@ class WakeUpWait:
     def __init__(self, database: Any, keys: list[str], timeout: float) -> None:
         self.database = database
         self.keys = keys
-        self.timeout = timeout
+        self.timeout = timeout  # the longest wait (0: no limit)
         self._connection: Any = None
         self._waiting_on: Any = None
 
@@ -153,8 +151,8 @@ class WakeUpWait:
         return self._connection[1]
 
     def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
-        """True if a token came within ``seconds``; False on timeout, or if ``must_stop`` says so
-        (before the wait, or after a ``cut``)."""
+        """True if a token came within ``seconds`` (0: no limit); False on timeout, or if
+        ``must_stop`` says so (before the wait, or after a ``cut``)."""
         connection = self._waiting_on = self._connect()
         try:
             if must_stop():

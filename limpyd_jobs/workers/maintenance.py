@@ -40,20 +40,21 @@ class Maintenance:
 
     def run_due(self) -> None:
         """Run each task that is due, in the order they were added (a task that raises stays due)."""
+        now = self.clock.time()
         for task in self.tasks.values():
-            started = self.clock.time()
-            left = task.seconds_left(started)
+            left = task.seconds_left(now)
             if left is not None and left <= 0:
                 task.action()
-                task.last = started
+                task.last = now
 
     def done(self, name: str) -> None:
         """Note that a task ran outside the table (its next run counts from now)."""
         self.tasks[name].last = self.clock.time()
 
     def seconds_to_next(self) -> float | None:
-        """Seconds until the next task that wakes the worker is due, None if there is none."""
+        """Seconds until the next task that wakes the worker is due, among those that ran already;
+        None if there is none."""
         now = self.clock.time()
-        lefts = [left for task in self.tasks.values() if task.wakes
+        lefts = [left for task in self.tasks.values() if task.wakes and task.last is not None
                  for left in (task.seconds_left(now),) if left is not None]
         return min(lefts) if lefts else None

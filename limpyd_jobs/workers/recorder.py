@@ -31,7 +31,7 @@ class Recorder:
         self.clock = clock
         self.give_up = give_up
         self.log = log
-
+        self._lists: dict[tuple[str, str], str] = {}  # (queue pk, list name) -> key
     def success(self, job: Job, attempt: Attempt,
                 then: TakeRequest | None = None) -> tuple[str, Taken | None]:
         """Mark the job SUCCESS, unless its status changed while it ran; return the status it had
@@ -63,11 +63,17 @@ class Recorder:
                                       release_from=self.worker_id),
                  f"to delay {attempt.ident}", self.give_up, self.log)
 
-    def give_back(self, job: Job, attempt: Attempt) -> None:
-        """Put a job that was not run to its end back at the front of its queue, and release it."""
-        retrying(lambda: job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, prepend=True,
-                                      release_from=self.worker_id),
-                 f"to give back {attempt.ident}", self.give_up, self.log)
+    def give_back(self, job: Job, attempt: Attempt, patient: bool = True) -> None:
+        """Put a job that was not run to its end back at the front of its queue, and release it
+        (tried once if not ``patient``: the outage error is raised)."""
+        def write() -> None:
+            job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, prepend=True,
+                         release_from=self.worker_id)
+
+        if patient:
+            retrying(write, f"to give back {attempt.ident}", self.give_up, self.log)
+        else:
+            write()
 
     def release(self, ident: str) -> None:
         """Take a job out of the worker's running set."""
@@ -78,12 +84,18 @@ class Recorder:
     def _end(self, job: Job, attempt: Attempt, status: str, list_name: str, keep_queued: bool,
              only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
         """finish.lua's arguments for this attempt."""
-        queue = KEYS.queue(model=self.queue_model._name, pk=attempt.queue_pk)
+        list_key = self._list_key(attempt.queue_pk, list_name) if list_name else ""
         return {"job_model": job._name, "pk": job._pk or job.pk.get(), "ident": attempt.ident,
-                "status": status,
-                "list_key": KEYS.queue_list(queue=queue, list=list_name) if list_name else "",
+                "status": status, "list_key": list_key,
                 "end_str": datetime_to_str(self.clock.now()) if end else "", "keep_queued": keep_queued,
                 "worker": self.worker_id, "only_if": only_if, "token": attempt.token}
+
+    def _list_key(self, queue_pk: str, list_name: str) -> str:
+        key = self._lists.get((queue_pk, list_name))
+        if key is None:
+            queue = KEYS.queue(model=self.queue_model._name, pk=queue_pk)
+            key = self._lists[(queue_pk, list_name)] = KEYS.queue_list(queue=queue, list=list_name)
+        return key
 
     def _finish(self, arguments: dict[str, Any], attempt: Attempt) -> str:
         return retrying(lambda: finish.call(self.queue_model.database, **arguments).previous,

@@ -65,6 +65,13 @@ class Worker(WorkerSettings):
         self._stopping_now = threading.Event()  # set by the second one: ends retries too
         self._signal_handlers: dict[int, Any] = {}
         self.set_logger()
+        self._compose()
+        if self.terminate_gracefuly:
+            self.handle_end_signal()
+
+    def _compose(self) -> None:
+        """Build the parts from the options (again when the run starts: options set on the worker
+        after it was made count)."""
         self.notify = Observers(self.observers, self.logger)
         self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock)
         self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
@@ -73,8 +80,6 @@ class Worker(WorkerSettings):
         self.maintenance = self._maintenance_table()
         self.presence = registry.Presence(lambda: self.connection, self.id, self.queues, self.execution_mode,
                                           self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
-        if self.terminate_gracefuly:
-            self.handle_end_signal()
 
     def _configure(self, kwargs: dict[str, Any]) -> None:
         """Set the parameters given, then clean and check every option."""
@@ -230,6 +235,7 @@ class Worker(WorkerSettings):
         self.start_date = self.clock.now()
         if self.max_duration:
             self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+        self._compose()
         try:
             self.update_keys()
             self.fetcher.want_counts = self.update_title
@@ -323,8 +329,8 @@ class Worker(WorkerSettings):
         """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""
         if self.keep_finished is None and self.finished_ttl is None:
             return
-        deleted = sum(self.get_queue(info.waiting_key).purge_finished(self.keep_finished, self.finished_ttl,
-                                                                      error_model=self.error_model)
+        deleted = sum(info.queue.purge_finished(self.keep_finished, self.finished_ttl,
+                                                error_model=self.error_model)
                       for info in self.fetcher.queues)
         if deleted:
             self.log(f"{deleted} finished job(s) deleted", level="debug")
@@ -351,14 +357,14 @@ class Worker(WorkerSettings):
 
     def wait_for_job(self) -> tuple[Queue | None, Job | None]:
         """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
-        taken = self.fetcher.take()
+        taken = self.fetcher.take(self.keys)
         if taken is None:
             self.set_status("waiting")
             if self._wait_for_wakeup():
-                taken = self.fetcher.take(woken=True)
+                taken = self.fetcher.take(self.keys, woken=True)
                 if taken is None:  # announced in a queue (a priority) not known yet
                     self.update_keys()
-                    taken = self.fetcher.take(woken=True)
+                    taken = self.fetcher.take(self.keys, woken=True)
         return self._hold(taken) if taken is not None else (None, None)
 
     def _hold(self, taken: Taken) -> tuple[Queue | None, Job | None]:
@@ -373,12 +379,15 @@ class Worker(WorkerSettings):
             return None, None
         job = self.get_job(taken.ident)
         info = self.fetcher.info(taken.waiting_key)
-        name, priority = (info.name, info.priority) if info else queue.hmget("name", "priority")
+        if info is None:  # a list the worker's keys name but its queues do not (a subclass's)
+            name, priority = queue.hmget("name", "priority")
+            pk, name, priority = queue.pk.get(), name or "", int(priority or 0)
+        else:
+            pk, name, priority = info.pk, info.name, info.priority
         self.attempts[taken.ident] = Attempt(
             ident=taken.ident, identifier=taken.identifier, status=taken.status, token=taken.attempt,
             taken_at=now, timeout=self._job_timeout(taken.timeout), waiting_key=taken.waiting_key,
-            queue_pk=queue.pk.get(), queue_name=name or "", queue_priority=int(priority or 0), job=job,
-            queue=queue)
+            queue_pk=pk, queue_name=name, queue_priority=priority, job=job, queue=queue)
         return queue, job
 
     def _job_timeout(self, value: str) -> float | None:
@@ -408,7 +417,9 @@ class Worker(WorkerSettings):
 
     def _wait_time(self) -> float | None:
         """Seconds to block: ``timeout``, shortened to the next maintenance or the end of the run
-        (0: no limit; None: nothing to wait for)."""
+        (0: no limit, as a ``timeout`` of 0 says; None: nothing to wait for)."""
+        if self.timeout == 0 and self.max_duration is None:
+            return 0
         deadlines = [self.timeout or None, self.maintenance.seconds_to_next()]
         if self.wanted_end_date is not None:
             deadlines.append((self.wanted_end_date - self.clock.now()).total_seconds())
@@ -426,16 +437,21 @@ class Worker(WorkerSettings):
     def get_queue(self, queue_redis_key: str) -> Queue:
         """The queue whose waiting list has this Redis key."""
         info = self.fetcher.info(queue_redis_key)
-        return orm.instance(self.queue_model, info.pk if info else queue_redis_key.split(":")[-2])
+        return info.queue if info else orm.instance(self.queue_model, queue_redis_key.split(":")[-2])
 
     # --- running a job, and the hooks that record its end
 
     def _run_attempt(self, attempt: Attempt) -> None:
         """The executor's target: run a held attempt (in a pre-forked child, rebuilt from data)."""
-        if attempt.job is None:
-            attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
-            self.attempts[attempt.ident] = attempt
-        self.handle_job(attempt.job, attempt.queue)
+        if attempt.job is not None:
+            self.handle_job(attempt.job, attempt.queue)
+            return
+        attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
+        self.attempts[attempt.ident] = attempt
+        try:
+            self.handle_job(attempt.job, attempt.queue)
+        finally:
+            self.attempts.pop(attempt.ident, None)
 
     def handle_job(self, job: Job, queue: Queue) -> None:
         """Run a job just taken (or skip or delay it if it was not WAITING) and record its end."""
@@ -474,7 +490,7 @@ class Worker(WorkerSettings):
     def _end_success(self, job: Job, queue: Queue, attempt: Attempt, result: Any) -> None:
         """Mark the job SUCCESS (taking the next job along when it can), unless it was canceled
         or delayed while running."""
-        then = self.fetcher.request() if self._may_take_next() else None
+        then = self.fetcher.request(self.keys) if self._may_take_next() else None
         self.notify("before_record", self, attempt, "success")
         previous, taken = self.recorder.success(job, attempt, then)
         if taken is not None:
@@ -487,7 +503,7 @@ class Worker(WorkerSettings):
 
     def _may_take_next(self) -> bool:
         """Whether to take the next job in the same round trip as this one's end."""
-        return self.executor.shares_worker_process and bool(self.fetcher.queues) and not self.must_stop()
+        return self.executor.shares_worker_process and bool(self.keys) and not self.must_stop()
 
     def _changed_while_running(self, job: Job, queue: Queue, found: str) -> None:
         """The job was not RUNNING any more when it ended: skip, delay, or leave it as it is."""
@@ -523,9 +539,12 @@ class Worker(WorkerSettings):
 
     def give_back(self, job: Job, queue: Queue) -> None:
         """Put a job interrupted by a second stop signal back at the front of its queue."""
-        attempt = self._attempt_of(job, queue)
-        self._record(attempt, "given_back", lambda: self.recorder.give_back(job, attempt))
+        self._give_back(job, queue, patient=True)
         self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
+
+    def _give_back(self, job: Job, queue: Queue, patient: bool) -> None:
+        attempt = self._attempt_of(job, queue)
+        self._record(attempt, "given_back", lambda: self.recorder.give_back(job, attempt, patient))
 
     def give_back_unstarted(self) -> None:
         """Put back the job taken along with the last end and not run yet (at the end of a run)."""
@@ -537,9 +556,11 @@ class Worker(WorkerSettings):
             return
         try:
             if self.attempts[job.ident].runs:
-                self.give_back(job, queue)
+                self._give_back(job, queue, patient=False)
             else:
                 self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
+        except OUTAGE_ERRORS as exc:  # it stays in the running set: recovery gives it back
+            self.log(f"could not give back {job.ident} ({exc}): it will be recovered", level="warning")
         finally:
             self.attempts.pop(job.ident, None)
 

@@ -6,8 +6,8 @@
 -- event:now_int; next_run: when the next run is due, placed in the timeline ('' to leave the
 -- timeline as it is). marked: 1, or 0 when the schedule is gone or was set anew since.
 local key = key_hash(schedule_model, job_id)
-local current = redis.call('HGET', key, 'version')
-if not current or (version ~= '' and current ~= version) then return 0 end
+if redis.call('EXISTS', key) == 0 then return 0 end
+if version ~= '' and redis.call('HGET', key, 'version') ~= version then return 0 end
 if next_run ~= '' then
   redis.call('SADD', key_collection(timeline_model), timeline_pk)
   redis.call('ZADD', key_field(timeline_model, timeline_pk, 'runs'), next_run, job_id)
