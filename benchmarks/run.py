@@ -43,11 +43,12 @@ def add_baseline(revision: str) -> str:
     """Benchmark the limpyd-jobs of an earlier commit as one more system: its files (``git
     archive``) are installed into a venv of their own. Returns the system's name."""
     commit = subprocess.run(["git", "rev-parse", "--short", revision], capture_output=True, text=True,
-                            check=True, cwd=ROOT).stdout.strip()
+                            check=True, cwd=ROOT.parent).stdout.strip()
     source = VENVS / f"source-{commit}"
     if not source.exists():
         source.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", commit], capture_output=True, check=True, cwd=ROOT).stdout
+        archive = subprocess.run(["git", "archive", commit], capture_output=True, check=True,
+                                 cwd=ROOT.parent).stdout
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     name = f"limpyd-jobs ({commit})"
     PEERS[name] = ("ours.py", [str(source)])

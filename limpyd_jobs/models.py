@@ -247,7 +247,10 @@ class Job(BaseJobsModel):
     @property
     def ident(self) -> str:
         """``module.ClassName:pk``: what queues store to find the job back."""
-        return f"{self.get_model_repr()}:{self._pk or self.pk.get()}"
+        ident = self.__dict__.get("_ident")
+        if ident is None:  # made once: a job's pk does not change
+            ident = self._ident = f"{self.get_model_repr()}:{self._pk or self.pk.get()}"
+        return ident
 
     @classmethod
     def model_for_repr(cls, model_repr: str) -> type["Job"]:

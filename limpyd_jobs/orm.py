@@ -4,7 +4,7 @@
   round trip limpyd's ``Model(pk)`` makes to check it.
 - ``LazyFields``: fields made on first use (limpyd makes all of an instance's fields up front,
   which costs more than a round trip on models with many fields).
-- ``kept_connection(database)``: the raw redis-py connection the scripts' hot paths use, kept per
+- ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
   thread and process, and given back to its pool when the thread ends.
 
 ``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
@@ -73,9 +73,10 @@ class LazyFields:
 _PIPELINE_TYPES: dict[type, bool] = {}
 
 
-def in_pipeline(database: Any) -> bool:
-    """Whether the database's models are inside a limpyd pipeline right now (this thread)."""
-    client_type = type(database.connection)
+def is_pipeline(client: Any) -> bool:
+    """Whether a database's client (``database.connection``) is a limpyd pipeline: its models
+    are inside one right now, in this thread."""
+    client_type = type(client)
     known = _PIPELINE_TYPES.get(client_type)
     if known is None:
         known = _PIPELINE_TYPES[client_type] = issubclass(client_type, Pipeline)
@@ -103,12 +104,13 @@ class _KeptConnections:
 _local = threading.local()
 
 
-def kept_connection(database: Any) -> Any:
-    """The raw connection this thread (and process) keeps on the database's connection pool."""
+def kept_connection(client: Any) -> Any:
+    """The raw connection this thread (and process) keeps on the pool of a database's client
+    (``database.connection``)."""
     kept = getattr(_local, "kept", None)
     if kept is None or kept.pid != os.getpid():
         kept = _local.kept = _KeptConnections()
-    pool = database.connection.connection_pool
+    pool = client.connection_pool
     entry = kept.by_pool.get(id(pool))
     if entry is None or entry[0] is not pool:
         entry = kept.by_pool[id(pool)] = (pool, pool.get_connection())

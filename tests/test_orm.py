@@ -81,7 +81,7 @@ def test_the_kept_connection_goes_back_to_its_pool_when_its_thread_ends(database
 
     def use_a_script():
         Job.add_job(identifier="from-a-thread", queue_name="q")
-        kept.append(orm.kept_connection(database))
+        kept.append(orm.kept_connection(database.connection))
         assert kept[0] in pool._in_use_connections
 
     thread = threading.Thread(target=use_a_script)

@@ -20,6 +20,7 @@ that each wrapper matches its script's header.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ _HERE = Path(__file__).parent
 _LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS): (.*)$", re.MULTILINE)
 _LIB_BLOCK = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 _LUA_COMMENT = re.compile(r"--[^\n]*")
+_WORD = re.compile(r"\w+")
 
 try:  # hiredis packs a command in C: the hot paths call it directly
     from hiredis import pack_command as _hiredis_pack
@@ -115,16 +117,21 @@ def _lib_blocks() -> dict[str, str]:
 
 def link(body: str, keys: Keys = KEYS) -> str:
     """``body`` preceded by the definitions it needs (directly or through those it uses)."""
-    definitions = {**_vocabulary(keys), **_lib_blocks()}
+    definitions = _definitions(keys)
     needed: set[str] = set()
     pending = [body]
     while pending:
-        text = _LUA_COMMENT.sub("", pending.pop())  # a name in a comment is not a use
-        for name, definition in definitions.items():
-            if name not in needed and re.search(rf"\b{name}\b", text):
-                needed.add(name)
-                pending.append(definition)
+        words = set(_WORD.findall(_LUA_COMMENT.sub("", pending.pop())))  # a name in a comment is no use
+        for name in words & definitions.keys() - needed:
+            needed.add(name)
+            pending.append(definitions[name])
     return "\n".join(definition for name, definition in definitions.items() if name in needed) + "\n" + body
+
+
+@functools.cache
+def _definitions(keys: Keys) -> dict[str, str]:
+    """Everything a script may use, by name, in the order they must be defined."""
+    return {**_vocabulary(keys), **_lib_blocks()}
 
 
 class LuaScript:
@@ -145,9 +152,10 @@ class LuaScript:
 
     def __call__(self, database: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
         """Run the script; a reply lost to a broken connection raises, it is never sent twice."""
-        if orm.in_pipeline(database):
+        client = database.connection
+        if orm.is_pipeline(client):
             return database.call_script(self._script, list(keys), list(args))
-        connection = orm.kept_connection(database)
+        connection = orm.kept_connection(client)
         command = ("EVALSHA", self.sha, len(keys), *keys, *args)
         packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
         for _ in range(2):
@@ -159,7 +167,7 @@ class LuaScript:
             try:
                 return connection.read_response()
             except NoScriptError:
-                database.connection.script_load(self.source)
+                client.script_load(self.source)
             except (ConnectionError, TimeoutError):  # it may have run: never send it twice
                 connection.disconnect()
                 raise

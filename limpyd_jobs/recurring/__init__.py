@@ -1,2 +1,3 @@
-"""Recurring schedules (redbike-style), in progress: ``rules`` parses schedules and computes
-their next run; the models, dispatcher and command will build on it."""
+"""Recurring jobs (redbike-style): ``rules`` reads schedules and computes their next run (pure
+time maths); ``scheduler`` holds the schedules and the timeline as limpyd models, dispatches due
+runs into queues, and reschedules each run from its ``RecurringJob`` hooks."""

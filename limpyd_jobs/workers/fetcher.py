@@ -6,7 +6,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -31,8 +31,7 @@ class QueueInfo:
     delayed_key: str
 
 
-@dataclass(frozen=True)
-class TakeRequest:
+class TakeRequest(NamedTuple):
     """What a take needs, for a script that takes the next job along with another write."""
 
     waiting_keys: list[str]

@@ -15,7 +15,7 @@ record steps happen in the child process, so their observers are called there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .attempt import Attempt
@@ -65,5 +65,12 @@ class Observers:
             except Exception:
                 self.logger.exception("observer %r failed in %s", observer, method)
 
-    def __bool__(self) -> bool:
-        return bool(self.observers)
+
+def notifier(observers: Sequence[WorkerObserver], logger: logging.Logger) -> Callable[..., None]:
+    """What a worker calls at each step: its ``Observers``, or a function that does nothing
+    when there are none (the steps of a job cost nothing then)."""
+    return Observers(observers, logger) if observers else _nobody
+
+
+def _nobody(method: str, *args: Any) -> None:
+    """No observer to tell."""

@@ -33,7 +33,7 @@ from .attempt import Attempt
 from .executors import DIED, EXECUTORS, INTERRUPTED, TIMEOUT, Outcome
 from .fetcher import Fetcher, WakeUpWait
 from .maintenance import Maintenance
-from .observers import Observers
+from .observers import notifier
 from .outages import OUTAGE_ERRORS, Backoff
 from .recorder import Recorder
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
@@ -72,7 +72,7 @@ class Worker(WorkerSettings):
     def _compose(self) -> None:
         """Build the parts from the options (again when the run starts: options set on the worker
         after it was made count)."""
-        self.notify = Observers(self.observers, self.logger)
+        self.notify = notifier(self.observers, self.logger)
         self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock)
         self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
@@ -279,9 +279,9 @@ class Worker(WorkerSettings):
             return False
         self.notify("before_fetch", self)
         queue, job = self.wait_for_job()
-        attempt = self.attempts.get(job.ident) if job is not None else None
+        attempt = self._attempt_of(job, queue) if job is not None else None
         self.notify("after_fetch", self, attempt)
-        if job is None or attempt is None:
+        if attempt is None:
             return False
         self.num_loops += 1
         try:
