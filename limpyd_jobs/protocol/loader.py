@@ -31,7 +31,7 @@ from typing import Any
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
 from .. import orm
-from .vocabulary import _STATUS_NAMES, KEYS, LUA_ENUMS, STATUSES, Keys
+from .vocabulary import KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
 
 _HERE = Path(__file__).parent
 _LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS): (.*)$", re.MULTILINE)
@@ -84,7 +84,7 @@ def _lua_string(value: str) -> str:
 
 def _vocabulary(keys: Keys) -> dict[str, str]:
     """Lua definitions of the vocabulary, by the name scripts use."""
-    definitions = {name: f"local {name} = {_lua_string(getattr(STATUSES, name))}" for name in _STATUS_NAMES}
+    definitions = {name: f"local {name} = {_lua_string(getattr(STATUSES, name))}" for name in STATUS_NAMES}
     for prefix, enum in LUA_ENUMS.items():
         for member in enum:
             name = f"{prefix}_{member.name}"

@@ -33,7 +33,7 @@ class STATUSES:
     @classmethod
     def by_value(cls, value: str, default: str | None = None) -> str | None:
         """Return the name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``)."""
-        for name in _STATUS_NAMES:
+        for name in STATUS_NAMES:
             if getattr(cls, name) == value:
                 return name
         return default
@@ -41,10 +41,11 @@ class STATUSES:
     @classmethod
     def values(cls) -> tuple[str, ...]:
         """Every valid stored value."""
-        return tuple(getattr(cls, name) for name in _STATUS_NAMES)
+        return tuple(getattr(cls, name) for name in STATUS_NAMES)
 
 
-_STATUS_NAMES = ("WAITING", "RUNNING", "SUCCESS", "ERROR", "CANCELED", "DELAYED")
+#: The names of the statuses, in the order of their definition.
+STATUS_NAMES = ("WAITING", "RUNNING", "SUCCESS", "ERROR", "CANCELED", "DELAYED")
 
 
 class TakeOutcome(str, Enum):
