@@ -14,7 +14,7 @@ from sample_jobs import NamedQueue
 import limpyd_jobs
 from limpyd_jobs import Job, Queue
 from limpyd_jobs.protocol import KEYS, Keys
-from limpyd_jobs.protocol.loader import Header, LuaScript
+from limpyd_jobs.protocol.loader import Header, LuaScript, expand_keys
 from limpyd_jobs.protocol.vocabulary import key_table
 from limpyd_jobs.recurring.scheduler import RecurringSchedule, Timeline
 
@@ -54,10 +54,19 @@ def test_every_script_compiles_in_redis(name, connection):
 def test_the_loader_writes_the_vocabulary_a_script_uses():
     source = LuaScript("take").source
     assert "local WAITING = 'w'" in source and "local TAKE_RUN = 'run'" in source
-    assert ("local function key_running(worker) return 'limpyd-jobs:worker:' .. worker .. ':running' end"
-            in source)
+    assert "local running = ('limpyd-jobs:worker:' .. (worker) .. ':running')" in source  # a key, written out
     assert "local worker, now_str, now_score, want_counts, pass_on = ARGV[1], ARGV[2]" in source
     assert "local function purge" not in source and "key_control" not in source  # only what it uses
+
+
+def test_key_calls_are_written_as_the_concatenation_of_their_template():
+    assert expand_keys("x = key_queue_list(key_queue(m, pk), 'waiting')") == (
+        "x = ((((m) .. ':' .. (pk))) .. ':' .. ('waiting'))")
+    assert expand_keys("key_control()") == "('limpyd-jobs:control')"
+    with pytest.raises(ValueError, match="takes worker"):
+        expand_keys("key_running(a, b)")
+    with pytest.raises(ValueError, match="no such key template"):
+        expand_keys("key_nope(a)")
 
 
 def test_a_header_reads_names_and_the_rest():

@@ -8,10 +8,11 @@ A script file starts with a header, which the loader reads:
     -- RETURNS: outcome, ident, waiting_key, ...
 
 The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
-(statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, key functions such as
-``key_running(worker)``, see ``vocabulary.py``), the ``lib.lua`` helpers it calls (and those they
-call), then one local per ARGV name (``name...`` takes the rest of ARGV as a table). Lua runs a
-script's top level at every call: only what a script uses is defined.
+(statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, see ``vocabulary.py``), the
+``lib.lua`` helpers it calls (and those they call), then one local per ARGV name (``name...``
+takes the rest of ARGV as a table). Lua runs a script's top level at every call: only what a
+script uses is defined. Key names are written with the vocabulary's templates, as calls such as
+``key_running(worker)``; the loader writes each such call as the concatenation it stands for.
 
 The Python wrapper of each script (``scripts/<name>.py``, beside ``scripts/<name>.lua``) takes
 the ARGV names as named arguments and returns a typed result; ``tests/test_protocol.py`` checks
@@ -72,9 +73,9 @@ class Header:
             values = ", ".join(f"ARGV[{index}]" for index in range(1, len(self.argv) + 1))
             lines.append(f"local {', '.join(self.argv)} = {values}")
         if self.argv_rest:
+            skip = len(self.argv)
             lines.append(f"local {self.argv_rest} = {{}}\n"
-                         f"for i = {len(self.argv) + 1}, #ARGV do "
-                         f"{self.argv_rest}[#{self.argv_rest} + 1] = ARGV[i] end")
+                         f"for i = {skip + 1}, #ARGV do {self.argv_rest}[i - {skip}] = ARGV[i] end")
         return "\n".join(lines)
 
 
@@ -89,18 +90,53 @@ def _vocabulary(keys: Keys) -> dict[str, str]:
         for member in enum:
             name = f"{prefix}_{member.name}"
             definitions[name] = f"local {name} = {_lua_string(member.value)}"
-    for template in keys.templates():
-        name = f"key_{template.name}"
-        definitions[name] = (f"local function {name}({', '.join(template.parts)}) "
-                             f"return {_lua_concatenation(template.template, keys.prefix)} end")
     return definitions
 
 
-def _lua_concatenation(template: str, prefix: str) -> str:
-    """A template as a Lua expression: ``"{prefix}:x:{name}"`` -> ``'limpyd-jobs:x:' .. name``."""
-    pieces = re.split(r"\{(\w+)\}", template.replace("{prefix}", prefix))
-    terms = [piece if index % 2 else _lua_string(piece) for index, piece in enumerate(pieces) if piece]
-    return " .. ".join(terms)
+_KEY_CALL = re.compile(r"\bkey_(\w+)\(")
+
+
+def expand_keys(text: str, keys: Keys = KEYS) -> str:
+    """Write each ``key_<name>(a, b)`` call of a Lua source as the concatenation its template
+    makes (``(a .. ':' .. b .. ...)``): the names come from the vocabulary, and cost no function
+    call in Redis."""
+    templates = {template.name: template for template in keys.templates()}
+    out, position = [], 0
+    while (call := _KEY_CALL.search(text, position)) is not None:
+        template = templates.get(call.group(1))
+        if template is None:
+            raise ValueError(f"key_{call.group(1)}: no such key template in vocabulary.py")
+        arguments, end = _arguments(text, call.end())
+        if len(arguments) != len(template.parts):
+            raise ValueError(f"key_{template.name} takes {', '.join(template.parts) or 'nothing'}, "
+                             f"not {len(arguments)} argument(s): {text[call.start():end]}")
+        values = dict(zip(template.parts, (f"({expand_keys(argument, keys)})" for argument in arguments),
+                          strict=True))
+        pieces = re.split(r"\{(\w+)\}", template.template.replace("{prefix}", keys.prefix))
+        terms = [values[piece] if index % 2 else _lua_string(piece)
+                 for index, piece in enumerate(pieces) if piece]
+        out += [text[position:call.start()], f"({' .. '.join(terms)})"]
+        position = end
+    return "".join(out) + text[position:]
+
+
+def _arguments(text: str, start: int) -> tuple[list[str], int]:
+    """The comma-separated arguments of a call whose ``(`` ends at ``start``, and where it ends."""
+    arguments, depth, current, index = [], 1, start, start
+    while depth:
+        char = text[index]
+        if char in "'\"":
+            index = text.index(char, index + 1)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 1:
+            arguments.append(text[current:index].strip())
+            current = index + 1
+        index += 1
+    last = text[current:index - 1].strip()
+    return arguments + [last] if last or arguments else [], index
 
 
 def _lib_blocks() -> dict[str, str]:
@@ -146,7 +182,7 @@ class LuaScript:
         self.name = name
         text = (_HERE / "scripts" / f"{name}.lua").read_text()
         self.header = Header.parse(text)
-        self.source = link(self.header.argv_locals() + "\n" + text, keys)
+        self.source = expand_keys(link(self.header.argv_locals() + "\n" + text, keys), keys)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         self._script: dict[str, Any] = {"lua": self.source}
 
