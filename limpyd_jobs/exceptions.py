@@ -11,6 +11,14 @@ class ConfigurationException(LimpydJobsException):
     """A worker, model or command-line setting is missing or invalid."""
 
 
+class InvalidValue(LimpydJobsException, ValueError):
+    """A value given to limpyd-jobs (an identifier, a queue name, a priority...) is not valid."""
+
+
+class InvalidType(LimpydJobsException, TypeError):
+    """A value given to limpyd-jobs is not of the type it must be (an identifier is a str...)."""
+
+
 class InvalidIdent(LimpydJobsException, ValueError):
     """A job ident does not read ``module.Model:pk`` or names no importable Job model."""
 

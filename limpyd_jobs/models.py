@@ -34,15 +34,9 @@ from .utils import (
     str_to_datetime,
     to_utc,
 )
+from .validation import MAX_PRIORITY, clean_identifier, clean_priority, clean_queue_name, clean_timeout
 
 __all__ = ["BaseJobsModel", "Queue", "Job", "Error"]
-
-
-def _clean_priority(priority: Any) -> int:
-    try:
-        return int(priority)
-    except (TypeError, ValueError):
-        raise ValueError(f"priority must be an integer, not {priority!r}") from None
 
 
 class StatusField(fields.InstanceHashField):
@@ -87,10 +81,8 @@ class Queue(BaseJobsModel):
     @classmethod
     def get_queue(cls, name: str, priority: int = 0, **fields_if_new: Any) -> "Queue":
         """Return the queue with this name and priority, created (atomically) if missing."""
-        if not name or not isinstance(name, str):
-            raise LimpydJobsException(f"A queue needs a non-empty name (got {name!r})")
-        found = get_queue.call(cls.database, queue_model=cls._name, name=name,
-                               priority=_clean_priority(priority))
+        found = get_queue.call(cls.database, queue_model=cls._name, name=clean_queue_name(name),
+                               priority=clean_priority(priority))
         return cls._found(found.queue_pk, found.created, fields_if_new)
 
     @classmethod
@@ -225,6 +217,10 @@ class Job(BaseJobsModel):
     queue_model: type[Queue] = Queue
     queue_name: str | None = None
     always_cancel_on_error = False
+    #: The token of the attempt holding this instance (set by the worker that took the job):
+    #: moving the job through it (``requeue``, ``enqueue_or_delay``...) is refused once another
+    #: attempt took the job (a stale attempt writes nothing).
+    _attempt_token = ""
 
     #: Fields that add_job and the worker manage themselves.
     _managed_fields = frozenset(
@@ -254,16 +250,34 @@ class Job(BaseJobsModel):
 
     @classmethod
     def model_for_repr(cls, model_repr: str) -> type["Job"]:
-        """The Job model named by ``module.ClassName``, imported once and cached."""
+        """The Job model named by ``module.ClassName``: one defined in this process, or one of a
+        module under ``importable_modules`` (imported then). An ident read from Redis never
+        decides what else is imported: InvalidIdent says what was refused."""
         model = cls._models_by_repr.get(model_repr)
         if model is None:
-            try:
-                model = import_string(model_repr)
-            except ImportError as exc:
-                raise InvalidIdent(f"{model_repr!r} names no importable model: {exc}") from None
-            if not (isinstance(model, type) and issubclass(model, Job)):
-                raise InvalidIdent(f"{model_repr!r} is not a Job model")
-            cls._models_by_repr[model_repr] = model
+            cls._models_by_repr.update(
+                (known.get_model_repr(), known) for known in _all_subclasses(Job) if not known.abstract)
+            model = cls._models_by_repr.get(model_repr) or cls._import_model(model_repr)
+        return model
+
+    #: Module prefixes whose Job models may be imported to read an ident (models defined in
+    #: modules already imported need none); a worker adds those of its ``job_modules`` option.
+    importable_modules: tuple[str, ...] = ("limpyd_jobs",)
+
+    @classmethod
+    def _import_model(cls, model_repr: str) -> type["Job"]:
+        module, _, _ = model_repr.rpartition(".")
+        if not any(module == prefix or module.startswith(prefix + ".") for prefix in Job.importable_modules):
+            raise InvalidIdent(f"{model_repr!r} is not a Job model of this process, and its module is not "
+                               f"among the importable ones ({', '.join(Job.importable_modules)}): import it "
+                               "first, or give it to the worker's --job-modules")
+        try:
+            model = import_string(model_repr)
+        except ImportError as exc:
+            raise InvalidIdent(f"{model_repr!r} names no importable model: {exc}") from None
+        if not (isinstance(model, type) and issubclass(model, Job)):
+            raise InvalidIdent(f"{model_repr!r} is not a Job model")
+        cls._models_by_repr[model_repr] = model
         return model
 
     @classmethod
@@ -330,12 +344,11 @@ class Job(BaseJobsModel):
         An existing job gets the higher of the two priorities (moving to that queue) and goes
         to the front of the list if ``prepend``; anything else about it is left unchanged.
         """
-        if identifier is None or identifier == "":
-            raise ValueError("add_job needs an identifier")
+        identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
         queue_model = queue_model or cls.queue_model
-        if type(priority) is not int:
-            priority = _clean_priority(priority)
+        if type(priority) is not int or abs(priority) > MAX_PRIORITY:
+            priority = clean_priority(priority)
         now = cls.clock.now()
         when = None if delayed_until is None and delayed_for is None else compute_delayed_until(
             delayed_until, delayed_for, now)
@@ -343,7 +356,7 @@ class Job(BaseJobsModel):
         delayed_str, delayed_score = stored(when) if when else ("", "")
         added = add_job.call(
             cls.database, job_model=cls._name, model_repr=cls.get_model_repr(), queue_model=queue_model._name,
-            queue_name=queue_name, priority=priority, identifier=str(identifier), now_str=now_str,
+            queue_name=queue_name, priority=priority, identifier=identifier, now_str=now_str,
             now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score, prepend=bool(prepend),
             fields=cls._extra_fields_args(fields_if_new))
         if added.queue_created:
@@ -390,12 +403,9 @@ class Job(BaseJobsModel):
         positions: list[int] = []
         for item in jobs:
             values = {**defaults, **({"identifier": item} if not isinstance(item, dict) else item)}
-            identifier = values.pop("identifier", None)
-            if identifier is None or identifier == "":
-                raise ValueError(f"add_jobs needs an identifier for each job (got {item!r})")
-            identifier = str(identifier)
+            identifier = clean_identifier(values.pop("identifier", None))
             name = cls._resolve_queue_name(values.pop("queue_name"))
-            job_priority = _clean_priority(values.pop("priority"))
+            job_priority = clean_priority(values.pop("priority"))
             when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"), now)
             item_prepend = int(bool(values.pop("prepend")))
             if identifier in by_identifier:  # as a second add_job would: priority up, maybe first
@@ -429,7 +439,7 @@ class Job(BaseJobsModel):
             raise LimpydJobsException(
                 f"No queue name: pass queue_name, or set queue_name on {cls.__name__}"
             )
-        return queue_name
+        return clean_queue_name(queue_name)
 
     @classmethod
     def _extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
@@ -458,6 +468,8 @@ class Job(BaseJobsModel):
                     f"add_job can only set InstanceHashFields without custom indexes; "
                     f"set {name!r} on the returned job instead"
                 )
+            if name == "timeout":
+                value = clean_timeout(value)
             args += [name, value, indexed]
         return args
 
@@ -485,14 +497,15 @@ class Job(BaseJobsModel):
         delayed_until: datetime | str | None = None,
         prepend: bool = False,
         queue_model: type[Queue] | None = None,
-    ) -> None:
-        """Put the job in the waiting list of its queue, or in its delayed set if due later."""
+    ) -> bool:
+        """Put the job in the waiting list of its queue, or in its delayed set if due later;
+        False if another attempt took the job since this instance's (nothing written)."""
         queue_name = self._resolve_queue_name(queue_name)
         if priority is None:
             priority = self.priority.hget() or 0
         when = compute_delayed_until(delayed_until=delayed_until) if delayed_until else None
-        self._enqueue(queue_model or self.queue_model, queue_name=queue_name,
-                      priority=_clean_priority(priority), delayed=when, prepend=prepend)
+        return self._enqueue(queue_model or self.queue_model, queue_name=queue_name,
+                             priority=clean_priority(priority), delayed=when, prepend=prepend)
 
     def _enqueue(
         self,
@@ -505,18 +518,20 @@ class Job(BaseJobsModel):
         prepend: bool = False,
         now_score: float | None = None,
         release_from: str = "",
-    ) -> None:
+    ) -> bool:
         """Run enqueue_job.lua: into the queue ``queue_pk``, or the one found (or created) by
-        name and priority (the job then takes that priority); ``release_from``: a worker id."""
+        name and priority (the job then takes that priority); ``release_from``: a worker id.
+        False if the attempt token of this instance is not the job's any more."""
         delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
         enqueued = enqueue_job.call(
             self.database, job_model=self._name, pk=self.pk.get(), ident=self.ident,
             queue_model=queue_model._name, queue_pk=queue_pk, queue_name=queue_name, priority=priority,
             delayed_str=delayed_str,
             delayed_score=delayed_score, now_score=self.clock.time() if now_score is None else now_score,
-            prepend=prepend, set_priority=not queue_pk, release_from=release_from)
+            prepend=prepend, set_priority=not queue_pk, release_from=release_from, token=self._attempt_token)
         if enqueued.queue_created:
             queue_model._found(enqueued.queue_pk, True)
+        return enqueued.enqueued
 
     def requeue(
         self,
@@ -525,10 +540,11 @@ class Job(BaseJobsModel):
         delayed_until: datetime | None = None,
         delayed_for: int | float | timedelta | None = None,
         queue_model: type[Queue] | None = None,
-    ) -> None:
-        """Put a failed job back in its waiting list, or delayed set if a delay is given."""
+    ) -> bool:
+        """Put a failed job back in its waiting list, or delayed set if a delay is given (False
+        if another attempt took the job since this instance's: nothing written)."""
         when = compute_delayed_until(delayed_until, delayed_for, self.clock.now())
-        self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
+        return self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
 
     # --- execution and hooks (no-ops, for subclasses to override)
 
@@ -583,11 +599,20 @@ class Error(BaseJobsModel):
         **additional_fields: Any,
     ) -> "Error":
         """Record ``error`` raised by ``job`` in queue ``queue_name`` (at ``when``, default now, UTC)."""
+        return cls.add_error_for(queue_name, job.ident, job.identifier.hget(), error, when, trace,
+                                 **additional_fields)
+
+    @classmethod
+    def add_error_for(cls, queue_name: str, ident: str, identifier: str, error: BaseException,
+                      when: datetime | None = None, trace: str | None = None,
+                      **additional_fields: Any) -> "Error":
+        """``add_error`` for a job known by its ident and identifier (its model may not be loaded)."""
         when = to_utc(when) if when else cls.clock.now()
+        model_repr, _, pk = ident.rpartition(":")
         values: dict[str, Any] = {
-            "job_model_repr": job.get_model_repr(),
-            "job_pk": job.pk.get(),
-            "identifier": job.identifier.hget(),
+            "job_model_repr": model_repr,
+            "job_pk": pk,
+            "identifier": identifier,
             "queue_name": queue_name,
             "date_time": when.strftime("%Y-%m-%d %H:%M:%S"),
             "date": when.strftime("%Y-%m-%d"),

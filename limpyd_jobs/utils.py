@@ -60,11 +60,15 @@ def compute_delayed_until(delayed_until: Any = None, delayed_for: Any = None,
                 f"delayed_for must be a number of seconds (int or float) or a timedelta, "
                 f"not {delayed_for!r}"
             )
-        if not isinstance(delayed_for, timedelta):
-            delayed_for = timedelta(seconds=delayed_for)
         if now is None:
             raise ValueError("delayed_for needs the current time")
-        return now + delayed_for
+        try:
+            if not isinstance(delayed_for, timedelta):
+                delayed_for = timedelta(seconds=delayed_for)
+            return now + delayed_for
+        except (OverflowError, ValueError):  # NaN, infinite, or beyond what a datetime holds
+            raise InvalidDelay(f"delayed_for must be a finite number of seconds that a datetime can hold, "
+                               f"not {delayed_for!r}") from None
     if delayed_until is None:
         return None
     if isinstance(delayed_until, str):

@@ -193,7 +193,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       local outcome, status, identifier, attempt, timeout = TAKE_RUN, '', '', '', ''
       local job_model, pk = job_model_of(ident)
       if not job_model then
-        outcome = TAKE_UNKNOWN
+        outcome, job_model = TAKE_UNKNOWN, ''
       else
         local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'identifier', 'timeout', 'tries')
         if not fields[1] then  -- every queued job has a status: this one does not exist
@@ -210,11 +210,11 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       end
       if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
       local waiting, delayed = counts()
-      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout}
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model}
     end
   end
   local waiting, delayed = counts()
-  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', ''}
+  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', ''}
 end
 
 -- Record the end of a job's run (see finish.lua for the arguments and the result).
@@ -232,6 +232,11 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
   if refused then
     redis.call('ZREM', running, ident)
     return refused
+  end
+  if token ~= '' and status ~= '' and previous == status and only_if ~= '' and previous ~= only_if then
+    -- this attempt's end is written already (this is a retry after a lost reply): same answer
+    if keep_queued ~= '1' then redis.call('ZREM', running, ident) end
+    return only_if
   end
   if only_if ~= '' and previous ~= only_if then return previous end
   local fields = {}
@@ -253,6 +258,49 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     redis.call('ZREM', running, ident)
   end
   return previous
+end
+
+-- Whether an attempt token is one of this worker's ("<worker>:<tries>").
+local function taken_by(token, worker)
+  return token ~= false and string.sub(token, 1, #worker + 1) == worker .. ':'
+end
+
+-- Put back a job left in the running set of a worker that does not run it any more: dead (its
+-- lost attempt counts; after max_tries attempts the job ends in ERROR), or alive but it lost the
+-- reply of the take (`untake`: the attempt never started, it does not count). A RUNNING job
+-- (or ERROR waiting for its requeue) goes to the front of its queue, WAITING, without attempt
+-- token (a late end of the lost attempt is refused); DELAYED goes to its delayed set, due now;
+-- CANCELED is unqueued; a job another worker's attempt runs now, or finished, is left alone.
+-- The caller removes it from the running set. Returns LOST_REQUEUED, LOST_FAILED or nil.
+local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, max_tries, untake)
+  local key = key_hash(job_model, pk)
+  local fields = redis.call('HMGET', key, 'status', 'queued', 'tries', 'queue_key', 'attempt')
+  local status, queued, tries, queue = fields[1], fields[2], tonumber(fields[3]) or 0, fields[4]
+  if queued ~= '1' or not queue then return nil end
+  if status == RUNNING and not taken_by(fields[5], worker) then return nil end
+  if status == DELAYED then
+    redis.call('ZADD', key_queue_list(queue, 'delayed'), now_score, ident)
+  elseif status == CANCELED then
+    del_field(job_model, pk, 'queued', true)
+  elseif status == RUNNING or status == ERROR then
+    if untake and status == RUNNING then
+      tries = math.max(tries - 1, 0)
+      redis.call('HSET', key, 'tries', tries)
+    end
+    redis.call('HDEL', key, 'attempt')
+    if max_tries and tries >= max_tries then
+      set_field(job_model, pk, 'status', ERROR, true)
+      redis.call('HSET', key, 'end', now_str)
+      del_field(job_model, pk, 'queued', true)
+      redis.call('RPUSH', key_queue_list(queue, 'errors'), ident)
+      return LOST_FAILED
+    end
+    set_field(job_model, pk, 'status', WAITING, true)
+    redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
+    wake_up_queue(queue)
+    return LOST_REQUEUED
+  end
+  return nil
 end
 
 -- add_job's rules for a job already queued: a higher priority raises it (and moves it to that

@@ -6,6 +6,7 @@ A script file starts with a header, which the loader reads:
     -- KEYS: the waiting lists to look at, highest priority first
     -- ARGV: worker, now_str, now_score, want_counts, pass_on, delayed_keys...
     -- RETURNS: outcome, ident, waiting_key, ...
+    -- RETRY: safe, <why sending it again after a lost reply changes nothing> (if it is so)
 
 The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
 (statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, see ``vocabulary.py``), the
@@ -35,7 +36,7 @@ from .. import orm
 from .vocabulary import KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
 
 _HERE = Path(__file__).parent
-_LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS): (.*)$", re.MULTILINE)
+_LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS|RETRY): (.*)$", re.MULTILINE)
 _LIB_BLOCK = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 _LUA_COMMENT = re.compile(r"--[^\n]*")
 _WORD = re.compile(r"\w+")
@@ -55,6 +56,7 @@ class Header:
     argv: tuple[str, ...]  # fixed arguments, in order
     argv_rest: str  # name of the table holding the rest of ARGV ('' if none)
     returns: tuple[str, ...]  # named values of the result, in order ('' if free-form)
+    retry: str  # why the script is safe to send again after a lost reply ('' if it is not)
 
     @classmethod
     def parse(cls, text: str) -> Header:
@@ -64,7 +66,7 @@ class Header:
         rest = names.pop()[:-3] if names and names[-1].endswith("...") else ""
         returns = lines.get("RETURNS", "")
         named = tuple(name.strip() for name in returns.split("[")[0].split(",") if name.strip())
-        return cls(summary, lines.get("KEYS", ""), tuple(names), rest, named)
+        return cls(summary, lines.get("KEYS", ""), tuple(names), rest, named, lines.get("RETRY", ""))
 
     def argv_locals(self) -> str:
         """Lua locals named after the ARGV names."""
@@ -176,6 +178,10 @@ class LuaScript:
     The hot paths (add, take, finish) are one round trip each; going around redis-py's command
     layer halves the client time they cost. Inside a limpyd pipeline the script goes through
     limpyd's ``database.call_script`` instead, so that it is part of the pipeline.
+
+    When the connection breaks after the request was sent, the script may have run: it is sent
+    once more on a new connection only if its header says ``RETRY: safe``; else the error is
+    raised, and the caller finds out what happened (see ``Worker`` and its reconciliation).
     """
 
     def __init__(self, name: str, keys: Keys = KEYS) -> None:
@@ -187,14 +193,15 @@ class LuaScript:
         self._script: dict[str, Any] = {"lua": self.source}
 
     def __call__(self, database: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
-        """Run the script; a reply lost to a broken connection raises, it is never sent twice."""
+        """Run the script (see the class docstring for a reply lost to a broken connection)."""
         client = database.connection
         if orm.is_pipeline(client):
             return database.call_script(self._script, list(keys), list(args))
         connection = orm.kept_connection(client)
         command = ("EVALSHA", self.sha, len(keys), *keys, *args)
         packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
-        for _ in range(2):
+        lost = 0
+        for _ in range(3):
             try:
                 connection.send_packed_command(packed)
             except (ConnectionError, TimeoutError):  # nothing was sent: safe to send again
@@ -204,9 +211,11 @@ class LuaScript:
                 return connection.read_response()
             except NoScriptError:
                 client.script_load(self.source)
-            except (ConnectionError, TimeoutError):  # it may have run: never send it twice
+            except (ConnectionError, TimeoutError):  # it may have run
                 connection.disconnect()
-                raise
+                lost += 1
+                if not self.header.retry or lost > 1:
+                    raise
         connection.send_packed_command(packed)
         return connection.read_response()
 

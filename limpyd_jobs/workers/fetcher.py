@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import redis
+from redis.exceptions import RedisError
 
 from ..clock import Clock
+from ..constants import LOGGER_NAME
 from ..models import Queue
 from ..protocol import KEYS, TakeOutcome
 from ..protocol.scripts import take
 from ..protocol.scripts.take import Taken
 from ..utils import stored
-from .outages import OUTAGE_ERRORS
+from ..validation import parse_priority
+
+logger = logging.getLogger(LOGGER_NAME)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ class Fetcher:
         self.counts = (0, 0)
         self._turn = 0
         self._kept: Taken | None = None
+        #: A take (or a take along with an end) failed: it may have run without its reply
+        #: arriving, leaving a job in the running set that the worker does not know it holds.
+        self.take_lost = False
 
     def refresh(self) -> list[str]:
         """Read the queues of the names (one per priority), highest priority first, then by name;
@@ -70,8 +78,13 @@ class Fetcher:
         self.queues = []
         for queue in self.queue_model.get_all_by_priority(self.names):
             name, priority = queue.hmget("name", "priority")
-            self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", int(priority or 0),
-                                         queue.waiting.key, queue.delayed.key))
+            try:
+                number = parse_priority(priority or 0)
+            except ValueError as exc:  # malformed in Redis: that queue is left out, the others run
+                logger.error("queue %s (%s) left out: %s", queue.pk.get(), name, exc)
+                continue
+            self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", number, queue.waiting.key,
+                                         queue.delayed.key))
         self._by_key = {info.waiting_key: info for info in self.queues}
         self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]
@@ -105,9 +118,14 @@ class Fetcher:
         if not keys:
             return None
         request = self.request(keys)
-        taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
-                          now_str=request.now_str, now_score=request.now_score,
-                          want_counts=request.want_counts, pass_on=woken, delayed_keys=request.delayed_keys)
+        try:
+            taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
+                              now_str=request.now_str, now_score=request.now_score,
+                              want_counts=request.want_counts, pass_on=woken,
+                              delayed_keys=request.delayed_keys)
+        except RedisError:
+            self.take_lost = True
+            raise
         return self.keep(taken, for_now=True)
 
     def keep(self, taken: Taken, for_now: bool = False) -> Taken | None:
@@ -124,6 +142,10 @@ class Fetcher:
         """Forget the job kept for the next take, and return it (to give it back)."""
         taken, self._kept = self._kept, None
         return taken
+
+    def kept_idents(self) -> list[str]:
+        """The job kept for the next take, if any (it is held)."""
+        return [self._kept.ident] if self._kept is not None else []
 
     def wakeup_keys(self) -> list[str]:
         """The wake-up lists of the worker's queue names."""
@@ -158,7 +180,7 @@ class WakeUpWait:
                 return False
             connection.send_command("BLPOP", *self.keys, seconds)
             return bool(connection.read_response())
-        except (*OUTAGE_ERRORS, OSError):
+        except (RedisError, OSError):
             connection.disconnect()
             if must_stop():  # a stop signal cut the wait short
                 return False

@@ -1,48 +1,92 @@
-"""Riding out Redis outages: which errors are outages, and the backoff between two tries."""
+"""Riding out Redis outages: which errors are outages, and how to wait until Redis works again.
+
+An outage is any Redis error that says "not now" rather than "never": the connection is down or
+timed out, the server is loading its data, busy running a script, out of memory
+(``maxmemory`` with ``noeviction``), read-only (a replica after a failover), or has no master.
+A worker, the sweeper and the dispatcher log an outage, wait, and try again; they never exit
+for one, and never drop a job. While waiting they ask Redis with PING at least once a second, so
+work resumes within a second of Redis answering again.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import RedisError, ResponseError
 
-#: Redis errors after which a worker waits and tries again.
-OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+#: Errors that are outages whatever they say.
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError,
+                 redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError,
+                 redis.exceptions.MasterDownError, redis.exceptions.TryAgainError,
+                 redis.exceptions.ClusterDownError)
+#: Server replies that are outages (redis-py raises a plain ResponseError for some of them).
+OUTAGE_REPLIES = ("BUSY", "LOADING", "OOM", "READONLY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN",
+                  "CLUSTERDOWN")
+#: Seconds between two looks at a Redis that does not answer, at the most.
+PROBE_INTERVAL = 1.0
+#: Seconds between two log lines about the same outage.
+LOG_INTERVAL = 30.0
 
 T = TypeVar("T")
 
 
-class Backoff:
-    """Capped exponential backoff: ``start`` seconds, doubling up to ``maximum``."""
-
-    def __init__(self, start: float = 0.5, maximum: float = 30.0) -> None:
-        self.start = start
-        self.maximum = maximum
-        self.delay = start
-
-    def next(self) -> float:
-        """The delay to wait now; the next one doubles."""
-        delay = self.delay
-        self.delay = min(self.delay * 2, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self.delay = self.start
+def is_outage(error: BaseException) -> bool:
+    """Whether a Redis error means "try again later"."""
+    if isinstance(error, OUTAGE_ERRORS):
+        return True
+    return isinstance(error, ResponseError) and str(error).startswith(OUTAGE_REPLIES)
 
 
-def retrying(call: Callable[[], T], what: str, give_up: threading.Event,
-             log: Callable[[str, str], None]) -> T:
-    """``call()``, tried again after each outage (with backoff) until it succeeds, or until
-    ``give_up`` is set (the outage error is then raised)."""
-    backoff = Backoff()
+class Outage:
+    """One outage, from the error that showed it until Redis answers: ``wait()`` between two
+    tries of the work (it probes with PING, and logs now and then)."""
+
+    def __init__(self, error: BaseException, what: str, ping: Callable[[], Any], stop: threading.Event,
+                 log: Callable[[str, str], None]) -> None:
+        self.what = what
+        self.ping = ping
+        self.stop = stop
+        self.log = log
+        self.delay = 0.05
+        self.started = time.monotonic()
+        self.logged = self.started
+        log(f"Redis unavailable ({error}) {what}: waiting for it", "warning")
+
+    def wait(self, error: BaseException | None = None) -> bool:
+        """Wait until Redis answers a PING (at least once a second), or ``stop`` is set (False).
+        ``error``: the one the last try met, logged every 30 seconds."""
+        while not self.stop.wait(self.delay):
+            self.delay = min(self.delay * 2, PROBE_INTERVAL)
+            now = time.monotonic()
+            if error is not None and now - self.logged >= LOG_INTERVAL:
+                self.logged = now
+                self.log(f"Redis still unavailable after {now - self.started:.0f}s ({error}) {self.what}",
+                         "warning")
+            try:
+                self.ping()
+                return True
+            except RedisError as exc:
+                if not is_outage(exc):
+                    raise
+                error = exc
+        return False
+
+
+def retrying(call: Callable[[], T], what: str, give_up: threading.Event, log: Callable[[str, str], None],
+             ping: Callable[[], Any]) -> T:
+    """``call()``, tried again after each outage (waiting for Redis to answer) until it succeeds,
+    or until ``give_up`` is set: the outage error is then raised."""
+    outage: Outage | None = None
     while True:
         try:
             return call()
-        except OUTAGE_ERRORS as exc:
-            if give_up.is_set():
+        except RedisError as exc:
+            if not is_outage(exc) or give_up.is_set():
                 raise
-            delay = backoff.next()
-            log(f"Redis unavailable ({exc}) {what}: retrying in {delay:.1f}s", "warning")
-            give_up.wait(delay)
+            outage = outage or Outage(exc, what, ping, give_up, log)
+            if not outage.wait(exc):
+                raise

@@ -5,24 +5,32 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..models import Job, Queue
-from ..protocol import KEYS, STATUSES
-from ..protocol.scripts import finish, finish_and_take
+from ..protocol import KEYS, STATUSES, TakeOutcome
+from ..protocol.scripts import finish, finish_and_take, set_aside
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str
 from .attempt import Attempt
 from .fetcher import TakeRequest
-from .outages import OUTAGE_ERRORS, retrying
+from .outages import is_outage, retrying
+
+
+class Success(NamedTuple):
+    previous: str  # the status the job had (RUNNING when the success was written), or an EndRefusal
+    taken: Taken | None  # the next job, taken along
+    take_lost: bool  # the take along may have run without its reply arriving (see reconcile)
 
 
 class Recorder:
-    """Writes the end of attempts: each write is one script, and those that end a run check the
-    attempt's token (the end of a stale attempt writes nothing). During a Redis outage a write is
-    tried again until it is done (the job ran: only its record is missing), unless ``give_up``
-    is set (a second stop signal)."""
+    """Writes the end of attempts. Each write is one script that checks the attempt's token (the
+    end of a stale attempt writes nothing) and is safe to send again; during a Redis outage a
+    write is tried again, once Redis answers, until it is done (the job ran: only its record is
+    missing), unless ``give_up`` is set (a second stop signal)."""
 
     def __init__(self, queue_model: type[Queue], worker_id: str, clock: Clock, give_up: threading.Event,
                  log: Callable[[str, str], None]) -> None:
@@ -32,54 +40,77 @@ class Recorder:
         self.give_up = give_up
         self.log = log
         self._lists: dict[tuple[str, str], str] = {}  # (queue pk, list name) -> key
-    def success(self, job: Job, attempt: Attempt,
-                then: TakeRequest | None = None) -> tuple[str, Taken | None]:
-        """Mark the job SUCCESS, unless its status changed while it ran; return the status it had
-        (or an ``EndRefusal``). With ``then``, take the next job in the same round trip."""
+
+    def success(self, job: Job, attempt: Attempt, then: TakeRequest | None = None) -> Success:
+        """Mark the job SUCCESS, unless its status changed while it ran. With ``then``, take the
+        next job in the same round trip."""
         arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False)
         if then is not None:
             try:
                 ended = finish_and_take.call(
                     self.queue_model.database, then.waiting_keys, **arguments, now_str=then.now_str,
                     now_score=then.now_score, want_counts=then.want_counts, delayed_keys=then.delayed_keys)
-                return ended.previous, ended.taken
-            except OUTAGE_ERRORS:
-                pass  # a plain end, tried until it is written
-        return self._finish(arguments, attempt), None
+                return Success(ended.previous, ended.taken, False)
+            except RedisError as exc:  # a plain end, tried until it is written; a take may be lost
+                if not is_outage(exc):
+                    raise
+                return Success(self._finish(arguments, attempt), None, True)
+        return Success(self._finish(arguments, attempt), None, False)
 
-    def error(self, job: Job, attempt: Attempt, requeue: bool) -> str:
+    def error(self, job: Job, attempt: Attempt, requeue: Callable[[], bool]) -> tuple[str, bool]:
         """Mark the job ERROR (in its queue's errors list), unless its status changed while it
-        ran; a job to ``requeue`` stays queued and held until ``release``. Returns the status it had."""
-        return self._finish(self._end(job, attempt, STATUSES.ERROR, "errors", keep_queued=requeue), attempt)
+        ran. ``requeue()`` says whether it goes back to its queue: it then stays queued (and
+        held) until ``release``. Decided and written together, tried until written; returns the
+        status the job had, and the decision."""
+        def write() -> tuple[str, bool]:
+            decided = requeue()
+            arguments = self._end(job, attempt, STATUSES.ERROR, "errors", keep_queued=decided)
+            return finish.call(self.queue_model.database, **arguments).previous, decided
+
+        return self.retrying(write, f"to record the error of {attempt.ident}")
 
     def skip(self, job: Job, attempt: Attempt) -> str:
         """Unqueue a job that is not run (not WAITING, or canceled while running), status unchanged."""
         arguments = self._end(job, attempt, "", "", keep_queued=False, only_if="", end=False)
         return self._finish(arguments, attempt)
 
-    def delay(self, job: Job, attempt: Attempt, until: datetime) -> None:
-        """Put a job set to DELAYED in its queue's delayed set, and release it."""
-        retrying(lambda: job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, delayed=until,
-                                      release_from=self.worker_id),
-                 f"to delay {attempt.ident}", self.give_up, self.log)
+    def delay(self, job: Job, attempt: Attempt, until: datetime) -> bool:
+        """Put a job set to DELAYED in its queue's delayed set, and release it (False: a stale attempt)."""
+        return self.retrying(lambda: job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, delayed=until,
+                                                   release_from=self.worker_id),
+                              f"to delay {attempt.ident}")
 
-    def give_back(self, job: Job, attempt: Attempt, patient: bool = True) -> None:
+    def give_back(self, job: Job, attempt: Attempt, patient: bool = True) -> bool:
         """Put a job that was not run to its end back at the front of its queue, and release it
-        (tried once if not ``patient``: the outage error is raised)."""
-        def write() -> None:
-            job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, prepend=True,
-                         release_from=self.worker_id)
+        (tried once if not ``patient``: the outage error is raised). False: a stale attempt."""
+        def write() -> bool:
+            return job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, prepend=True,
+                                release_from=self.worker_id)
 
-        if patient:
-            retrying(write, f"to give back {attempt.ident}", self.give_up, self.log)
-        else:
-            write()
+        return self.retrying(write, f"to give back {attempt.ident}") if patient else write()
+
+    def set_aside(self, taken: Taken, queue_pk: str) -> None:
+        """End a job the worker cannot load (its model is unknown here): ERROR in its queue's
+        errors list if the take started it, else just unqueued; an ident of an unregistered model
+        goes to that list as it is. Nothing else is read or imported."""
+        errors = self._list_key(queue_pk, "errors")
+        if not taken.job_model:
+            database, worker = self.queue_model.database, self.worker_id
+            self.retrying(lambda: set_aside.call(database, worker=worker, ident=taken.ident, list_key=errors),
+                          f"to set {taken.ident} aside")
+            return
+        started = taken.outcome == TakeOutcome.RUN
+        pk = taken.ident.rpartition(":")[2]
+        self._finish({"job_model": taken.job_model, "pk": pk, "ident": taken.ident,
+                      "status": STATUSES.ERROR if started else "", "list_key": errors if started else "",
+                      "end_str": datetime_to_str(self.clock.now()) if started else "", "keep_queued": False,
+                      "worker": self.worker_id, "only_if": "", "token": taken.attempt})
 
     def release(self, ident: str) -> None:
         """Take a job out of the worker's running set."""
         connection = self.queue_model.get_connection()
-        retrying(lambda: connection.zrem(KEYS.running(worker=self.worker_id), ident),
-                 f"to release {ident}", self.give_up, self.log)
+        running = KEYS.running(worker=self.worker_id)
+        self.retrying(lambda: connection.zrem(running, ident), f"to release {ident}")
 
     def _end(self, job: Job, attempt: Attempt, status: str, list_name: str, keep_queued: bool,
              only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
@@ -97,6 +128,10 @@ class Recorder:
             key = self._lists[(queue_pk, list_name)] = KEYS.queue_list(queue=queue, list=list_name)
         return key
 
-    def _finish(self, arguments: dict[str, Any], attempt: Attempt) -> str:
-        return retrying(lambda: finish.call(self.queue_model.database, **arguments).previous,
-                        f"to record the end of {attempt.ident}", self.give_up, self.log)
+    def _finish(self, arguments: dict[str, Any], attempt: Attempt | None = None) -> str:
+        return self.retrying(lambda: finish.call(self.queue_model.database, **arguments).previous,
+                             f"to record the end of {arguments['ident']}")
+
+    def retrying(self, call: Callable[[], Any], what: str) -> Any:
+        """``call()``, tried again after each outage until done (see the class docstring)."""
+        return retrying(call, what, self.give_up, self.log, self.queue_model.get_connection().ping)

@@ -20,21 +20,24 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from .. import orm
 from ..constants import CONTROL_CHECK_DELAY, DEFAULT_DELAY
-from ..exceptions import ConfigurationException, JobProcessDied, JobTimeout, LimpydJobsException
+from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, JobTimeout, LimpydJobsException
 from ..models import Job, Queue
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
-from ..protocol.scripts import start_job
+from ..protocol.scripts import reconcile, start_job
 from ..protocol.scripts.take import Taken
-from ..utils import datetime_to_str, str_to_datetime
+from ..utils import datetime_to_str, stored, str_to_datetime
+from ..validation import parse_count, parse_timeout
 from . import registry
 from .attempt import Attempt
 from .executors import DIED, EXECUTORS, INTERRUPTED, TIMEOUT, Outcome
 from .fetcher import Fetcher, WakeUpWait
 from .maintenance import Maintenance
 from .observers import notifier
-from .outages import OUTAGE_ERRORS, Backoff
+from .outages import Outage, is_outage
 from .recorder import Recorder
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
 
@@ -251,19 +254,25 @@ class Worker(WorkerSettings):
 
     def _loop(self) -> None:
         """Call ``run_one`` until told to stop, riding out Redis outages."""
-        backoff = Backoff()
+        outage: Outage | None = None
         while not self.must_stop():
             try:
                 self.run_one()
-                backoff.reset()
-            except OUTAGE_ERRORS as exc:
-                delay = backoff.next()
-                self.log(f"Redis unavailable ({exc}): retrying in {delay:.1f}s", level="warning")
-                self._stopping.wait(delay)
+                outage = None
+            except RedisError as exc:
+                if not is_outage(exc):
+                    raise
+                outage = outage or Outage(exc, "", self.connection.ping, self._stopping, self.log)
+                outage.wait(exc)
 
     def _stop(self) -> None:
         """End a run: give back what was taken and not run, stop the parts, leave the registry."""
         self.give_back_unstarted()
+        if self.fetcher.take_lost:
+            try:
+                self.reconcile()
+            except RedisError as exc:  # what stays in the running set is recovered
+                self.log(f"could not look for lost takes ({exc})", level="warning")
         self.executor.close()
         self.stop_beating()
         self.end_date = self.clock.now()
@@ -277,6 +286,8 @@ class Worker(WorkerSettings):
         self.maintain()
         if self.must_stop():  # a HALT, or a signal, seen during the maintenance
             return False
+        if self.fetcher.take_lost:
+            self.reconcile()
         self.notify("before_fetch", self)
         queue, job = self.wait_for_job()
         attempt = self._attempt_of(job, queue) if job is not None else None
@@ -307,6 +318,16 @@ class Worker(WorkerSettings):
     def maintain(self) -> None:
         """Run the periodic tasks that are due (see ``maintenance``)."""
         self.maintenance.run_due()
+
+    def reconcile(self) -> None:
+        """Give back the jobs of this worker's running set it does not know it holds: a take
+        (or a take along with an end) failed, and may have run without its reply arriving."""
+        now_str, now_score = stored(self.clock.now())
+        given_back = reconcile.call(self.queue_model.database, worker=self.id, now_str=now_str,
+                                    now_score=now_score, known=[*self.attempts, *self.fetcher.kept_idents()])
+        self.fetcher.take_lost = False
+        for ident in given_back:
+            self.log(f"job {ident} was taken, the reply lost: given back to its queue", level="warning")
 
     def update_keys(self) -> None:
         """Read the waiting keys of this worker's queues, highest priority first."""
@@ -350,7 +371,7 @@ class Worker(WorkerSettings):
         try:
             if not self.presence.stop():
                 self.log("jobs left unfinished: they will be recovered by another worker", level="warning")
-        except OUTAGE_ERRORS as exc:
+        except RedisError as exc:
             self.log(f"could not leave the registry ({exc})", level="warning")
 
     # --- taking a job
@@ -371,13 +392,19 @@ class Worker(WorkerSettings):
         """Turn a take into (queue, job), and note the attempt this worker now holds."""
         queue = self.get_queue(taken.waiting_key)
         now = self.clock.now()
-        if taken.outcome == TakeOutcome.UNKNOWN:
-            taken = self._start_unregistered(taken, now)
+        if taken.outcome != TakeOutcome.MISSING:
+            try:
+                job = self.get_job(taken.ident)
+            except InvalidIdent as exc:
+                self._set_aside(taken, queue, exc)
+                return None, None
+            if taken.outcome == TakeOutcome.UNKNOWN:  # its model was not registered (older data)
+                taken = self._start_unregistered(job, taken, now)
         if taken.outcome == TakeOutcome.MISSING:
             self.log(f"job {taken.ident} found in {taken.waiting_key} does not exist anymore: ignored",
                      level="warning")
             return None, None
-        job = self.get_job(taken.ident)
+        job._attempt_token = taken.attempt  # its moves through this instance check the attempt
         info = self.fetcher.info(taken.waiting_key)
         if info is None:  # a list the worker's keys name but its queues do not (a subclass's)
             name, priority = queue.hmget("name", "priority")
@@ -393,22 +420,28 @@ class Worker(WorkerSettings):
     def _job_timeout(self, value: str) -> float | None:
         """The job's own timeout if it has a valid one, else the worker's ``job_timeout``."""
         try:
-            return float(value) if value else self.job_timeout
-        except ValueError:
-            self.log(f"invalid job timeout {value!r}: using {self.job_timeout}", level="warning")
+            return parse_timeout(value) or self.job_timeout
+        except ValueError as exc:
+            self.log(f"invalid job timeout ({exc}): using {self.job_timeout}", level="warning")
             return self.job_timeout
 
-    def _start_unregistered(self, taken: Taken, now: datetime) -> Taken:
+    def _start_unregistered(self, job: Job, taken: Taken, now: datetime) -> Taken:
         """Start a job whose model the take did not know (older data): a second round trip."""
-        try:
-            job = self.get_job(taken.ident)
-        except LimpydJobsException as exc:
-            self.log(f"job {taken.ident} cannot be loaded ({exc}): ignored", level="error")
-            self.recorder.release(taken.ident)
-            return taken._replace(outcome=TakeOutcome.MISSING)
         started = start_job.call(job.database, job_model=job._name, pk=job.pk.get(),
                                  now_str=datetime_to_str(now), worker=self.id)
-        return taken._replace(outcome=started.outcome, status=started.status, attempt=started.attempt)
+        if started.outcome == TakeOutcome.MISSING:
+            self.recorder.release(taken.ident)
+        return taken._replace(outcome=started.outcome, status=started.status, attempt=started.attempt,
+                              job_model=job._name)
+
+    def _set_aside(self, taken: Taken, queue: Queue, error: InvalidIdent) -> None:
+        """A job the worker cannot load: it ends in ERROR with the reason (or in its queue's errors
+        list, as an ident), and the worker goes on."""
+        info = self.fetcher.info(taken.waiting_key)
+        self.log(f"job {taken.ident} set aside: {error}", level="error")
+        self.recorder.set_aside(taken, info.pk if info else queue.pk.get())
+        if self.save_errors and taken.outcome == TakeOutcome.RUN:
+            self.error_model.add_error_for(info.name if info else "", taken.ident, taken.identifier, error)
 
     def _wait_for_wakeup(self) -> bool:
         """Block until a job is announced in one of the queues, or the wait ends."""
@@ -447,6 +480,7 @@ class Worker(WorkerSettings):
             self.handle_job(attempt.job, attempt.queue)
             return
         attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
+        attempt.job._attempt_token = attempt.token
         self.attempts[attempt.ident] = attempt
         try:
             self.handle_job(attempt.job, attempt.queue)
@@ -492,9 +526,10 @@ class Worker(WorkerSettings):
         or delayed while running."""
         then = self.fetcher.request(self.keys) if self._may_take_next() else None
         self.notify("before_record", self, attempt, "success")
-        previous, taken = self.recorder.success(job, attempt, then)
+        previous, taken, take_lost = self.recorder.success(job, attempt, then)
         if taken is not None:
             self.fetcher.keep(taken)
+        self.fetcher.take_lost |= take_lost
         if previous == STATUSES.RUNNING:
             self.notify("after_record", self, attempt, "success")
             self._guard(job, self.job_success, job, queue, result)
@@ -559,7 +594,7 @@ class Worker(WorkerSettings):
                 self._give_back(job, queue, patient=False)
             else:
                 self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
-        except OUTAGE_ERRORS as exc:  # it stays in the running set: recovery gives it back
+        except RedisError as exc:  # it stays in the running set: recovery gives it back
             self.log(f"could not give back {job.ident} ({exc}): it will be recovered", level="warning")
         finally:
             self.attempts.pop(job.ident, None)
@@ -593,8 +628,8 @@ class Worker(WorkerSettings):
     def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
         """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
         attempt = self._attempt_of(job, queue)
-        requeue = self._must_requeue(job)
-        found = self._record(attempt, "error", lambda: self.recorder.error(job, attempt, requeue))
+        decide = lambda: self._must_requeue(job)  # noqa: E731  (read again if Redis fails meanwhile)
+        found, requeue = self._record(attempt, "error", lambda: self.recorder.error(job, attempt, decide))
         if found != STATUSES.RUNNING:
             self._changed_while_running(job, queue, found)
             return
@@ -609,14 +644,26 @@ class Worker(WorkerSettings):
                 self._requeue_after_error(job, queue, attempt)
 
     def _must_requeue(self, job: Job) -> bool:
-        return not job.must_be_cancelled_on_error and int(job.tries.hget() or 0) <= self.requeue_times
+        """Whether a failed job goes back to its queue (read again if Redis fails meanwhile)."""
+        try:
+            tries = parse_count(job.tries.hget())
+        except ValueError as exc:
+            self.log(f"job {job.ident} has a malformed tries field ({exc}): not requeued", level="error")
+            return False
+        return not job.must_be_cancelled_on_error and tries <= self.requeue_times
 
     def _requeue_after_error(self, job: Job, queue: Queue, attempt: Attempt) -> None:
+        """Requeue a failed job (through the overridable ``requeue_job``), then release it; if that
+        fails, it stays held, and the worker's reconciliation gives it back."""
+        priority = attempt.queue_priority + self.requeue_priority_delta
         try:
-            self.requeue_job(job, queue, attempt.queue_priority + self.requeue_priority_delta,
-                             delayed_for=self.requeue_delay_delta)
-        finally:
-            self.recorder.release(job.ident)
+            self.recorder.retrying(lambda: self.requeue_job(job, queue, priority,
+                                                            delayed_for=self.requeue_delay_delta),
+                                   f"to requeue {job.ident}")
+        except BaseException:
+            self.fetcher.take_lost = True
+            raise
+        self.recorder.release(job.ident)
 
     def job_error_message(self, job: Job, queue: Queue, to_be_requeued_exception: BaseException,
                           trace: str | None = None) -> str:
@@ -631,8 +678,11 @@ class Worker(WorkerSettings):
 
     def requeue_job(self, job: Job, queue: Queue, priority: int, delayed_for: float | None = None) -> None:
         """Put a failed job back in its queue at ``priority``, after ``delayed_for`` seconds."""
-        job.requeue(queue_name=self._attempt_of(job, queue).queue_name, priority=priority,
-                    delayed_for=delayed_for or None, queue_model=self.queue_model)
+        if not job.requeue(queue_name=self._attempt_of(job, queue).queue_name, priority=priority,
+                           delayed_for=delayed_for or None, queue_model=self.queue_model):
+            self.log(f"job {job.ident} was recovered and taken again meanwhile: not requeued",
+                     level="warning")
+            return
         self.log(self.job_requeue_message(job, queue))
         job.on_requeued(queue)
 
@@ -657,7 +707,9 @@ class Worker(WorkerSettings):
         attempt = self._attempt_of(job, queue)
         until = (str_to_datetime(job.delayed_until.hget())
                  or self.clock.now() + timedelta(seconds=DEFAULT_DELAY))
-        self._record(attempt, "delayed", lambda: self.recorder.delay(job, attempt, until))
+        if not self._record(attempt, "delayed", lambda: self.recorder.delay(job, attempt, until)):
+            self.log(f"job {job.ident} was recovered and taken again meanwhile: not delayed", level="warning")
+            return
         self.log(self.job_delayed_message(job, queue), level="warning")
         job.on_delayed(queue)
 

@@ -1,6 +1,7 @@
 -- Add a job, or return the job already queued with the same identifier, atomically.
 -- ARGV: job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, fields...
 -- RETURNS: job_pk, created, queue_pk, queue_created
+-- RETRY: safe, a job already queued with the identifier is found and returned
 -- model_repr: the job model's repr, the start of its idents; delayed_str and delayed_score: '' when
 -- not delayed; prepend: 0/1; fields: more fields of a new job, by threes: name, value, indexed
 -- (0/1). A job already queued gets add_job's rules (see readd_existing); created is then 0.

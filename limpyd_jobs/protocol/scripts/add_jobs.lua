@@ -1,6 +1,7 @@
 -- Add many jobs of one model at once, with add_job's rules for each, atomically.
 -- ARGV: job_model, model_repr, queue_model, now_str, now_score, records...
 -- RETURNS: [job_pk, created]..., [created queue_pk]...
+-- RETRY: safe, jobs already queued with their identifiers are found and returned
 -- records: one per job: identifier, queue name, priority, delayed_until string or '',
 -- delayed_until score or '', prepend 0/1, number of extra fields N, then N threes (name, value,
 -- indexed 0/1). Identifiers are distinct (the caller merges repeats). New jobs are written in

@@ -3,6 +3,7 @@
 -- occurrence twice, and a dispatcher killed midway loses none.
 -- ARGV: timeline_model, timeline_pk, schedule_model, job_model, model_repr, queue_model, now_str, now_score, limit, now_int
 -- RETURNS: [job_id]...
+-- RETRY: safe, runs dispatched already are not in the timeline any more
 -- timeline: the `runs` due set of the timeline instance; limit: at most this many runs; now_int:
 -- the time written in the schedules' status (EVENT_ENQ:now_int). A job id whose schedule was
 -- unset meanwhile is dropped. A run already queued gets add_job's rules (it is not doubled).

@@ -1,9 +1,16 @@
 -- Put an existing job in a queue's waiting list, or its delayed set, atomically.
--- ARGV: job_model, pk, ident, queue_model, queue_pk, queue_name, priority, delayed_str, delayed_score, now_score, prepend, set_priority, release_from
--- RETURNS: queue_pk, queue_created
+-- ARGV: job_model, pk, ident, queue_model, queue_pk, queue_name, priority, delayed_str, delayed_score, now_score, prepend, set_priority, release_from, token
+-- RETURNS: queue_pk, queue_created, enqueued
+-- RETRY: safe, the job is taken out of its lists before it is put back
 -- queue_pk: '' to find (or create) the queue by queue_name and priority; delayed_str and
 -- delayed_score: '' when not delayed; prepend and set_priority (write priority in the job): 0/1;
--- release_from: the worker whose running set the job leaves in the same step ('' for none).
+-- release_from: the worker whose running set the job leaves in the same step ('' for none);
+-- token: only enqueue if the job's attempt token is this one ('' for no check: a stale attempt
+-- then writes nothing but its release, and enqueued is 0).
+if token ~= '' and redis.call('HGET', key_hash(job_model, pk), 'attempt') ~= token then
+  if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
+  return {'', 0, 0}
+end
 local queue_created = 0
 register_model(string.match(ident, '^(.+):[^:]+$'), job_model)
 if queue_pk == '' then
@@ -22,4 +29,4 @@ end
 enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, delayed_str, delayed_score, now_score,
                  prepend, current[2], current[3])
 if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
-return {queue_pk, queue_created}
+return {queue_pk, queue_created, 1}

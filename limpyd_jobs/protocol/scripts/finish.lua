@@ -1,6 +1,7 @@
 -- Record the end of a job's run, atomically.
 -- ARGV: job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token
 -- RETURNS: previous
+-- RETRY: safe, the attempt's own end, written already, is recognised by its token
 -- status: the new status ('' to keep it); list_key: the list to push the ident to ('' for none);
 -- end_str: the `end` date ('' to leave it); keep_queued: 1 when the job is about to be
 -- requeued (it keeps its `queued` flag and stays in the worker's running set until then, so that

@@ -1,6 +1,7 @@
 -- Schedule (or reschedule) a pending job and update its data, atomically.
 -- ARGV: job_model, schedule_model, schedule_pk, job_id, at, data...
 -- RETURNS: done
+-- RETRY: safe, the same schedule and data are written again
 -- job_model and schedule_model: the pending models of a prefix (e.g. "pending:scheduledjob" and
 -- "pending:schedule"); at: the timestamp the job is due at; data: by threes, key, value and
 -- delete (1: remove the key, the value is ignored).

@@ -1,6 +1,7 @@
 -- Move the jobs whose delay is over from the delayed sets of some queues to their waiting lists.
 -- ARGV: queue_model, now_score, queues...
 -- RETURNS: moved, [ident, reason]...
+-- RETRY: safe, jobs moved already are not due in their delayed sets any more
 -- queues: by pairs, pk and name. A job's status goes to WAITING only if it was DELAYED (a job
 -- canceled meanwhile keeps its status and will be skipped by the worker). An ident that names no
 -- job is dropped and returned with the reason.

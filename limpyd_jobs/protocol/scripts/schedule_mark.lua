@@ -2,6 +2,7 @@
 -- the one the run was dispatched for, atomically.
 -- ARGV: schedule_model, timeline_model, timeline_pk, job_id, version, event, now_int, next_run
 -- RETURNS: marked
+-- RETRY: safe, the same event and next run are written again
 -- version: the schedule version of the run ('' for any); event: the status written, as
 -- event:now_int; next_run: when the next run is due, placed in the timeline ('' to leave the
 -- timeline as it is). marked: 1, or 0 when the schedule is gone or was set anew since.

@@ -1,6 +1,7 @@
 -- Set (or replace) the schedule of a job id and place its next run, atomically.
 -- ARGV: schedule_model, timeline_model, timeline_pk, job_id, next_run, event, now_int, fields...
 -- RETURNS: version
+-- RETRY: safe, the same schedule is written again (its version goes up once more)
 -- fields: the schedule's fields, by threes: name, value, indexed (0/1). The schedule's version
 -- goes up by one (a run dispatched for an older version is not rescheduled). next_run: when its
 -- next run is due, placed in the timeline ('' for none: it leaves the timeline); event: the

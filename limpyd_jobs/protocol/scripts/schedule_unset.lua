@@ -2,6 +2,7 @@
 -- canceled (out of its queue, unqueued); a running run ends without being rescheduled.
 -- ARGV: schedule_model, timeline_model, timeline_pk, job_model, model_repr, job_id, indexed...
 -- RETURNS: existed, canceled
+-- RETRY: safe, a schedule unset already is unset again
 -- job_model and model_repr: the model of the runs and its repr (the start of their idents); indexed:
 -- the schedule model's indexed fields, whose index entries go with it. existed: 1 if the job id
 -- had a schedule; canceled: how many runs were canceled.

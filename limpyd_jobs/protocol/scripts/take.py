@@ -23,6 +23,7 @@ class Taken(NamedTuple):
     identifier: str
     attempt: str  # the new attempt token ('' unless outcome is RUN)
     timeout: str  # the job's own timeout field ('' if none)
+    job_model: str  # the limpyd name of its model ('' if not registered)
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> Taken:
