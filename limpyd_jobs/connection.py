@@ -69,3 +69,15 @@ def describe(settings: dict[str, Any]) -> str:
     if "unix_socket_path" in settings:
         return f"unix://{settings['unix_socket_path']} db {settings.get('db', 0)}"
     return f"{settings.get('host')}:{settings.get('port')} db {settings.get('db', 0)}"
+
+
+def masked(value: str) -> str:
+    """``value`` (host:port:db or a URL) with its password, if any, written ``***``."""
+    if "://" not in value:
+        return value
+    parsed = urlparse(value)
+    if parsed.password is None:
+        return value
+    user = f"{parsed.username}:" if parsed.username else ":"
+    netloc = parsed.netloc.replace(f"{user}{parsed.password}@", f"{user}***@", 1)
+    return parsed._replace(netloc=netloc).geturl()

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from limpyd import fields
-from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd.indexes import EqualIndex
 from limpyd.model import RedisModel
@@ -24,6 +23,7 @@ from .due import DueSet
 from .exceptions import InvalidIdent, InvalidStatus, LimpydJobsException
 from .protocol import STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
+from .protocol.vocabulary import configured_prefix
 from .utils import (
     compute_delayed_until,
     datetime_to_score,
@@ -60,8 +60,8 @@ class BaseJobsModel(orm.LazyFields, RedisModel):
     """
 
     abstract = True
-    namespace = "jobs"
-    database = PipelineDatabase(**default_settings())
+    namespace = configured_prefix() or "jobs"
+    database = orm.JobsDatabase(**default_settings())
     clock: Clock = SYSTEM_CLOCK
 
 

@@ -6,6 +6,8 @@
   which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
   thread and process, and given back to its pool when the thread ends.
+- ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
+  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO.
 
 ``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
 (collections, filters, ``get``, ``hget``, ``delete``).
@@ -19,8 +21,10 @@ from collections.abc import Iterable
 from copy import copy
 from typing import Any, TypeVar
 
+from limpyd.contrib.database import PipelineDatabase
 from limpyd.model import RedisModel
 from redis.client import Pipeline
+from redis.exceptions import ResponseError
 
 Model = TypeVar("Model", bound=RedisModel)
 
@@ -115,3 +119,20 @@ def kept_connection(client: Any) -> Any:
     if entry is None or entry[0] is not pool:
         entry = kept.by_pool[id(pool)] = (pool, pool.get_connection())
     return entry[1]
+
+
+class JobsDatabase(PipelineDatabase):
+    """limpyd's PipelineDatabase (``use_database`` takes either), reading the version of the
+    server with HELLO instead of INFO, which Redis ACLs class as a dangerous command."""
+
+    @property
+    def redis_version(self) -> tuple[int, ...]:
+        if not hasattr(self, "_redis_version"):
+            try:
+                hello = self.connection.execute_command("HELLO")
+                version = (hello if isinstance(hello, dict) else dict(zip(hello[::2], hello[1::2],
+                                                                          strict=False)))["version"]
+            except ResponseError:  # Redis before 6 has no HELLO (nor ACLs)
+                version = self.connection.info()["redis_version"]
+            self._redis_version = tuple(int(part) for part in str(version).split(".")[:3])
+        return self._redis_version

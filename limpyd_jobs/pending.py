@@ -29,6 +29,7 @@ from .due import DueSet
 from .models import BaseJobsModel, Job
 from .protocol import KEYS
 from .protocol.scripts import pending_delete, pending_schedule, pending_take
+from .protocol.vocabulary import configured_prefix
 
 __all__ = ["schedule_job", "pending_jobs", "delete_job", "job_details", "scheduled_jobs",
            "enqueue_pending_jobs", "pending_models"]
@@ -42,7 +43,9 @@ _raw_clients: dict[str, redis.Redis] = {}
 
 
 def _prefix(prefix: str | None) -> str:
-    return prefix or os.environ.get(PREFIX_VARIABLE) or DEFAULT_PREFIX
+    configured = configured_prefix()
+    return prefix or os.environ.get(PREFIX_VARIABLE) or (f"{configured}:{DEFAULT_PREFIX}" if configured
+                                                         else DEFAULT_PREFIX)
 
 
 def pending_models(prefix: str | None = None) -> tuple[type, type]:
@@ -110,11 +113,13 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _value(value: Any) -> Any:
-    """A stored value as schedule_job received it: digit strings become ints."""
+def _value(value: Any, convert: bool) -> Any:
+    """A stored value as text (bytes if it does not decode); with ``convert``, the text of an
+    integer written as Python writes it (``42``, not ``042`` nor ``²``) becomes that int."""
     value = _text(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if convert and isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+        return number if value == str(number) else value
     return value
 
 
@@ -132,11 +137,13 @@ def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: 
 
 
 def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
-                 connection: Any = None, prefix: str | None = None) -> Iterator[dict[str, Any]]:
+                 connection: Any = None, prefix: str | None = None,
+                 convert: bool = False) -> Iterator[dict[str, Any]]:
     """Yield the due jobs, oldest first, each a dict of its data with its ``id``.
 
     They leave the schedule, or are rescheduled ``reschedule_in`` seconds from now; with
-    ``limit``, the other due jobs stay scheduled.
+    ``limit``, the other due jobs stay scheduled. Values come as stored (text, or bytes that do
+    not decode); ``convert=True`` turns integers written as Python writes them into ints.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise TypeError(f"limit must be a positive integer or None, not {limit!r}")
@@ -145,10 +152,12 @@ def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: in
     reschedule = "" if reschedule_in is None else now + _seconds(reschedule_in, "reschedule_in")
     taken = pending_take.call(target.database, **target.models, now_score=now, reschedule_at=reschedule,
                               limit="" if limit is None else limit)
+    jobs = []  # all read before the first is handed out: one odd value never loses the others
     for job_id, data in taken:
-        job = {_text(data[i]): _value(data[i + 1]) for i in range(0, len(data), 2)}
+        job = {_text(data[i]): _value(data[i + 1], convert) for i in range(0, len(data), 2)}
         job["id"] = _text(job_id)
-        yield job
+        jobs.append(job)
+    yield from jobs
 
 
 def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -> None:
@@ -157,14 +166,15 @@ def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -
     pending_delete.call(target.database, **target.models, job_id=job_id)
 
 
-def job_details(job_id: str, connection: Any = None, prefix: str | None = None) -> dict[str, Any]:
+def job_details(job_id: str, connection: Any = None, prefix: str | None = None,
+                convert: bool = False) -> dict[str, Any]:
     """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled)."""
     target = _Target(connection, prefix)
     with target.connection.pipeline(transaction=True) as pipe:
         pipe.hgetall(target.data_key(job_id))
         pipe.zscore(target.schedule.key, job_id)
         data, score = pipe.execute()
-    details = {_text(key): _value(value) for key, value in data.items()}
+    details = {_text(key): _value(value, convert) for key, value in data.items()}
     details["id"] = job_id
     details["schedule_at"] = None if score is None else int(score)
     return details

@@ -26,17 +26,18 @@ def test_schedule_and_take_due_jobs_oldest_first():
     schedule_job("due-2", schedule_in=-5)
     schedule_job("due-1", schedule_in=-10, timeout=10, name="feed")
     jobs = list(pending_jobs())
-    assert jobs == [{"id": "due-1", "timeout": 10, "name": "feed"}, {"id": "due-2"}]
+    assert jobs == [{"id": "due-1", "timeout": "10", "name": "feed"}, {"id": "due-2"}]  # as stored
     assert list(pending_jobs()) == []  # taken: out of the schedule
     assert list(scheduled_jobs()) == ["later"]
-    assert job_details("due-1") == {"id": "due-1", "timeout": 10, "name": "feed", "schedule_at": None}
+    details = {"id": "due-1", "timeout": 10, "name": "feed", "schedule_at": None}
+    assert job_details("due-1", convert=True) == details
 
 
 def test_scheduling_again_reschedules_and_data_persists():
     schedule_job("job", schedule_in=-1, timeout=10, retries=3)
     schedule_job("job", schedule_in=100, retries=None, extra="x")
     details = job_details("job")
-    assert details["timeout"] == 10 and details["extra"] == "x" and "retries" not in details
+    assert details["timeout"] == "10" and details["extra"] == "x" and "retries" not in details
     assert list(scheduled_jobs()) == ["job"]
     assert list(pending_jobs()) == []
 
@@ -67,9 +68,17 @@ def test_reschedule_in_and_limit():
 
 
 def test_unicode_ids_and_bytes_data():
-    schedule_job("héhé ☃", schedule_in=-1, payload=b"\xff\xfe", text="ça", number="0042")
+    schedule_job("héhé ☃", schedule_in=-1, payload=b"\xff\xfe", text="ça", number="42")
     [job] = pending_jobs()
-    assert job == {"id": "héhé ☃", "payload": b"\xff\xfe", "text": "ça", "number": 42}
+    assert job == {"id": "héhé ☃", "payload": b"\xff\xfe", "text": "ça", "number": "42"}
+
+
+def test_converted_values_are_canonical_integers_only_and_an_odd_one_loses_nothing():
+    schedule_job("a", schedule_in=-2, count="42", padded="007", superscript="²", text="x1")
+    schedule_job("b", schedule_in=-1, count=3)
+    jobs = list(pending_jobs(convert=True))
+    assert jobs == [{"id": "a", "count": 42, "padded": "007", "superscript": "²", "text": "x1"},
+                    {"id": "b", "count": 3}]
 
 
 def test_delete_job_and_details_of_unknown_job():
@@ -85,8 +94,8 @@ def test_custom_connection_and_prefix(redis_server):
         client.flushdb()
         schedule_job("a", schedule_in=-1, connection=client, prefix="app1", size=3)
         schedule_job("a", schedule_in=-1, connection=client, prefix="app2", size=4)
-        assert list(pending_jobs(connection=client, prefix="app1")) == [{"id": "a", "size": 3}]
-        assert list(pending_jobs(connection=client, prefix="app2")) == [{"id": "a", "size": 4}]
+        assert list(pending_jobs(connection=client, prefix="app1", convert=True)) == [{"id": "a", "size": 3}]
+        assert list(pending_jobs(connection=client, prefix="app2", convert=True)) == [{"id": "a", "size": 4}]
         assert list(scheduled_jobs(connection=client, prefix="app1")) == []
     assert BaseJobsModel.database.connection.dbsize() == 0  # nothing went to the default database
     redis_server.client(db=4).flushdb()

@@ -34,7 +34,7 @@ def test_parameters_tuple_and_defaults(make_worker):
     )
     assert Worker.parameters[17:] == (
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
-        "recovery_delay", "lost_job_max_tries", "queue_cycle", "keep_finished", "finished_ttl",
+        "recovery_delay", "lost_job_max_tries", "queue_cycle", "job_modules", "keep_finished", "finished_ttl",
         "purge_delay", "observers", "clock",
     )
     worker = make_worker()

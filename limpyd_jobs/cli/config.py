@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, fields
 from typing import IO, Any
 
 from .. import __version__
+from ..connection import masked
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel
 from ..workers.settings import SETTINGS, boolean, clean, flag, importable, option, text
@@ -154,5 +155,7 @@ class WorkerConfig:
                 value = self.options.get(setting.name, getattr(self, setting.name, None))
             if isinstance(value, type) or callable(value):
                 value = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+            elif setting.name == "database" and value:
+                value = masked(value)  # never print a password
             self.stdout.write(f"{setting.name}: {value}\n")
         self.stdout.flush()

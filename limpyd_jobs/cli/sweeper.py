@@ -72,12 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     setup_logging(LOGGER_NAME, level=logging.INFO)
     sweeper_id = f"sweeper-{uuid.uuid4().hex[:8]}"
-    stop = threading.Event()
     try:
-        while True:
+        if args.once:
             sweep(sweeper_id, values["heartbeat_timeout"], values["lost_job_max_tries"], error_model)
-            if args.once or stop.wait(values["recovery_delay"] or 15):
-                return RET_OK
+        else:  # outages are ridden out: recovery never stops silently
+            registry.run_sweeper(BaseJobsModel.database, sweeper_id, values["heartbeat_timeout"],
+                                 values["lost_job_max_tries"], error_model, values["recovery_delay"] or 15,
+                                 threading.Event(), BaseJobsModel.clock)
+        return RET_OK
     except RedisError as exc:
         return redis_failed("limpyd-jobs-sweeper", exc)
     except KeyboardInterrupt:

@@ -9,11 +9,12 @@ an outcome or a key name of its own, and Python code builds keys with ``KEYS``:
 
 Model keys follow redis-limpyd's layout (``<model>`` is a model's limpyd name, such as
 ``jobs:job``), so limpyd collections and filters see what the scripts write. The other keys
-live under ``KEYS.prefix``.
+live under ``KEYS.prefix``; ``LIMPYD_JOBS_PREFIX`` puts them all under one prefix.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from enum import Enum
@@ -173,8 +174,23 @@ class Keys:
                 yield value
 
 
-#: The keys of this process (the default prefix).
-KEYS = Keys()
+#: The environment variable that puts every key limpyd-jobs writes under one prefix, for Redis
+#: ACLs (a user limited to ``~myapp:*``): models then live in the namespace ``myapp`` instead of
+#: ``jobs``, the keys above under ``myapp`` instead of ``limpyd-jobs``, pending jobs under
+#: ``myapp:pending``. Read when limpyd-jobs is imported; unset, today's names are kept.
+PREFIX_VARIABLE = "LIMPYD_JOBS_PREFIX"
+
+
+def configured_prefix() -> str | None:
+    """The prefix ``LIMPYD_JOBS_PREFIX`` sets, or None."""
+    prefix = os.environ.get(PREFIX_VARIABLE) or None
+    if prefix is not None:
+        Keys(prefix)  # refuses characters a key prefix should not hold
+    return prefix
+
+
+#: The keys of this process.
+KEYS = Keys(configured_prefix() or "limpyd-jobs")
 
 
 def key_table(keys: Keys = KEYS) -> str:

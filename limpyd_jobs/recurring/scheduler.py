@@ -16,21 +16,25 @@ Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (run
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any
 
 from limpyd import fields
 
+from ..constants import LOGGER_NAME
 from ..due import DueSet
 from ..exceptions import LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
+from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
 from ..protocol.scripts import dispatch_due, schedule_mark, schedule_set, schedule_unset
 from ..utils import stored
 from .rules import CONTINUE, BadSchedule, parse
 
 TIMELINE_PK = "all"
+logger = logging.getLogger(LOGGER_NAME)
 HALT = "HALT"
 
 
@@ -245,13 +249,20 @@ def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: boo
     current time into ``timefile`` at each tick. Returns the number of runs dispatched."""
     stop = stop or threading.Event()
     count = 0
-    while True:
+
+    def tick() -> bool:
+        nonlocal count
         count += len(dispatch())
         if timefile:
             with open(timefile, "w") as handle:
                 handle.write(f"{RecurringSchedule.clock.time():.0f}\n")
-        if once or control() == HALT or stop.wait(interval):
-            return count
+        return once or control() == HALT
+
+    if once:
+        tick()
+    else:
+        every(interval, tick, stop, BaseJobsModel.get_connection().ping, log_to(logger), "to dispatch")
+    return count
 
 
 def read_timefile(timefile: str | None) -> float | None:

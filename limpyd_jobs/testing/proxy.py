@@ -6,7 +6,7 @@
         proxy.reset(command("BLPOP"))       # the next BLPOP is cut before it reaches Redis
         proxy.chaos(reset=0.01, lose=0.01)  # at random, on every command
 
-It reads whole RESP requests and replies (RESP2), so a fault hits one command: ``reset`` closes
+It reads whole RESP requests and replies (RESP2 and RESP3), so a fault hits one command: ``reset`` closes
 the client's connection before the request reaches Redis (nothing ran), ``lose_reply`` lets
 Redis run the request and closes the client's connection instead of forwarding the reply.
 Each client connection gets its own connection to Redis; commands are forwarded one at a time.
@@ -110,18 +110,29 @@ class _Reader:
         line = self._line()
         raw += line + b"\r\n"
         kind, rest = line[:1], line[1:]
-        if kind == b"$":
+        if kind in _BULK:
             size = int(rest)
             if size >= 0:
                 data = self._exactly(size)
                 raw += data + b"\r\n"
                 if depth == 1:
                     words.append(data)
-        elif kind == b"*":
-            for _ in range(max(int(rest), 0)):
+        elif kind in _AGGREGATE:
+            count = max(int(rest), 0) * (2 if kind in _PAIRS else 1)
+            for _ in range(count):
                 self._read(raw, words, depth + 1)
-        elif kind not in (b"+", b"-", b":"):  # an inline command (redis-cli style)
+            if kind == b"|":  # an attribute comes before the reply it describes
+                self._read(raw, words, depth)
+        elif kind not in _SIMPLE:  # an inline command (redis-cli style)
             words.extend(line.split())
+
+
+# RESP2 and RESP3 types: bulk (a length, then data), aggregate (a count of elements; maps and
+# attributes count pairs), simple (the line is all)
+_BULK = (b"$", b"!", b"=")
+_AGGREGATE = (b"*", b"%", b"~", b"|", b">")
+_PAIRS = (b"%", b"|")
+_SIMPLE = (b"+", b"-", b":", b"_", b",", b"#", b"(")
 
 
 class FaultyProxy:

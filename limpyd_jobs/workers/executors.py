@@ -188,13 +188,16 @@ class ForkExecutor(_ForkedExecutor):
         read_fd, write_fd = os.pipe()
         self._set_deadline(attempt.timeout)
         pid = os.fork()
-        if pid == 0:  # child
-            os.close(read_fd)
-            self._become_child()
-            if _run_in_child(self.target, attempt):
-                os.write(write_fd, b"done\n")
-                os._exit(0)
-            os._exit(1)  # the parent sees no "done": it records the job's process as dead
+        if pid == 0:  # child: it never returns into the worker's code (os._exit, whatever happens)
+            code = 1  # the parent sees no "done": it records the job's process as dead
+            try:
+                os.close(read_fd)
+                self._become_child()
+                if _run_in_child(self.target, attempt):
+                    os.write(write_fd, b"done\n")
+                    code = 0
+            finally:
+                os._exit(code)
         os.close(write_fd)
         self.child_pid = pid
         try:
@@ -222,25 +225,32 @@ class PreforkExecutor(_ForkedExecutor):
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         pid = os.fork()
-        if pid == 0:  # child
-            os.close(to_child_write)
-            os.close(from_child_read)
-            self._become_child()
-            self._child_loop(to_child_read, from_child_write)
+        if pid == 0:  # child: it never returns into the worker's code (os._exit, whatever happens)
+            try:
+                os.close(to_child_write)
+                os.close(from_child_read)
+                self._become_child()
+                self._child_loop(to_child_read, from_child_write)
+            finally:
+                os._exit(1)
         os.close(to_child_read)
         os.close(from_child_write)
         self.child_pid, self._to_child, self._from_child = pid, to_child_write, from_child_read
         self._buffer = bytearray()
 
     def _child_loop(self, read_fd: int, write_fd: int) -> None:
-        """Run each attempt the parent sends until the pipe closes, then exit."""
+        """Run each attempt the parent sends until the pipe closes (the parent stopped, or died),
+        then exit."""
         with os.fdopen(read_fd, "rb") as orders:
             for line in orders:
                 order = json.loads(line)
                 self.deadline = order.pop("deadline")
                 if not _run_in_child(self.target, Attempt.from_dict(order)):
                     os._exit(1)  # the parent sees no "done": it records the job's process as dead
-                os.write(write_fd, b"done\n")
+                try:
+                    os.write(write_fd, b"done\n")
+                except BrokenPipeError:  # the parent is gone
+                    break
         os._exit(0)
 
     def execute(self, attempt: Attempt) -> Outcome:

@@ -11,13 +11,13 @@ from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..models import Job, Queue
+from ..outages import is_outage, retrying
 from ..protocol import KEYS, STATUSES, TakeOutcome
 from ..protocol.scripts import finish, finish_and_take, set_aside
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str
 from .attempt import Attempt
 from .fetcher import TakeRequest
-from .outages import is_outage, retrying
 
 
 class Success(NamedTuple):

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from ..clock import SYSTEM_CLOCK, Clock
 from ..constants import LOGGER_NAME
 from ..exceptions import LimpydJobsException, WorkerLost
+from ..outages import every, log_to
 from ..protocol import KEYS, LostJobOutcome
 from ..protocol.scripts import recover as recover_script
 from ..protocol.scripts.recover import LostJob
@@ -25,7 +26,7 @@ from ..utils import datetime_to_str
 
 logger = logging.getLogger(LOGGER_NAME)
 
-__all__ = ["WorkerInfo", "LostJob", "Presence", "list_workers", "recover"]
+__all__ = ["WorkerInfo", "LostJob", "Presence", "list_workers", "recover", "run_sweeper"]
 
 
 @dataclass
@@ -51,32 +52,30 @@ class Presence:
         self.interval = interval
         self.ttl = max(1, int(ttl))
         self.clock = clock
+        self.started = ""
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
         """Register the worker, then beat every ``interval`` seconds from a thread."""
-        now = self.clock.now()
-        key = KEYS.worker(worker=self.worker_id)
-        with self.connection_getter().pipeline() as pipe:
-            pipe.hset(key, mapping={
-                "host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
-                "mode": self.mode, "started": datetime_to_str(now), "last_beat": datetime_to_str(now),
-            })
-            pipe.expire(key, self.ttl)
-            pipe.zadd(KEYS.workers(), {self.worker_id: now.timestamp()})
-            pipe.execute()
+        self.started = datetime_to_str(self.clock.now())
+        self.beat()
         self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True,
                                         name=f"limpyd-jobs-heartbeat-{self.worker_id}")
         self._thread.start()
 
     def beat(self) -> None:
-        """Tell the registry the worker is alive (one round trip)."""
+        """Tell the registry the worker is alive, with all it shows of it (one round trip: an
+        entry a recovery removed while the worker was paused comes back whole)."""
         now = self.clock.now()
-        with self.connection_getter().pipeline(transaction=False) as pipe:
+        key = KEYS.worker(worker=self.worker_id)
+        with self.connection_getter().pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={
+                "host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
+                "mode": self.mode, "started": self.started, "last_beat": datetime_to_str(now),
+            })
+            pipe.expire(key, self.ttl)
             pipe.zadd(KEYS.workers(), {self.worker_id: now.timestamp()})
-            pipe.hset(KEYS.worker(worker=self.worker_id), "last_beat", datetime_to_str(now))
-            pipe.expire(KEYS.worker(worker=self.worker_id), self.ttl)
             pipe.execute()
 
     def _beat_until_stopped(self) -> None:
@@ -127,6 +126,18 @@ def recover(database: Any, recoverer_id: str, heartbeat_timeout: float, max_trie
                        recovered.dead_workers, recoverer_id, len(recovered.jobs))
     record_lost_jobs(recovered.jobs, error_model, heartbeat_timeout)
     return recovered.dead_workers, recovered.jobs
+
+
+def run_sweeper(database: Any, sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model: Any,
+                interval: float, stop: threading.Event, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Recover the jobs of dead workers every ``interval`` seconds until ``stop`` is set, riding out
+    Redis outages (the recovery runs again as soon as Redis answers)."""
+    def sweep() -> bool:
+        recover(database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
+                error_model=error_model, clock=clock)
+        return False
+
+    every(interval, sweep, stop, database.connection.ping, log_to(logger), "to recover lost jobs")
 
 
 def record_lost_jobs(jobs: list[LostJob], error_model: Any, heartbeat_timeout: float) -> None:

@@ -9,7 +9,9 @@ same fields.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
@@ -18,7 +20,8 @@ from ..clock import Clock
 from ..constants import LOGGER_NAME
 from ..exceptions import ConfigurationException
 from ..models import Error, Queue
-from ..utils import import_string, normalize_names
+from ..utils import import_string
+from ..validation import MAX_SECONDS, clean_queue_name, clean_timeout
 
 
 def option(default: Any, parse: Callable[[Any], Any], help: str = "", example: str = "", *,
@@ -70,13 +73,33 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number of seconds")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{value!r} is not a number of seconds") from None
-    if number < 0:
-        raise ValueError(f"{number} is negative")
+    if not math.isfinite(number) or not 0 <= number <= MAX_SECONDS:
+        raise ValueError(f"{value!r} is not a number of seconds from 0 to {MAX_SECONDS:.0f}")
     return number
+
+
+def queue_names(value: Any) -> list[str]:
+    """Queue names: one, a comma-separated text, or a list of names (each without ',')."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"queues are a name, names separated by ',', or a list of names, not {value!r}")
+    return [clean_queue_name(name.strip() if isinstance(name, str) else name) for name in value
+            if not isinstance(name, str) or name.strip()]
+
+
+def module_names(value: Any) -> tuple[str, ...]:
+    """Module paths: comma-separated text, or a list."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"{value!r} is not a list of module paths")
+    return tuple(name.strip() for name in names if name.strip())
 
 
 def log_level(value: Any) -> int:
@@ -143,7 +166,7 @@ class WorkerSettings:
 
     # --- the options of redis-limpyd-jobs' documented Worker, in its ``parameters`` order
     queues: list[str] | None = option(
-        None, normalize_names, "Name of the Queues to handle, comma separated", "--queues=queue1,queue2")
+        None, queue_names, "Name of the Queues to handle, comma separated", "--queues=queue1,queue2")
     callback: Callable[..., Any] | None = option(
         None, importable, "The callback to call for each job", "--callback=my.module.callback")
     queue_model: type[Queue] = option(
@@ -188,7 +211,7 @@ class WorkerSettings:
         "Where jobs run: in the worker process (inprocess), in a child forked per job (fork), "
         "or in a pre-forked child reused across jobs (prefork)", "--execution-mode=fork")
     job_timeout: float | None = option(
-        None, optional(seconds),
+        None, optional(clean_timeout),
         "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it", "--job-timeout=300")
     timeout_grace: float = option(
         5, seconds, "Seconds between SIGTERM and SIGKILL for a job past its timeout (forked modes)",
@@ -207,6 +230,10 @@ class WorkerSettings:
     queue_cycle: list[str] | None = option(
         None, cycle, "Work queues in this ratio instead of by priority alone: 'A:A:B' takes from A twice, "
         "then B, each turn falling back on the others when its queue is empty", "--queue-cycle=A:A:B")
+    job_modules: tuple[str, ...] = option(
+        (), module_names, "Modules defining Job models, imported when the worker starts (jobs of models that "
+        "are neither defined in an imported module nor under limpyd_jobs are set aside, never imported "
+        "from what Redis holds)", "--job-modules=myapp.jobs,otherapp.tasks")
     # --- retention of finished jobs
     keep_finished: int | None = option(
         10000, optional(integer(0)),
@@ -245,3 +272,8 @@ def check(values: Any) -> None:
         model = getattr(values, name)
         if not (isinstance(model, type) and issubclass(model, base)):
             raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")
+    for module in values.job_modules or ():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigurationException(f"Invalid value for job_modules (--job-modules): {exc}") from None

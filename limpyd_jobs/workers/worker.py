@@ -26,6 +26,7 @@ from .. import orm
 from ..constants import CONTROL_CHECK_DELAY, DEFAULT_DELAY
 from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, JobTimeout, LimpydJobsException
 from ..models import Job, Queue
+from ..outages import Outage, is_outage
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
 from ..protocol.scripts import reconcile, start_job
 from ..protocol.scripts.take import Taken
@@ -37,7 +38,6 @@ from .executors import DIED, EXECUTORS, INTERRUPTED, TIMEOUT, Outcome
 from .fetcher import Fetcher, WakeUpWait
 from .maintenance import Maintenance
 from .observers import notifier
-from .outages import Outage, is_outage
 from .recorder import Recorder
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
 

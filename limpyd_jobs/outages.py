@@ -10,6 +10,7 @@ work resumes within a second of Redis answering again.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +77,11 @@ class Outage:
         return False
 
 
+def log_to(logger: logging.Logger) -> Callable[[str, str], None]:
+    """A ``log(message, level)`` callable writing to ``logger``."""
+    return lambda message, level: logger.log(logging.getLevelName(level.upper()), message)
+
+
 def retrying(call: Callable[[], T], what: str, give_up: threading.Event, log: Callable[[str, str], None],
              ping: Callable[[], Any]) -> T:
     """``call()``, tried again after each outage (waiting for Redis to answer) until it succeeds,
@@ -90,3 +96,24 @@ def retrying(call: Callable[[], T], what: str, give_up: threading.Event, log: Ca
             outage = outage or Outage(exc, what, ping, give_up, log)
             if not outage.wait(exc):
                 raise
+
+
+def every(interval: float, step: Callable[[], bool], stop: threading.Event, ping: Callable[[], Any],
+          log: Callable[[str, str], None], what: str) -> None:
+    """Run ``step`` every ``interval`` seconds until it returns True or ``stop`` is set, riding
+    out Redis outages: after one, the step runs again as soon as Redis answers."""
+    outage: Outage | None = None
+    while True:
+        try:
+            if step():
+                return
+            outage = None
+        except RedisError as exc:
+            if not is_outage(exc):
+                raise
+            outage = outage or Outage(exc, what, ping, stop, log)
+            if not outage.wait(exc):
+                return
+            continue
+        if stop.wait(interval):
+            return
