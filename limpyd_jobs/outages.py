@@ -48,14 +48,14 @@ class Outage:
 
     def __init__(self, error: BaseException, what: str, ping: Callable[[], Any], stop: threading.Event,
                  log: Callable[[str, str], None]) -> None:
-        self.what = what
+        self.what = f" {what}" if what else ""
         self.ping = ping
         self.stop = stop
         self.log = log
         self.delay = 0.05
         self.started = time.monotonic()
         self.logged = self.started
-        log(f"Redis unavailable ({error}) {what}: waiting for it", "warning")
+        log(f"Redis unavailable ({error}){self.what}: waiting for it", "warning")
 
     def wait(self, error: BaseException | None = None) -> bool:
         """Wait until Redis answers a PING (at least once a second), or ``stop`` is set (False).
@@ -65,7 +65,7 @@ class Outage:
             now = time.monotonic()
             if error is not None and now - self.logged >= LOG_INTERVAL:
                 self.logged = now
-                self.log(f"Redis still unavailable after {now - self.started:.0f}s ({error}) {self.what}",
+                self.log(f"Redis still unavailable after {now - self.started:.0f}s ({error}){self.what}",
                          "warning")
             try:
                 self.ping()

@@ -239,31 +239,44 @@ class Worker(WorkerSettings):
         if self.max_duration:
             self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
         self._compose()
+        self.fetcher.want_counts = self.update_title
         try:
-            self.update_keys()
-            self.fetcher.want_counts = self.update_title
-            if self.update_title:
-                self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
-            self.set_status("starting")
-            self.start_beating()
-            self.run_started()
-            self.notify("on_start", self)
-            self._loop()
+            if self._ride_out(self._begin):
+                self.run_started()
+                self.notify("on_start", self)
+                self._ride_out(self._loop)
         finally:
             self._stop()
 
-    def _loop(self) -> None:
-        """Call ``run_one`` until told to stop, riding out Redis outages."""
+    def _begin(self) -> bool:
+        """Read the queues, show the counts, register the worker. True once done."""
+        self.update_keys()
+        if self.update_title:
+            self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
+        self.set_status("starting")
+        self.start_beating()
+        return True
+
+    def _loop(self) -> bool:
+        """Call ``run_one`` until told to stop. True once stopped."""
+        while not self.must_stop():
+            self.run_one()
+        return True
+
+    def _ride_out(self, step: Callable[[], bool]) -> bool:
+        """Call ``step`` until it returns True, riding out Redis outages (waiting for Redis to
+        answer between two calls); False if the worker must stop first."""
         outage: Outage | None = None
         while not self.must_stop():
             try:
-                self.run_one()
-                outage = None
+                if step():
+                    return True
             except RedisError as exc:
                 if not is_outage(exc):
                     raise
                 outage = outage or Outage(exc, "", self.connection.ping, self._stopping, self.log)
                 outage.wait(exc)
+        return False
 
     def _stop(self) -> None:
         """End a run: give back what was taken and not run, stop the parts, leave the registry."""
@@ -547,8 +560,7 @@ class Worker(WorkerSettings):
         elif found == STATUSES.DELAYED:
             self._guard(job, self.job_delayed, job, queue)
         elif found == EndRefusal.STALE:
-            self.log(f"job {job.ident} was recovered and taken again meanwhile: this attempt's end "
-                     "is not recorded", level="warning")
+            self._stale(job, "this attempt's end is not recorded")
         else:
             self.log(f"job {job.ident} ended with status {found!r}, set while it ran: left as is",
                      level="warning")
@@ -574,12 +586,19 @@ class Worker(WorkerSettings):
 
     def give_back(self, job: Job, queue: Queue) -> None:
         """Put a job interrupted by a second stop signal back at the front of its queue."""
-        self._give_back(job, queue, patient=True)
-        self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
+        if self._give_back(job, queue, patient=True):
+            self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
 
-    def _give_back(self, job: Job, queue: Queue, patient: bool) -> None:
+    def _give_back(self, job: Job, queue: Queue, patient: bool) -> bool:
         attempt = self._attempt_of(job, queue)
-        self._record(attempt, "given_back", lambda: self.recorder.give_back(job, attempt, patient))
+        if self._record(attempt, "given_back", lambda: self.recorder.give_back(job, attempt, patient)):
+            return True
+        self._stale(job, "not given back")
+        return False
+
+    def _stale(self, job: Job, what: str) -> None:
+        """Log that a write of this worker's attempt was refused: a newer attempt holds the job."""
+        self.log(f"job {job.ident} was recovered and taken again meanwhile: {what}", level="warning")
 
     def give_back_unstarted(self) -> None:
         """Put back the job taken along with the last end and not run yet (at the end of a run)."""
@@ -680,8 +699,7 @@ class Worker(WorkerSettings):
         """Put a failed job back in its queue at ``priority``, after ``delayed_for`` seconds."""
         if not job.requeue(queue_name=self._attempt_of(job, queue).queue_name, priority=priority,
                            delayed_for=delayed_for or None, queue_model=self.queue_model):
-            self.log(f"job {job.ident} was recovered and taken again meanwhile: not requeued",
-                     level="warning")
+            self._stale(job, "not requeued")
             return
         self.log(self.job_requeue_message(job, queue))
         job.on_requeued(queue)
@@ -693,7 +711,9 @@ class Worker(WorkerSettings):
     def job_skipped(self, job: Job, queue: Queue) -> None:
         """The job was not run (not WAITING) or canceled while running: unqueue it, ``on_skipped``."""
         attempt = self._attempt_of(job, queue)
-        self._record(attempt, "skipped", lambda: self.recorder.skip(job, attempt))
+        if self._record(attempt, "skipped", lambda: self.recorder.skip(job, attempt)) == EndRefusal.STALE:
+            self._stale(job, "not skipped")
+            return
         self.log(self.job_skipped_message(job, queue), level="warning")
         job.on_skipped(queue)
 
@@ -708,7 +728,7 @@ class Worker(WorkerSettings):
         until = (str_to_datetime(job.delayed_until.hget())
                  or self.clock.now() + timedelta(seconds=DEFAULT_DELAY))
         if not self._record(attempt, "delayed", lambda: self.recorder.delay(job, attempt, until)):
-            self.log(f"job {job.ident} was recovered and taken again meanwhile: not delayed", level="warning")
+            self._stale(job, "not delayed")
             return
         self.log(self.job_delayed_message(job, queue), level="warning")
         job.on_delayed(queue)
