@@ -20,7 +20,7 @@ from . import orm
 from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
-from .exceptions import InvalidIdent, InvalidStatus, LimpydJobsException
+from .exceptions import InvalidIdent, InvalidStatus, InvalidValue
 from .protocol import STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
@@ -34,7 +34,14 @@ from .utils import (
     str_to_datetime,
     to_utc,
 )
-from .validation import MAX_PRIORITY, clean_identifier, clean_priority, clean_queue_name, clean_timeout
+from .validation import (
+    MAX_PRIORITY,
+    clean_identifier,
+    clean_priority,
+    clean_queue_name,
+    clean_timeout,
+    parse_priority,
+)
 
 __all__ = ["BaseJobsModel", "Queue", "Job", "Error"]
 
@@ -108,7 +115,10 @@ class Queue(BaseJobsModel):
         keys = {}
         for queue in queues:
             name, priority = queue.hmget("name", "priority")
-            keys[queue.pk.get()] = (-int(priority or 0), name or "")
+            try:
+                keys[queue.pk.get()] = (-parse_priority(priority or 0), name or "")
+            except ValueError:  # malformed in Redis: last
+                keys[queue.pk.get()] = (float("inf"), name or "")
         return sorted(queues, key=lambda queue: keys[queue.pk.get()])
 
     @classmethod
@@ -436,9 +446,7 @@ class Job(BaseJobsModel):
     def _resolve_queue_name(cls, queue_name: str | None) -> str:
         queue_name = queue_name or cls.queue_name
         if not queue_name:
-            raise LimpydJobsException(
-                f"No queue name: pass queue_name, or set queue_name on {cls.__name__}"
-            )
+            raise InvalidValue(f"No queue name: pass queue_name, or set queue_name on {cls.__name__}")
         return clean_queue_name(queue_name)
 
     @classmethod

@@ -14,8 +14,9 @@ from typing import Any
 
 from .exceptions import InvalidType, InvalidValue
 
-#: Priorities are integers a Lua number (a double) holds exactly: Redis and the scripts agree on them.
-MAX_PRIORITY = 2**53 - 1
+#: Priorities are integers that the scripts' numbers (doubles) hold and print exactly (Lua writes
+#: 15 digits and more as 1e+15): Redis, the scripts and Python agree on them.
+MAX_PRIORITY = 10**14 - 1
 #: The longest timeout a job (or a worker option) may have, in seconds: a year.
 MAX_SECONDS = 365 * 24 * 3600.0
 
@@ -41,7 +42,7 @@ def clean_queue_name(value: Any) -> str:
 
 
 def clean_priority(value: Any) -> int:
-    """A priority: an integer (or its text) within +/- 2**53 - 1; a float only if whole."""
+    """A priority: an integer (or its text) of at most 14 digits; a float only if whole."""
     if isinstance(value, bool):
         raise InvalidType(f"priority must be an integer, not {value!r}")
     if isinstance(value, float):
@@ -65,7 +66,7 @@ def parse_priority(value: Any) -> int:
 
 def _bounded_priority(number: int) -> int:
     if abs(number) > MAX_PRIORITY:
-        raise InvalidValue(f"priority {number} is beyond +/-{MAX_PRIORITY} (what Lua numbers hold exactly)")
+        raise InvalidValue(f"priority {number} is beyond +/-{MAX_PRIORITY} (what Lua numbers write exactly)")
     return number
 
 
