@@ -98,3 +98,16 @@ def short_work(job, queue):
 
     time.sleep(0.005)
     record_execution(job, queue)
+
+
+def wait_for_go(job, queue):
+    """Note this process's pid, then wait (30 s at most) for the key "go" before ending."""
+    import time
+
+    connection = job.get_connection()
+    connection.rpush("child-pids", os.getpid())
+    for _ in range(3000):
+        if connection.exists("go"):
+            break
+        time.sleep(0.01)
+    record_execution(job, queue)

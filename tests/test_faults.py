@@ -309,3 +309,64 @@ def test_a_stale_worker_paused_in_on_error_does_not_requeue_a_newer_success(make
     hooks = direct.lrange(f"hooks:{job.pk.get()}", 0, -1)
     assert hooks == ["started", "error:ZeroDivisionError", "started", "success:None"]  # no "requeued"
     assert running_set(direct, stale) == []
+
+
+# --- the sweeper and the dispatcher ride out outages; the registry heals
+
+
+def test_the_sweeper_rides_out_an_outage(make_worker, redis_server, connection, threads):
+    from limpyd_jobs.workers.registry import run_sweeper
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    dead = make_worker()
+    _take(dead)
+    connection.zadd(KEYS.workers(), {dead.id: 0})
+    connection.save()
+    redis_server.stop(keep_directory=True)  # the sweeper starts during an outage
+    stop = threading.Event()
+    threads.start(run_sweeper, BaseJobsModel.database, "sweeper-test", 30, 5, Error, 0.05, stop)
+    try:
+        redis_server.start_again()
+        for _ in range(400):  # bounded: the sweeper recovers the job once Redis answers
+            if job.status.hget() == STATUSES.WAITING:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+    threads.join()
+    assert job.status.hget() == STATUSES.WAITING
+
+
+def test_the_dispatcher_rides_out_an_outage(redis_server, connection, clock, threads):
+    from limpyd_jobs.recurring.scheduler import run_dispatcher
+
+    set_schedule("a:q", f"AT:{clock.time() + 60}")
+    connection.save()
+    redis_server.stop(keep_directory=True)
+    stop = threading.Event()
+    threads.start(run_dispatcher, 0.05, None, False, stop)
+    try:
+        clock.advance(61)
+        redis_server.start_again()
+        for _ in range(400):
+            if Queue.count_waiting_jobs("q"):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+    threads.join()
+    assert Queue.count_waiting_jobs("q") == 1 and tell("a:q")["status"].startswith("ENQ:")
+
+
+def test_a_worker_recovered_while_paused_shows_itself_whole_again_at_its_next_beat(make_worker, connection):
+    worker = make_worker()
+    worker.presence.start()
+    try:
+        connection.delete(KEYS.worker(worker=worker.id))  # as a recovery does
+        connection.zrem(KEYS.workers(), worker.id)
+        worker.presence.beat()
+        [info] = Worker.registered_workers()
+        assert info.id == worker.id and info.alive
+        assert info.info["queues"] == "q" and info.info["host"] and info.info["pid"]
+    finally:
+        worker.presence.stop()

@@ -367,3 +367,41 @@ def test_a_worker_rides_out_a_redis_restart_and_resumes(make_worker, redis_serve
         logging.getLogger("limpyd-jobs").removeHandler(watcher)
     assert done == ["job:1", "job:2"]
     assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}
+
+
+def test_the_child_of_a_killed_worker_finishes_its_job_and_exits_quietly(redis_server, connection):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    tests_dir = str(Path(__file__).parent)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=q", "--callback=sample_jobs.wait_for_go",
+         f"--pythonpath={tests_dir}", f"--database=127.0.0.1:{redis_server.port}:0", "--execution-mode=fork",
+         "--no-title", "--timeout=0.2"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: connection.llen("child-pids") == 1)
+        child = int(connection.lindex("child-pids", 0))
+        [registered] = Worker.registered_workers()
+        worker.kill()  # SIGKILL: the worker dies while its child runs the job
+        worker.wait(10)
+        connection.set("go", 1)
+
+        def child_gone():
+            try:
+                os.kill(child, 0)
+                return Path(f"/proc/{child}/status").read_text().count("State:\tZ") == 1
+            except ProcessLookupError:
+                return True
+
+        wait_until(child_gone)
+        output = worker.stderr.read()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.stderr.close()
+    assert job.status.hget() == STATUSES.SUCCESS  # the child recorded its job
+    assert "run ended" not in output  # it did not go on as the dead worker
+    assert connection.exists(KEYS.worker(worker=registered.id))  # nor unregister it: recovery will

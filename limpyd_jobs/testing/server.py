@@ -45,10 +45,18 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server process; use as a context manager or call start()/stop()."""
+    """A private redis-server process; use as a context manager or call start()/stop().
 
-    def __init__(self, start_timeout: float = 10.0) -> None:
+    ``arguments``: more options for redis-server (``["--requirepass", "secret"]``...; ``{port}``
+    is the port chosen, for ``["--port", "0", "--tls-port", "{port}", ...]``); ``client_options``:
+    what the server's own client needs to talk to it (a password, TLS files...).
+    """
+
+    def __init__(self, start_timeout: float = 10.0, arguments: list[str] | None = None,
+                 client_options: dict | None = None) -> None:
         self.start_timeout = start_timeout
+        self.arguments = list(arguments or [])
+        self.client_options = dict(client_options or {})
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.directory: str | None = None
@@ -58,7 +66,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, **kwargs) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+        return redis.Redis(host="127.0.0.1", port=self.port, **{**self.client_options, **kwargs})
 
     def start(self, attempts: int = 5) -> "RedisServer":
         for _ in range(attempts):
@@ -75,7 +83,8 @@ class RedisServer:
         self.process = subprocess.Popen(
             [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.directory, "--daemonize", "no",
-             "--logfile", os.path.join(self.directory, "redis.log")],
+             "--logfile", os.path.join(self.directory, "redis.log"),
+             *(argument.replace("{port}", str(port)) for argument in self.arguments)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
