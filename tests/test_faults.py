@@ -370,3 +370,18 @@ def test_a_worker_recovered_while_paused_shows_itself_whole_again_at_its_next_be
         assert info.info["queues"] == "q" and info.info["host"] and info.info["pid"]
     finally:
         worker.presence.stop()
+
+
+def test_a_redis_error_while_deciding_the_requeue_leaves_no_job_running(make_worker, proxy, direct):
+    job = Job.add_job(identifier="job:1", queue_name="q")
+
+    def fails(job, queue):
+        proxy.reset(command("HGET"))  # the next read (cancel_on_error, tries) is cut
+        raise ValueError("failed")
+
+    worker = make_worker(callback=fails, max_loops=1)
+    worker.run()
+    assert job.status.hget() == STATUSES.ERROR and job.queued.hget() is None
+    assert Queue.get_queue("q").errors.lmembers() == [job.ident]
+    assert running_set(direct, worker) == []
+    assert proxy.counts.resets == 1
