@@ -70,18 +70,24 @@ def _bounded_priority(number: int) -> int:
     return number
 
 
-def clean_timeout(value: Any) -> float:
-    """A timeout in seconds: a finite number above 0 and at most a year (or its text)."""
+def clean_seconds(value: Any, zero: bool = True, name: str = "a number of seconds") -> float:
+    """A number of seconds (or its text): finite, from 0 (above 0 unless ``zero``) to a year;
+    ``name`` says what it is in the error."""
     if isinstance(value, bool):
-        raise InvalidType(f"a timeout is a number of seconds, not {value!r}")
+        raise InvalidType(f"{name} is a number of seconds, not {value!r}")
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise InvalidValue(f"a timeout is a number of seconds, not {value!r}") from None
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
-        raise InvalidValue(f"a timeout is a number of seconds above 0 and at most {MAX_SECONDS:.0f}, "
-                         f"not {value!r}")
+        raise InvalidValue(f"{name} is a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or not (0 <= seconds if zero else 0 < seconds) or seconds > MAX_SECONDS:
+        raise InvalidValue(f"{name} is a number of seconds {'from' if zero else 'above'} 0 to "
+                           f"{MAX_SECONDS:.0f}, not {value!r}")
     return seconds
+
+
+def clean_timeout(value: Any) -> float:
+    """A timeout: seconds above 0, at most a year."""
+    return clean_seconds(value, zero=False, name="a timeout")
 
 
 def parse_timeout(value: Any) -> float | None:

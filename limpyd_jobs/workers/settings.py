@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
@@ -21,7 +20,7 @@ from ..constants import LOGGER_NAME
 from ..exceptions import ConfigurationException
 from ..models import Error, Queue
 from ..utils import import_string
-from ..validation import MAX_SECONDS, clean_queue_name, clean_timeout
+from ..validation import clean_queue_name, clean_seconds, clean_timeout
 
 
 def option(default: Any, parse: Callable[[Any], Any], help: str = "", example: str = "", *,
@@ -73,15 +72,7 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number of seconds")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of seconds") from None
-    if not math.isfinite(number) or not 0 <= number <= MAX_SECONDS:
-        raise ValueError(f"{value!r} is not a number of seconds from 0 to {MAX_SECONDS:.0f}")
-    return number
+    return clean_seconds(value)
 
 
 def queue_names(value: Any) -> list[str]:
