@@ -17,6 +17,7 @@ the same job for the same due time.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -100,7 +101,13 @@ def _seconds(schedule_in: Any, name: str) -> float:
         return schedule_in.total_seconds()
     if isinstance(schedule_in, bool) or not isinstance(schedule_in, (int, float)):
         raise TypeError(f"{name} must be a number of seconds or a timedelta, not {schedule_in!r}")
+    if not math.isfinite(schedule_in) or abs(schedule_in) > MAX_SCHEDULE:
+        raise ValueError(f"{name} must be a finite number of seconds, at most 100 years, not {schedule_in!r}")
     return float(schedule_in)
+
+
+#: The farthest a pending job may be scheduled, in seconds: 100 years.
+MAX_SCHEDULE = 100 * 365 * 24 * 3600
 
 
 def _text(value: Any) -> Any:

@@ -49,6 +49,10 @@ def test_schedule_in_accepts_timedelta_and_is_mandatory():
         schedule_job("b", schedule_in=None)
     with pytest.raises(TypeError):
         schedule_job("b", schedule_in="soon")
+    for endless in (float("inf"), float("nan"), 10**30):
+        with pytest.raises(ValueError, match="finite"):
+            schedule_job("b", schedule_in=endless)
+    assert list(scheduled_jobs()) == []
 
 
 def test_id_is_reserved():
