@@ -6,21 +6,22 @@ which writes the same keys limpyd would, so collections and filters stay true.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from limpyd import fields
 from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd.indexes import EqualIndex
-from limpyd.model import RedisModel
+from limpyd_extensions import related
 
 from . import orm
 from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
-from .exceptions import InvalidIdent, InvalidStatus, InvalidValue
+from .exceptions import InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
 from .protocol import STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
@@ -59,9 +60,11 @@ class StatusField(fields.InstanceHashField):
     _call_hsetnx = _call_hset
 
 
-class BaseJobsModel(orm.LazyFields, RedisModel):
+class BaseJobsModel(orm.LazyFields, related.RelatedModel):
     """Base of every limpyd-jobs model: shared namespace, database and clock.
 
+    A ``RelatedModel`` of redis-limpyd-extensions (subclasses may declare related fields, such
+    as ``FKInstanceHashField``), with its extended collections, as in redis-limpyd-jobs.
     ``BaseJobsModel.use_database(database)`` moves all of them (and subclasses) at once;
     ``BaseJobsModel.clock`` is where they (and workers, by default) read the time.
     """
@@ -70,6 +73,11 @@ class BaseJobsModel(orm.LazyFields, RedisModel):
     namespace = configured_prefix() or "jobs"
     database = orm.JobsDatabase(**default_settings())
     clock: Clock = SYSTEM_CLOCK
+
+    def set_fields(self, **values: Any) -> None:
+        """Set several fields, each through its own setter (indexes, uniqueness)."""
+        for name, value in values.items():
+            self.get_field(name).proxy_set(value)
 
 
 class Queue(BaseJobsModel):
@@ -141,13 +149,15 @@ class Queue(BaseJobsModel):
         """The ``delayed`` sorted set, as a due set."""
         return DueSet(self.get_connection(), self.delayed.key, self.clock)
 
+    @property
     def first_delayed(self) -> tuple[str, float] | None:
         """``(job ident, timestamp)`` of the delayed job due first, or None."""
         return self.due_set.first()
 
+    @property
     def first_delayed_time(self) -> float | None:
         """Timestamp at which the first delayed job is due, or None."""
-        first = self.first_delayed()
+        first = self.first_delayed
         return first[1] if first else None
 
     def delay_job(self, job: "Job", delayed_until: datetime | str) -> None:
@@ -353,6 +363,10 @@ class Job(BaseJobsModel):
 
         An existing job gets the higher of the two priorities (moving to that queue) and goes
         to the front of the list if ``prepend``; anything else about it is left unchanged.
+        ``fields_if_new``: fields of a subclass, set on a new job only; plain InstanceHashFields
+        are written by the same script, other fields (other types, custom or unique indexes)
+        by limpyd first (more round trips; a unique value already taken raises its
+        UniquenessError, and nothing is added).
         """
         identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
@@ -364,14 +378,38 @@ class Job(BaseJobsModel):
             delayed_until, delayed_for, now)
         now_str, now_score = stored(now)
         delayed_str, delayed_score = stored(when) if when else ("", "")
-        added = add_job.call(
-            cls.database, job_model=cls._name, model_repr=cls.get_model_repr(), queue_model=queue_model._name,
-            queue_name=queue_name, priority=priority, identifier=identifier, now_str=now_str,
-            now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score, prepend=bool(prepend),
-            fields=cls._extra_fields_args(fields_if_new))
+        script_fields, limpyd_fields = cls._fields_of_new_job(fields_if_new)
+        add = functools.partial(
+            add_job.call, cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
+            queue_model=queue_model._name, queue_name=queue_name, priority=priority, identifier=identifier,
+            now_str=now_str, now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score,
+            prepend=bool(prepend), fields=script_fields)
+        added = add() if limpyd_fields is None else cls._add_made_by_limpyd(add, identifier, priority,
+                                                                             limpyd_fields)
         if added.queue_created:
             queue_model._found(added.queue_pk, True)
         return orm.instance(cls, added.job_pk)
+
+    @classmethod
+    def _add_made_by_limpyd(cls, add: Callable[..., Any], identifier: str, priority: int,
+                            values: dict[str, Any]) -> Any:
+        """add_job of a job with fields only limpyd writes (other types, custom or unique
+        indexes): limpyd makes the instance with them (UniquenessError: nothing is made), then
+        the script makes it the queued job, unless a job of this identifier is queued by then."""
+        found = add(new_job=add_job.NONE)
+        if found.job_pk:
+            return found
+        made = cls()
+        pk = made.pk.get()  # made now, with the fields' defaults
+        try:
+            made.set_fields(identifier=identifier, priority=priority, **values)
+        except BaseException:  # limpyd would leave the instance made so far
+            made.delete()
+            raise
+        added = add(new_job=pk)  # if this fails, the instance stays: queued, or never seen by a worker
+        if added.job_pk != pk:  # queued meanwhile by another add_job: that job is the one
+            made.delete()
+        return added
 
     @classmethod
     def add_jobs(
@@ -392,11 +430,16 @@ class Job(BaseJobsModel):
         (``queue_name``, ``priority``, ``prepend``, ``delayed_for``... and fields), which wins
         over the ones given here. The rules for identifiers already queued are add_job's; an
         identifier given twice acts as two add_job calls would (one job, the higher priority).
-        Returns the jobs, in the order of the items.
+        Returns the jobs, in the order of the items. A model with fields that only limpyd writes
+        (see ``add_job``) takes one add_job per item.
         """
         defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
                     "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
         queue_model = queue_model or cls.queue_model
+        if not all(script_writes for _, script_writes in cls._free_fields().values()):
+            # fields only limpyd writes: one add_job per item
+            return [cls.add_job(queue_model=queue_model, **{**defaults, **(
+                item if isinstance(item, dict) else {"identifier": item})}) for item in jobs]
         records, positions = cls._bulk_records(jobs, defaults, cls.clock.now())
         pks: list[str] = []
         for start in range(0, len(records), max(1, chunk_size)):
@@ -424,7 +467,7 @@ class Job(BaseJobsModel):
                 record[5] = max(record[5], item_prepend)
                 positions.append(by_identifier[identifier])
                 continue
-            extra = cls._extra_fields_args(values)
+            extra, _ = cls._fields_of_new_job(values)
             by_identifier[identifier] = len(records)
             positions.append(len(records))
             records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
@@ -450,44 +493,46 @@ class Job(BaseJobsModel):
         return clean_queue_name(queue_name)
 
     @classmethod
-    def _extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
-        """Flatten subclass fields (given or defaulted) as (name, value, indexed) for add_job.lua
-        (a list shared between calls when only defaults apply: do not change it)."""
-        if values:
-            return cls._build_extra_fields_args(values)
-        defaults = cls.__dict__.get("_default_fields_args")
-        if defaults is None:  # the usual case, the same at every call: computed once
-            defaults = cls._default_fields_args = cls._build_extra_fields_args({})
-        return defaults
-
-    @classmethod
-    def _build_extra_fields_args(cls, values: dict[str, Any]) -> list[Any]:
+    def _fields_of_new_job(cls, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None]:
+        """The subclass fields of a new job: for add_job.lua, as (name, value, indexed) threes, when
+        it can write them all (a list shared between calls when only defaults apply: do not change
+        it); else None and the values for limpyd to write (it writes defaults itself)."""
         free = cls._free_fields()
-        args: list[Any] = []
         for name in values:
             if name not in free:
-                raise ValueError(f"add_job cannot set {name!r}: it is not a free field of {cls.__name__}")
-        for name, (field, indexed) in free.items():
+                raise ValueError(f"add_job cannot set {name!r}: it is not a field of {cls.__name__} "
+                                 "that add_job leaves to the caller")
+        if "timeout" in values and values["timeout"] is not None:
+            values = {**values, "timeout": clean_timeout(values["timeout"])}
+        if any(not script_writes and (name in values or hasattr(field, "default"))
+               for name, (field, script_writes) in free.items()):
+            return [], values
+        if values:
+            return cls._script_fields_args(values), None
+        defaults = cls.__dict__.get("_default_fields_args")
+        if defaults is None:  # the usual case, the same at every call: computed once
+            defaults = cls._default_fields_args = cls._script_fields_args({})
+        return defaults, None
+
+    @classmethod
+    def _script_fields_args(cls, values: dict[str, Any]) -> list[Any]:
+        args: list[Any] = []
+        for name, (field, _) in cls._free_fields().items():
             value = values[name] if name in values else getattr(field, "default", None)
-            if value is None:
-                continue
-            if not isinstance(field, fields.InstanceHashField) or not cls._has_plain_index(field):
-                raise ValueError(
-                    f"add_job can only set InstanceHashFields without custom indexes; "
-                    f"set {name!r} on the returned job instead"
-                )
-            if name == "timeout":
-                value = clean_timeout(value)
-            args += [name, value, indexed]
+            if value is not None:
+                args += [name, value, int(bool(field.indexable))]
         return args
 
     @classmethod
-    def _free_fields(cls) -> dict[str, tuple[Any, int]]:
-        """Fields add_job may set (name -> (field, indexed)), computed once per model."""
+    def _free_fields(cls) -> dict[str, tuple[Any, bool]]:
+        """Fields add_job may set (name -> (field, whether add_job.lua can write it: a plain
+        InstanceHashField, not unique, without indexes other than limpyd's EqualIndex)), computed
+        once per model."""
         cache = cls.__dict__.get("_free_fields_cache")
         if cache is None:
             cache = {
-                field.name: (field, int(bool(field.indexable)))
+                field.name: (field, type(field) is fields.InstanceHashField and not field.unique
+                             and cls._has_plain_index(field))
                 for field in cls.get_class_fields()
                 if field.name not in cls._managed_fields and field is not cls._redis_attr_pk
             }
@@ -550,7 +595,15 @@ class Job(BaseJobsModel):
         queue_model: type[Queue] | None = None,
     ) -> bool:
         """Put a failed job back in its waiting list, or delayed set if a delay is given (False
-        if another attempt took the job since this instance's: nothing written)."""
+        if another attempt took the job since this instance's: nothing written).
+
+        Raises LimpydJobsException if the job is not in ERROR (the worker's own requeue, made
+        through the attempt that failed, is checked by its attempt token instead)."""
+        queue_name = self._resolve_queue_name(queue_name)
+        status = STATUSES.ERROR if self._attempt_token else self.status.hget()
+        if status != STATUSES.ERROR:
+            raise LimpydJobsException(f"job {self.ident} cannot be requeued: it is not in ERROR but "
+                                      f"{STATUSES.by_value(status, repr(status))}")
         when = compute_delayed_until(delayed_until, delayed_for, self.clock.now())
         return self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
 
@@ -624,7 +677,7 @@ class Error(BaseJobsModel):
             "queue_name": queue_name,
             "date_time": when.strftime("%Y-%m-%d %H:%M:%S"),
             "date": when.strftime("%Y-%m-%d"),
-            "time": when.strftime("%H:%M:%S.%f"),
+            "time": when.strftime("%H:%M:%S"),
             "type": type(error).__name__,
             "message": str(error),
         }

@@ -1,7 +1,8 @@
 """What limpyd-jobs asks of redis-limpyd beyond its documented API, in one place.
 
 - ``instance(model, pk)``: an instance for a pk a script just proved to exist, built without the
-  round trip limpyd's ``Model(pk)`` makes to check it.
+  round trip limpyd's ``Model(pk)`` makes to check it (with the related collections a
+  ``RelatedModel`` of redis-limpyd-extensions has).
 - ``LazyFields``: fields made on first use (limpyd makes all of an instance's fields up front,
   which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
@@ -22,6 +23,7 @@ from copy import copy
 from typing import Any, TypeVar
 
 from limpyd.contrib.database import PipelineDatabase
+from limpyd.contrib.related import RelatedModel
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
@@ -38,7 +40,20 @@ def instance(model: type[Model], pk: Any) -> Model:
     built.get_field = built.get_instance_field
     built.get_fields = built.get_instance_fields
     built._pk = model._redis_attr_pk.normalize(pk)
+    if issubclass(model, RelatedModel):
+        _add_related_collections(built)
     return built
+
+
+def _add_related_collections(built: RelatedModel) -> None:
+    """What ``RelatedModel.__init__`` adds: the collections of the related fields of other
+    models pointing to this one (``related_name``)."""
+    built.related_collections = []
+    relations = getattr(built.database, "_relations", {}).get(built._name.lower(), [])
+    for model_name, field_name, _ in relations:
+        field = built.database._models[model_name].get_field(field_name)
+        setattr(built, field.related_name, field.related_collection_class(built, field))
+        built.related_collections.append(field.related_name)
 
 
 def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any]) -> None:

@@ -8,7 +8,9 @@ from typing import Any
 
 from .exceptions import InvalidDelay
 
-#: Every datetime is stored as ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``: UTC, with its offset.
+#: Every datetime is stored as redis-limpyd-jobs stores them, ``str(datetime.utcnow())``:
+#: ``YYYY-MM-DD HH:MM:SS.ffffff``, naive, in UTC. Values with an offset (``+00:00``, written by
+#: limpyd-jobs 3 before it wrote that form) are read too.
 
 
 def to_utc(value: datetime) -> datetime:
@@ -18,15 +20,21 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def naive_utc(value: datetime) -> datetime:
+    """``value`` as a naive datetime in UTC, as ``datetime.utcnow()`` gives (a naive value is
+    taken to be in UTC already)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
 def datetime_to_str(value: datetime) -> str:
-    """Serialize a datetime the way every limpyd-jobs field stores it."""
-    if value.tzinfo is not timezone.utc:
-        value = to_utc(value)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    """Serialize a datetime the way every limpyd-jobs field stores it: ``str()`` of it, naive UTC."""
+    return str(naive_utc(value))
 
 
 def str_to_datetime(value: str | None) -> datetime | None:
-    """Read back a stored datetime (ours, or a naive ``str(datetime)`` taken as UTC)."""
+    """Read back a stored datetime (naive, taken as UTC, or with an offset) as an aware UTC one."""
     if not value:
         return None
     try:

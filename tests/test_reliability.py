@@ -268,14 +268,14 @@ def test_a_dying_child_is_recorded_and_the_worker_goes_on(make_worker, mode, cal
 # --- signals
 
 
-def test_second_sigterm_stops_now_and_gives_the_job_back(connection):
+def test_sigquit_stops_now_and_gives_the_job_back(connection):
     job = Job.add_job(identifier="job:1", queue_name="q")
     other = Job.add_job(identifier="job:2", queue_name="q")
 
     def stubborn(job, queue):
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(3600)  # interrupted by the second signal
+        os.kill(os.getpid(), signal.SIGTERM)  # after the job...
+        os.kill(os.getpid(), signal.SIGQUIT)  # ...no: now
+        time.sleep(3600)  # interrupted by SIGQUIT
 
     worker = Worker("q", callback=stubborn, timeout=0.05)
     worker.run()
@@ -286,21 +286,30 @@ def test_second_sigterm_stops_now_and_gives_the_job_back(connection):
     assert Worker.registered_workers() == []
 
 
-def test_second_sigterm_in_fork_mode_kills_the_child_and_gives_the_job_back(connection):
+def test_second_sigterm_lets_the_job_finish():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    other = Job.add_job(identifier="job:2", queue_name="q")
+
+    def twice(job, queue):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return "finished"
+
+    worker = Worker("q", callback=twice, timeout=0.05)
+    worker.run()
+    assert worker.signals_caught == 2 and worker.num_loops == 1
+    assert job.status.hget() == STATUSES.SUCCESS
+    assert other.status.hget() == STATUSES.WAITING
+
+
+def test_sigquit_in_fork_mode_kills_the_child_and_gives_the_job_back(connection):
     job = Job.add_job(identifier="job:1", queue_name="q")
 
-    class SignaledWorker(Worker):
-        def catch_end_signal(self, signum, frame):
-            connection.incr("signals-seen")  # lets the child wait for the parent, not guess
-            super().catch_end_signal(signum, frame)
-
     def stubborn(job, queue):
-        os.kill(os.getppid(), signal.SIGTERM)
-        wait_until(lambda: job.get_connection().get("signals-seen") == "1")
-        os.kill(os.getppid(), signal.SIGTERM)
-        time.sleep(3600)  # killed with its process by the second signal
+        os.kill(os.getppid(), signal.SIGQUIT)
+        time.sleep(3600)  # killed with its process by SIGQUIT
 
-    worker = SignaledWorker("q", callback=stubborn, timeout=0.05, execution_mode="fork")
+    worker = Worker("q", callback=stubborn, timeout=0.05, execution_mode="fork")
     worker.run()
     assert job.status.hget() == STATUSES.WAITING
     assert Queue.get_queue("q").waiting.lmembers() == [job.ident]

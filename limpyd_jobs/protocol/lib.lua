@@ -132,14 +132,13 @@ local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, que
   table.insert(fields, '1')
   table.insert(fields, 'queue_key')
   table.insert(fields, key_queue(queue_model, queue_pk))
-  if delayed_str ~= '' then
-    table.insert(fields, 'delayed_until')
-    table.insert(fields, delayed_str)
-  end
   if score and score > tonumber(now_score) then
     status = DELAYED
+    table.insert(fields, 'delayed_until')
+    table.insert(fields, delayed_str)
     redis.call('ZADD', queue_list(queue_model, queue_pk, 'delayed'), score, ident)
   else
+    redis.call('HDEL', key_hash(job_model, pk), 'delayed_until')  -- no delay (any more)
     local waiting = queue_list(queue_model, queue_pk, 'waiting')
     if redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', waiting, ident) == 1 then
       wake_up(queue_model, queue_name, 1)
@@ -335,14 +334,18 @@ local function readd_existing(job_model, model_repr, pk, queue_model, queue_name
 end
 
 -- Create a job and queue it (add_job for an identifier not queued). fields: more field/value
--- pairs of the new job; indexed: the names among them that have an EqualIndex.
+-- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
+-- the pk of an instance made already, with its identifier and priority, to make the job of.
 -- Returns pk, queue_pk, queue_created (0/1)
 local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
-                          now_score, delayed_str, delayed_score, prepend, fields, indexed)
-  local pk = new_instance(job_model)
-  local values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
-  reindex(job_model, pk, 'identifier', false, identifier)
-  reindex(job_model, pk, 'priority', false, tostring(priority))
+                          now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
+  local pk, values = adopt, {'added', now_str}
+  if not adopt then
+    pk = new_instance(job_model)
+    values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
+    reindex(job_model, pk, 'identifier', false, identifier)
+    reindex(job_model, pk, 'priority', false, tostring(priority))
+  end
   for i = 1, #fields, 2 do
     table.insert(values, fields[i])
     table.insert(values, fields[i + 1])

@@ -21,32 +21,32 @@ from enum import Enum
 from typing import Any
 
 
-class STATUSES:
-    """The one-letter statuses stored in a job's ``status`` field."""
+class Statuses(dict):
+    """The one-letter statuses stored in a job's ``status`` field, by name: a dict
+    (``STATUSES["SUCCESS"]``, iteration over its items) whose names are also attributes
+    (``STATUSES.SUCCESS``), as redis-limpyd-jobs defines it."""
 
-    WAITING = "w"
-    RUNNING = "r"
-    SUCCESS = "s"
-    ERROR = "e"
-    CANCELED = "c"
-    DELAYED = "d"
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no status named {name!r}") from None
 
-    @classmethod
-    def by_value(cls, value: str, default: str | None = None) -> str | None:
-        """Return the name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``)."""
-        for name in STATUS_NAMES:
-            if getattr(cls, name) == value:
+    def by_value(self, value: str, default: str | None = None) -> str:
+        """The name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``); ``default`` for
+        another value, or ValueError if no default is given."""
+        for name, stored in self.items():
+            if stored == value:
                 return name
-        return default
+        if default is not None:
+            return default
+        raise ValueError(f"{value!r} is not a status value ({', '.join(self.values())})")
 
-    @classmethod
-    def values(cls) -> tuple[str, ...]:
-        """Every valid stored value."""
-        return tuple(getattr(cls, name) for name in STATUS_NAMES)
 
+STATUSES = Statuses(WAITING="w", DELAYED="d", RUNNING="r", SUCCESS="s", ERROR="e", CANCELED="c")
 
 #: The names of the statuses, in the order of their definition.
-STATUS_NAMES = ("WAITING", "RUNNING", "SUCCESS", "ERROR", "CANCELED", "DELAYED")
+STATUS_NAMES = tuple(STATUSES)
 
 
 class TakeOutcome(str, Enum):

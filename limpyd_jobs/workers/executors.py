@@ -3,8 +3,8 @@ child reused across jobs.
 
 An executor is given a target (the worker's function that runs an attempt and records its end)
 and runs it for each attempt, returning how that went: ``DONE`` (the target returned),
-``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died) or ``INTERRUPTED`` (a second
-stop signal). The worker records the last three itself. The forked modes isolate the worker from
+``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died) or ``INTERRUPTED`` (a stop-now
+signal, SIGQUIT). The worker records the last three itself. The forked modes isolate the worker from
 its jobs: a child past its deadline gets SIGTERM, then SIGKILL after ``grace`` seconds; in-process
 mode can only interrupt Python code (see ``InProcessExecutor``).
 """
@@ -93,7 +93,7 @@ class InProcessExecutor:
             self._in_job = False
 
     def interrupt(self) -> None:
-        """Second stop signal (called from the signal handler): stop the job now, if one runs."""
+        """Stop-now signal (called from the signal handler): stop the job now, if one runs."""
         if self._in_job:
             raise WorkerInterrupted()
 
@@ -119,8 +119,8 @@ class _ForkedExecutor(InProcessExecutor):
     def _become_child(self) -> None:
         """In a fresh child: leave stop signals to the parent (SIGTERM only stops a late job)."""
         self.child_pid = None
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
 
     @contextmanager
     def guard(self, timeout: float | None) -> Iterator[None]:
@@ -173,7 +173,7 @@ class _ForkedExecutor(InProcessExecutor):
         return os.waitpid(pid, 0)[1]
 
     def interrupt(self) -> None:
-        """Second stop signal: kill the child now."""
+        """Stop-now signal: kill the child now."""
         self.interrupted = True
         if self.child_pid:
             _kill(self.child_pid, signal.SIGKILL)

@@ -30,7 +30,7 @@ class Recorder:
     """Writes the end of attempts. Each write is one script that checks the attempt's token (the
     end of a stale attempt writes nothing) and is safe to send again; during a Redis outage a
     write is tried again, once Redis answers, until it is done (the job ran: only its record is
-    missing), unless ``give_up`` is set (a second stop signal)."""
+    missing), unless ``give_up`` is set (a stop-now signal)."""
 
     def __init__(self, queue_model: type[Queue], worker_id: str, clock: Clock, give_up: threading.Event,
                  log: Callable[[str, str], None]) -> None:

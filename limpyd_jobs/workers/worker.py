@@ -20,9 +20,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from limpyd.exceptions import DoesNotExist
 from redis.exceptions import RedisError
 
-from .. import orm
 from ..constants import CONTROL_CHECK_DELAY, DEFAULT_DELAY
 from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, JobTimeout, LimpydJobsException
 from ..models import Job, Queue
@@ -30,7 +30,7 @@ from ..outages import Outage, is_outage
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
 from ..protocol.scripts import reconcile, start_job
 from ..protocol.scripts.take import Taken
-from ..utils import datetime_to_str, stored, str_to_datetime
+from ..utils import datetime_to_str, naive_utc, stored, str_to_datetime
 from ..validation import parse_count, parse_timeout
 from . import registry
 from .attempt import Attempt
@@ -64,8 +64,9 @@ class Worker(WorkerSettings):
         self.wanted_end_date: datetime | None = None
         #: The jobs this worker took and is running, by ident.
         self.attempts: dict[str, Attempt] = {}
-        self._stopping = threading.Event()  # set by the first stop signal: ends waits
-        self._stopping_now = threading.Event()  # set by the second one: ends retries too
+        self._found_by_take = ""  # the ident of the job a take just found: get_job need not check it
+        self._stopping = threading.Event()  # set by a stop signal: ends waits
+        self._stopping_now = threading.Event()  # set by SIGQUIT: ends retries too
         self._signal_handlers: dict[int, Any] = {}
         self.set_logger()
         self._compose()
@@ -125,16 +126,18 @@ class Worker(WorkerSettings):
         self.logger.setLevel(self.logger_level)
 
     def handle_end_signal(self) -> None:
-        """Route SIGINT and SIGTERM to ``catch_end_signal``."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        """Route SIGINT and SIGTERM to ``catch_end_signal``, SIGQUIT to ``catch_stop_now_signal``."""
+        handlers = {signal.SIGINT: self.catch_end_signal, signal.SIGTERM: self.catch_end_signal,
+                    signal.SIGQUIT: self.catch_stop_now_signal}
+        for signum, handler in handlers.items():
             try:
-                self._signal_handlers[signum] = signal.signal(signum, self.catch_end_signal)
+                self._signal_handlers[signum] = signal.signal(signum, handler)
             except ValueError:  # not the main thread: signals cannot be caught here
                 self.log("cannot catch signals outside the main thread", level="debug")
                 return
 
     def stop_handling_end_signal(self) -> None:
-        """Give SIGINT and SIGTERM back to the handlers they had before."""
+        """Give the stop signals back to the handlers they had before."""
         for signum, handler in self._signal_handlers.items():
             try:
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
@@ -143,16 +146,26 @@ class Worker(WorkerSettings):
         self._signal_handlers = {}
 
     def catch_end_signal(self, signum: int, frame: Any) -> None:
-        """First signal: stop once the current job is done. Second: stop now, give the job back."""
+        """Stop once the current job is done (again: the job still finishes; SIGQUIT stops now)."""
+        self.signals_caught += 1
+        if self.end_signal_caught:
+            self.log(f"signal {signum} caught again: stopping after the current job (SIGQUIT stops now)")
+            return
+        self.end_signal_caught = self.end_forced = True
+        self._stopping.set()
+        self.waiter.cut()
+        self.log(f"signal {signum} caught, stopping after the current job")
+
+    def catch_stop_now_signal(self, signum: int, frame: Any) -> None:
+        """Stop now: interrupt the running job and put it back at the front of its queue."""
         self.signals_caught += 1
         self.end_signal_caught = self.end_forced = True
         self._stopping.set()
         self.waiter.cut()
-        if self.signals_caught == 1:
-            self.log(f"signal {signum} caught, stopping after the current job")
+        if self._stopping_now.is_set():
             return
         self._stopping_now.set()
-        self.log(f"signal {signum} caught again, stopping now", level="warning")
+        self.log(f"signal {signum} caught, stopping now", level="warning")
         self.executor.interrupt()  # in-process, this raises in the running job
 
     # --- identity and state
@@ -177,7 +190,12 @@ class Worker(WorkerSettings):
         """Time since ``run`` started (until it ended), or None before it runs."""
         if self.start_date is None:
             return None
-        return (self.end_date or self.clock.now()) - self.start_date
+        return (self.end_date or self.utcnow()) - self.start_date
+
+    def utcnow(self) -> datetime:
+        """Now, from the worker's clock, naive in UTC as ``datetime.utcnow()``: the form of
+        ``start_date``, ``end_date`` and ``wanted_end_date``."""
+        return naive_utc(self.clock.now())
 
     def log(self, message: str, level: str = "info") -> None:
         """Log ``message`` at ``level``, prefixed by the worker's id."""
@@ -223,19 +241,18 @@ class Worker(WorkerSettings):
     # --- the loop
 
     def must_stop(self) -> bool:
-        """True when a signal was caught, ``end_forced`` is set, or a limit is reached."""
-        if self.end_forced or self.end_signal_caught:
-            return True
-        if self.max_loops and self.num_loops >= self.max_loops:
-            return True
-        return self.wanted_end_date is not None and self.clock.now() >= self.wanted_end_date
+        """True when ``end_forced`` is set, a stop signal was caught (with ``terminate_gracefuly``),
+        ``max_loops`` jobs were taken, or ``wanted_end_date`` is past."""
+        return bool(self.end_forced or (self.terminate_gracefuly and self.end_signal_caught)
+                    or (self.max_loops and self.num_loops >= self.max_loops)
+                    or (self.wanted_end_date and self.utcnow() >= naive_utc(self.wanted_end_date)))
 
     def run(self) -> None:
         """Run jobs until ``must_stop`` says so; a worker runs only once."""
         if self.status is not None:
             raise LimpydJobsException("This worker has already run: create a new one")
         self.status = "starting"
-        self.start_date = self.clock.now()
+        self.start_date = self.utcnow()
         if self.max_duration:
             self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
         self._compose()
@@ -288,7 +305,7 @@ class Worker(WorkerSettings):
                 self.log(f"could not look for lost takes ({exc})", level="warning")
         self.executor.close()
         self.stop_beating()
-        self.end_date = self.clock.now()
+        self.end_date = self.utcnow()
         self.set_status("terminated")
         self.run_ended()
         self.notify("on_stop", self)
@@ -302,7 +319,7 @@ class Worker(WorkerSettings):
         if self.fetcher.take_lost:
             self.reconcile()
         self.notify("before_fetch", self)
-        queue, job = self.wait_for_job()
+        queue, job = self.wait_for_job() or (None, None)
         attempt = self._attempt_of(job, queue) if job is not None else None
         self.notify("after_fetch", self, attempt)
         if attempt is None:
@@ -389,8 +406,9 @@ class Worker(WorkerSettings):
 
     # --- taking a job
 
-    def wait_for_job(self) -> tuple[Queue | None, Job | None]:
-        """Take the next job of the highest priority, waiting up to ``timeout`` for one."""
+    def wait_for_job(self) -> tuple[Queue, Job] | None:
+        """Take the next job of the highest priority, waiting up to ``timeout`` for one:
+        ``(queue, job)``, or None if none came."""
         taken = self.fetcher.take(self.keys)
         if taken is None:
             self.set_status("waiting")
@@ -399,18 +417,22 @@ class Worker(WorkerSettings):
                 if taken is None:  # announced in a queue (a priority) not known yet
                     self.update_keys()
                     taken = self.fetcher.take(self.keys, woken=True)
-        return self._hold(taken) if taken is not None else (None, None)
+        queue, job = self._hold(taken) if taken is not None else (None, None)
+        return (queue, job) if job is not None else None
 
     def _hold(self, taken: Taken) -> tuple[Queue | None, Job | None]:
         """Turn a take into (queue, job), and note the attempt this worker now holds."""
         queue = self.get_queue(taken.waiting_key)
         now = self.clock.now()
         if taken.outcome != TakeOutcome.MISSING:
+            self._found_by_take = taken.ident
             try:
                 job = self.get_job(taken.ident)
             except InvalidIdent as exc:
                 self._set_aside(taken, queue, exc)
                 return None, None
+            finally:
+                self._found_by_take = ""
             if taken.outcome == TakeOutcome.UNKNOWN:  # its model was not registered (older data)
                 taken = self._start_unregistered(job, taken, now)
         if taken.outcome == TakeOutcome.MISSING:
@@ -468,7 +490,7 @@ class Worker(WorkerSettings):
             return 0
         deadlines = [self.timeout or None, self.maintenance.seconds_to_next()]
         if self.wanted_end_date is not None:
-            deadlines.append((self.wanted_end_date - self.clock.now()).total_seconds())
+            deadlines.append((naive_utc(self.wanted_end_date) - self.utcnow()).total_seconds())
         known = [deadline for deadline in deadlines if deadline is not None]
         if not known:
             return 0
@@ -477,13 +499,19 @@ class Worker(WorkerSettings):
         return None if wait < 0.001 else round(wait, 3)
 
     def get_job(self, job_ident: str) -> Job:
-        """The job named by an ident taken from a waiting list."""
-        return Job.get_from_ident(job_ident, lazy=True)
+        """The job named by an ident taken from a waiting list; limpyd's DoesNotExist if there is
+        none (not checked, so no round trip, for the job a take of this worker just found)."""
+        return Job.get_from_ident(job_ident, lazy=job_ident == self._found_by_take)
 
     def get_queue(self, queue_redis_key: str) -> Queue:
-        """The queue whose waiting list has this Redis key."""
+        """The queue whose waiting list has this Redis key; limpyd's DoesNotExist if there is none."""
         info = self.fetcher.info(queue_redis_key)
-        return info.queue if info else orm.instance(self.queue_model, queue_redis_key.split(":")[-2])
+        if info is not None:
+            return info.queue
+        model, _, pk = queue_redis_key.removesuffix(":waiting").rpartition(":")
+        if model != self.queue_model._name:
+            raise DoesNotExist(f"{queue_redis_key!r} is not a waiting list of {self.queue_model.__name__}")
+        return self.queue_model(pk)
 
     # --- running a job, and the hooks that record its end
 
@@ -492,7 +520,11 @@ class Worker(WorkerSettings):
         if attempt.job is not None:
             self.handle_job(attempt.job, attempt.queue)
             return
-        attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
+        self._found_by_take = attempt.ident  # the parent's take found it
+        try:
+            attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
+        finally:
+            self._found_by_take = ""
         attempt.job._attempt_token = attempt.token
         self.attempts[attempt.ident] = attempt
         try:
@@ -585,7 +617,7 @@ class Worker(WorkerSettings):
         return job.run(queue)
 
     def give_back(self, job: Job, queue: Queue) -> None:
-        """Put a job interrupted by a second stop signal back at the front of its queue."""
+        """Put a job interrupted by a stop-now signal (SIGQUIT) back at the front of its queue."""
         if self._give_back(job, queue, patient=True):
             self.log(f"job {job.ident} interrupted and put back at the front of its queue", level="warning")
 

@@ -1,16 +1,20 @@
 -- Add a job, or return the job already queued with the same identifier, atomically.
--- ARGV: job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, fields...
+-- ARGV: job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, new_job, fields...
 -- RETURNS: job_pk, created, queue_pk, queue_created
 -- RETRY: safe, a job already queued with the identifier is found and returned
 -- model_repr: the job model's repr, the start of its idents; delayed_str and delayed_score: '' when
--- not delayed; prepend: 0/1; fields: more fields of a new job, by threes: name, value, indexed
--- (0/1). A job already queued gets add_job's rules (see readd_existing); created is then 0.
+-- not delayed; prepend: 0/1; new_job: what to do when no job is queued with the identifier:
+-- 'create' one, 'none' (job_pk is then ''), or the pk of an instance made already (with its
+-- identifier, priority and own fields: those limpyd itself must write) to make the new job of;
+-- fields: more fields of a new job, by threes: name, value, indexed (0/1). A job already queued
+-- gets add_job's rules (see readd_existing); created is then 0.
 register_model(model_repr, job_model)
 local existing = find_by_index(job_model, 'identifier', identifier, 'queued', '1')
 if existing then
   return readd_existing(job_model, model_repr, existing, queue_model, queue_name, tonumber(priority), now_score,
                         prepend)
 end
+if new_job == 'none' then return {'', 0, '', 0} end
 local values, indexed = {}, {}
 for i = 1, #fields, 3 do
   table.insert(values, fields[i])
@@ -18,5 +22,6 @@ for i = 1, #fields, 3 do
   if fields[i + 2] == '1' then indexed[fields[i]] = true end
 end
 local pk, queue_pk, queue_created = create_job(job_model, model_repr, queue_model, queue_name, tonumber(priority),
-  identifier, now_str, now_score, delayed_str, delayed_score, prepend, values, indexed)
+  identifier, now_str, now_score, delayed_str, delayed_score, prepend, values, indexed,
+  new_job ~= 'create' and new_job or nil)
 return {pk, 1, queue_pk, queue_created}

@@ -10,8 +10,13 @@ from ..loader import LuaScript
 SCRIPT = LuaScript("add_job")
 
 
+#: ``new_job`` values: what add_job does when no job is queued with the identifier (else: the pk
+#: of an instance made already, to make the job of).
+CREATE, NONE = "create", "none"
+
+
 class JobAdded(NamedTuple):
-    job_pk: str
+    job_pk: str  # '' when new_job is NONE and no job is queued with the identifier
     created: bool
     queue_pk: str  # '' when an existing job stayed where it was
     queue_created: bool
@@ -19,8 +24,8 @@ class JobAdded(NamedTuple):
 
 def call(database: Any, *, job_model: str, model_repr: str, queue_model: str, queue_name: str, priority: int,
          identifier: str, now_str: str, now_score: float, delayed_str: str, delayed_score: float | str,
-         prepend: bool, fields: Sequence[Any]) -> JobAdded:
+         prepend: bool, new_job: str = CREATE, fields: Sequence[Any] = ()) -> JobAdded:
     job_pk, created, queue_pk, queue_created = SCRIPT(database, args=[
         job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str,
-        delayed_score, int(prepend), *fields])
+        delayed_score, int(prepend), new_job, *fields])
     return JobAdded(job_pk, bool(created), queue_pk, bool(queue_created))
