@@ -74,6 +74,14 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
     database = orm.JobsDatabase(**default_settings())
     clock: Clock = SYSTEM_CLOCK
 
+    @classmethod
+    def use_database(cls, database: Any) -> Any:
+        """Move this model and its subclasses to ``database``, with their relations."""
+        original = getattr(cls, "database", None)
+        moved = super(related.RelatedModel, cls).use_database(database)  # RelatedModel's fails: see orm
+        orm.move_relations(original, database, moved)
+        return moved
+
     def set_fields(self, **values: Any) -> None:
         """Set several fields, each through its own setter (indexes, uniqueness)."""
         for name, value in values.items():

@@ -7,6 +7,8 @@
   which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
   thread and process, and given back to its pool when the thread ends.
+- ``move_relations``: moving models to another database with their related fields (limpyd's own
+  ``RelatedModel.use_database`` fails when some models have relations and others not).
 - ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
   Redis ACL user without ``@dangerous`` commands may run it) instead of INFO.
 
@@ -54,6 +56,22 @@ def _add_related_collections(built: RelatedModel) -> None:
         field = built.database._models[model_name].get_field(field_name)
         setattr(built, field.related_name, field.related_collection_class(built, field))
         built.related_collections.append(field.related_name)
+
+
+def move_relations(original: Any, database: Any, models: Iterable[type[RedisModel]]) -> None:
+    """Move the relations (related fields) of ``models`` from the ``original`` database to
+    ``database``: what ``RelatedModel.use_database`` does, which raises KeyError as soon as one
+    of the models moved has no relation while others of the database have some."""
+    relations = getattr(original, "_relations", None)
+    if not relations or original is database:
+        return
+    names = {model._name for model in models if not model.abstract}
+    if not hasattr(database, "_relations"):
+        database._relations = {}
+    for related_model, entries in relations.items():
+        for entry in [entry for entry in entries if entry[0] in names]:
+            entries.remove(entry)
+            database._relations.setdefault(related_model, []).append(entry)
 
 
 def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any]) -> None:

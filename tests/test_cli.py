@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sample_config
 
-from limpyd_jobs import STATUSES, Job, __version__
+from limpyd_jobs import STATUSES, Job, Queue, __version__
 from limpyd_jobs.cli.common import RET_CONNECT, RET_USAGE
 from limpyd_jobs.cli.config import OPTIONS, WorkerConfig, make_parser
 from limpyd_jobs.cli.worker import main
@@ -116,7 +116,7 @@ def test_print_options_and_dry_run(base_args):
     assert printed["max_duration"] == "60.0"
     assert printed["queue_model"] == "limpyd_jobs.models.Queue"
     assert printed["dry_run"] == "True"
-    assert printed["title"] == "False"
+    assert printed["update_title"] == "False"
     assert job.status.hget() == STATUSES.WAITING  # nothing ran
 
 
@@ -175,6 +175,7 @@ def test_subprocess_runs_jobs_and_logs_in_the_documented_format(redis_server):
 
 
 def test_subprocess_stops_on_sigterm_with_exit_code_0(redis_server):
+    Queue.get_queue("q")  # the run starts once a queue exists
     process = subprocess.Popen(
         [*worker_command(), "--queues=q", "--callback=sample_jobs.noop", f"--pythonpath={TESTS_DIR}",
          f"--database=127.0.0.1:{redis_server.port}:0", "--timeout=30"],

@@ -104,6 +104,7 @@ def test_a_lost_reply_of_a_recurring_run_end_keeps_its_schedule(make_worker, pro
 
 
 def test_a_reset_wait_is_ridden_out(make_worker, proxy, direct, threads):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     worker = make_worker(callback=record, max_loops=1, timeout=30, waiting=True)
     proxy.reset(command("BLPOP"))  # the first wait is cut
 

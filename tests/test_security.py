@@ -76,7 +76,7 @@ def test_tls_with_a_client_certificate_given_in_the_url(certificates, redis_serv
             redis.Redis.from_url(without_certificate).ping()
         config = WorkerConfig(["--queues=q", f"--database={url}", "--callback=test_security.record",
                                "--max-loops=1", "--no-title", "--no-terminate-gracefuly", "--timeout=0.05"])
-        config.prepare_database()  # the models now talk TLS, with the certificate of the URL
+        config.prepare_models()  # the models now talk TLS, with the certificate of the URL
         job = Job.add_job(identifier="job:1", queue_name="q")
         config.execute()
         assert job.status.hget() == STATUSES.SUCCESS

@@ -141,6 +141,7 @@ class _Ticking(WorkerObserver):
 
 
 def test_max_duration_ends_an_idle_worker(make_worker, clock):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     worker = make_worker(max_duration=60, observers=[_Ticking(clock, 20)])
     worker.run()
     assert worker.wanted_end_date == worker.start_date + timedelta(seconds=60)
@@ -375,6 +376,7 @@ def test_new_priorities_are_picked_up_after_fetch_priorities_delay(make_worker):
 
 
 def test_an_idle_worker_wakes_up_when_a_job_is_added(make_worker, threads):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     worker = make_worker(callback=noop, max_loops=1, timeout=3600, waiting=True, fetch_priorities_delay=3600,
                          fetch_delayed_delay=3600, recovery_delay=3600)
 
@@ -409,6 +411,7 @@ def test_sigterm_during_a_job_finishes_it_then_stops():
 
 
 def test_sigterm_while_waiting_stops_at_once(make_worker, threads):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     worker = make_worker(callback=noop, timeout=3600, waiting=True, terminate_gracefuly=True,
                          fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600)
 
@@ -523,6 +526,7 @@ def test_the_worker_purges_finished_jobs_beyond_keep_finished(make_worker):
 
 
 def test_a_burst_wakes_every_idle_worker(make_worker, threads):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     both_running = threading.Barrier(2, timeout=20)
 
     def together(job, queue):
@@ -649,6 +653,7 @@ def test_options_set_on_the_worker_before_it_runs_count(make_worker):
 
 
 def test_a_timeout_of_0_waits_with_no_limit(make_worker, redis_server, threads):
+    Queue.get_queue("q")  # a worker waits for jobs once one of its queues exists
     worker = make_worker(callback=noop, max_loops=1, timeout=0, waiting=True)
     monitor_client = redis_server.client(decode_responses=True)
 

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"limpyd-jobs-worker: error: argument --worker-config: {exc}\n")
         return RET_USAGE
     try:
-        return config_class(argv).execute()
+        return config_class(["limpyd-jobs-worker", *argv]).execute()
     except SystemExit as exc:  # argparse: usage or --help / --version
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     except CannotConnect as exc:

@@ -24,17 +24,18 @@ from ..validation import clean_queue_name, clean_seconds, clean_timeout
 
 
 def option(default: Any, parse: Callable[[Any], Any], help: str = "", example: str = "", *,
-           switch: bool = False, only_negative: bool = False, cli: bool = True) -> Any:
+           switch: bool = False, only_negative: bool = False, cli: bool = True, flag: str = "") -> Any:
     """Declare an option: its default, how to read it from text, its help line and example;
     ``switch``: an on/off option (``--name`` and ``--no-name``, or only ``--no-name`` if
-    ``only_negative``); ``cli``: whether the command has a flag for it."""
-    return field(default=default, metadata={"parse": parse, "help": help, "example": example,
-                                            "switch": switch, "only_negative": only_negative, "cli": cli})
+    ``only_negative``); ``cli``: whether the command has a flag for it; ``flag``: the flag, if
+    not the name's (``--max-loops`` for ``max_loops``)."""
+    return field(default=default, metadata={"parse": parse, "help": help, "example": example, "switch": switch,
+                                            "only_negative": only_negative, "cli": cli, "flag": flag})
 
 
 def flag(setting: Field) -> str:
     """The command-line flag of an option: ``--max-loops`` for ``max_loops``."""
-    return "--" + setting.name.replace("_", "-")
+    return setting.metadata.get("flag") or "--" + setting.name.replace("_", "-")
 
 
 def clean(setting: Field, value: Any) -> Any:

@@ -258,7 +258,7 @@ class Worker(WorkerSettings):
         self._compose()
         self.fetcher.want_counts = self.update_title
         try:
-            if self._ride_out(self._begin):
+            if self._ride_out(self._begin) and self._ride_out(self._await_queues):
                 self.run_started()
                 self.notify("on_start", self)
                 self._ride_out(self._loop)
@@ -272,7 +272,19 @@ class Worker(WorkerSettings):
             self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
         self.set_status("starting")
         self.start_beating()
+        if not self.keys:
+            self.log(f"no queue {','.join(self.queues)} yet: waiting for one", level="warning")
         return True
+
+    def _await_queues(self) -> bool:
+        """Stay ``starting`` until one of the worker's queues exists (a job added to one wakes the
+        worker up; others are seen every ``fetch_priorities_delay``). True once one does."""
+        while not self.keys and not self.must_stop():
+            seconds = self._wait_time()
+            if seconds is not None:
+                self.waiter.wait(seconds, self.must_stop)
+            self.update_keys()
+        return bool(self.keys)
 
     def _loop(self) -> bool:
         """Call ``run_one`` until told to stop. True once stopped."""
