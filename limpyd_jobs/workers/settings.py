@@ -29,8 +29,9 @@ def option(default: Any, parse: Callable[[Any], Any], help: str = "", example: s
     ``switch``: an on/off option (``--name`` and ``--no-name``, or only ``--no-name`` if
     ``only_negative``); ``cli``: whether the command has a flag for it; ``flag``: the flag, if
     not the name's (``--max-loops`` for ``max_loops``)."""
-    return field(default=default, metadata={"parse": parse, "help": help, "example": example, "switch": switch,
-                                            "only_negative": only_negative, "cli": cli, "flag": flag})
+    return field(default=default, metadata={"parse": parse, "help": help, "example": example,
+                                            "switch": switch, "only_negative": only_negative, "cli": cli,
+                                            "flag": flag})
 
 
 def flag(setting: Field) -> str:
