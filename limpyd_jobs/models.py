@@ -22,7 +22,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
 from .exceptions import InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
-from .protocol import STATUSES
+from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
 from .utils import (
@@ -307,6 +307,13 @@ class Job(BaseJobsModel):
             raise InvalidIdent(f"{model_repr!r} is not a Job model")
         cls._models_by_repr[model_repr] = model
         return model
+
+    @classmethod
+    def register_models(cls) -> None:
+        """Tell the scripts which limpyd model each Job model of this process is, so that they find
+        a job's hash from its ident (a model is registered as jobs are added; older data needs this)."""
+        models = {model.get_model_repr(): model._name for model in _all_subclasses(Job) if not model.abstract}
+        cls.get_connection().hset(KEYS.job_models(), mapping=models)
 
     @classmethod
     def get_from_ident(cls, ident: str, lazy: bool = False) -> "Job":

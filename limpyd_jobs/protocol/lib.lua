@@ -156,12 +156,14 @@ local function register_model(model_repr, job_model)
   redis.call('HSET', key_job_models(), model_repr, job_model)
 end
 
--- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token.
+-- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token (the
+-- `end` of a previous attempt goes: the job's duration is this attempt's).
 local function start_attempt(job_model, pk, worker, now_str, tries)
   tries = (tonumber(tries) or 0) + 1
   local attempt = worker .. ':' .. tries
-  redis.call('HSET', key_hash(job_model, pk), 'status', RUNNING, 'start', now_str, 'attempt', attempt,
-             'tries', tries)
+  local key = key_hash(job_model, pk)
+  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
+  redis.call('HDEL', key, 'end')
   reindex(job_model, pk, 'status', WAITING, RUNNING)
   return attempt
 end

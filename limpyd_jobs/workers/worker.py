@@ -266,7 +266,8 @@ class Worker(WorkerSettings):
             self._stop()
 
     def _begin(self) -> bool:
-        """Read the queues, show the counts, register the worker. True once done."""
+        """Register the Job models, read the queues, show the counts, register the worker. True once done."""
+        Job.register_models()
         self.update_keys()
         if self.update_title:
             self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
@@ -474,12 +475,12 @@ class Worker(WorkerSettings):
 
     def _start_unregistered(self, job: Job, taken: Taken, now: datetime) -> Taken:
         """Start a job whose model the take did not know (older data): a second round trip."""
-        started = start_job.call(job.database, job_model=job._name, pk=job.pk.get(),
+        started = start_job.call(job.database, job_model=job._name, ident=taken.ident,
                                  now_str=datetime_to_str(now), worker=self.id)
         if started.outcome == TakeOutcome.MISSING:
             self.recorder.release(taken.ident)
         return taken._replace(outcome=started.outcome, status=started.status, attempt=started.attempt,
-                              job_model=job._name)
+                              identifier=started.identifier, timeout=started.timeout, job_model=job._name)
 
     def _set_aside(self, taken: Taken, queue: Queue, error: InvalidIdent) -> None:
         """A job the worker cannot load: it ends in ERROR with the reason (or in its queue's errors

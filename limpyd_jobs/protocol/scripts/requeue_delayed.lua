@@ -3,8 +3,9 @@
 -- RETURNS: moved, [ident, reason]...
 -- RETRY: safe, jobs moved already are not due in their delayed sets any more
 -- queues: by pairs, pk and name. A job's status goes to WAITING only if it was DELAYED (a job
--- canceled meanwhile keeps its status and will be skipped by the worker). An ident that names no
--- job is dropped and returned with the reason.
+-- canceled meanwhile keeps its status and will be skipped by the worker). A job of a model not
+-- registered yet (older data) is moved as it is: the worker that takes it finds its model. An
+-- ident that names no job is dropped and returned with the reason.
 local result, moved = {0}, 0
 for i = 1, #queues, 2 do
   local queue_pk, queue_name, queue_moved = queues[i], queues[i + 1], 0
@@ -12,8 +13,8 @@ for i = 1, #queues, 2 do
   for _, ident in ipairs(due_take(queue_list(queue_model, queue_pk, 'delayed'), now_score)) do
     local job_model, pk = job_model_of(ident)
     if not job_model then
-      table.insert(result, ident)
-      table.insert(result, 'unknown job model')
+      redis.call('RPUSH', waiting, ident)
+      queue_moved = queue_moved + 1
     elseif redis.call('SISMEMBER', key_collection(job_model), pk) == 0 then
       table.insert(result, ident)
       table.insert(result, 'job does not exist')

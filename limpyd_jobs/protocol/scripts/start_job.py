@@ -14,8 +14,10 @@ class Started(NamedTuple):
     outcome: TakeOutcome  # RUN, SKIP or MISSING
     status: str
     attempt: str
+    identifier: str
+    timeout: str
 
 
-def call(database: Any, *, job_model: str, pk: str, now_str: str, worker: str) -> Started:
-    outcome, status, attempt = SCRIPT(database, args=[job_model, pk, now_str, worker])
-    return Started(TakeOutcome(outcome), status, attempt)
+def call(database: Any, *, job_model: str, ident: str, now_str: str, worker: str) -> Started:
+    outcome, status, attempt, identifier, timeout = SCRIPT(database, args=[job_model, ident, now_str, worker])
+    return Started(TakeOutcome(outcome), status, attempt, identifier, timeout)
