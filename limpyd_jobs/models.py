@@ -394,13 +394,15 @@ class Job(BaseJobsModel):
         now_str, now_score = stored(now)
         delayed_str, delayed_score = stored(when) if when else ("", "")
         script_fields, limpyd_fields = cls._fields_of_new_job(fields_if_new)
-        add = functools.partial(
-            add_job.call, cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
-            queue_model=queue_model._name, queue_name=queue_name, priority=priority, identifier=identifier,
-            now_str=now_str, now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score,
-            prepend=bool(prepend), fields=script_fields)
-        added = add() if limpyd_fields is None else cls._add_made_by_limpyd(add, identifier, priority,
-                                                                             limpyd_fields)
+        arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), queue_model=queue_model._name,
+                         queue_name=queue_name, priority=priority, identifier=identifier, now_str=now_str,
+                         now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score,
+                         prepend=bool(prepend), fields=script_fields)
+        if limpyd_fields is None:
+            added = add_job.call(cls.database, **arguments)
+        else:
+            add = functools.partial(add_job.call, cls.database, **arguments)
+            added = cls._add_made_by_limpyd(add, identifier, priority, limpyd_fields)
         if added.queue_created:
             queue_model._found(added.queue_pk, True)
         return orm.instance(cls, added.job_pk)
@@ -512,6 +514,15 @@ class Job(BaseJobsModel):
         """The subclass fields of a new job: for add_job.lua, as (name, value, indexed) threes, when
         it can write them all (a list shared between calls when only defaults apply: do not change
         it); else None and the values for limpyd to write (it writes defaults itself)."""
+        if not values:  # the usual case, the same at every call: computed once
+            defaults = cls.__dict__.get("_default_fields_args")
+            if defaults is None:
+                defaults = cls._default_fields_args = cls._fields_of_new_job_given({})
+            return defaults
+        return cls._fields_of_new_job_given(values)
+
+    @classmethod
+    def _fields_of_new_job_given(cls, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None]:
         free = cls._free_fields()
         for name in values:
             if name not in free:
@@ -522,12 +533,7 @@ class Job(BaseJobsModel):
         if any(not script_writes and (name in values or hasattr(field, "default"))
                for name, (field, script_writes) in free.items()):
             return [], values
-        if values:
-            return cls._script_fields_args(values), None
-        defaults = cls.__dict__.get("_default_fields_args")
-        if defaults is None:  # the usual case, the same at every call: computed once
-            defaults = cls._default_fields_args = cls._script_fields_args({})
-        return defaults, None
+        return cls._script_fields_args(values), None
 
     @classmethod
     def _script_fields_args(cls, values: dict[str, Any]) -> list[Any]:

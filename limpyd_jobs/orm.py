@@ -1,10 +1,9 @@
 """What limpyd-jobs asks of redis-limpyd beyond its documented API, in one place.
 
 - ``instance(model, pk)``: an instance for a pk a script just proved to exist, built without the
-  round trip limpyd's ``Model(pk)`` makes to check it (with the related collections a
-  ``RelatedModel`` of redis-limpyd-extensions has).
-- ``LazyFields``: fields made on first use (limpyd makes all of an instance's fields up front,
-  which costs more than a round trip on models with many fields).
+  round trip limpyd's ``Model(pk)`` makes to check it.
+- ``LazyFields``: fields (and a ``RelatedModel``'s related collections) made on first use
+  (limpyd makes them all up front, which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
   thread and process, and given back to its pool when the thread ends.
 - ``move_relations``: moving models to another database with their related fields (limpyd's own
@@ -42,14 +41,12 @@ def instance(model: type[Model], pk: Any) -> Model:
     built.get_field = built.get_instance_field
     built.get_fields = built.get_instance_fields
     built._pk = model._redis_attr_pk.normalize(pk)
-    if issubclass(model, RelatedModel):
-        _add_related_collections(built)
     return built
 
 
 def _add_related_collections(built: RelatedModel) -> None:
     """What ``RelatedModel.__init__`` adds: the collections of the related fields of other
-    models pointing to this one (``related_name``)."""
+    models pointing to this one (``related_name``), and their names in ``related_collections``."""
     built.related_collections = []
     relations = getattr(built.database, "_relations", {}).get(built._name.lower(), [])
     for model_name, field_name, _ in relations:
@@ -89,7 +86,7 @@ def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any])
 
 class LazyFields:
     """Mixed into a limpyd model: an instance built by ``instance()`` makes each field when it
-    is first used."""
+    is first used (and, for a ``RelatedModel``, its related collections)."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or "_pk" not in self.__dict__:
@@ -99,6 +96,9 @@ class LazyFields:
             field = model._redis_attr_pk
         elif model.has_field(name):
             field = model.get_class_field(name)
+        elif isinstance(self, RelatedModel) and "related_collections" not in self.__dict__:
+            _add_related_collections(self)
+            return getattr(self, name)
         else:
             raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
         field = copy(field)

@@ -30,7 +30,10 @@ def naive_utc(value: datetime) -> datetime:
 
 def datetime_to_str(value: datetime) -> str:
     """Serialize a datetime the way every limpyd-jobs field stores it: ``str()`` of it, naive UTC."""
-    return str(naive_utc(value))
+    if value.tzinfo is not None:  # the usual case, UTC from the clock, costs one replace
+        utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+        value = utc.replace(tzinfo=None)
+    return value.isoformat(" ")  # what str() gives
 
 
 def str_to_datetime(value: str | None) -> datetime | None:

@@ -138,7 +138,7 @@ local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, que
     table.insert(fields, delayed_str)
     redis.call('ZADD', queue_list(queue_model, queue_pk, 'delayed'), score, ident)
   else
-    redis.call('HDEL', key_hash(job_model, pk), 'delayed_until')  -- no delay (any more)
+    if old_status then redis.call('HDEL', key_hash(job_model, pk), 'delayed_until') end  -- no delay (any more)
     local waiting = queue_list(queue_model, queue_pk, 'waiting')
     if redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', waiting, ident) == 1 then
       wake_up(queue_model, queue_name, 1)
@@ -163,7 +163,7 @@ local function start_attempt(job_model, pk, worker, now_str, tries)
   local attempt = worker .. ':' .. tries
   local key = key_hash(job_model, pk)
   redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
-  redis.call('HDEL', key, 'end')
+  if tries > 1 then redis.call('HDEL', key, 'end') end
   reindex(job_model, pk, 'status', WAITING, RUNNING)
   return attempt
 end
