@@ -194,3 +194,8 @@ def test_subprocess_stops_on_sigterm_with_exit_code_0(redis_server):
             process.kill()
             process.wait(5)
         process.stderr.close()
+
+
+def test_max_loops_0_is_no_limit(base_args):
+    worker = WorkerConfig(["--queues=q", "--max-loops=0", "--max-duration=0", *base_args]).prepare_worker()
+    assert worker.max_loops == 0 and not worker.must_stop()

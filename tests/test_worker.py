@@ -69,7 +69,7 @@ def test_parameters_as_class_attributes():
         ({"callback": 3}, "callback"),
         ({"queue_model": Job}, "queue_model"),
         ({"error_model": "no.such.Model"}, "error_model"),
-        ({"max_loops": 0}, "max_loops"),
+        ({"max_loops": -1}, "max_loops"),
         ({"timeout": -1}, "timeout"),
         ({"requeue_times": "x"}, "requeue_times"),
         ({"logger_level": "LOUD"}, "logger_level"),
@@ -713,3 +713,32 @@ def test_a_stop_during_an_outage_does_not_wait_for_redis(make_worker, redis_serv
     assert f"could not give back {second.ident}" in caplog.text
     assert second.status.hget() == STATUSES.RUNNING
     assert worker.connection.zrange(worker.running_key, 0, -1) == [second.ident]  # recovery will find it
+
+
+@pytest.mark.parametrize("no_limit", [0, None, "0", "None"])
+def test_max_loops_0_or_none_means_no_limit(make_worker, no_limit):
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    worker = make_worker(callback=noop, max_loops=no_limit, max_duration=0)
+
+    class StopWhenEmpty(WorkerObserver):
+        def after_fetch(self, worker, attempt):
+            if attempt is None:  # nothing left: the test ends the run
+                worker.end_forced = True
+
+    worker.observers = [StopWhenEmpty()]
+    worker.run()
+    assert worker.num_loops == 3 and worker.max_loops in (0, None)
+
+
+def test_sighup_stops_after_the_current_job_like_sigterm():
+    job = Job.add_job(identifier="job:1", queue_name="q")
+    other = Job.add_job(identifier="job:2", queue_name="q")
+
+    def hang_up(job, queue):
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    worker = Worker("q", callback=hang_up, timeout=0.05)
+    worker.run()
+    assert worker.end_signal_caught and worker.num_loops == 1
+    assert job.status.hget() == STATUSES.SUCCESS and other.status.hget() == STATUSES.WAITING

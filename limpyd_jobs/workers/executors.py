@@ -119,7 +119,7 @@ class _ForkedExecutor(InProcessExecutor):
     def _become_child(self) -> None:
         """In a fresh child: leave stop signals to the parent (SIGTERM only stops a late job)."""
         self.child_pid = None
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(signum, signal.SIG_IGN)
 
     @contextmanager

@@ -175,9 +175,12 @@ class WorkerSettings:
     save_tracebacks: bool = option(
         True, boolean, "Save exception tracebacks on job error in the Error model", "--save-tracebacks",
         switch=True)
-    max_loops: int | None = option(1000, integer(1), "Max number of jobs to run", "--max-loops=100")
+    max_loops: int | None = option(
+        1000, optional(integer(0)), "Max number of jobs to run (0 or None: no limit; 1000 by default, "
+        "as in redis-limpyd-jobs, so that a supervisor restarts a fresh process now and then)",
+        "--max-loops=100")
     max_duration: float | None = option(
-        None, optional(seconds), "Max duration of the worker, in seconds (None by default)",
+        None, optional(seconds), "Max duration of the worker, in seconds (0 or None, the default: no limit)",
         "--max-duration=3600")
     terminate_gracefuly: bool = option(
         True, boolean, "Intercept SIGTERM and SIGINT signals to stop gracefuly", "--terminate-gracefuly",

@@ -126,9 +126,10 @@ class Worker(WorkerSettings):
         self.logger.setLevel(self.logger_level)
 
     def handle_end_signal(self) -> None:
-        """Route SIGINT and SIGTERM to ``catch_end_signal``, SIGQUIT to ``catch_stop_now_signal``."""
+        """Route SIGINT, SIGTERM and SIGHUP to ``catch_end_signal``, SIGQUIT to
+        ``catch_stop_now_signal``."""
         handlers = {signal.SIGINT: self.catch_end_signal, signal.SIGTERM: self.catch_end_signal,
-                    signal.SIGQUIT: self.catch_stop_now_signal}
+                    signal.SIGHUP: self.catch_end_signal, signal.SIGQUIT: self.catch_stop_now_signal}
         for signum, handler in handlers.items():
             try:
                 self._signal_handlers[signum] = signal.signal(signum, handler)
