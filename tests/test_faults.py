@@ -386,3 +386,24 @@ def test_a_redis_error_while_deciding_the_requeue_leaves_no_job_running(make_wor
     assert Queue.get_queue("q").errors.lmembers() == [job.ident]
     assert running_set(direct, worker) == []
     assert proxy.counts.resets == 1
+
+
+@pytest.mark.parametrize("lost", [1, 2], ids=["look", "adoption"])
+def test_a_lost_reply_of_add_job_with_fields_limpyd_writes_adds_one_job(proxy, lost):
+    from compat_app import RichJob  # fields of other types, custom and unique indexes
+
+    calls = []
+    is_add_job = script("add_job")
+
+    def nth_add_job(request):  # the look for a queued job (1), or making the job of limpyd's instance (2)
+        if is_add_job(request):
+            calls.append(request)
+            return len(calls) == lost
+        return False
+
+    proxy.lose_reply(nth_add_job)
+    job = RichJob.add_job(identifier="rich:1", text="hello", code="C1")
+    assert len(calls) == lost  # the fault was used (on that call; it was sent again)
+    assert list(RichJob.collection(identifier="rich:1")) == [job.pk.get()]
+    assert job.text.get() == "hello" and job.queued.hget() == "1"
+    assert Queue.get_queue("rich").waiting.lmembers() == [job.ident]
