@@ -245,6 +245,15 @@ class Job(BaseJobsModel):
     queue_model: type[Queue] = Queue
     queue_name: str | None = None
     always_cancel_on_error = False
+    #: Retry settings of this model's jobs; None: the worker's option of the same name.
+    requeue_times: int | None = None
+    requeue_delay_delta: float | None = None
+    requeue_priority_delta: int | None = None
+    requeue_backoff: float | None = None
+    requeue_jitter: float | None = None
+    requeue_max_delay: float | None = None
+    #: Exception classes a failed job of this model is never retried for (with the worker's own).
+    never_retry: tuple[type[BaseException], ...] = ()
     #: The token of the attempt holding this instance (set by the worker that took the job):
     #: moving the job through it (``requeue``, ``enqueue_or_delay``...) is refused once another
     #: attempt took the job (a stale attempt writes nothing).
@@ -427,6 +436,14 @@ class Job(BaseJobsModel):
         if added.job_pk != pk:  # queued meanwhile by another add_job: that job is the one
             made.delete()
         return added
+
+    @classmethod
+    def add_job_on_commit(cls, using: str | None = None, **kwargs: Any) -> None:
+        """``add_job(**kwargs)`` once the current Django transaction (of database ``using``) commits,
+        at once outside one; nothing if it rolls back. Needs Django."""
+        from django.db import transaction
+
+        transaction.on_commit(lambda: cls.add_job(**kwargs), using=using)
 
     @classmethod
     def add_jobs(
