@@ -79,6 +79,52 @@ def make_worker():
     return make
 
 
+class ClockedWait:
+    """Stands in for a worker's ``WakeUpWait`` on a manual clock: a token already in a wake-up list
+    ends the wait at once (as BLPOP would), else the clock moves forward by the wait's length."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
+        if must_stop():
+            return False
+        if self.worker.before_wait is not None:
+            self.worker.before_wait()
+        connection = self.worker.connection
+        if any(connection.lpop(key) for key in self.worker.fetcher.wakeup_keys()):
+            return True
+        self.waits.append(seconds)
+        self.worker.clock.advance(seconds)
+        return False
+
+    def cut(self) -> None:
+        pass
+
+
+class ClockedWorker(Worker):
+    """A worker whose waits move the manual clock instead of blocking (see ClockedWait);
+    ``before_wait``, if set, is called as each wait starts."""
+
+    before_wait: Callable[[], None] | None = None
+
+    def _compose(self) -> None:
+        super()._compose()
+        self.waiter = ClockedWait(self)
+
+
+@pytest.fixture
+def make_clocked_worker(clock):
+    """``make_clocked_worker(queues="q", **options)``: a worker on the test's manual clock whose
+    idle waits move that clock (``worker.waiter.waits`` lists them), leaving signals alone."""
+    def make(queues: Any = "q", **kwargs: Any) -> Worker:
+        kwargs.setdefault("terminate_gracefuly", False)
+        return ClockedWorker(queues, **kwargs)
+
+    return make
+
+
 class Threads:
     """Threads started by a test; ``join()`` waits for them and raises what any of them raised."""
 

@@ -136,7 +136,10 @@ local function enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, que
     status = DELAYED
     table.insert(fields, 'delayed_until')
     table.insert(fields, delayed_str)
-    redis.call('ZADD', queue_list(queue_model, queue_pk, 'delayed'), score, ident)
+    local delayed = queue_list(queue_model, queue_pk, 'delayed')
+    redis.call('ZADD', delayed, score, ident)
+    -- due before any other: an idle worker wakes up to learn when (see next_due)
+    if redis.call('ZRANGE', delayed, 0, 0)[1] == ident then wake_up(queue_model, queue_name, 1) end
   else
     if old_status then redis.call('HDEL', key_hash(job_model, pk), 'delayed_until') end  -- no delay (any more)
     local waiting = queue_list(queue_model, queue_pk, 'waiting')
@@ -176,6 +179,16 @@ local function job_model_of(ident)
   return redis.call('HGET', key_job_models(), model_repr), pk
 end
 
+-- The lowest score of some due sets (when the first of their members is due), '' if all are empty.
+local function next_due(keys)
+  local first
+  for _, key in ipairs(keys) do
+    local found = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+    if found and (not first or tonumber(found) < tonumber(first)) then first = found end
+  end
+  return first or ''
+end
+
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
   local running = key_running(worker)
@@ -185,7 +198,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
       for _, key in ipairs(delayed_keys) do delayed = delayed + redis.call('ZCARD', key) end
     end
-    return waiting, delayed
+    return waiting, delayed, next_due(delayed_keys)
   end
   for _, key in ipairs(waiting_keys) do
     local ident = redis.call('LPOP', key)
@@ -210,12 +223,12 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         end
       end
       if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
-      local waiting, delayed = counts()
-      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model}
+      local waiting, delayed, due = counts()
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due}
     end
   end
-  local waiting, delayed = counts()
-  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', ''}
+  local waiting, delayed, due = counts()
+  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due}
 end
 
 -- Record the end of a job's run (see finish.lua for the arguments and the result).

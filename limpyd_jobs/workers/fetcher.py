@@ -53,8 +53,10 @@ class Fetcher:
     ``refresh`` read them, unless the worker's ``update_keys`` chose otherwise)."""
 
     def __init__(self, queue_model: type[Queue], names: list[str], cycle: list[str] | None, worker_id: str,
-                 clock: Clock) -> None:
+                 clock: Clock, on_next_due: Callable[[float | None], None] = lambda at: None) -> None:
         self.queue_model = queue_model
+        #: Told, at each take, when the first delayed job of the queues is due (None: none is).
+        self.on_next_due = on_next_due
         self.names = names
         self.cycle = cycle
         self.worker_id = worker_id
@@ -129,9 +131,10 @@ class Fetcher:
         return self.keep(taken, for_now=True)
 
     def keep(self, taken: Taken, for_now: bool = False) -> Taken | None:
-        """Note the counts a take returned; keep the job it took for the next ``take`` (unless it
-        is taken ``for_now``); None when it found nothing."""
+        """Note the counts and the next due time a take returned; keep the job it took for the next
+        ``take`` (unless it is taken ``for_now``); None when it found nothing."""
         self.counts = (taken.waiting, taken.delayed)
+        self.on_next_due(taken.next_due)
         if taken.outcome == TakeOutcome.EMPTY:
             return None
         if not for_now:

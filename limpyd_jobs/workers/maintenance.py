@@ -19,12 +19,15 @@ class Task:
     wakes: bool = True
     #: When it last ran (a clock timestamp), None before its first run.
     last: float | None = None
+    #: When it is wanted before its interval is over (a clock timestamp), if it is.
+    wanted_at: float | None = None
 
     def seconds_left(self, now: float) -> float | None:
         """Seconds until it is due (0 or less: due now), None if it never runs."""
-        if self.interval is None:
-            return None
-        return 0.0 if self.last is None else self.last + self.interval - now
+        lefts = [self.wanted_at - now] if self.wanted_at is not None else []
+        if self.interval is not None:
+            lefts.append(0.0 if self.last is None else self.last + self.interval - now)
+        return min(lefts) if lefts else None
 
 
 class Maintenance:
@@ -43,18 +46,38 @@ class Maintenance:
         now = self.clock.time()
         for task in self.tasks.values():
             left = task.seconds_left(now)
-            if left is not None and left <= 0:
-                task.action()
+            if left is not None and left < PRECISION:
+                wanted_at, task.wanted_at = task.wanted_at, None  # the action may want it again
+                try:
+                    task.action()
+                except BaseException:
+                    task.wanted_at = _earliest(task.wanted_at, wanted_at)
+                    raise
                 task.last = now
 
     def done(self, name: str) -> None:
         """Note that a task ran outside the table (its next run counts from now)."""
         self.tasks[name].last = self.clock.time()
 
-    def seconds_to_next(self) -> float | None:
-        """Seconds until the next task that wakes the worker is due, among those that ran already;
-        None if there is none."""
+    def want(self, name: str, at: float | None) -> None:
+        """Run a task at ``at`` (a clock timestamp) if its interval does not bring it sooner;
+        None: no wish."""
+        task = self.tasks[name]
+        task.wanted_at = _earliest(task.wanted_at, at)
+
+    def seconds_to_next(self, wanted_only: bool = False) -> float | None:
+        """Seconds until the next task that wakes the worker is due, among those that ran already
+        or are wanted at a time (only those, if ``wanted_only``); None if there is none."""
         now = self.clock.time()
-        lefts = [left for task in self.tasks.values() if task.wakes and task.last is not None
+        lefts = [left for task in self.tasks.values()
+                 if task.wakes and (task.wanted_at is not None or (task.last is not None and not wanted_only))
                  for left in (task.seconds_left(now),) if left is not None]
         return min(lefts) if lefts else None
+
+
+#: A task due in less than this (seconds) is due now: a wait cannot be that short.
+PRECISION = 0.001
+
+
+def _earliest(first: float | None, second: float | None) -> float | None:
+    return second if first is None else first if second is None else min(first, second)

@@ -12,6 +12,7 @@ the seed's overridable methods; the work is done by parts the Worker composes (s
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import traceback as traceback_module
@@ -28,7 +29,7 @@ from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, J
 from ..models import Job, Queue
 from ..outages import Outage, is_outage
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
-from ..protocol.scripts import reconcile, start_job
+from ..protocol.scripts import reconcile, requeue_delayed, start_job
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str, naive_utc, stored, str_to_datetime
 from ..validation import parse_count, parse_timeout
@@ -77,11 +78,12 @@ class Worker(WorkerSettings):
         """Build the parts from the options (again when the run starts: options set on the worker
         after it was made count)."""
         self.notify = notifier(self.observers, self.logger)
-        self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock)
+        self.maintenance = self._maintenance_table()
+        self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock,
+                               on_next_due=self._delayed_due_at)
         self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
-        self.maintenance = self._maintenance_table()
         self.presence = registry.Presence(lambda: self.connection, self.id, self.queues, self.execution_mode,
                                           self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
 
@@ -382,8 +384,15 @@ class Worker(WorkerSettings):
         """Move the due delayed jobs of this worker's queues to their waiting lists."""
         names = {info.pk: info.name for info in self.fetcher.queues}
         if names:
-            for ident, reason in self.queue_model.requeue_delayed_jobs_of(names):
+            moved = requeue_delayed.call(self.queue_model.database, queue_model=self.queue_model._name,
+                                         now_score=self.clock.time(), queues=names)
+            for ident, reason in moved.failures:
                 self.log(f"could not requeue delayed job {ident}: {reason}", level="warning")
+            self._delayed_due_at(moved.next_due)
+
+    def _delayed_due_at(self, at: float | None) -> None:
+        """The first delayed job of the queues is due at ``at`` (a clock timestamp): move it then."""
+        self.maintenance.want("requeue_delayed", at)
 
     def recover_lost_jobs(self) -> None:
         """Give back the jobs of workers that stopped beating (one worker at a time does it)."""
@@ -498,19 +507,18 @@ class Worker(WorkerSettings):
         return seconds is not None and self.waiter.wait(seconds, self.must_stop)
 
     def _wait_time(self) -> float | None:
-        """Seconds to block: ``timeout``, shortened to the next maintenance or the end of the run
-        (0: no limit, as a ``timeout`` of 0 says; None: nothing to wait for)."""
-        if self.timeout == 0 and self.max_duration is None:
-            return 0
-        deadlines = [self.timeout or None, self.maintenance.seconds_to_next()]
+        """Seconds to block: ``timeout``, shortened to the next maintenance (moving the first delayed
+        job when it is due is one) or the end of the run (0: no limit; None: nothing to wait for)."""
+        deadlines = [self.timeout or None, self.maintenance.seconds_to_next(wanted_only=self.timeout == 0)]
         if self.wanted_end_date is not None:
             deadlines.append((naive_utc(self.wanted_end_date) - self.utcnow()).total_seconds())
         known = [deadline for deadline in deadlines if deadline is not None]
         if not known:
             return 0
         wait = min(known)
-        # BLPOP takes seconds with millisecond precision; below that there is nothing to wait for.
-        return None if wait < 0.001 else round(wait, 3)
+        # BLPOP takes seconds with millisecond precision (rounded up: never wake before a due time);
+        # below that there is nothing to wait for.
+        return None if wait < 0.001 else math.ceil(wait * 1000) / 1000
 
     def get_job(self, job_ident: str) -> Job:
         """The job named by an ident taken from a waiting list; limpyd's DoesNotExist if there is

@@ -1,16 +1,19 @@
 -- Move the jobs whose delay is over from the delayed sets of some queues to their waiting lists.
 -- ARGV: queue_model, now_score, queues...
--- RETURNS: moved, [ident, reason]...
+-- RETURNS: moved, next_due, [ident, reason]...
 -- RETRY: safe, jobs moved already are not due in their delayed sets any more
 -- queues: by pairs, pk and name. A job's status goes to WAITING only if it was DELAYED (a job
 -- canceled meanwhile keeps its status and will be skipped by the worker). A job of a model not
 -- registered yet (older data) is moved as it is: the worker that takes it finds its model. An
--- ident that names no job is dropped and returned with the reason.
-local result, moved = {0}, 0
+-- ident that names no job is dropped and returned with the reason. next_due: when the first job
+-- left in these delayed sets is due ('' if none).
+local result, moved, delayed_keys = {0, ''}, 0, {}
 for i = 1, #queues, 2 do
   local queue_pk, queue_name, queue_moved = queues[i], queues[i + 1], 0
   local waiting = queue_list(queue_model, queue_pk, 'waiting')
-  for _, ident in ipairs(due_take(queue_list(queue_model, queue_pk, 'delayed'), now_score)) do
+  local delayed = queue_list(queue_model, queue_pk, 'delayed')
+  table.insert(delayed_keys, delayed)
+  for _, ident in ipairs(due_take(delayed, now_score)) do
     local job_model, pk = job_model_of(ident)
     if not job_model then
       redis.call('RPUSH', waiting, ident)
@@ -29,5 +32,5 @@ for i = 1, #queues, 2 do
   if queue_moved > 0 then wake_up(queue_model, queue_name, queue_moved) end
   moved = moved + queue_moved
 end
-result[1] = moved
+result[1], result[2] = moved, next_due(delayed_keys)
 return result

@@ -11,6 +11,7 @@ SCRIPT = LuaScript("requeue_delayed")
 
 class DelayedMoved(NamedTuple):
     moved: int
+    next_due: float | None  # when the first job left in these delayed sets is due (None: none left)
     failures: list[tuple[str, str]]  # (ident, reason) of idents that name no job
 
 
@@ -18,5 +19,6 @@ def call(database: Any, *, queue_model: str, now_score: float, queues: dict[str,
     """``queues``: queue pk -> queue name."""
     pairs = (part for pair in queues.items() for part in pair)
     reply = SCRIPT(database, args=[queue_model, now_score, *pairs])
-    rest = reply[1:]
-    return DelayedMoved(reply[0], list(zip(rest[::2], rest[1::2], strict=True)))
+    rest = reply[2:]
+    failures = list(zip(rest[::2], rest[1::2], strict=True))
+    return DelayedMoved(reply[0], float(reply[1]) if reply[1] else None, failures)

@@ -24,10 +24,12 @@ class Taken(NamedTuple):
     attempt: str  # the new attempt token ('' unless outcome is RUN)
     timeout: str  # the job's own timeout field ('' if none)
     job_model: str  # the limpyd name of its model ('' if not registered)
+    next_due: float | None  # when the first job of the delayed sets is due (None if they are empty)
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> Taken:
-        return cls(_OUTCOMES[reply[0]], *reply[1:])
+        due = reply[10]
+        return cls(_OUTCOMES[reply[0]], *reply[1:10], float(due) if due else None)
 
 
 _OUTCOMES = {outcome.value: outcome for outcome in TakeOutcome}  # faster than TakeOutcome(value)
