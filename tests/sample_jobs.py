@@ -127,3 +127,13 @@ def chaos_work(job, queue):
     port = int(os.environ["CHAOS_DIRECT_PORT"])
     client = _direct.get(port) or _direct.setdefault(port, redis.Redis(port=port))
     client.rpush("executions", job.identifier.hget())
+
+
+class PatientJob(Job):
+    """A Job subclass with retry settings of its own."""
+
+    namespace = "tests"
+    requeue_times = 3
+    requeue_delay_delta = 10
+    requeue_backoff = 3
+    never_retry = (KeyError,)

@@ -33,6 +33,7 @@ def test_parameters_tuple_and_defaults(make_worker):
         "requeue_priority_delta", "requeue_delay_delta",
     )
     assert Worker.parameters[17:] == (
+        "requeue_backoff", "requeue_jitter", "requeue_max_delay", "never_retry", "burst",
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
         "recovery_delay", "lost_job_max_tries", "queue_cycle", "job_modules", "keep_finished", "finished_ttl",
         "purge_delay", "observers", "clock",
@@ -47,6 +48,8 @@ def test_parameters_tuple_and_defaults(make_worker):
     assert Worker.timeout == 30 and Worker.fetch_priorities_delay == 25 and Worker.fetch_delayed_delay == 25
     assert worker.requeue_times == 0 and worker.requeue_priority_delta == -1
     assert worker.requeue_delay_delta == 30
+    assert worker.requeue_backoff == 1 and worker.requeue_jitter == 0 and worker.requeue_max_delay is None
+    assert worker.never_retry == () and worker.burst is False
     assert worker.callback == worker.execute
     assert worker.status is None and worker.num_loops == 0 and worker.elapsed is None
 
@@ -389,6 +392,28 @@ def test_an_idle_worker_wakes_up_when_a_job_is_added(make_worker, threads):
     threads.join()
     assert worker.num_loops == 1
     assert Job.collection(identifier="job:1").instances()[0].status.hget() == STATUSES.SUCCESS
+
+
+# --- burst mode
+
+
+def test_burst_runs_every_waiting_and_due_job_then_stops(make_worker, clock):
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    due = Job.add_job(identifier="due", queue_name="q", delayed_for=5)
+    later = Job.add_job(identifier="later", queue_name="q", delayed_for=60)
+    clock.advance(10)
+    worker = make_worker(callback=noop, burst=True, timeout=3600, max_loops=0)  # would wait an hour
+    worker.run()
+    assert worker.num_loops == 4 and worker.status == "terminated"
+    assert due.status.hget() == STATUSES.SUCCESS
+    assert later.status.hget() == STATUSES.DELAYED  # due later: left for a worker that waits
+
+
+def test_burst_stops_at_once_when_no_queue_exists(make_worker):
+    worker = make_worker(callback=noop, burst=True, timeout=3600)
+    worker.run()
+    assert worker.num_loops == 0 and worker.status == "terminated"
 
 
 # --- signals

@@ -37,6 +37,12 @@ class Attempt:
         """Whether the job is to run: it was WAITING when taken, and is RUNNING under this attempt."""
         return self.status == STATUSES.WAITING
 
+    @property
+    def tries(self) -> int | None:
+        """Which attempt of the job this is (its token ends with it), None without a token."""
+        number = self.token.rpartition(":")[2]
+        return int(number) if number.isdigit() else None
+
     def to_dict(self) -> dict[str, Any]:
         """The attempt as plain data (for a pre-forked child), without its objects."""
         data = {field.name: getattr(self, field.name) for field in fields(self) if field.name not in _OBJECTS}

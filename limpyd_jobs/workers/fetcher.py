@@ -68,6 +68,8 @@ class Fetcher:
         self.want_counts = False
         #: (waiting, delayed) jobs, as counted by the last take.
         self.counts = (0, 0)
+        #: When the first delayed job of the queues is due, as the last take said (None: none is).
+        self.next_due: float | None = None
         self._turn = 0
         self._kept: Taken | None = None
         #: A take (or a take along with an end) failed: it may have run without its reply
@@ -134,6 +136,7 @@ class Fetcher:
         """Note the counts and the next due time a take returned; keep the job it took for the next
         ``take`` (unless it is taken ``for_now``); None when it found nothing."""
         self.counts = (taken.waiting, taken.delayed)
+        self.next_due = taken.next_due
         self.on_next_due(taken.next_due)
         if taken.outcome == TakeOutcome.EMPTY:
             return None

@@ -139,6 +139,36 @@ def cycle(value: Any) -> list[str] | None:
     return names or None
 
 
+def number(minimum: float, maximum: float | None = None) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+        if not minimum <= result <= (maximum if maximum is not None else float("inf")):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise ValueError(f"{value!r} is not {bounds}")
+        return result
+
+    return parse
+
+
+def exception_classes(value: Any) -> tuple[type[BaseException], ...]:
+    """Exception classes: dotted paths separated by ',' (or a list of paths or classes)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, type):
+        items = [items]
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{value!r} is not a list of exception classes")
+    paths = (item.strip() for item in items if isinstance(item, str))
+    classes = tuple(import_string(path if "." in path else f"builtins.{path}") for path in paths if path)
+    classes += tuple(item for item in items if not isinstance(item, str))
+    for found in classes:
+        if not (isinstance(found, type) and issubclass(found, BaseException)):
+            raise ValueError(f"{found!r} is not an exception class")
+    return classes
+
+
 def text(value: Any) -> str:
     return str(value)
 
@@ -201,6 +231,22 @@ class WorkerSettings:
     requeue_delay_delta: float = option(
         30, seconds, "How much time (seconds) to delay a job to be requeued (default to 30)",
         "--requeue-delay-delta=15")
+    requeue_backoff: float = option(
+        1, number(1), "Multiply the delay of each retry by this after the first one (1: same delay each "
+        "time, 2: 30s, 60s, 120s...)", "--requeue-backoff=2")
+    requeue_jitter: float = option(
+        0, number(0, 1),
+        "Vary each retry's delay randomly by up to this fraction of it (0.1: 10 percent more or less)",
+        "--requeue-jitter=0.1")
+    requeue_max_delay: float | None = option(
+        None, optional(seconds), "The longest delay of a retry, in seconds (None: no limit)",
+        "--requeue-max-delay=3600")
+    never_retry: tuple[type[BaseException], ...] = option(
+        (), exception_classes, "Exceptions a failed job is never retried for, comma separated",
+        "--never-retry=myapp.errors.Fatal,KeyError")
+    burst: bool = option(
+        False, boolean, "Run until the queues are empty, then exit (jobs delayed to later stay delayed)",
+        "--burst")
     # --- reliability
     execution_mode: str = option(
         "inprocess", choice("inprocess", "fork", "prefork"),

@@ -40,6 +40,7 @@ from .fetcher import Fetcher, WakeUpWait
 from .maintenance import Maintenance
 from .observers import notifier
 from .recorder import Recorder
+from .retries import RetryPolicy
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
 
 
@@ -84,6 +85,7 @@ class Worker(WorkerSettings):
         self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
+        self._retry_policies: dict[type, RetryPolicy] = {}
         self.presence = registry.Presence(lambda: self.connection, self.id, self.queues, self.execution_mode,
                                           self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
 
@@ -283,12 +285,12 @@ class Worker(WorkerSettings):
     def _await_queues(self) -> bool:
         """Stay ``starting`` until one of the worker's queues exists (a job added to one wakes the
         worker up; others are seen every ``fetch_priorities_delay``). True once one does."""
-        while not self.keys and not self.must_stop():
+        while not self.keys and not self.must_stop() and not self.burst:
             seconds = self._wait_time()
             if seconds is not None:
                 self.waiter.wait(seconds, self.must_stop)
             self.update_keys()
-        return bool(self.keys)
+        return bool(self.keys) or self.burst
 
     def _loop(self) -> bool:
         """Call ``run_one`` until told to stop. True once stopped."""
@@ -433,7 +435,9 @@ class Worker(WorkerSettings):
         """Take the next job of the highest priority, waiting up to ``timeout`` for one:
         ``(queue, job)``, or None if none came."""
         taken = self.fetcher.take(self.keys)
-        if taken is None:
+        if taken is None and self.burst:
+            self._burst_over()
+        elif taken is None:
             self.set_status("waiting")
             if self._wait_for_wakeup():
                 taken = self.fetcher.take(self.keys, woken=True)
@@ -442,6 +446,13 @@ class Worker(WorkerSettings):
                     taken = self.fetcher.take(self.keys, woken=True)
         queue, job = self._hold(taken) if taken is not None else (None, None)
         return (queue, job) if job is not None else None
+
+    def _burst_over(self) -> None:
+        """In ``burst`` mode, nothing to take: stop, unless delayed jobs are due (moved at the next pass)."""
+        due = self.fetcher.next_due
+        if due is None or due > self.clock.time():
+            self.log("queues empty: burst over")
+            self.end_forced = True
 
     def _hold(self, taken: Taken) -> tuple[Queue | None, Job | None]:
         """Turn a take into (queue, job), and note the attempt this worker now holds."""
@@ -701,7 +712,7 @@ class Worker(WorkerSettings):
     def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
         """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
         attempt = self._attempt_of(job, queue)
-        decide = lambda: self._must_requeue(job)  # noqa: E731  (read again if Redis fails meanwhile)
+        decide = lambda: self._must_requeue(job, exception)  # noqa: E731  (read again if Redis fails)
         found, requeue = self._record(attempt, "error", lambda: self.recorder.error(job, attempt, decide))
         if found != STATUSES.RUNNING:
             self._changed_while_running(job, queue, found)
@@ -716,22 +727,30 @@ class Worker(WorkerSettings):
             if requeue:
                 self._requeue_after_error(job, queue, attempt)
 
-    def _must_requeue(self, job: Job) -> bool:
+    def retry_policy(self, job: Job) -> RetryPolicy:
+        """The retry settings for ``job``: the worker's, overridden by its Job class's."""
+        policy = self._retry_policies.get(type(job))
+        if policy is None:
+            policy = self._retry_policies[type(job)] = RetryPolicy.of(self, type(job))
+        return policy
+
+    def _must_requeue(self, job: Job, error: BaseException | None = None) -> bool:
         """Whether a failed job goes back to its queue (read again if Redis fails meanwhile)."""
         try:
             tries = parse_count(job.tries.hget())
         except ValueError as exc:
             self.log(f"job {job.ident} has a malformed tries field ({exc}): not requeued", level="error")
             return False
-        return not job.must_be_cancelled_on_error and tries <= self.requeue_times
+        return not job.must_be_cancelled_on_error and self.retry_policy(job).retries(tries, error)
 
     def _requeue_after_error(self, job: Job, queue: Queue, attempt: Attempt) -> None:
         """Requeue a failed job (through the overridable ``requeue_job``), then release it; if that
         fails, it stays held, and the worker's reconciliation gives it back."""
-        priority = attempt.queue_priority + self.requeue_priority_delta
+        policy = self.retry_policy(job)
+        tries = attempt.tries or parse_count(job.tries.hget() or 0)
+        priority, delay = policy.priority(attempt.queue_priority), policy.delay(tries)
         try:
-            self.recorder.retrying(lambda: self.requeue_job(job, queue, priority,
-                                                            delayed_for=self.requeue_delay_delta),
+            self.recorder.retrying(lambda: self.requeue_job(job, queue, priority, delayed_for=delay),
                                    f"to requeue {job.ident}")
         except BaseException:
             self.fetcher.take_lost = True
