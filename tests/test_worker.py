@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sample_jobs import AlwaysCancelJob, DetailedError, HookJob, NamedQueue, ResizeJob, failing, noop
 
+import limpyd_jobs
 from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, LimpydJobsException, Queue
 from limpyd_jobs.constants import LOGGER_NAME
 from limpyd_jobs.utils import datetime_to_str, str_to_datetime
@@ -392,6 +393,38 @@ def test_an_idle_worker_wakes_up_when_a_job_is_added(make_worker, threads):
     threads.join()
     assert worker.num_loops == 1
     assert Job.collection(identifier="job:1").instances()[0].status.hget() == STATUSES.SUCCESS
+
+
+# --- logs
+
+
+def test_the_run_starts_with_a_banner_saying_what_runs(make_worker, caplog, redis_server):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    Queue.get_queue("q")
+    worker = make_worker(callback=noop, burst=True, requeue_times=2, requeue_backoff=2)
+    worker.run()
+    [banner] = [record.getMessage() for record in caplog.records if "started on Redis" in record.getMessage()]
+    assert f"limpyd-jobs {limpyd_jobs.__version__} worker {worker.id} started on Redis " in banner
+    assert f":{redis_server.port} db " in banner
+    assert "queues=q mode=inprocess burst max_loops=1000 max_duration=none job_timeout=none" in banner
+    assert "requeue_times=2 (delay 30.0s, backoff x2.0)" in banner
+
+
+def test_job_log_lines_carry_the_job_as_fields(make_worker, caplog, clock):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    job = Job.add_job(identifier="job:1", queue_name="q")
+
+    def one_second(job, queue):
+        clock.advance(1.5)
+
+    worker = make_worker(callback=one_second, max_loops=1)
+    worker.run()
+    [started, success] = [record for record in caplog.records if getattr(record, "ident", None)]
+    for record in (started, success):
+        assert (record.worker_id, record.queue, record.identifier, record.ident, record.attempt) == (
+            worker.id, "q", "job:1", job.ident, 1)
+    assert started.duration == 0 and success.duration == 1.5
+    assert all(record.worker_id == worker.id for record in caplog.records if record.name == LOGGER_NAME)
 
 
 # --- burst mode

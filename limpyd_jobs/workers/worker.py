@@ -24,6 +24,8 @@ from typing import Any
 from limpyd.exceptions import DoesNotExist
 from redis.exceptions import RedisError
 
+from .. import __version__
+from ..connection import describe
 from ..constants import CONTROL_CHECK_DELAY, DEFAULT_DELAY
 from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, JobTimeout, LimpydJobsException
 from ..models import Job, Queue
@@ -202,9 +204,17 @@ class Worker(WorkerSettings):
         ``start_date``, ``end_date`` and ``wanted_end_date``."""
         return naive_utc(self.clock.now())
 
-    def log(self, message: str, level: str = "info") -> None:
-        """Log ``message`` at ``level``, prefixed by the worker's id."""
-        getattr(self.logger, level)("[%s] %s", self.id, message)
+    def log(self, message: str, level: str = "info", **fields: Any) -> None:
+        """Log ``message`` at ``level``, prefixed by the worker's id; ``fields`` (and ``worker_id``)
+        go on the log record, for structured logs."""
+        getattr(self.logger, level)("[%s] %s", self.id, message, extra={"worker_id": self.id, **fields})
+
+    def log_job(self, message: str, job: Job, queue: Queue, level: str = "info", **fields: Any) -> None:
+        """``log`` a line about a job, with its queue, identifier, ident, attempt and duration as fields."""
+        attempt = self._attempt_of(job, queue)
+        took = (self.clock.now() - attempt.taken_at).total_seconds()
+        self.log(message, level, queue=attempt.queue_name, identifier=attempt.identifier, ident=attempt.ident,
+                 attempt=attempt.tries, duration=round(took, 6), **fields)
 
     def set_status(self, status: str) -> None:
         """Set the worker's status, and the process title if wanted."""
@@ -691,7 +701,7 @@ class Worker(WorkerSettings):
     def job_started(self, job: Job, queue: Queue) -> None:
         """The job is RUNNING (set when taken): log it and call its ``on_started``."""
         if self.logger.isEnabledFor(logging.INFO):  # messages cost: build them only when logged
-            self.log(self.job_started_message(job, queue))
+            self.log_job(self.job_started_message(job, queue), job, queue)
         job.on_started(queue)
 
     def job_started_message(self, job: Job, queue: Queue) -> str:
@@ -701,7 +711,7 @@ class Worker(WorkerSettings):
     def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
         """The job is SUCCESS, unqueued and in the success list (written just before): log, ``on_success``."""
         if self.logger.isEnabledFor(logging.INFO):
-            self.log(self.job_success_message(job, queue, job_result))
+            self.log_job(self.job_success_message(job, queue, job_result), job, queue)
         job.on_success(queue, job_result)
 
     def job_success_message(self, job: Job, queue: Queue, job_result: Any) -> str:
@@ -721,7 +731,7 @@ class Worker(WorkerSettings):
             if self.save_errors:
                 fields = self.additional_error_fields(job, queue, exception, trace)
                 self.error_model.add_error(attempt.queue_name, job, exception, trace=trace, **fields)
-            self.log(self.job_error_message(job, queue, exception, trace), level="error")
+            self.log_job(self.job_error_message(job, queue, exception, trace), job, queue, level="error")
             self._guard(job, job.on_error, queue, exception, trace)
         finally:  # whatever failed above, a job to requeue is requeued
             if requeue:
@@ -774,7 +784,7 @@ class Worker(WorkerSettings):
                            delayed_for=delayed_for or None, queue_model=self.queue_model):
             self._stale(job, "not requeued")
             return
-        self.log(self.job_requeue_message(job, queue))
+        self.log_job(self.job_requeue_message(job, queue), job, queue)
         job.on_requeued(queue)
 
     def job_requeue_message(self, job: Job, queue: Queue) -> str:
@@ -787,7 +797,7 @@ class Worker(WorkerSettings):
         if self._record(attempt, "skipped", lambda: self.recorder.skip(job, attempt)) == EndRefusal.STALE:
             self._stale(job, "not skipped")
             return
-        self.log(self.job_skipped_message(job, queue), level="warning")
+        self.log_job(self.job_skipped_message(job, queue), job, queue, level="warning")
         job.on_skipped(queue)
 
     def job_skipped_message(self, job: Job, queue: Queue) -> str:
@@ -803,7 +813,7 @@ class Worker(WorkerSettings):
         if not self._record(attempt, "delayed", lambda: self.recorder.delay(job, attempt, until)):
             self._stale(job, "not delayed")
             return
-        self.log(self.job_delayed_message(job, queue), level="warning")
+        self.log_job(self.job_delayed_message(job, queue), job, queue, level="warning")
         job.on_delayed(queue)
 
     def job_delayed_message(self, job: Job, queue: Queue) -> str:
@@ -813,8 +823,21 @@ class Worker(WorkerSettings):
     # --- hooks of the run
 
     def run_started(self) -> None:
-        """Called once the keys are known, just before the loop."""
-        self.log(f"run started (queues={','.join(self.queues)}, mode={self.execution_mode})")
+        """Called once the keys are known, just before the loop: logs the banner."""
+        self.log(self.banner())
+
+    def banner(self) -> str:
+        """The line saying what runs: version, Redis (never its password), queues, mode, key options."""
+        limits = (("max_loops", self.max_loops), ("max_duration", self.max_duration),
+                  ("job_timeout", self.job_timeout))
+        options = [f"{name}={value if value else 'none'}" for name, value in limits]
+        options.append(f"requeue_times={self.requeue_times}")
+        if self.requeue_times:
+            options.append(f"(delay {self.requeue_delay_delta}s, backoff x{self.requeue_backoff})")
+        mode = self.execution_mode + (" burst" if self.burst else "")
+        return (f"limpyd-jobs {__version__} worker {self.id} started on Redis "
+                f"{describe(self.queue_model.database.connection_settings)}: queues={','.join(self.queues)} "
+                f"mode={mode} {' '.join(options)}")
 
     def run_ended(self) -> None:
         """Called when the loop is over."""
