@@ -1,0 +1,1 @@
+"""Optional integrations of limpyd-jobs with other frameworks (``limpyd_jobs.contrib.django``)."""
