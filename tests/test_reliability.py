@@ -158,6 +158,21 @@ def test_registry_lists_a_running_worker_then_forgets_it(make_worker, connection
     assert Worker.registered_workers() == []
 
 
+def test_a_beat_brings_back_whole_a_worker_a_recovery_removed(make_worker, connection, clock):
+    worker = make_worker()
+    presence = worker.presence
+    presence.beat()
+    entry = connection.hgetall(KEYS.worker(worker=worker.id))
+    assert set(entry) == {"host", "pid", "queues", "mode", "started"}
+    connection.delete(KEYS.worker(worker=worker.id))  # as a recovery does for a worker that stopped beating
+    connection.zrem(KEYS.workers(), worker.id)
+    clock.advance(5)
+    presence.beat()
+    assert connection.hgetall(KEYS.worker(worker=worker.id)) == entry
+    assert connection.zscore(KEYS.workers(), worker.id) == clock.time()
+    assert 0 < connection.ttl(KEYS.worker(worker=worker.id)) <= presence.ttl
+
+
 def test_heartbeats_go_on_while_a_long_job_runs(make_worker, connection):
     beats = []
 

@@ -153,7 +153,7 @@ class Keys:
                              "find a job's hash from its ident")
     workers = KeyTemplate("{prefix}:workers", "sorted set", "worker id -> time of its last heartbeat")
     worker = KeyTemplate("{prefix}:worker:{worker}", "hash (expires)",
-                         "a worker's host, pid, queues, mode, started, last_beat")
+                         "a worker's host, pid, queues, mode, started")
     running = KeyTemplate("{prefix}:worker:{worker}:running", "sorted set",
                           "idents a worker took and has not finished, scored by when it took them")
     recovery_lock = KeyTemplate("{prefix}:recovery-lock", "string (expires)",

@@ -144,6 +144,11 @@ class Fetcher:
             self._kept = taken
         return taken
 
+    @property
+    def holds_one(self) -> bool:
+        """Whether a job taken along with the last end waits for the next ``take``."""
+        return self._kept is not None
+
     def release_kept(self) -> Taken | None:
         """Forget the job kept for the next take, and return it (to give it back)."""
         taken, self._kept = self._kept, None

@@ -20,6 +20,7 @@ from ..constants import LOGGER_NAME
 from ..exceptions import LimpydJobsException, WorkerLost
 from ..outages import every, log_to
 from ..protocol import KEYS, LostJobOutcome
+from ..protocol.scripts import beat
 from ..protocol.scripts import recover as recover_script
 from ..protocol.scripts.recover import LostJob
 from ..utils import datetime_to_str
@@ -43,9 +44,9 @@ class WorkerInfo:
 class Presence:
     """A worker's entry in the registry, kept alive by a heartbeat thread while it runs."""
 
-    def __init__(self, connection_getter: Any, worker_id: str, queues: list[str], mode: str,
+    def __init__(self, database_getter: Any, worker_id: str, queues: list[str], mode: str,
                  interval: float, ttl: float, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.connection_getter = connection_getter
+        self.database_getter = database_getter
         self.worker_id = worker_id
         self.queues = queues
         self.mode = mode
@@ -65,18 +66,11 @@ class Presence:
         self._thread.start()
 
     def beat(self) -> None:
-        """Tell the registry the worker is alive, with all it shows of it (one round trip: an
-        entry a recovery removed while the worker was paused comes back whole)."""
-        now = self.clock.now()
-        key = KEYS.worker(worker=self.worker_id)
-        with self.connection_getter().pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
-                "mode": self.mode, "started": self.started, "last_beat": datetime_to_str(now),
-            })
-            pipe.expire(key, self.ttl)
-            pipe.zadd(KEYS.workers(), {self.worker_id: now.timestamp()})
-            pipe.execute()
+        """Tell the registry the worker is alive (one script: the details are written only when
+        missing, so an entry a recovery removed while the worker was paused comes back whole)."""
+        beat.call(self.database_getter(), worker=self.worker_id, now_score=self.clock.time(), ttl=self.ttl,
+                  fields={"host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
+                          "mode": self.mode, "started": self.started})
 
     def _beat_until_stopped(self) -> None:
         while not self._stopped.wait(self.interval):
@@ -91,7 +85,7 @@ class Presence:
         self._stopped.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(self.interval + 5)
-        connection = self.connection_getter()
+        connection = self.database_getter().connection
         if connection.zcard(KEYS.running(worker=self.worker_id)):
             return False
         connection.delete(KEYS.worker(worker=self.worker_id))

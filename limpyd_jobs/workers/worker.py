@@ -68,6 +68,7 @@ class Worker(WorkerSettings):
         self.wanted_end_date: datetime | None = None
         #: The jobs this worker took and is running, by ident.
         self.attempts: dict[str, Attempt] = {}
+        self._idle_since: float | None = None  # when a look found nothing, if none found a job since
         self._found_by_take = ""  # the ident of the job a take just found: get_job need not check it
         self._stopping = threading.Event()  # set by a stop signal: ends waits
         self._stopping_now = threading.Event()  # set by SIGQUIT: ends retries too
@@ -88,8 +89,9 @@ class Worker(WorkerSettings):
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
         self._retry_policies: dict[type, RetryPolicy] = {}
-        self.presence = registry.Presence(lambda: self.connection, self.id, self.queues, self.execution_mode,
-                                          self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
+        self.presence = registry.Presence(
+            lambda: self.queue_model.database, self.id, self.queues, self.execution_mode,
+            self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
 
     def _configure(self, kwargs: dict[str, Any]) -> None:
         """Set the parameters given, then clean and check every option."""
@@ -444,18 +446,28 @@ class Worker(WorkerSettings):
     def wait_for_job(self) -> tuple[Queue, Job] | None:
         """Take the next job of the highest priority, waiting up to ``timeout`` for one:
         ``(queue, job)``, or None if none came."""
-        taken = self.fetcher.take(self.keys)
+        taken = self.fetcher.take(self.keys) if self._worth_a_look() else None
         if taken is None and self.burst:
             self._burst_over()
         elif taken is None:
+            self._idle_since = self._idle_since or self.clock.time()
             self.set_status("waiting")
             if self._wait_for_wakeup():
+                self._idle_since = None
                 taken = self.fetcher.take(self.keys, woken=True)
                 if taken is None:  # announced in a queue (a priority) not known yet
                     self.update_keys()
                     taken = self.fetcher.take(self.keys, woken=True)
+        else:
+            self._idle_since = None
         queue, job = self._hold(taken) if taken is not None else (None, None)
         return (queue, job) if job is not None else None
+
+    def _worth_a_look(self) -> bool:
+        """Whether to take before waiting: not when the last look found nothing and no job was
+        announced since (every job that comes is), unless ``timeout`` went by (an announce may be lost)."""
+        return (self._idle_since is None or self.burst or self.fetcher.holds_one
+                or bool(self.timeout and self.clock.time() - self._idle_since >= self.timeout))
 
     def _burst_over(self) -> None:
         """In ``burst`` mode, nothing to take: stop, unless delayed jobs are due (moved at the next pass)."""
