@@ -1,5 +1,8 @@
 """Where the models connect: ``REDIS_URL`` when set, else localhost:6379 db 0.
 
+``REDIS_URL`` is read when the models first use their database, never at import: a malformed
+one is said (naming it) then, and a database given otherwise (``--database``) wins unread.
+
 URLs are read by redis-py's own ``parse_url`` (``redis://``, ``rediss://``, ``unix://``, with
 their query options such as ``?ssl_cert_reqs=none``), then turned into the keyword arguments of
 ``redis.Redis`` that limpyd's databases take.
@@ -16,24 +19,28 @@ from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_ur
 from .exceptions import ConfigurationException
 
 DEFAULT_SETTINGS: dict[str, Any] = {"host": "localhost", "port": 6379, "db": 0}
+#: The environment variable giving the Redis URL of the models.
+URL_VARIABLE = "REDIS_URL"
 
 
 def settings_from_url(url: str) -> dict[str, Any]:
-    """Turn a ``redis://``, ``rediss://`` or ``unix://`` URL into ``redis.Redis()`` kwargs."""
+    """Turn a ``redis://``, ``rediss://`` or ``unix://`` URL into ``redis.Redis()`` kwargs.
+
+    Raises ConfigurationException saying why not (the URL quoted with its password masked)."""
     try:
         settings = parse_url(url)
     except ValueError as exc:
-        raise ConfigurationException(f"{url!r}: {exc}") from None
+        raise ConfigurationException(f"{masked(url)!r}: {exc}") from None
     parsed = urlparse(url)
     connection_class = settings.pop("connection_class", None)
     if connection_class is UnixDomainSocketConnection:
         if not settings.get("path"):
-            raise ConfigurationException(f"{url!r}: a unix:// URL needs a socket path")
+            raise ConfigurationException(f"{masked(url)!r}: a unix:// URL needs a socket path")
         settings["unix_socket_path"] = settings.pop("path")
     else:
         path = (parsed.path or "/").lstrip("/")
         if path and not path.isdigit():  # parse_url ignores a database that is not a number
-            raise ConfigurationException(f"{url!r}: the database number {path!r} is not an integer")
+            raise ConfigurationException(f"{masked(url)!r}: the database number {path!r} is not an integer")
         settings.setdefault("host", DEFAULT_SETTINGS["host"])
         settings.setdefault("port", DEFAULT_SETTINGS["port"])
         if connection_class is SSLConnection:
@@ -59,9 +66,16 @@ def settings_from_string(value: str) -> dict[str, Any]:
 
 
 def default_settings() -> dict[str, Any]:
-    """Connection settings from ``REDIS_URL`` if set, else the defaults."""
-    url = os.environ.get("REDIS_URL")
-    return settings_from_url(url) if url else dict(DEFAULT_SETTINGS)
+    """Connection settings from ``REDIS_URL`` if set, else the defaults.
+
+    Raises ConfigurationException naming ``REDIS_URL`` when it cannot be read."""
+    url = os.environ.get(URL_VARIABLE)
+    if not url:
+        return dict(DEFAULT_SETTINGS)
+    try:
+        return settings_from_url(url)
+    except ConfigurationException as exc:
+        raise ConfigurationException(f"environment variable {URL_VARIABLE}: {exc}") from None
 
 
 def describe(settings: dict[str, Any]) -> str:
@@ -75,9 +89,14 @@ def masked(value: str) -> str:
     """``value`` (host:port:db or a URL) with its password, if any, written ``***``."""
     if "://" not in value:
         return value
-    parsed = urlparse(value)
-    if parsed.password is None:
+    try:
+        parsed = urlparse(value)
+        password = parsed.password
+    except ValueError:  # unreadable: mask whatever stands before an '@'
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else value
+    if password is None:
         return value
     user = f"{parsed.username}:" if parsed.username else ":"
-    netloc = parsed.netloc.replace(f"{user}{parsed.password}@", f"{user}***@", 1)
+    netloc = parsed.netloc.replace(f"{user}{password}@", f"{user}***@", 1)
     return parsed._replace(netloc=netloc).geturl()

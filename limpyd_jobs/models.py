@@ -21,7 +21,7 @@ from . import orm
 from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
-from .exceptions import InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
+from .exceptions import ConfigurationException, InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
@@ -71,7 +71,7 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
 
     abstract = True
     namespace = configured_prefix() or "jobs"
-    database = orm.JobsDatabase(**default_settings())
+    database = orm.JobsDatabase.lazy(default_settings)  # REDIS_URL is read on first use
     clock: Clock = SYSTEM_CLOCK
 
     @classmethod
@@ -277,6 +277,16 @@ class Job(BaseJobsModel):
             cls._model_repr = cached
         return cached
 
+    @classmethod
+    def _check_importable(cls) -> None:
+        """Refuse to queue jobs of a model defined in ``__main__`` (a script being run): their
+        ident, ``__main__.Name:pk``, names a model no worker can import."""
+        if cls.__module__ == "__main__":
+            raise ConfigurationException(
+                f"{cls.__name__} is defined in __main__ (the script being run): its jobs would be stored "
+                f"as '__main__.{cls.__name__}:<pk>', which no worker can import; move the class to an "
+                "importable module (jobs.py...) and import it from the script")
+
     @property
     def ident(self) -> str:
         """``module.ClassName:pk``: what queues store to find the job back."""
@@ -392,6 +402,7 @@ class Job(BaseJobsModel):
         by limpyd first (more round trips; a unique value already taken raises its
         UniquenessError, and nothing is added).
         """
+        cls._check_importable()
         identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
         queue_model = queue_model or cls.queue_model
@@ -467,6 +478,7 @@ class Job(BaseJobsModel):
         Returns the jobs, in the order of the items. A model with fields that only limpyd writes
         (see ``add_job``) takes one add_job per item.
         """
+        cls._check_importable()
         defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
                     "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
         queue_model = queue_model or cls.queue_model
@@ -591,6 +603,7 @@ class Job(BaseJobsModel):
     ) -> bool:
         """Put the job in the waiting list of its queue, or in its delayed set if due later;
         False if another attempt took the job since this instance's (nothing written)."""
+        self._check_importable()
         queue_name = self._resolve_queue_name(queue_name)
         if priority is None:
             priority = self.priority.hget() or 0

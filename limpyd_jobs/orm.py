@@ -9,7 +9,8 @@
 - ``move_relations``: moving models to another database with their related fields (limpyd's own
   ``RelatedModel.use_database`` fails when some models have relations and others not).
 - ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
-  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO.
+  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO; ``JobsDatabase.lazy``
+  makes one whose settings are read on first use (the models' ``REDIS_URL``, not at import).
 
 ``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
 (collections, filters, ``get``, ``hget``, ``delete``).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from copy import copy
 from typing import Any, TypeVar
 
@@ -156,7 +157,34 @@ def kept_connection(client: Any) -> Any:
 
 class JobsDatabase(PipelineDatabase):
     """limpyd's PipelineDatabase (``use_database`` takes either), reading the version of the
-    server with HELLO instead of INFO, which Redis ACLs class as a dangerous command."""
+    server with HELLO instead of INFO, which Redis ACLs class as a dangerous command.
+
+    ``connection_settings`` may be read on first use (see ``lazy``); ``reset(**settings)`` sets
+    them, and then nothing is read."""
+
+    _read_settings: Callable[[], dict[str, Any]] | None = None
+
+    @classmethod
+    def lazy(cls, read_settings: Callable[[], dict[str, Any]]) -> JobsDatabase:
+        """A database whose settings are ``read_settings()``, called when first needed (its
+        errors are raised then, and again at the next use, until ``reset`` sets settings)."""
+        database = cls()
+        database._read_settings = read_settings
+        return database
+
+    @property
+    def connection_settings(self) -> dict[str, Any]:
+        """The ``redis.Redis()`` keyword arguments of this database."""
+        read = self._read_settings
+        if read is not None:
+            self._connection_settings = read()
+            self._read_settings = None
+        return self._connection_settings
+
+    @connection_settings.setter
+    def connection_settings(self, settings: dict[str, Any]) -> None:
+        self._read_settings = None
+        self._connection_settings = settings
 
     @property
     def redis_version(self) -> tuple[int, ...]:

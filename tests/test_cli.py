@@ -14,7 +14,7 @@ import pytest
 import sample_config
 
 from limpyd_jobs import STATUSES, Job, Queue, __version__
-from limpyd_jobs.cli.common import RET_CONNECT, RET_USAGE
+from limpyd_jobs.cli.common import RET_CONNECT, RET_IMPORT, RET_USAGE
 from limpyd_jobs.cli.config import OPTIONS, WorkerConfig, make_parser
 from limpyd_jobs.cli.worker import main
 from limpyd_jobs.testing.server import free_port
@@ -67,11 +67,8 @@ def test_version(capsys):
         (["--queues=q", "--timeout=-3"], "timeout (--timeout)"),
         (["--queues=q", "--logger-level=LOUD"], "logger_level"),
         (["--queues=q", "--unknown-thing"], "unrecognized arguments: --unknown-thing"),
-        (["--queues=q", "--callback=no_such_module.callback"], "cannot import module 'no_such_module'"),
-        (["--queues=q", "--callback=sample_jobs.nope"], "has no attribute 'nope'"),
         (["--queues=q", "--worker-class=sample_jobs.noop"], "--worker-class"),
         (["--queues=q", "--database=host:port:db"], "--database"),
-        (["--queues=q", "--worker-config=no.such.Config"], "--worker-config: cannot import module 'no.such'"),
         (["--queues=q", "--worker-config=sample_config.NotAConfig"], "not a WorkerConfig subclass"),
     ],
 )
@@ -79,6 +76,24 @@ def test_misuse_prints_usage_and_exits_non_zero(args, expected, capsys):
     code, _, err = run_main(args, capsys)
     assert code == RET_USAGE
     assert expected in err
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--queues=q", "--callback=no_such_module.callback"],
+         "cannot import callback 'no_such_module.callback': "
+         "ModuleNotFoundError: No module named 'no_such_module'"),
+        (["--queues=q", "--callback=sample_jobs.nope"],
+         "cannot import callback 'sample_jobs.nope': module 'sample_jobs' has no attribute 'nope'"),
+        (["--queues=q", "--worker-config=no.such.Config"],
+         "cannot import worker config 'no.such.Config': ModuleNotFoundError: No module named 'no'"),
+    ],
+)
+def test_what_cannot_be_imported_exits_with_ret_import(args, expected, capsys):
+    code, _, err = run_main(args, capsys)
+    assert code == RET_IMPORT
+    assert err == f"limpyd-jobs-worker: error: {expected}\n"
 
 
 def test_unreachable_database_names_the_address(capsys):
@@ -184,9 +199,9 @@ def test_subprocess_stops_on_sigterm_with_exit_code_0(redis_server):
     try:
         for _ in range(1000):  # bounded: wait for the worker to announce its run
             line = process.stderr.readline()
-            if "run started" in line or not line:
+            if " started on Redis " in line or not line:
                 break
-        assert "run started" in line
+        assert " started on Redis " in line
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     finally:

@@ -1,10 +1,14 @@
-"""What every command shares: exit codes, the log format, and the ``--database`` option."""
+"""What every command shares: exit codes, errors, imports, logging, and the ``--database`` option."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import logging
+import logging.config
 import sys
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,12 +16,16 @@ from redis.exceptions import RedisError
 
 from ..connection import describe, settings_from_string
 from ..exceptions import ConfigurationException
+from ..logs import JsonFormatter
 from ..models import BaseJobsModel
 
-#: Exit codes of the commands.
-RET_OK, RET_ERROR, RET_USAGE, RET_CONNECT = 0, 1, 2, 3
+#: Exit codes of the commands: done; failed; misused (an option, REDIS_URL, a file); Redis does
+#: not answer; something to import (a callback, a class) cannot be.
+RET_OK, RET_ERROR, RET_USAGE, RET_CONNECT, RET_IMPORT = 0, 1, 2, 3, 4
 
 LOG_FORMAT = "[%(process)d] %(asctime)s (%(name)s) %(levelname)-8s %(message)s"
+#: The values of ``--log-format``.
+LOG_FORMATS = ("text", "json")
 
 DATABASE_HELP = "Redis database to use: host:port:db, or a redis://, rediss:// or unix:// URL"
 
@@ -26,16 +34,72 @@ class CannotConnect(ConfigurationException):
     """The Redis server given to a command does not answer."""
 
 
+class CannotImport(ConfigurationException):
+    """Something a command was told to import (a callback, a class) cannot be imported."""
+
+
+def import_object(what: str, path: str) -> Any:
+    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...).
+
+    CannotImport says why, in one line, when the module is missing, raises while imported
+    (a SyntaxError too) or lacks the name; ConfigurationException when ``path`` is no dotted path."""
+    module_path, _, name = path.rpartition(".")
+    if not module_path or not name:
+        raise ConfigurationException(f"{what} {path!r} is not a dotted path like 'package.module.name'")
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
+        raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise CannotImport(f"cannot import {what} {path!r}: module {module_path!r} has no attribute "
+                           f"{name!r}") from None
+
+
+def import_module(what: str, name: str) -> Any:
+    """Import module ``name`` given for ``what`` ("job module"...); CannotImport says why not."""
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
+        raise CannotImport(f"cannot import {what} {name!r}: {one_line(exc)}") from None
+
+
+def raised_by_an_import(error: BaseException) -> bool:
+    """Whether ``error`` was raised by an import: an ImportError, a SyntaxError, or anything raised
+    by the code of a module being imported (its traceback goes through importlib)."""
+    if isinstance(error, (ImportError, SyntaxError)):
+        return True
+    return any(frame.f_code.co_filename.startswith("<frozen importlib")
+               for frame, _ in traceback.walk_tb(error.__traceback__))
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception, on one line."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def error_line(program: str, error: Exception | str, code: int = RET_USAGE) -> int:
+    """Write ``program: error: ...`` on one line of stderr; return ``code``."""
+    message = " ".join(str(error).split())
+    sys.stderr.write(f"{program}: error: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
 def add_database_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
     """``--database``, as every command takes it (default: ``REDIS_URL``, else localhost:6379 db 0)."""
     parser.add_argument("--database", help=f"{DATABASE_HELP}, e.g. --database=localhost:6379:15", **kwargs)
 
 
 def use_database(value: str | None, models: Iterable[type] = (BaseJobsModel,)) -> None:
-    """Point the databases of these models at ``value`` (host:port:db or a URL), if given.
+    """Point the databases of these models at ``value`` (host:port:db or a URL), if given; if
+    not, read their settings now (``REDIS_URL``), rather than when first used.
 
-    Raises ConfigurationException naming ``--database`` when it cannot be read."""
+    Raises ConfigurationException naming ``--database`` (or ``REDIS_URL``) when it cannot be read."""
     if not value:
+        for database in _databases(models):
+            database.connection_settings  # noqa: B018 - read now: a malformed REDIS_URL is said here
         return
     try:
         settings = settings_from_string(value)
@@ -59,15 +123,40 @@ def _databases(models: Iterable[type]) -> list[Any]:
     return list({id(model.database): model.database for model in models}.values())
 
 
-def setup_logging(logger_name: str, level: int | None = None) -> None:
-    """Add a stream handler in the documented format when none handles the logger."""
+def setup_logging(logger_name: str, level: int | None = None, log_format: str = "text") -> None:
+    """Add a stream handler when none handles the logger: lines in the documented format
+    (``text``), or JSON objects (``json``, see ``limpyd_jobs.logs.JsonFormatter``)."""
     logger = logging.getLogger(logger_name)
     if not logger.hasHandlers():
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
         if level is not None:
             logger.setLevel(level)
+
+
+def configure_logging(path: str) -> None:
+    """Configure logging from a JSON file given to ``logging.config.dictConfig`` (loggers that
+    exist are kept unless it says ``"disable_existing_loggers": true``).
+
+    Raises ConfigurationException naming ``--log-config`` and the file when it cannot be used."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as exc:
+        raise ConfigurationException(f"argument --log-config: cannot read {path!r}: "
+                                     f"{exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ConfigurationException(f"argument --log-config: {path!r} is not a JSON file: {exc}") from None
+    if not isinstance(config, dict):
+        raise ConfigurationException(f"argument --log-config: {path!r} holds no JSON object (a dictConfig)")
+    config.setdefault("version", 1)
+    config.setdefault("disable_existing_loggers", False)
+    try:
+        logging.config.dictConfig(config)
+    except (ValueError, TypeError, AttributeError, ImportError, KeyError) as exc:
+        reason = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
+        raise ConfigurationException(f"argument --log-config: {path!r}: {reason}") from None
 
 
 def redis_failed(program: str, error: Exception) -> int:

@@ -3,29 +3,46 @@
 Subclass it to run setup code first (``django.setup()``...) and pass the subclass to
 ``limpyd-jobs-worker --worker-config=my.module.MyWorkerConfig``; ``limpyd_jobs.workers`` exports
 it, as redis-limpyd-jobs documents.
+
+Every option may also come from a ``LIMPYD_JOBS_<OPTION>`` environment variable
+(``LIMPYD_JOBS_MAX_LOOPS=100``) or from the ``[limpyd-jobs-worker]`` section of the INI file of
+``--config``; the command line wins over the environment, which wins over the file; options
+given nowhere keep the worker class's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, fields
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import limpyd
 
 from .. import __version__
 from ..connection import masked
 from ..exceptions import ConfigurationException
-from ..models import BaseJobsModel
-from ..workers.settings import SETTINGS, boolean, clean, flag, importable, option, text
+from ..models import BaseJobsModel, Error, Queue
+from ..workers.settings import SETTINGS, boolean, choice, clean, flag, importable, log_level, option, text
 from ..workers.worker import Worker
 from .common import (
     DATABASE_HELP,
+    LOG_FORMATS,
+    RET_IMPORT,
     RET_OK,
+    RET_USAGE,
+    CannotImport,
     check_connection,
+    configure_logging,
+    error_line,
+    import_module,
+    import_object,
+    one_line,
+    raised_by_an_import,
     setup_logging,
     use_database,
 )
@@ -50,6 +67,15 @@ class CommandSettings:
     database: str | None = option(None, text, DATABASE_HELP, "--database=localhost:6379:15")
     update_title: bool = option(True, boolean, "Do not update the title of the worker's process",
                                 "--no-title", switch=True, only_negative=True, flag="--title")
+    config: str | None = option(
+        None, text, "An INI file of options: a [limpyd-jobs-worker] section, its keys the option names "
+        "(the command line and LIMPYD_JOBS_* environment variables win)", "--config=/etc/worker.ini")
+    log_format: str = option(
+        "text", choice(*LOG_FORMATS), "The format of the logs: text lines, or json (one object per line)",
+        "--log-format=json")
+    log_config: str | None = option(
+        None, text, "A JSON file given to logging.config.dictConfig, in place of our handler",
+        "--log-config=logging.json")
 
 
 COMMAND_SETTINGS: tuple[Field, ...] = tuple(fields(CommandSettings))
@@ -64,8 +90,89 @@ SEED_ORDER = (
 OPTIONS: tuple[Field, ...] = tuple(sorted(
     COMMAND_SETTINGS + tuple(setting for setting in SETTINGS if setting.metadata["cli"]),
     key=lambda setting: SEED_ORDER.index(setting.name) if setting.name in SEED_ORDER else len(SEED_ORDER)))
+_OPTIONS_BY_NAME = {setting.name: setting for setting in OPTIONS}
 #: Options whose value is an object to import (given as a dotted path).
 IMPORTED = ("worker_config", "worker_class", "queue_model", "error_model", "callback")
+#: Environment variables of the options: ``LIMPYD_JOBS_MAX_LOOPS`` for ``max_loops``.
+ENV_PREFIX = "LIMPYD_JOBS_"
+#: The section of the ``--config`` INI file read by the command.
+CONFIG_SECTION = "limpyd-jobs-worker"
+#: What "(default: ...)" says in ``--help`` for options whose default value tells nothing.
+DEFAULT_TEXTS = {
+    "callback": "the job's run method",
+    "database": "REDIS_URL if set, else localhost:6379:0",
+}
+
+
+def environment_variable(setting: Field) -> str:
+    """The environment variable of an option: ``LIMPYD_JOBS_MAX_LOOPS`` for ``max_loops``."""
+    return ENV_PREFIX + setting.name.upper()
+
+
+def read_config_file(path: str) -> dict[str, str]:
+    """The options of the ``[limpyd-jobs-worker]`` section of an INI file, by option name (keys
+    may use dashes or underscores). ConfigurationException names the file and what is wrong:
+    unreadable, no such section, a key that is no option."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigurationException(f"argument --config: cannot read {path!r}: {reason}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigurationException(f"argument --config: {path!r} is not an INI file: {exc}") from None
+    if not parser.has_section(CONFIG_SECTION):
+        raise ConfigurationException(f"argument --config: {path!r} has no [{CONFIG_SECTION}] section")
+    names = {setting.name for setting in OPTIONS} - {"config"}
+    values: dict[str, str] = {}
+    for key, value in parser.items(CONFIG_SECTION):
+        name = key.strip().replace("-", "_")
+        if name not in names:
+            raise ConfigurationException(
+                f"argument --config: unknown option {key!r} in [{CONFIG_SECTION}] of {path!r}")
+        if name in values:
+            raise ConfigurationException(
+                f"argument --config: option {name!r} given twice in [{CONFIG_SECTION}] of {path!r}")
+        values[name] = value
+    return values
+
+
+def configured_values(given: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The options not in ``given`` that the environment (``LIMPYD_JOBS_*``, when not empty) or
+    the ``--config`` file (the one given, else ``LIMPYD_JOBS_CONFIG``'s) set: name -> (text, where
+    it was read)."""
+    found: dict[str, tuple[str, str]] = {}
+    for setting in OPTIONS:
+        variable = environment_variable(setting)
+        if environ.get(variable):
+            found[setting.name] = (environ[variable], variable)
+    path = given.get("config") or found.get("config", (None,))[0]
+    if path:
+        for name, value in read_config_file(path).items():
+            found.setdefault(name, (value, f"{name} in {path}"))
+    return {name: found[name] for name in found if name not in given}
+
+
+def default_text(setting: Field) -> str | None:
+    """What ``--help`` says of an option's default, or None when its help says it already."""
+    meta = setting.metadata
+    if setting.name in DEFAULT_TEXTS:
+        return DEFAULT_TEXTS[setting.name]
+    if "default" in meta["help"].lower():
+        return None
+    default = setting.default
+    if isinstance(default, bool):  # whether the flag shown (--x, or --no-x) is in effect
+        return "on" if default != meta["only_negative"] else "off"
+    if default is None or default in ((), []):
+        return "no limit" if "no limit" in meta["help"].lower() else "none"
+    if isinstance(default, type) or callable(default):
+        return f"{default.__module__}.{default.__qualname__}"
+    if meta["parse"] is log_level and isinstance(default, int):
+        return logging.getLevelName(default)
+    if isinstance(default, (list, tuple)):
+        return ",".join(str(value) for value in default)
+    return str(default)
 
 
 def make_parser(prog: str = "limpyd-jobs-worker", version: str = "") -> argparse.ArgumentParser:
@@ -80,7 +187,12 @@ def make_parser(prog: str = "limpyd-jobs-worker", version: str = "") -> argparse
 
 def _add_option(parser: argparse.ArgumentParser, setting: Field) -> None:
     name, meta = setting.name, setting.metadata
-    described = f"{meta['help']}, e.g. {meta['example'].replace('%', '%%')}"
+    described = f"{meta['help']}, e.g. {meta['example']}"
+    if name == "queues":
+        described += " (required)"
+    elif (default := default_text(setting)) is not None:
+        described += f" (default: {default})"
+    described = described.replace("%", "%%")
     negative = "--no-" + flag(setting)[2:]
     if meta["switch"] and meta["only_negative"]:
         parser.add_argument(negative, dest=name, action="store_false", help=described)
@@ -100,7 +212,9 @@ class WorkerConfig:
     ``argv`` is read as ``sys.argv`` is (the default): the program name first. Once parsed,
     ``options`` holds every option under its name, as redis-limpyd-jobs' did: the value given
     (``queues`` as the text given, classes and the callback imported), or None when not given
-    (the worker then uses its own default; classes default to the worker class's).
+    (the worker then uses its own default; classes default to the worker class's). A value is
+    given on the command line, else by a ``LIMPYD_JOBS_*`` environment variable, else in the
+    ``--config`` file; ``sources`` says where each option not from the command line was read.
     """
 
     help = "Run a worker using limpyd-jobs"
@@ -114,6 +228,7 @@ class WorkerConfig:
         self.argv = argv
         self.stdout = stdout or sys.stdout
         self.worker: Any = None
+        self.sources: dict[str, str] = {}
         self.manage_options()
 
     def get_version(self) -> str:
@@ -125,35 +240,102 @@ class WorkerConfig:
         return make_parser(self.prog_name, self.get_version())
 
     def manage_options(self) -> None:
-        """Parse ``argv`` into ``options`` (exits with the usage and the error when it cannot)."""
+        """Parse ``argv`` into ``options``, with the values of the environment and of the
+        ``--config`` file for options not given (exits with the usage and the error when argv
+        cannot be parsed, with the error alone, on one line, when a value cannot be used)."""
         self.parser = self.create_parser()
         given = vars(self.parser.parse_args(self.argv))
         try:
+            given = self.read_configuration(given)
             self.options = argparse.Namespace(**self.clean_options(given))
+        except CannotImport as exc:
+            self.fail(exc, RET_IMPORT)
         except ConfigurationException as exc:
-            self.parser.error(str(exc))
+            self.fail(exc)
         self.worker_class = self.options.worker_class
         self.update_title = self.options.update_title
 
+    def read_configuration(self, given: dict[str, Any],
+                           environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``given`` (the command line's options), with the options it lacks that the
+        environment (``LIMPYD_JOBS_*``) or the ``--config`` file set, as text; ``sources`` tells
+        where those were read."""
+        found = configured_values(given, os.environ if environ is None else environ)
+        self.sources = {name: where for name, (_, where) in found.items()}
+        return {**given, **{name: value for name, (value, _) in found.items()}}
+
+    def fail(self, error: Exception | str, code: int = RET_USAGE) -> NoReturn:
+        """Write the error on one line of stderr, and exit with ``code``."""
+        error_line(self.prog_name, error, code)
+        raise SystemExit(code)
+
     def clean_options(self, given: dict[str, Any]) -> dict[str, Any]:
         """Every option, from the values given: parsed and checked, or None when not given
-        (``queues`` stays the text given; commands options and classes have their defaults)."""
+        (``queues`` stays the text given; commands options and classes have their defaults).
+
+        Raises CannotImport when a class or the callback cannot be imported, ConfigurationException
+        when a value cannot be used."""
         if not given.get("queues"):
-            raise ConfigurationException("argument --queues is required, e.g. --queues=queue1,queue2")
-        options = {setting.name: clean(setting, given[setting.name]) if setting.name in given else None
-                   for setting in OPTIONS}
+            raise ConfigurationException("argument --queues is required, e.g. --queues=queue1,queue2 (or "
+                                         f"{ENV_PREFIX}QUEUES, or queues in the --config file)")
+        options = {setting.name: self._clean_given(setting, given[setting.name]) if setting.name in given
+                   else None for setting in OPTIONS}
         options["queues"] = given["queues"]
         for setting in COMMAND_SETTINGS:
             if options[setting.name] is None:
                 options[setting.name] = clean(setting, setting.default)
         worker_class = options["worker_class"]
         if not (isinstance(worker_class, type) and issubclass(worker_class, Worker)):
-            raise ConfigurationException(
-                f"argument --worker-class: {worker_class!r} is not a Worker subclass")
+            raise ConfigurationException(self._from_source(
+                "worker_class", f"argument --worker-class: {worker_class!r} is not a Worker subclass"))
+        for name, base in (("queue_model", Queue), ("error_model", Error)):
+            model = options[name]
+            if model is not None and not (isinstance(model, type) and issubclass(model, base)):
+                raise ConfigurationException(self._from_source(
+                    name, f"argument {flag(_OPTIONS_BY_NAME[name])}: {model!r} is not {base.__name__} "
+                    "or a subclass"))
+        callback = options["callback"]
+        if callback is not None and not callable(callback):
+            raise ConfigurationException(self._from_source(
+                "callback", f"argument --callback: {given['callback']!r} is not callable "
+                f"(its type: {type(callback).__name__})"))
         for name in IMPORTED:
             if options[name] is None:
                 options[name] = getattr(worker_class, name, None)
+        for module in options["job_modules"] or getattr(worker_class, "job_modules", None) or ():
+            try:
+                import_module("job module", module)
+            except CannotImport as exc:
+                raise CannotImport(self._from_source("job_modules", str(exc))) from None
         return options
+
+    def _clean_given(self, setting: Field, value: Any) -> Any:
+        """``clean`` a value given for an option, importing it first if it names an object; the
+        error names where the value was read when not on the command line."""
+        try:
+            if setting.name in IMPORTED and isinstance(value, str):
+                value = import_object(setting.name.replace("_", " "), value)
+            return clean(setting, value)
+        except ConfigurationException as exc:  # ``clean`` keeps what it turned into one as the context
+            kind = CannotImport if isinstance(exc.__context__, ImportError) else type(exc)
+            raise kind(self._from_source(setting.name, str(exc))) from None
+        except Exception as exc:  # an option whose parser imports (--never-retry...): a broken module
+            if not raised_by_an_import(exc):
+                raise
+            message = f"argument {flag(setting)}: cannot import {value!r}: {one_line(exc)}"
+            raise CannotImport(self._from_source(setting.name, message)) from None
+
+    def _from_source(self, name: str, message: str) -> str:
+        """``message``, about option ``name``, saying where it was read if not on the command line."""
+        source = getattr(self, "sources", {}).get(name)
+        if not source:
+            return message
+        option_flag = flag(_OPTIONS_BY_NAME[name])
+        if message.startswith(f"argument {option_flag}:"):
+            return source + message[len(f"argument {option_flag}"):]
+        if f"({option_flag})" in message:
+            return message.replace(f"({option_flag})", f"({source})", 1)
+        return f"{message} (set by {source})"
 
     def prepare_worker_options(self) -> dict[str, Any]:
         """What is passed to the worker: each of its options that has a value."""
@@ -173,17 +355,26 @@ class WorkerConfig:
         return RET_OK
 
     def prepare_models(self) -> None:
-        """Point the models at ``--database`` when given, and check the server answers."""
+        """Point the models at ``--database`` when given (else read ``REDIS_URL`` now), and check
+        the server answers; exits with the error on one line when either cannot be read."""
         models = [BaseJobsModel, self.options.queue_model, self.options.error_model]
         try:
             use_database(self.options.database, models)
         except ConfigurationException as exc:
-            self.parser.error(str(exc))
+            self.fail(self._from_source("database", str(exc)))
         check_connection(models)
 
     def prepare_logging(self) -> None:
-        """Add a stream handler in the documented format when none handles the worker's logger."""
-        setup_logging(self.options.logger_name or self.worker_class.logger_name)
+        """Configure logging from the ``--log-config`` file when given; else add a stream handler,
+        in the ``--log-format`` (text or json), when none handles the worker's logger."""
+        if self.options.log_config:
+            try:
+                configure_logging(self.options.log_config)
+            except ConfigurationException as exc:
+                self.fail(self._from_source("log_config", str(exc)))
+            return
+        setup_logging(self.options.logger_name or self.worker_class.logger_name,
+                      log_format=self.options.log_format or "text")
 
     def prepare_worker(self) -> Any:
         """Create the worker (``self.worker``) from the options; its process title is on unless

@@ -1,57 +1,97 @@
 """``limpyd-jobs-worker``: run a worker from the command line.
 
-``--pythonpath`` and ``--worker-config`` are read first, since the config class they name
-may need the path; everything else is parsed by that ``WorkerConfig`` class.
+The current directory is on the Python path, as with ``python script.py``. ``--pythonpath``
+and ``--worker-config`` (from the command line, ``LIMPYD_JOBS_*`` or the ``--config`` file) are
+read first, since the config class they name may need the path; everything else is parsed by
+that ``WorkerConfig`` class.
+
+Errors are said on one line, with an exit code of ``common``: RET_USAGE for an option (or
+``REDIS_URL``, or a file) that cannot be used, RET_IMPORT for a callback or class that cannot
+be imported, RET_CONNECT when Redis does not answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from ..utils import import_string
-from .common import RET_CONNECT, RET_USAGE, CannotConnect
-from .config import WorkerConfig
+from ..exceptions import ConfigurationException
+from .common import (
+    RET_CONNECT,
+    RET_IMPORT,
+    RET_OK,
+    RET_USAGE,
+    CannotConnect,
+    CannotImport,
+    error_line,
+    import_object,
+)
+from .config import WorkerConfig, configured_values
+
+PROG = "limpyd-jobs-worker"
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
+    """``pythonpath`` (a list) and ``worker_config``, from the command line, else from the
+    environment or the ``--config`` file (whose errors are said once ``WorkerConfig`` parses)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--pythonpath", action="append", default=[])
     parser.add_argument("--worker-config", default=None)
+    parser.add_argument("--config", default=None)
     known, _ = parser.parse_known_args(argv)
+    given = {name: value for name, value in vars(known).items() if value}
+    try:
+        found = configured_values(given, os.environ)
+    except ConfigurationException:
+        found = {}
+    if "pythonpath" in found:
+        known.pythonpath = [path for path in found["pythonpath"][0].split(os.pathsep) if path]
+    if "worker_config" in found:
+        known.worker_config = found["worker_config"][0]
     return known
 
 
+def add_current_directory() -> None:
+    """Put the current directory first on ``sys.path``, unless it is there already."""
+    current = os.getcwd()
+    if "" not in sys.path and current not in sys.path:
+        sys.path.insert(0, current)
+
+
 def load_config_class(path: str | None) -> type[WorkerConfig]:
-    """The ``--worker-config`` class, or ``WorkerConfig``; ImportError/TypeError say why not."""
+    """The ``--worker-config`` class, or ``WorkerConfig``; CannotImport or ConfigurationException
+    say why not."""
     if not path:
         return WorkerConfig
-    config_class = import_string(path)
+    config_class = import_object("worker config", path)
     if not (isinstance(config_class, type) and issubclass(config_class, WorkerConfig)):
-        raise TypeError(f"{path!r} is not a WorkerConfig subclass")
+        raise ConfigurationException(f"argument --worker-config: {path!r} is not a WorkerConfig subclass")
     return config_class
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    add_current_directory()
     early = _pre_parse(argv)
     for path in reversed(early.pythonpath):
         if path not in sys.path:
             sys.path.insert(0, path)
     try:
         config_class = load_config_class(early.worker_config)
-    except (ImportError, TypeError) as exc:
-        sys.stderr.write(f"limpyd-jobs-worker: error: argument --worker-config: {exc}\n")
-        return RET_USAGE
-    try:
-        return config_class(["limpyd-jobs-worker", *argv]).execute()
-    except SystemExit as exc:  # argparse: usage or --help / --version
-        return exc.code if isinstance(exc.code, int) else RET_USAGE
+        return config_class([PROG, *argv]).execute()
+    except SystemExit as exc:  # argparse (usage, --help, --version) or WorkerConfig.fail
+        if exc.code is None:
+            return RET_OK
+        return exc.code if isinstance(exc.code, int) else error_line(PROG, exc.code)
     except CannotConnect as exc:
-        sys.stderr.write(f"limpyd-jobs-worker: error: {exc}\n")
-        return RET_CONNECT
+        return error_line(PROG, exc, RET_CONNECT)
+    except CannotImport as exc:
+        return error_line(PROG, exc, RET_IMPORT)
+    except ConfigurationException as exc:  # a value the worker itself refused
+        return error_line(PROG, exc, RET_USAGE)
 
 
 def run() -> None:
