@@ -192,10 +192,12 @@ end
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
   local running = key_running(worker)
-  local function counts()
+  local function counts(empty)
     local waiting, delayed = 0, 0
     if want_counts then
-      for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+      if not empty then
+        for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+      end
       for _, key in ipairs(delayed_keys) do delayed = delayed + redis.call('ZCARD', key) end
     end
     return waiting, delayed, next_due(delayed_keys)
@@ -227,7 +229,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due}
     end
   end
-  local waiting, delayed, due = counts()
+  local waiting, delayed, due = counts(true)  -- every waiting list was empty
   return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due}
 end
 

@@ -259,7 +259,8 @@ class WorkerSettings:
         5, seconds, "Seconds between SIGTERM and SIGKILL for a job past its timeout (forked modes)",
         "--timeout-grace=5")
     heartbeat_interval: float = option(
-        5, seconds, "Seconds between two beats of the worker", "--heartbeat-interval=5")
+        10, seconds, "Seconds between two beats of the worker (a third of heartbeat_timeout: two beats "
+        "may be lost before the worker is taken for dead)", "--heartbeat-interval=10")
     heartbeat_timeout: float = option(
         30, seconds, "A worker silent for this many seconds is dead: its jobs are given back",
         "--heartbeat-timeout=30")
