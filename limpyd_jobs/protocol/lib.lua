@@ -179,12 +179,15 @@ local function job_model_of(ident)
   return redis.call('HGET', key_job_models(), model_repr), pk
 end
 
--- The lowest score of some due sets (when the first of their members is due), '' if all are empty.
-local function next_due(keys)
+-- The lowest score of some due sets (when the first of their members is due), '' if all are
+-- empty; sizes (optional): the number of members of each, when known (an empty one is not read).
+local function next_due(keys, sizes)
   local first
-  for _, key in ipairs(keys) do
-    local found = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
-    if found and (not first or tonumber(found) < tonumber(first)) then first = found end
+  for i, key in ipairs(keys) do
+    if not sizes or sizes[i] > 0 then
+      local found = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+      if found and (not first or tonumber(found) < tonumber(first)) then first = found end
+    end
   end
   return first or ''
 end
@@ -193,14 +196,18 @@ end
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
   local running = key_running(worker)
   local function counts(empty)
-    local waiting, delayed = 0, 0
+    local waiting, delayed, sizes = 0, 0, nil
     if want_counts then
       if not empty then
         for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
       end
-      for _, key in ipairs(delayed_keys) do delayed = delayed + redis.call('ZCARD', key) end
+      sizes = {}
+      for i, key in ipairs(delayed_keys) do
+        sizes[i] = redis.call('ZCARD', key)
+        delayed = delayed + sizes[i]
+      end
     end
-    return waiting, delayed, next_due(delayed_keys)
+    return waiting, delayed, next_due(delayed_keys, sizes)
   end
   for _, key in ipairs(waiting_keys) do
     local ident = redis.call('LPOP', key)

@@ -152,7 +152,7 @@ class Keys:
                              "Job model repr (`module.Class`) -> limpyd model name, so that scripts "
                              "find a job's hash from its ident")
     workers = KeyTemplate("{prefix}:workers", "sorted set", "worker id -> time of its last heartbeat")
-    worker = KeyTemplate("{prefix}:worker:{worker}", "hash (expires)",
+    worker = KeyTemplate("{prefix}:worker:{worker}", "hash",
                          "a worker's host, pid, queues, mode, started")
     running = KeyTemplate("{prefix}:worker:{worker}:running", "sorted set",
                           "idents a worker took and has not finished, scored by when it took them")

@@ -80,7 +80,7 @@ class Fetcher:
         """Read the queues of the names (one per priority), highest priority first, then by name;
         return their waiting lists' keys."""
         self.queues = []
-        for queue in self.queue_model.get_all_by_priority(self.names):
+        for queue in self.queue_model.get_all(self.names):
             name, priority = queue.hmget("name", "priority")
             try:
                 number = parse_priority(priority or 0)
@@ -89,6 +89,7 @@ class Fetcher:
                 continue
             self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", number, queue.waiting.key,
                                          queue.delayed.key))
+        self.queues.sort(key=lambda info: (-info.priority, info.name))
         self._by_key = {info.waiting_key: info for info in self.queues}
         self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]

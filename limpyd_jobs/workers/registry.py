@@ -45,13 +45,12 @@ class Presence:
     """A worker's entry in the registry, kept alive by a heartbeat thread while it runs."""
 
     def __init__(self, database_getter: Any, worker_id: str, queues: list[str], mode: str,
-                 interval: float, ttl: float, clock: Clock = SYSTEM_CLOCK) -> None:
+                 interval: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.database_getter = database_getter
         self.worker_id = worker_id
         self.queues = queues
         self.mode = mode
         self.interval = interval
-        self.ttl = max(1, int(ttl))
         self.clock = clock
         self.started = ""
         self._thread: threading.Thread | None = None
@@ -68,7 +67,7 @@ class Presence:
     def beat(self) -> None:
         """Tell the registry the worker is alive (one script: the details are written only when
         missing, so an entry a recovery removed while the worker was paused comes back whole)."""
-        beat.call(self.database_getter(), worker=self.worker_id, now_score=self.clock.time(), ttl=self.ttl,
+        beat.call(self.database_getter(), worker=self.worker_id, now_score=self.clock.time(),
                   fields={"host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
                           "mode": self.mode, "started": self.started})
 

@@ -68,7 +68,7 @@ class Worker(WorkerSettings):
         self.wanted_end_date: datetime | None = None
         #: The jobs this worker took and is running, by ident.
         self.attempts: dict[str, Attempt] = {}
-        self._idle_since: float | None = None  # when a look found nothing, if none found a job since
+        self._idle_since: float | None = None  # when the last look found nothing (None: it found a job)
         self._found_by_take = ""  # the ident of the job a take just found: get_job need not check it
         self._stopping = threading.Event()  # set by a stop signal: ends waits
         self._stopping_now = threading.Event()  # set by SIGQUIT: ends retries too
@@ -91,7 +91,7 @@ class Worker(WorkerSettings):
         self._retry_policies: dict[type, RetryPolicy] = {}
         self.presence = registry.Presence(
             lambda: self.queue_model.database, self.id, self.queues, self.execution_mode,
-            self.heartbeat_interval, self.heartbeat_timeout * 2, self.clock)
+            self.heartbeat_interval, self.clock)
 
     def _configure(self, kwargs: dict[str, Any]) -> None:
         """Set the parameters given, then clean and check every option."""
@@ -446,11 +446,13 @@ class Worker(WorkerSettings):
     def wait_for_job(self) -> tuple[Queue, Job] | None:
         """Take the next job of the highest priority, waiting up to ``timeout`` for one:
         ``(queue, job)``, or None if none came."""
-        taken = self.fetcher.take(self.keys) if self._worth_a_look() else None
+        looked = self._worth_a_look()
+        taken = self.fetcher.take(self.keys) if looked else None
         if taken is None and self.burst:
             self._burst_over()
         elif taken is None:
-            self._idle_since = self._idle_since or self.clock.time()
+            if looked:
+                self._idle_since = self.clock.time()
             self.set_status("waiting")
             if self._wait_for_wakeup():
                 self._idle_since = None

@@ -9,7 +9,7 @@ from ..loader import LuaScript
 SCRIPT = LuaScript("beat")
 
 
-def call(database: Any, *, worker: str, now_score: float, ttl: int, fields: dict[str, Any]) -> int:
-    """1 if the worker's hash was written whole, 0 if it was there (and only its expiry was renewed)."""
+def call(database: Any, *, worker: str, now_score: float, fields: dict[str, Any]) -> int:
+    """1 if the worker's hash was written whole, 0 if it was there (only the beat's time was written)."""
     pairs = (part for pair in fields.items() for part in pair)
-    return SCRIPT(database, args=[worker, now_score, ttl, *pairs])
+    return SCRIPT(database, args=[worker, now_score, *pairs])

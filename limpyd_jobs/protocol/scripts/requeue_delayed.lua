@@ -13,7 +13,8 @@ for i = 1, #queues, 2 do
   local waiting = queue_list(queue_model, queue_pk, 'waiting')
   local delayed = queue_list(queue_model, queue_pk, 'delayed')
   table.insert(delayed_keys, delayed)
-  for _, ident in ipairs(due_take(delayed, now_score)) do
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')[2]  -- nothing due: nothing more to read
+  for _, ident in ipairs(first and tonumber(first) <= tonumber(now_score) and due_take(delayed, now_score) or {}) do
     local job_model, pk = job_model_of(ident)
     if not job_model then
       redis.call('RPUSH', waiting, ident)
