@@ -10,6 +10,12 @@ def noop(job, queue):
     """The benchmarked job: does nothing."""
 
 
+def noop_failing_once(job, queue):
+    """For benchmarks/delays.py: jobs named ``fails-once:...`` fail their first attempt."""
+    if job.identifier.hget().startswith("fails-once:") and job.tries.hget() == "1":
+        raise ValueError("first attempt fails")
+
+
 def main():
     args = parse(["enqueue_one", "enqueue_bulk", "fill", "work"])
     BaseJobsModel.database.reset(host="127.0.0.1", port=args.port, db=0)

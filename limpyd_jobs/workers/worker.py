@@ -113,7 +113,7 @@ class Worker(WorkerSettings):
         table = Maintenance(self.clock)
         table.add("update_keys", self.fetch_priorities_delay, self.update_keys)
         table.add("requeue_delayed", self.fetch_delayed_delay, self.requeue_delayed_jobs)
-        table.add("recover", self.recovery_delay or None, self.recover_lost_jobs)
+        table.add("recover", self.recovery_delay or None, self.recover_lost_jobs, wakes=False)
         table.add("purge", self.purge_delay or None, self.purge_finished_jobs, wakes=False)
         table.add("control", CONTROL_CHECK_DELAY, self.check_control, wakes=False)
         return table
