@@ -214,3 +214,9 @@ def test_subprocess_stops_on_sigterm_with_exit_code_0(redis_server):
 def test_max_loops_0_is_no_limit(base_args):
     worker = WorkerConfig(["--queues=q", "--max-loops=0", "--max-duration=0", *base_args]).prepare_worker()
     assert worker.max_loops == 0 and not worker.must_stop()
+
+
+def test_max_loops_none_is_no_limit_not_the_default(base_args):
+    worker = WorkerConfig(["--queues=q", "--max-loops=None", *base_args]).prepare_worker()
+    assert worker.max_loops is None and not worker.must_stop()
+    assert WorkerConfig(["--queues=q", *base_args]).prepare_worker().max_loops == 1000

@@ -206,6 +206,31 @@ def test_settings_give_the_options_and_the_command_line_wins(project, other_data
     assert printed["save_tracebacks"] == "False"
     assert printed["max_loops"] == "1"
     assert printed["requeue_times"] == "7"  # given on the command line, over the settings' 2
+    assert printed["worker_class"] == "limpyd_jobs.contrib.django.worker.DjangoWorker"
+
+
+def test_the_django_worker_closes_the_connection_a_job_left_open(project):
+    pk = project.add_photo("dog.jpg")
+    seen = project.shell("""
+        import json
+        from django.db import connection
+        from limpyd_jobs.contrib.django.worker import DjangoWorker
+        from photos.jobs import resize
+
+        opened = []
+
+        def resize_and_look(job, queue):
+            resize(job, queue)
+            opened.append(connection.connection is not None)
+
+        DjangoWorker("photos", callback=resize_and_look, max_loops=1, timeout=1,
+                     terminate_gracefuly=False).run()
+        print(json.dumps({"during": opened, "after": connection.connection is not None}))
+    """)
+    # CONN_MAX_AGE is 0 in the example: the connection the job opened is closed after it, as
+    # Django closes it after a request
+    assert seen == {"during": [True], "after": False}
+    assert project.resized(pk)
 
 
 def test_settings_database_is_used_by_every_process_and_queues_overridden(project, other_database):

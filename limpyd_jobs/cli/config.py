@@ -247,6 +247,7 @@ class WorkerConfig:
         given = vars(self.parser.parse_args(self.argv))
         try:
             given = self.read_configuration(given)
+            self.given = set(given)
             self.options = argparse.Namespace(**self.clean_options(given))
         except CannotImport as exc:
             self.fail(exc, RET_IMPORT)
@@ -338,9 +339,11 @@ class WorkerConfig:
         return f"{message} (set by {source})"
 
     def prepare_worker_options(self) -> dict[str, Any]:
-        """What is passed to the worker: each of its options that has a value."""
+        """What is passed to the worker: each of its options that has a value, or was given as
+        None (``--max-loops=None``: no limit)."""
+        given = getattr(self, "given", set())
         return {name: value for name in self.worker_class.parameters
-                if (value := getattr(self.options, name, None)) is not None}
+                if (value := getattr(self.options, name, None)) is not None or name in given}
 
     def execute(self) -> int:
         """Connect, build the worker, and run it (or stop at once with ``--dry-run``)."""

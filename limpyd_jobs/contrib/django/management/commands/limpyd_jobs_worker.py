@@ -18,6 +18,8 @@ from limpyd_jobs.contrib.django.apps import configured
 from limpyd_jobs.contrib.django.options import SETTING_NAME, settings_arguments
 from limpyd_jobs.exceptions import ConfigurationException
 
+#: The worker class run unless the settings or the command line name another.
+DJANGO_WORKER = "limpyd_jobs.contrib.django.worker.DjangoWorker"
 #: Django's own option that manage.py has already applied before running the command.
 DJANGO_SETTINGS_FLAG = "--settings"
 
@@ -64,9 +66,10 @@ class Command(BaseCommand):
         worker.main([*(argument for argument in args if argument not in ("-h", "--help")), "--help"])
 
     def worker_arguments(self, args: tuple[str, ...]) -> list[str]:
-        """The settings' options as arguments, then the ones given (which win)."""
+        """``DjangoWorker`` as the worker class, then the settings' options as arguments, then the
+        ones given (the last value of an option wins)."""
         try:
-            return [*settings_arguments(configured()), *args]
+            return [f"--worker-class={DJANGO_WORKER}", *settings_arguments(configured()), *args]
         except ConfigurationException as exc:
             raise CommandError(str(exc)) from None
 
