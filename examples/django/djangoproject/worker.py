@@ -1,6 +1,7 @@
 """Running the plain ``limpyd-jobs-worker`` command in this project, as redis-limpyd-jobs documents::
 
     limpyd-jobs-worker --pythonpath=. --worker-config=djangoproject.worker.DjangoWorkerConfig \
+        --worker-class=limpyd_jobs.contrib.django.worker.DjangoWorker \
         --queues=photos --callback=photos.jobs.resize
 
 (``manage.py limpyd_jobs_worker`` does the same with less to type.)
