@@ -86,6 +86,7 @@ class ClockedWait:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.waits: list[float] = []
+        self.woken_by: str | None = None
 
     def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
         if must_stop():
@@ -93,7 +94,9 @@ class ClockedWait:
         if self.worker.before_wait is not None:
             self.worker.before_wait()
         connection = self.worker.connection
-        if any(connection.lpop(key) for key in self.worker.fetcher.wakeup_keys()):
+        self.woken_by = next((key for key in [*self.worker.fetcher.wakeup_keys(), self.worker.wakeup_key]
+                              if connection.lpop(key)), None)
+        if self.woken_by:
             return True
         self.waits.append(seconds)
         self.worker.clock.advance(seconds)

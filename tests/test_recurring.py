@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 import time
 
 import pytest
@@ -11,15 +12,18 @@ import pytest
 from limpyd_jobs import STATUSES, Queue
 from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.recurring.scheduler import (
+    DEFAULT_TIMEOUT,
     RecurringJob,
     StopWork,
     UnsetJob,
     dispatch,
     set_schedule,
     tell,
+    timeline,
     unset_schedule,
 )
 from limpyd_jobs.workers import Worker
+from limpyd_jobs.workers.observers import WorkerObserver
 
 pytestmark = pytest.mark.usefixtures("clock")  # every time here is the test's clock
 
@@ -230,10 +234,10 @@ def _sleep(job, queue):
     time.sleep(3600)  # killed at its timeout (a test whose run is not stopped hangs)
 
 
-def test_a_run_past_its_timeout_is_not_rescheduled():
-    set_schedule("slow:q", "CONTINUE")
+def test_a_run_past_its_timeout_is_not_rescheduled_in_a_forked_child():
+    set_schedule("slow:q", "CONTINUE", timeout=0.2)
     Worker("q", callback=_sleep, max_loops=1, timeout=0.05, terminate_gracefuly=False,
-           execution_mode="fork", job_timeout=0.2, timeout_grace=0.2).run()
+           execution_mode="fork", timeout_grace=0.2).run()
     assert status_of("slow:q") == "DIE"
     assert tell("slow:q")["next_run"] is None and Queue.count_waiting_jobs("q") == 0
 
@@ -254,3 +258,128 @@ def test_schedule_command_names_an_unreachable_redis(capsys):
     port = free_port()
     assert main([f"--database=127.0.0.1:{port}:0", "schedules"]) == 3
     assert f"127.0.0.1:{port} db 0" in capsys.readouterr().err
+
+
+# --- a schedule set anew is never lost, wherever its run stands
+
+
+def test_set_now_while_a_run_is_running_runs_again_after_it(clock):
+    set_schedule("x:q", "DTSTART:20200101T000000Z\nRRULE:FREQ=DAILY", after=clock.time() - 60)
+    told = []
+
+    def set_now_meanwhile(job, queue):
+        assert set_schedule("x:q", "NOW") == "TML"  # waits for the end of this run
+        told.append(tell("x:q"))
+
+    run_worker("q", set_now_meanwhile)
+    assert told[0]["next_run"] == clock.time() and told[0]["working"] is True
+    assert Queue.count_waiting_jobs("q") == 1 and status_of("x:q") == "ENQ"  # placed at the run's end
+    run_worker("q", lambda job, queue: None)
+    assert [job.status.hget() for job in runs_of("x:q")] == [STATUSES.SUCCESS] * 2
+    assert status_of("x:q") == "STP"  # NOW ran once, then no run is left
+
+
+def test_continue_set_twice_before_its_run_is_taken_keeps_going(clock):
+    set_schedule("x:q", "CONTINUE")
+    set_schedule("x:q", "CONTINUE")  # a dispatcher restarted with --schedules sets it again
+    assert Queue.count_waiting_jobs("q") == 1  # one run waits: the first was replaced, not doubled
+    run_worker("q", lambda job, queue: None, loops=3)
+    assert [job.status.hget() for job in runs_of("x:q")] == [
+        STATUSES.CANCELED, STATUSES.SUCCESS, STATUSES.SUCCESS, STATUSES.SUCCESS, STATUSES.WAITING]
+    assert status_of("x:q") == "ENQ"
+
+
+def test_a_set_while_the_end_of_a_run_is_written_keeps_one_next_run(clock):
+    set_schedule("x:q", "CONTINUE")
+
+    class SetBetweenEndAndHooks(WorkerObserver):
+        def after_record(self, worker, attempt, ending):  # the run is SUCCESS, its hooks not called yet
+            set_schedule("x:q", f"AT:{clock.time() + 60}")
+
+    Worker("q", callback=lambda job, queue: None, max_loops=1, timeout=0.05, terminate_gracefuly=False,
+           observers=[SetBetweenEndAndHooks()]).run()
+    assert tell("x:q")["next_run"] == clock.time() + 60 and status_of("x:q") == "TML"
+    assert Queue.count_waiting_jobs("q") == 0  # the old CONTINUE did not add a run besides
+
+
+def test_a_deferred_run_is_placed_even_when_the_running_run_fails(clock):
+    set_schedule("x:q", "CONTINUE")
+
+    def fail_after_a_new_set(job, queue):
+        set_schedule("x:q", f"AT:{clock.time() + 60}")
+        raise ValueError("the old run fails")
+
+    run_worker("q", fail_after_a_new_set)
+    assert status_of("x:q") == "TML" and tell("x:q")["next_run"] == clock.time() + 60
+
+
+def test_dispatch_of_an_occurrence_while_a_run_of_the_same_schedule_runs_defers_it(clock):
+    set_schedule("x:q", "CONTINUE")
+
+    def occurrence_due_meanwhile(job, queue):
+        # an occurrence reaches the timeline while this run runs (as after a restore of Redis data)
+        timeline().connection.zadd(timeline().key, {"x:q": clock.time()})
+        assert dispatch() == []  # not a second run: it waits for this one's end
+        assert Queue.count_waiting_jobs("q") == 0
+
+    run_worker("q", occurrence_due_meanwhile)
+    assert Queue.count_waiting_jobs("q") == 1  # CONTINUE placed its next run; the deferred one is the same
+
+
+# --- recurring runs and the worker's retries, timeouts
+
+
+def test_recurring_runs_are_never_retried_by_the_worker(clock):
+    for job_id in ("a:q", "b:q"):
+        set_schedule(job_id, "CONTINUE")
+
+    def callback(job, queue):
+        raise {"a:q": StopWork, "b:q": ValueError}[job.identifier.hget()]("no")
+
+    worker = Worker("q", callback=callback, max_loops=10, burst=True, requeue_times=2, requeue_delay_delta=0,
+                    timeout=0.05, terminate_gracefuly=False)
+    worker.run()
+    assert worker.num_loops == 2  # one run each, no retry
+    assert status_of("a:q") == "STP" and tell("a:q")["schedule"] == "STOP"
+    assert status_of("b:q") == "DIE" and tell("b:q")["reason"] == "ValueError: no"
+
+
+def test_each_run_has_its_schedules_timeout_or_the_default():
+    set_schedule("a:q", "NOW", timeout=2.5)
+    set_schedule("b:q", "NOW")
+    assert [run.timeout.hget() for run in runs_of("a:q") + runs_of("b:q")] == ["2.5", str(DEFAULT_TIMEOUT)]
+    assert DEFAULT_TIMEOUT == 10
+
+
+def _hang(job, queue):
+    time.sleep(3600)  # stopped by the run's timeout (a test whose run is not stopped hangs)
+
+
+def test_a_run_past_its_schedules_timeout_dies_in_process_and_is_not_rescheduled():
+    set_schedule("slow:q", "CONTINUE", timeout=0.2)
+    Worker("q", callback=_hang, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    assert status_of("slow:q") == "DIE" and "JobTimeout" in tell("slow:q")["reason"]
+    assert tell("slow:q")["next_run"] is None and Queue.count_waiting_jobs("q") == 0
+
+
+def test_halt_reaches_an_idle_worker_whose_queue_never_had_a_job(threads):
+    registered = threading.Event()
+
+    class SignalingWorker(Worker):
+        def start_beating(self):
+            super().start_beating()
+            registered.set()
+
+    worker = SignalingWorker("never-used", callback=lambda job, queue: None, max_loops=0, timeout=3600,
+                             fetch_priorities_delay=3600, fetch_delayed_delay=3600, terminate_gracefuly=False)
+
+    def halt_once_registered():
+        assert registered.wait(20)
+        from limpyd_jobs.recurring.scheduler import control
+
+        control("HALT")
+
+    threads.start(halt_once_registered)
+    worker.run()  # would wait an hour for its queue if HALT did not wake it
+    threads.join()
+    assert worker.end_forced and worker.num_loops == 0

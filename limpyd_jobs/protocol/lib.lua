@@ -380,3 +380,27 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
                    delayed_str, delayed_score, now_score, prepend, false, false, values)
   return pk, queue_pk, queue_created
 end
+
+-- The queued runs of a recurring job id (jobs of job_model with that identifier and queued=1),
+-- as {pk, status, queue_key} tables.
+local function schedule_runs(job_model, job_id)
+  local runs = {}
+  for _, pk in ipairs(redis.call('SINTER', key_index(job_model, 'identifier', job_id),
+                                 key_index(job_model, 'queued', '1'))) do
+    local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'queue_key')
+    table.insert(runs, {pk = pk, status = fields[1], queue_key = fields[2]})
+  end
+  return runs
+end
+
+-- Cancel a run that has not started (WAITING or DELAYED): out of its queue, CANCELED, unqueued.
+local function cancel_run(job_model, model_repr, run)
+  local ident = model_repr .. ':' .. run.pk
+  if run.queue_key then
+    redis.call('LREM', key_queue_list(run.queue_key, 'waiting'), 0, ident)
+    redis.call('ZREM', key_queue_list(run.queue_key, 'delayed'), ident)
+  end
+  set_field(job_model, run.pk, 'status', CANCELED, true)
+  del_field(job_model, run.pk, 'queued', true)
+end
+

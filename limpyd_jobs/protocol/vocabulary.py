@@ -156,6 +156,8 @@ class Keys:
                          "a worker's host, pid, queues, mode, started")
     running = KeyTemplate("{prefix}:worker:{worker}:running", "sorted set",
                           "idents a worker took and has not finished, scored by when it took them")
+    worker_wakeup = KeyTemplate("{prefix}:worker:{worker}:wakeup", "list",
+                                "tokens that wake one worker up to read the control key")
     recovery_lock = KeyTemplate("{prefix}:recovery-lock", "string (expires)",
                                 "one recovery of lost jobs at a time")
     control = KeyTemplate("{prefix}:control", "string",

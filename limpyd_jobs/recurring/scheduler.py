@@ -11,7 +11,13 @@ job's hooks put the next occurrence in the timeline (RRULE), back in the queue (
 after the number of seconds the run returned), or nowhere (NOW, AT, STOP; ``StopWork`` raised:
 schedule set to STOP; ``UnsetJob``: schedule removed; any other error: status DIE).
 Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (running), BAD
-(invalid schedule), STP (no run left), DIE (the run failed).
+(invalid schedule), STP (no run left), DIE (the run failed; its ``reason`` says why).
+
+A schedule is in one place at a time: the timeline, its queue (a run not started), or running. A
+schedule set anew replaces the old one wherever it stands: a run not started is canceled, and
+while a run is running the next run waits for its end (whatever the end: success, error, timeout).
+Runs are never retried by the worker (``requeue_times = 0``), and each has a timeout: the
+schedule's, else ``DEFAULT_TIMEOUT`` seconds (10, as redbike's).
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
 from ..protocol.scripts import dispatch_due, schedule_mark, schedule_set, schedule_unset
 from ..utils import stored
+from ..validation import clean_timeout
 from .rules import CONTINUE, BadSchedule, parse
 
 TIMELINE_PK = "all"
+#: Seconds a run may take when its schedule sets no timeout (a run past it is killed: DIE).
+DEFAULT_TIMEOUT = 10.0
 logger = logging.getLogger(LOGGER_NAME)
 HALT = "HALT"
 
@@ -58,6 +67,12 @@ class RecurringSchedule(BaseJobsModel):
     version = fields.InstanceHashField()
     #: When the schedule was set: the start of an RRULE without DTSTART.
     start = fields.InstanceHashField()
+    #: Seconds each run may take ('' : DEFAULT_TIMEOUT).
+    timeout = fields.InstanceHashField()
+    #: Why the last event happened (the error of a DIE, the parser's message for BAD).
+    reason = fields.InstanceHashField()
+    #: When the next run is due, while it waits for the end of the running one (set meanwhile).
+    deferred = fields.InstanceHashField()
 
 
 class Timeline(BaseJobsModel):
@@ -71,6 +86,8 @@ class RecurringJob(Job):
     """One run of a schedule: its identifier is the job id; its hooks reschedule it."""
 
     schedule_version = fields.InstanceHashField()
+    #: A run is never retried: its schedule says when the next one comes.
+    requeue_times = 0
 
     def on_started(self, queue: Queue) -> None:
         _mark(self.identifier.hget(), ScheduleEvent.WRK)
@@ -81,14 +98,11 @@ class RecurringJob(Job):
 
     def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
         job_id, version = self.identifier.hget(), self.schedule_version.hget()
-        if not _same_version(job_id, version):
-            return  # set anew while this run ran: the new schedule is already in place
-        if isinstance(exception, StopWork):
-            set_schedule(job_id, "STOP")
-        elif isinstance(exception, UnsetJob):
-            unset_schedule(job_id)
-        else:
-            _mark(job_id, ScheduleEvent.DIE, version=version)
+        if isinstance(exception, (StopWork, UnsetJob)) and _same_version(job_id, version):
+            set_schedule(job_id, "STOP") if isinstance(exception, StopWork) else unset_schedule(job_id)
+            return
+        # DIE, unless the schedule was set anew meanwhile: then its deferred run is placed
+        _placed(job_id, version, ScheduleEvent.DIE, reason=f"{type(exception).__name__}: {exception}")
 
 
 def default_queue_name(job_id: str) -> str:
@@ -102,36 +116,44 @@ def timeline() -> DueSet:
                   Timeline.clock)
 
 
-def _mark(job_id: str, event: ScheduleEvent, version: str | None = None,
-          next_run: float | None = None) -> bool:
-    """Record a schedule's event (and place its next run) if the schedule is still ``version``."""
+def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_run: float | None = None,
+          reason: str = "") -> schedule_mark.Marked:
+    """Record a schedule's event (and place its next run) if the schedule is still ``version``;
+    else place the run a newer schedule deferred until the end of this one."""
     return schedule_mark.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_id=job_id, version=version or "", event=event.value,
-        now_int=int(RecurringSchedule.clock.time()), next_run="" if next_run is None else next_run)
+        now_int=int(RecurringSchedule.clock.time()), next_run="" if next_run is None else next_run,
+        reason=reason)
 
 
 def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
-                 queue_name: str | None = None, priority: int = 0, tz: str | None = None) -> str:
+                 queue_name: str | None = None, priority: int = 0, tz: str | None = None,
+                 timeout: float | None = None) -> str:
     """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
-    timeline, or straight in its queue if due. ``None`` unsets. Returns the status set."""
+    timeline, straight in its queue if due, or after the end of a run running now. ``None``
+    unsets. ``timeout``: seconds each run may take (default: ``DEFAULT_TIMEOUT``). Returns the
+    status set."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
     now = RecurringSchedule.clock.time()
     after = now if after is None else after
+    reason = ""
     try:
         next_run = parse(schedule, tz or None, start=after).next_run(after)
         event = ScheduleEvent.TML if next_run is not None else ScheduleEvent.STP
-    except BadSchedule:
-        next_run, event = None, ScheduleEvent.BAD
+    except BadSchedule as exc:
+        next_run, event, reason = None, ScheduleEvent.BAD, str(exc)
     values = (("schedule", schedule, 0), ("tz", tz or "", 0), ("priority", int(priority), 0),
-              ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0))
-    schedule_set.call(
+              ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0),
+              ("timeout", "" if timeout is None else clean_timeout(timeout), 0))
+    written = schedule_set.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
-        timeline_pk=TIMELINE_PK, job_id=job_id, next_run="" if next_run is None else next_run,
-        event=event.value, now_int=int(now), fields=[part for value in values for part in value])
-    if next_run is not None and next_run <= now:
+        timeline_pk=TIMELINE_PK, job_model=RecurringJob._name, model_repr=RecurringJob.get_model_repr(),
+        job_id=job_id, next_run="" if next_run is None else next_run, event=event.value, now_int=int(now),
+        reason=reason, fields=[part for value in values for part in value])
+    if next_run is not None and next_run <= now and not written.deferred:
         dispatch()
         return ScheduleEvent.ENQ.value
     return event.value
@@ -157,9 +179,11 @@ def _same_version(job_id: str, version: str | None) -> bool:
 
 def reschedule(job_id: str, backoff: float | None = None, version: str | None = None) -> str | None:
     """After a run: place the next occurrence of the job's schedule (None if unset, or if the
-    schedule was set anew while the run ran: that set placed it already)."""
-    if not RecurringSchedule.exists(pk=job_id) or not _same_version(job_id, version):
+    schedule was set anew while the run ran: the next run it deferred is placed then)."""
+    if not RecurringSchedule.exists(pk=job_id):
         return None
+    if not _same_version(job_id, version):
+        return _placed(job_id, version, ScheduleEvent.TML)
     text, tz, start = RecurringSchedule(job_id).hmget("schedule", "tz", "start")
     try:
         schedule = parse(text, tz or None, start=float(start) if start else None)
@@ -174,16 +198,18 @@ def reschedule(job_id: str, backoff: float | None = None, version: str | None = 
     return _placed(job_id, version, ScheduleEvent.TML, next_run)
 
 
-def _placed(job_id: str, version: str | None, event: ScheduleEvent,
-            next_run: float | None = None) -> str | None:
-    """Mark the event and place the next run; dispatch it if it is due; the status set (None if
-    the schedule changed meanwhile)."""
-    if not _mark(job_id, event, version, next_run):
-        return None
-    if next_run is not None and next_run <= RecurringSchedule.clock.time():
+def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: float | None = None,
+            reason: str = "") -> str | None:
+    """Mark the event and place the next run (or, if the schedule changed meanwhile, the run it
+    deferred); dispatch it if it is due; the status set (None if the schedule changed)."""
+    marked = _mark(job_id, event, version, next_run, reason)
+    placed = next_run if marked.marked else marked.placed
+    due = placed is not None and placed <= RecurringSchedule.clock.time()
+    if due:
         dispatch()
-        return ScheduleEvent.ENQ.value
-    return event.value
+    if not marked.marked:
+        return None
+    return ScheduleEvent.ENQ.value if due else event.value
 
 
 def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queue] = Queue) -> list[str]:
@@ -194,18 +220,23 @@ def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queu
         BaseJobsModel.database, timeline_model=Timeline._name, timeline_pk=TIMELINE_PK,
         schedule_model=RecurringSchedule._name, job_model=RecurringJob._name,
         model_repr=RecurringJob.get_model_repr(), queue_model=queue_model._name, now_str=now_str,
-        now_score=now_score, limit=limit, now_int=int(now_score))
+        now_score=now_score, limit=limit, now_int=int(now_score), default_timeout=DEFAULT_TIMEOUT)
 
 
 def tell(job_id: str) -> dict[str, Any]:
     """What is known of a job id: status, next run, schedule, and whether a run is working."""
     if not RecurringSchedule.exists(pk=job_id):
-        return {"job_id": job_id, "status": None, "next_run": None, "schedule": None, "working": False}
-    text, status = RecurringSchedule(job_id).hmget("schedule", "status")
+        return {"job_id": job_id, "status": None, "next_run": None, "schedule": None, "working": False,
+                "reason": None}
+    text, status, reason, deferred = RecurringSchedule(job_id).hmget("schedule", "status", "reason",
+                                                                     "deferred")
     next_run = timeline().due_at(job_id)
+    if next_run is None and deferred:  # due after the end of the running run
+        next_run = float(deferred)
     working = any(job.status.hget() == STATUSES.RUNNING
                   for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
-    return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working}
+    return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working,
+            "reason": reason}
 
 
 def control(command: str | None = None) -> str | None:
@@ -221,8 +252,11 @@ def control(command: str | None = None) -> str | None:
     if command != HALT:
         raise ValueError(f"unknown control command {command!r}: use HALT or CLEAR")
     connection.set(KEYS.control(), HALT)
-    for key in connection.scan_iter(match=KEYS.wakeup(model="*", name="*")):  # idle workers: look now
-        connection.rpush(key, "1")
+    with connection.pipeline(transaction=False) as pipe:  # idle workers: read it now
+        for worker_id in connection.zrange(KEYS.workers(), 0, -1):
+            key = KEYS.worker_wakeup(worker=worker_id)
+            pipe.rpush(key, "1").ltrim(key, -1, -1)
+        pipe.execute()
     return HALT
 
 

@@ -172,6 +172,8 @@ class WakeUpWait:
         self.database = database
         self.keys = keys
         self.timeout = timeout  # the longest wait (0: no limit)
+        #: The key whose token ended the last wait (None: it timed out or was cut).
+        self.woken_by: str | None = None
         self._connection: Any = None
         self._waiting_on: Any = None
 
@@ -187,11 +189,14 @@ class WakeUpWait:
         """True if a token came within ``seconds`` (0: no limit); False on timeout, or if
         ``must_stop`` says so (before the wait, or after a ``cut``)."""
         connection = self._waiting_on = self._connect()
+        self.woken_by = None
         try:
             if must_stop():
                 return False
             connection.send_command("BLPOP", *self.keys, seconds)
-            return bool(connection.read_response())
+            reply = connection.read_response()
+            self.woken_by = reply[0] if reply else None
+            return bool(reply)
         except (RedisError, OSError):
             connection.disconnect()
             if must_stop():  # a stop signal cut the wait short

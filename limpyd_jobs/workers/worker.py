@@ -85,7 +85,8 @@ class Worker(WorkerSettings):
         self.maintenance = self._maintenance_table()
         self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock,
                                on_next_due=self._delayed_due_at)
-        self.waiter = WakeUpWait(self.queue_model.database, self.fetcher.wakeup_keys(), self.timeout)
+        self.waiter = WakeUpWait(self.queue_model.database, [*self.fetcher.wakeup_keys(), self.wakeup_key],
+                                 self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
         self._retry_policies: dict[type, RetryPolicy] = {}
@@ -195,6 +196,11 @@ class Worker(WorkerSettings):
         return KEYS.running(worker=self.id)
 
     @property
+    def wakeup_key(self) -> str:
+        """Redis list whose tokens wake this worker up to read the control key (``control("HALT")``)."""
+        return KEYS.worker_wakeup(worker=self.id)
+
+    @property
     def elapsed(self) -> timedelta | None:
         """Time since ``run`` started (until it ended), or None before it runs."""
         if self.start_date is None:
@@ -298,10 +304,9 @@ class Worker(WorkerSettings):
         """Stay ``starting`` until one of the worker's queues exists (a job added to one wakes the
         worker up; others are seen every ``fetch_priorities_delay``). True once one does."""
         while not self.keys and not self.must_stop() and not self.burst:
-            seconds = self._wait_time()
-            if seconds is not None:
-                self.waiter.wait(seconds, self.must_stop)
-            self.update_keys()
+            self._wait_for_wakeup()
+            if not self.must_stop():
+                self.update_keys()
         return bool(self.keys) or self.burst
 
     def _loop(self) -> bool:
@@ -537,9 +542,15 @@ class Worker(WorkerSettings):
             self.error_model.add_error_for(info.name if info else "", taken.ident, taken.identifier, error)
 
     def _wait_for_wakeup(self) -> bool:
-        """Block until a job is announced in one of the queues, or the wait ends."""
+        """Block until a job is announced in one of the queues (True), or the wait ends (False);
+        a token in the worker's own list wakes it up to read the control key at once."""
         seconds = self._wait_time()
-        return seconds is not None and self.waiter.wait(seconds, self.must_stop)
+        if seconds is None or not self.waiter.wait(seconds, self.must_stop):
+            return False
+        if self.waiter.woken_by == self.wakeup_key:
+            self.check_control()
+            return False
+        return True
 
     def _wait_time(self) -> float | None:
         """Seconds to block: ``timeout``, shortened to the next maintenance (moving the first delayed

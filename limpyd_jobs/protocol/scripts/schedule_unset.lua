@@ -8,17 +8,9 @@
 -- had a schedule; canceled: how many runs were canceled.
 redis.call('ZREM', key_field(timeline_model, timeline_pk, 'runs'), job_id)
 local canceled = 0
-local runs = redis.call('SINTER', key_index(job_model, 'identifier', job_id), key_index(job_model, 'queued', '1'))
-for _, pk in ipairs(runs) do
-  local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'queue_key')
-  if fields[1] == WAITING or fields[1] == DELAYED then
-    local ident = model_repr .. ':' .. pk
-    if fields[2] then
-      redis.call('LREM', key_queue_list(fields[2], 'waiting'), 0, ident)
-      redis.call('ZREM', key_queue_list(fields[2], 'delayed'), ident)
-    end
-    set_field(job_model, pk, 'status', CANCELED, true)
-    del_field(job_model, pk, 'queued', true)
+for _, run in ipairs(schedule_runs(job_model, job_id)) do
+  if run.status == WAITING or run.status == DELAYED then
+    cancel_run(job_model, model_repr, run)
     canceled = canceled + 1
   end
 end
