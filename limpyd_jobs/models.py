@@ -222,7 +222,7 @@ def _all_subclasses(model: type) -> list[type]:
     return found
 
 
-class Job(BaseJobsModel):
+class Job(orm.Snapshot, BaseJobsModel):
     """A thing to do, identified by ``identifier``, living in one queue at a time."""
 
     identifier = fields.InstanceHashField(indexable=True)

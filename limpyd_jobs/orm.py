@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.related import RelatedModel
+from limpyd.fields import InstanceHashField
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
@@ -104,8 +105,70 @@ class LazyFields:
             raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
         field = copy(field)
         field._attach_to_instance(self)
+        if isinstance(field, InstanceHashField) and isinstance(self, Snapshot):
+            self._serve_from_snapshot(field)
         self.__dict__[name] = field
         return field
+
+
+class Snapshot:
+    """Mixed into a limpyd model (with ``LazyFields``): an instance given the values of its hash
+    (``take_snapshot``) serves reads of its InstanceHashFields (the field's ``hget``, the model's
+    ``hmget``) from them, without a round trip, until that field is written through this instance
+    (``hset``, ``hdel``, ``hmset``...) or ``drop_snapshot()``. Build the instance with
+    ``instance()`` and take the snapshot before its fields are first used."""
+
+    _snapshot: dict[str, str | None] | None = None
+
+    def take_snapshot(self, values: dict[str, str]) -> None:
+        """Serve reads from ``values`` (the whole hash: a field not in it is None)."""
+        snapshot: dict[str, str | None] = dict.fromkeys(self._instancehash_fields)
+        snapshot.update(values)
+        self._snapshot = snapshot
+
+    def drop_snapshot(self) -> None:
+        """Read from Redis again."""
+        self._snapshot = None
+
+    def _serve_from_snapshot(self, field: Any) -> None:
+        name = field.name
+
+        def read(command: str, *args: Any, **kwargs: Any) -> Any:
+            snapshot = self._snapshot
+            if snapshot is not None and name in snapshot:
+                return snapshot[name]
+            return field._traverse_command(command, *args, **kwargs)
+
+        def forgetting(write: Callable[..., Any]) -> Callable[..., Any]:
+            def written(command: str, *args: Any, **kwargs: Any) -> Any:
+                if self._snapshot is not None:
+                    self._snapshot.pop(name, None)
+                return write(command, *args, **kwargs)
+            return written
+
+        field._call_hget = read
+        for command in field.available_modifiers:
+            setattr(field, f"_call_{command}",
+                    forgetting(getattr(field, f"_call_{command}", field._traverse_command)))
+
+    def _call_hmget(self, command: str, names: Any) -> Any:
+        snapshot = self._snapshot
+        if snapshot is not None and all(name in snapshot for name in names):
+            return [snapshot[name] for name in names]
+        return self._traverse_command(command, names)
+
+    def _call_hmset(self, command: str, values: dict[str, Any]) -> Any:
+        self._forget(values)
+        return self._traverse_command(command, values)
+
+    def _call_hdel(self, command: str, *names: str) -> Any:
+        self._forget(names)
+        return self._traverse_command(command, *names)
+
+    def _forget(self, names: Iterable[str]) -> None:
+        if self._snapshot is not None:
+            for name in names:
+                self._snapshot.pop(name, None)
 
 
 _PIPELINE_TYPES: dict[type, bool] = {}

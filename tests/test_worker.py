@@ -547,6 +547,43 @@ def test_a_job_costs_one_round_trip_while_the_queue_is_not_empty(make_worker, ro
     assert trips.commands == ["EVALSHA", "EVALSHA"]
 
 
+def test_a_job_that_reads_its_fields_costs_what_a_job_that_reads_nothing_costs(make_worker, round_trips):
+    for number in range(4):
+        ResizeJob.add_job(identifier=f"photo:{number}", queue_name="q", owner="ann")
+    seen = []
+
+    def read_fields(job, queue):
+        seen.append((job.identifier.hget(), job.size.hget(), job.owner.hget(), job.status.hget(),
+                     job.tries.hget(), job.hmget("identifier", "priority", "end")))
+
+    worker = make_worker("q", callback=read_fields, queue_model=NamedQueue)
+    worker.update_keys()
+    worker.run_one()
+    with round_trips() as trips:
+        assert worker.run_one() and worker.run_one()
+    assert trips.commands == ["EVALSHA", "EVALSHA"]  # as for a job that reads nothing
+    assert seen[1] == ("photo:1", "100x100", "ann", STATUSES.RUNNING, "1", ["photo:1", "0", None])
+
+
+def test_a_field_written_through_the_job_is_read_from_redis_and_hooks_read_the_end(make_worker):
+    job = HookJob.add_job(identifier="job:1", queue_name="q")
+    seen = []
+
+    def write_then_read(job, queue):
+        job.priority.hset(7)
+        seen.append(job.priority.hget())  # written through this instance: not the snapshot's "0"
+        job.get_connection().hset(job.key, "identifier", "changed elsewhere")
+        seen.append(job.identifier.hget())  # written by someone else: the snapshot's, while it runs
+
+    class Looking(WorkerObserver):
+        def after_record(self, worker, attempt, ending):
+            seen.append(attempt.job.status.hget())  # after the run: from Redis
+
+    make_worker("q", callback=write_then_read, max_loops=1, observers=[Looking()]).run()
+    assert seen == ["7", "job:1", STATUSES.SUCCESS]
+    assert hooks(job) == ["started", "success:None"]
+
+
 def test_taking_and_finishing_a_job_is_at_most_two_round_trips(make_worker, round_trips):
     Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker("q", callback=noop, max_loops=1)

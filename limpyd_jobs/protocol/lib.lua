@@ -168,7 +168,7 @@ local function start_attempt(job_model, pk, worker, now_str, tries)
   redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
   if tries > 1 then redis.call('HDEL', key, 'end') end
   reindex(job_model, pk, 'status', WAITING, RUNNING)
-  return attempt
+  return attempt, tries
 end
 
 -- The limpyd name of the Job model whose repr starts an ident (from the models registry), and
@@ -177,6 +177,13 @@ local function job_model_of(ident)
   local model_repr, pk = string.match(ident, '^(.+):([^:]+)$')
   if not model_repr then return nil, nil end
   return redis.call('HGET', key_job_models(), model_repr), pk
+end
+
+-- A table of the field/value pairs HGETALL replies.
+local function hash_table(pairs_list)
+  local found = {}
+  for i = 1, #pairs_list, 2 do found[pairs_list[i]] = pairs_list[i + 1] end
+  return found
 end
 
 -- The lowest score of some due sets (when the first of their members is due), '' if all are
@@ -213,19 +220,27 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
     local ident = redis.call('LPOP', key)
     if ident then
       redis.call('ZADD', running, now_score, ident)
-      local outcome, status, identifier, attempt, timeout = TAKE_RUN, '', '', '', ''
+      local outcome, status, identifier, attempt, timeout, snapshot = TAKE_RUN, '', '', '', '', {}
       local job_model, pk = job_model_of(ident)
       if not job_model then
         outcome, job_model = TAKE_UNKNOWN, ''
       else
-        local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'identifier', 'timeout', 'tries')
-        if not fields[1] then  -- every queued job has a status: this one does not exist
+        local fields = hash_table(redis.call('HGETALL', key_hash(job_model, pk)))
+        if not fields.status then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
           redis.call('ZREM', running, ident)
         else
-          status, identifier, timeout = fields[1], fields[2] or '', fields[3] or ''
+          status, identifier, timeout = fields.status, fields.identifier or '', fields.timeout or ''
           if status == WAITING then
-            attempt = start_attempt(job_model, pk, worker, now_str, fields[4])
+            local tries
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries)
+            fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
+              RUNNING, now_str, attempt, tostring(tries), nil
+            snapshot = {}
+            for name, value in pairs(fields) do
+              table.insert(snapshot, name)
+              table.insert(snapshot, value)
+            end
           else
             outcome = TAKE_SKIP
           end
@@ -233,11 +248,11 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       end
       if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
       local waiting, delayed, due = counts()
-      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due}
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due, snapshot}
     end
   end
   local waiting, delayed, due = counts(true)  -- every waiting list was empty
-  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due}
+  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due, {}}
 end
 
 -- Record the end of a job's run (see finish.lua for the arguments and the result).

@@ -28,6 +28,8 @@ class Attempt:
     queue_pk: str
     queue_name: str
     queue_priority: int
+    #: The job's fields as the take left them: its instance reads them without a round trip.
+    snapshot: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: The objects of the worker that took it (not handed to a pre-forked child: rebuilt there).
     job: Job | None = field(default=None, repr=False, compare=False)
     queue: Queue | None = field(default=None, repr=False, compare=False)

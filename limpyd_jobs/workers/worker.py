@@ -503,6 +503,8 @@ class Worker(WorkerSettings):
                      level="warning")
             return None, None
         job._attempt_token = taken.attempt  # its moves through this instance check the attempt
+        if taken.snapshot:
+            job.take_snapshot(taken.snapshot)  # the callback reads its fields without a round trip
         info = self.fetcher.info(taken.waiting_key)
         if info is None:  # a list the worker's keys name but its queues do not (a subclass's)
             name, priority = queue.hmget("name", "priority")
@@ -512,7 +514,8 @@ class Worker(WorkerSettings):
         self.attempts[taken.ident] = Attempt(
             ident=taken.ident, identifier=taken.identifier, status=taken.status, token=taken.attempt,
             taken_at=now, timeout=self._job_timeout(taken.timeout), waiting_key=taken.waiting_key,
-            queue_pk=pk, queue_name=name, queue_priority=priority, job=job, queue=queue)
+            queue_pk=pk, queue_name=name, queue_priority=priority, snapshot=taken.snapshot, job=job,
+            queue=queue)
         return queue, job
 
     def _job_timeout(self, value: str) -> float | None:
@@ -593,6 +596,8 @@ class Worker(WorkerSettings):
             attempt.job, attempt.queue = self.get_job(attempt.ident), self.get_queue(attempt.waiting_key)
         finally:
             self._found_by_take = ""
+        if attempt.snapshot:
+            attempt.job.take_snapshot(attempt.snapshot)
         attempt.job._attempt_token = attempt.token
         self.attempts[attempt.ident] = attempt
         try:
@@ -614,10 +619,12 @@ class Worker(WorkerSettings):
             with self.executor.guard(attempt.timeout):
                 result = self.callback(job, queue)
         except Exception as exc:
+            job.drop_snapshot()  # its end is written by scripts: read from Redis from now on
             self.notify("after_run", self, attempt, exc)
             trace = traceback_module.format_exc() if self.save_tracebacks else None
             self._guard(job, self.job_error, job, queue, exc, trace)
         else:
+            job.drop_snapshot()
             self.notify("after_run", self, attempt, None)
             self._end_success(job, queue, attempt, result)
 

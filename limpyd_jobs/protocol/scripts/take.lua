@@ -1,7 +1,7 @@
 -- Take the first job of the first non-empty waiting list and start it, atomically.
 -- KEYS: the waiting lists to look at, highest priority first
 -- ARGV: worker, now_str, now_score, want_counts, pass_on, delayed_keys...
--- RETURNS: outcome, ident, waiting_key, status, waiting, delayed, identifier, attempt, timeout, job_model, next_due
+-- RETURNS: outcome, ident, waiting_key, status, waiting, delayed, identifier, attempt, timeout, job_model, next_due, snapshot
 -- The job goes from its waiting list to the worker's running set in the same step, so a taken
 -- job is always somewhere. If it was WAITING it becomes RUNNING, with `start`, `tries` + 1 and
 -- `attempt` = "<worker>:<tries>", its attempt token; otherwise the caller decides from its status
@@ -9,5 +9,7 @@
 -- delayed_keys, for the process title; pass_on (0/1): the worker was woken up, so it wakes
 -- another if jobs remain. outcome is one of TAKE_*; timeout is the job's own `timeout` field;
 -- job_model is the limpyd name of the job's model ('' when its repr is not registered); next_due
--- is the score (due time) of the first job of delayed_keys ('' if none): the worker's wait ends then.
+-- is the score (due time) of the first job of delayed_keys ('' if none): the worker's wait ends then;
+-- snapshot: the fields of a job started (outcome TAKE_RUN), as field/value pairs, as they are once
+-- started: what the job's instance reads without a round trip while it runs.
 return take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, pass_on == '1')

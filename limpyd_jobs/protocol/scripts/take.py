@@ -25,11 +25,13 @@ class Taken(NamedTuple):
     timeout: str  # the job's own timeout field ('' if none)
     job_model: str  # the limpyd name of its model ('' if not registered)
     next_due: float | None  # when the first job of the delayed sets is due (None if they are empty)
+    snapshot: dict[str, str]  # the fields of a job started, once started (empty otherwise)
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> Taken:
-        due = reply[10]
-        return cls(_OUTCOMES[reply[0]], *reply[1:10], float(due) if due else None)
+        due, pairs = reply[10], iter(reply[11])
+        snapshot = dict(zip(pairs, pairs, strict=False))
+        return cls(_OUTCOMES[reply[0]], *reply[1:10], float(due) if due else None, snapshot)
 
 
 _OUTCOMES = {outcome.value: outcome for outcome in TakeOutcome}  # faster than TakeOutcome(value)
