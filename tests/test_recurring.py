@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import threading
 import time
@@ -174,51 +173,6 @@ def test_halt_stops_workers_and_dispatchers_then_clear_lifts_it():
         control("PAUSE")
 
 
-def test_schedule_command(tmp_path, redis_server, capsys, clock):
-    from limpyd_jobs.cli.schedule import main
-
-    database = f"--database=127.0.0.1:{redis_server.port}:0"
-
-    def run(*args):
-        code = main([database, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("set", "report:daily", f"AT:{clock.time() + 3600}")[:2] == (0, "TML\n")
-    code, out, _ = run("tell", "report:daily")
-    told = json.loads(out)
-    assert told["status"] == f"TML:{int(clock.time())}" and told["next_run"] == clock.time() + 3600
-    assert run("schedules")[1].startswith("report:daily,AT:")
-    assert run("statuses")[1] == f"report:daily,TML,{int(clock.time())}\r\n"
-    assert run("statuses", f"--before={clock.time() - 3600}")[1] == ""
-    csv_file = tmp_path / "schedules.csv"
-    csv_file.write_text("job1:q,NOW\njob2:q,STOP\n")
-    timefile = tmp_path / "timefile"
-    code, out, _ = run("dispatch", f"--schedules={csv_file}", f"--timefile={timefile}", "--once")
-    assert code == 0 and out == "0\n"  # job1 was queued by set itself, which does not wait
-    assert float(timefile.read_text()) == clock.time()
-    assert Queue.count_waiting_jobs("q") == 1
-    assert run("unset", "report:daily")[0] == 0
-    assert run("control", "HALT")[0] == 0 and run("control", "CLEAR")[0] == 0
-    code, _, err = run("set", "x:q", "WHENEVER")
-    assert code == 0  # a bad schedule is recorded as BAD, not a usage error
-    assert run("tell", "x:q")[1].count('"BAD:') == 1
-
-
-def test_schedule_command_misuse_and_config(tmp_path, redis_server, capsys):
-    from limpyd_jobs.cli.schedule import main
-
-    assert main(["set", "only-a-job-id"]) == 2
-    assert "usage" in capsys.readouterr().err
-    assert main(["--config=/no/such/file.ini", "schedules"]) == 2
-    assert "cannot read" in capsys.readouterr().err
-    config = tmp_path / "schedule.ini"
-    config.write_text(f"[limpyd-jobs-redis]\nhost = 127.0.0.1\nport = {redis_server.port}\ndb = 0\n"
-                      "[other]\nignored = yes\n")
-    assert main([f"--config={config}", "set", "a:q", "NOW"]) == 0
-    assert Queue.count_waiting_jobs("q") == 1
-
-
 def test_set_while_a_run_is_in_progress_is_the_one_that_counts(clock):
     set_schedule("a:q", "CONTINUE")
 
@@ -249,18 +203,6 @@ def test_missed_occurrences_run_once_after_downtime(clock):
     clock.advance(20)
     run_worker("q", lambda job, queue: None)
     assert tell("report:q")["next_run"] == clock.time() + 40  # the next whole minute
-
-
-def test_schedule_command_names_an_unreachable_redis(capsys):
-    from limpyd_jobs.cli.schedule import main
-    from limpyd_jobs.testing.server import free_port
-
-    port = free_port()
-    assert main([f"--database=127.0.0.1:{port}:0", "schedules"]) == 3
-    assert f"127.0.0.1:{port} db 0" in capsys.readouterr().err
-
-
-# --- a schedule set anew is never lost, wherever its run stands
 
 
 def test_set_now_while_a_run_is_running_runs_again_after_it(clock):

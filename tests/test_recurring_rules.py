@@ -82,10 +82,52 @@ def test_old_frequent_rules_keep_their_phase(text):
         assert schedule.next_run(when) == schedule.rule.after(moment, inc=False).timestamp()
 
 
-def test_count_of_a_rule_without_dtstart_counts_from_its_start():
-    start = ts(2026, 1, 1, 12, 0)
-    schedule = parse("RRULE:FREQ=MINUTELY;COUNT=2", start=start)
-    first = schedule.next_run(start)
-    second = schedule.next_run(first)
-    assert (first - start, second - first) == (1, 60)
-    assert schedule.next_run(second) is None
+def runs(schedule, start, limit=10):
+    """The runs a schedule set at ``start`` makes, each computed after the previous one (as
+    set_schedule then each reschedule does), as UTC datetimes."""
+    found, after = [], start
+    while len(found) < limit:
+        after = schedule.next_run(after)
+        if after is None:
+            break
+        found.append(utc(after))
+    return found
+
+
+@pytest.mark.parametrize("set_at", [ts(2026, 1, 1, 12, 0), ts(2026, 1, 1, 12, 0, 30)])
+def test_count_of_a_rule_without_dtstart_counts_from_its_start(set_at):
+    # the rule starts at 12:00:00; its first occurrence, reached as it was set, runs at once
+    schedule = parse("RRULE:FREQ=MINUTELY;COUNT=2", start=set_at)
+    assert runs(schedule, set_at) == [utc(set_at + 1), datetime(2026, 1, 1, 12, 1, tzinfo=timezone.utc)]
+
+
+def test_rrule_without_dtstart_runs_at_whole_minutes_not_at_the_seconds_it_was_set():
+    set_at = ts(2026, 1, 5, 10, 17, 29)  # the report of the issue: it ran at 09:00:29
+    text = "RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0"
+    expected = [datetime(2026, 1, day, 9, 0, tzinfo=timezone.utc) for day in (6, 7, 8)]
+    assert runs(parse(text, start=set_at), set_at, limit=3) == expected
+    assert runs(parse(text), set_at, limit=3) == expected  # no start: from each reference time
+
+
+def test_rrule_without_dtstart_keeps_the_minute_it_was_set_and_honours_bysecond():
+    set_at = ts(2026, 1, 5, 10, 17, 29)
+    hourly = runs(parse("RRULE:FREQ=HOURLY", start=set_at), set_at, limit=3)
+    # 10:17:00 came as it was set: it runs at once; then each hour at 17 minutes, 0 seconds
+    assert hourly == [utc(set_at + 1), datetime(2026, 1, 5, 11, 17, tzinfo=timezone.utc),
+                      datetime(2026, 1, 5, 12, 17, tzinfo=timezone.utc)]
+    at_30 = runs(parse("RRULE:FREQ=MINUTELY;BYSECOND=30", start=set_at), set_at, limit=2)
+    assert at_30 == [datetime(2026, 1, 5, 10, minute, 30, tzinfo=timezone.utc) for minute in (17, 18)]
+
+
+def test_rrule_without_dtstart_is_truncated_in_its_time_zone():
+    set_at = ts(2026, 1, 5, 10, 17, 29)  # 15:47:29 in Kolkata (UTC+05:30)
+    schedule = parse("RRULE:FREQ=DAILY;BYHOUR=9", tz="Asia/Kolkata", start=set_at)
+    assert runs(schedule, set_at, limit=2) == [datetime(2026, 1, day, 4, 17, tzinfo=timezone.utc)
+                                               for day in (6, 7)]  # 09:47:00 local
+
+
+def test_secondly_rule_without_dtstart_starts_at_the_next_second():
+    set_at = ts(2026, 1, 5, 10, 17, 29) + 0.5
+    schedule = parse("RRULE:FREQ=SECONDLY;COUNT=3", start=set_at)
+    assert runs(schedule, set_at) == [datetime(2026, 1, 5, 10, 17, second, tzinfo=timezone.utc)
+                                      for second in (30, 31, 32)]

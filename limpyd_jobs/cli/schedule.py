@@ -1,17 +1,31 @@
-"""``limpyd-jobs-schedule``: set, inspect and dispatch recurring jobs.
+"""``limpyd-jobs-schedule``: set, inspect and dispatch recurring jobs, as redbike's command does.
 
-    limpyd-jobs-schedule set JOBID SCHEDULE [--after=TS] [--queue=NAME] [--priority=N] [--tz=ZONE]
+    limpyd-jobs-schedule set JOBID SCHEDULE [--after=TS] [--timefile=F] [--timeout=S]
+                                            [--queue=NAME] [--priority=N] [--tz=ZONE]
     limpyd-jobs-schedule unset JOBID
-    limpyd-jobs-schedule tell JOBID                     # JSON
-    limpyd-jobs-schedule schedules                      # CSV: job id, schedule
-    limpyd-jobs-schedule statuses [--before=TS]         # CSV: job id, event, timestamp
-    limpyd-jobs-schedule dispatch [--schedules=CSV] [--after=TS] [--timefile=F] [--once]
+    limpyd-jobs-schedule tell JOBID                  # JSON
+    limpyd-jobs-schedule schedules                   # CSV: JOBID,SCHEDULE
+    limpyd-jobs-schedule statuses [--before=TS]      # JOBID,EVENT:TIMESTAMP (--format=columns: 3 columns)
+    limpyd-jobs-schedule dispatch [--schedules=CSV] [--after=TS] [--timefile=F] [--interval=S] [--once]
     limpyd-jobs-schedule control HALT|CLEAR
 
-``--database`` works as for the worker; ``--config`` reads an INI file whose
-``[limpyd-jobs-schedule]`` stanza gives defaults (timefile, interval) and whose
-``[limpyd-jobs-redis]`` stanza gives the connection (url, or host/port/db/password); other
-stanzas are ignored.
+The configuration is the INI file of ``--config``, else ``.redbike.conf`` if the current
+directory has one. It is read as redbike reads it: ``[redbike]`` gives ``prefix``, ``timefile``
+and ``default-timeout`` (its ``worker`` is not used: workers are ``limpyd-jobs-worker``),
+``[redbike-redis]`` the keyword arguments of ``redis.StrictRedis`` (host, port, db, password,
+unix_socket_path...). Our ``[limpyd-jobs-schedule]`` (the same keys, and ``interval``) and
+``[limpyd-jobs-redis]`` (the same, or ``url``) win over them. Other sections are ignored; a
+file that cannot be read, is not INI, has none of these sections, or holds a key or value we do
+not know, is an error (exit 2).
+
+``--database`` wins over the file's connection, which wins over ``REDIS_URL``. ``prefix`` is
+what ``LIMPYD_JOBS_PREFIX`` sets (the variable wins over the file): it must be known before
+limpyd_jobs is imported, so the command starts itself again with the variable set.
+
+``set`` and ``dispatch`` compute next runs after ``--after``, else after the time in the
+timefile (which the dispatcher writes at each tick), else after now. Exit codes: 0 done, 2
+misuse (an option, the configuration, a bad schedule), 3 Redis does not answer when the command
+starts (once dispatching, the dispatcher rides out outages, as workers do).
 """
 
 from __future__ import annotations
@@ -20,106 +34,340 @@ import argparse
 import configparser
 import csv
 import json
+import logging
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from typing import Any
 
+from limpyd.exceptions import DoesNotExist
 from redis.exceptions import RedisError
 
 from .. import __version__
-from ..connection import settings_from_url
+from ..connection import DEFAULT_SETTINGS, settings_from_url
+from ..constants import LOGGER_NAME
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel
+from ..protocol.vocabulary import KEYS, PREFIX_VARIABLE, Keys
 from ..recurring import scheduler
-from ..recurring.rules import BadSchedule
-from .common import RET_OK, RET_USAGE, add_database_argument, redis_failed, usage_error, use_database
+from ..recurring.rules import BadSchedule, parse, time_zone
+from ..validation import clean_seconds
+from .common import (
+    DATABASE_HELP,
+    RET_CONNECT,
+    RET_OK,
+    RET_USAGE,
+    CannotConnect,
+    check_connection,
+    error_line,
+    one_line,
+    redis_failed,
+    setup_logging,
+    use_database,
+)
+
+PROG = "limpyd-jobs-schedule"
+#: The configuration file read when no ``--config`` is given, if the current directory has one.
+DEFAULT_CONFIG = ".redbike.conf"
+#: The sections of settings and of the connection: redbike's, then ours (which win).
+SECTIONS = ("redbike", "limpyd-jobs-schedule")
+REDIS_SECTIONS = ("redbike-redis", "limpyd-jobs-redis")
+#: Keys of a settings section that are not used here (redbike's worker class).
+IGNORED_KEYS = ("worker",)
+#: Statuses: redbike's ``JOBID,EVENT:TIMESTAMP``, or three columns.
+STATUS_FORMATS = ("redbike", "columns")
+AFTER = "default: the time in the timefile, else now"
+_TZID = re.compile(r"DTSTART;TZID=([^:;]+):", re.IGNORECASE)
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def _seconds(value: str) -> float:
+    """A number of seconds above 0 (``--timeout``, ``default-timeout``, ``interval``)."""
+    return clean_seconds(value, zero=False, name="a duration")
+
+
+def _positive(value: str) -> float:
+    """``type=`` of the options in seconds."""
+    try:
+        return _seconds(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _boolean(value: str) -> bool:
+    """A boolean as INI files write them."""
+    try:
+        return configparser.ConfigParser.BOOLEAN_STATES[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{value!r} is not a boolean (yes/no, true/false, on/off, 1/0)") from None
+
+
+def _prefix(value: str) -> str:
+    """A key prefix (``LIMPYD_JOBS_PREFIX``)."""
+    Keys(value)  # ValueError for characters a key prefix should not hold
+    return value
+
+
+#: The settings of ``[redbike]`` and ``[limpyd-jobs-schedule]``, and how to read them.
+SETTING_TYPES: dict[str, Callable[[str], Any]] = {
+    "prefix": _prefix, "timefile": str, "default-timeout": _seconds, "interval": _seconds,
+}
+#: The keyword arguments of ``redis.StrictRedis`` a connection section may give (and ``url``).
+REDIS_TYPES: dict[str, Callable[[str], Any]] = {
+    "url": str, "host": str, "port": int, "db": int, "username": str, "password": str,
+    "unix_socket_path": str, "socket_timeout": float, "socket_connect_timeout": float,
+    "socket_keepalive": _boolean, "retry_on_timeout": _boolean, "health_check_interval": float,
+    "client_name": str, "max_connections": int, "protocol": int, "encoding": str, "encoding_errors": str,
+    "ssl": _boolean, "ssl_keyfile": str, "ssl_certfile": str, "ssl_cert_reqs": str, "ssl_ca_certs": str,
+    "ssl_ca_path": str, "ssl_check_hostname": _boolean, "ssl_password": str,
+}
+
+
+@dataclass
+class Config:
+    """What the configuration file says (nothing, when there is none)."""
+
+    path: str | None = None
+    prefix: str | None = None
+    timefile: str | None = None
+    default_timeout: float | None = None
+    interval: float | None = None
+    #: ``redis.StrictRedis`` keyword arguments (a ``url`` read into them).
+    redis: dict[str, Any] = field(default_factory=dict)
+
+
+def read_config(path: str | None) -> Config:
+    """The configuration in ``path`` (``--config``), else in ``.redbike.conf`` if the current
+    directory has one; ConfigurationException says what is wrong with it."""
+    if path is None:
+        if not os.path.exists(DEFAULT_CONFIG):
+            return Config()
+        path = DEFAULT_CONFIG
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigurationException(f"configuration {path!r}: cannot read it: {reason}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigurationException(f"configuration {path!r} is not an INI file: {one_line(exc)}") from None
+    if not any(parser.has_section(name) for name in (*SECTIONS, *REDIS_SECTIONS)):
+        raise ConfigurationException(
+            f"configuration {path!r} has none of the sections [redbike], [redbike-redis], "
+            f"[limpyd-jobs-schedule], [limpyd-jobs-redis]")
+    config = Config(path=path)
+    for name in SECTIONS:
+        for key, value in _section(parser, path, name, SETTING_TYPES).items():
+            setattr(config, key.replace("-", "_"), value)
+    for name in REDIS_SECTIONS:
+        settings = _section(parser, path, name, REDIS_TYPES)
+        url = settings.pop("url", None)
+        if url:
+            try:
+                settings = {**settings_from_url(url), **settings}  # the section's other keys win
+            except ConfigurationException as exc:
+                raise ConfigurationException(f"configuration {path!r}: [{name}] url: {exc}") from None
+        config.redis.update(settings)
+    return config
+
+
+def _section(parser: configparser.ConfigParser, path: str, name: str,
+             types: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The values of a section, read by ``types`` (keys are also accepted with ``_`` for ``-``
+    and the other way round); unknown keys are an error, but for those of ``[DEFAULT]``."""
+    if not parser.has_section(name):
+        return {}
+    values = {}
+    for key, text in parser.items(name):
+        known = next((spelling for spelling in (key, key.replace("_", "-"), key.replace("-", "_"))
+                      if spelling in types), None)
+        if known is None:
+            if key in IGNORED_KEYS or key in parser.defaults():
+                continue
+            raise ConfigurationException(
+                f"configuration {path!r}: [{name}] has an unknown key {key!r} (known: {', '.join(types)})")
+        try:
+            values[known] = types[known](text.strip())
+        except ValueError as exc:
+            raise ConfigurationException(f"configuration {path!r}: [{name}] {key}: {exc}") from None
+    return values
+
+
+def _connect(database: str | None, config: Config) -> None:
+    """Point the models at ``--database``, else at the configuration's Redis, else at ``REDIS_URL``."""
+    if database or not config.redis:
+        use_database(database)
+        return
+    settings = dict(config.redis)
+    if "unix_socket_path" not in settings:
+        settings = {**DEFAULT_SETTINGS, **settings}
+    BaseJobsModel.database.reset(**settings)
+
+
+def _prefix_in_use(prefix: str) -> bool:
+    """Whether the models and keys of this process are under ``prefix``."""
+    return BaseJobsModel.namespace == KEYS.prefix == prefix
+
+
+def _check_prefix(config: Config) -> None:
+    """ConfigurationException if the configuration's prefix is not the one of this process
+    (``LIMPYD_JOBS_PREFIX``, when set, wins over it)."""
+    if config.prefix is None or os.environ.get(PREFIX_VARIABLE) or _prefix_in_use(config.prefix):
+        return
+    raise ConfigurationException(
+        f"configuration {config.path!r}: prefix {config.prefix!r} is read when limpyd_jobs is imported: "
+        f"run the {PROG} command, or set {PREFIX_VARIABLE}={config.prefix}")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="limpyd-jobs-schedule", description="Manage recurring jobs")
-    add_database_argument(parser)
-    parser.add_argument("--config", help="an INI file with [limpyd-jobs-schedule] and [limpyd-jobs-redis]")
+    """The command's arguments."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Manage recurring jobs (redbike-style)")
+    parser.add_argument("--database", help=f"{DATABASE_HELP} (default: the configuration's, else REDIS_URL)")
+    parser.add_argument("--config", help=f"an INI file with [redbike] and [redbike-redis] sections, or "
+                        f"[limpyd-jobs-schedule] and [limpyd-jobs-redis] (default: {DEFAULT_CONFIG} if any)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     set_ = commands.add_parser("set", help="set the schedule of a job id")
     set_.add_argument("job_id")
     set_.add_argument("schedule", help="NOW, AT:<timestamp>, CONTINUE, STOP or an RRULE")
-    set_.add_argument("--after", type=float, help="compute the next run after this timestamp")
+    set_.add_argument("--after", type=float, help=f"compute the next run after this timestamp ({AFTER})")
+    set_.add_argument("--timefile", help="the dispatcher's timefile (default: the configuration's)")
+    set_.add_argument("--timeout", type=_positive,
+                      help="seconds each run may take (default: the configuration's default-timeout, "
+                      "else 10)")
     set_.add_argument("--queue", help="queue of its runs (default: the job id's last ':' part)")
     set_.add_argument("--priority", type=int, default=0)
-    set_.add_argument("--tz", help="time zone of an RRULE's DTSTART given without one")
+    set_.add_argument("--tz", help="time zone of the RRULE (of its DTSTART given without one)")
     commands.add_parser("unset", help="remove the schedule of a job id").add_argument("job_id")
     commands.add_parser("tell", help="JSON status of a job id").add_argument("job_id")
     commands.add_parser("schedules", help="CSV of job ids and schedules")
-    statuses = commands.add_parser("statuses", help="CSV of job ids, events and times")
+    statuses = commands.add_parser("statuses", help="the last event of each job id: JOBID,EVENT:TIMESTAMP")
     statuses.add_argument("--before", type=float, help="only statuses older than this timestamp")
+    statuses.add_argument("--format", choices=STATUS_FORMATS, default="redbike",
+                          help="redbike: JOBID,EVENT:TIMESTAMP; columns: JOBID,EVENT,TIMESTAMP")
     dispatch = commands.add_parser("dispatch", help="move due runs into their queues, until HALT")
     dispatch.add_argument("--schedules", help="a CSV file of JOBID,SCHEDULE to set first")
-    dispatch.add_argument("--after", type=float, help="compute next runs after this timestamp")
+    dispatch.add_argument("--after", type=float, help=f"compute next runs after this timestamp ({AFTER})")
     dispatch.add_argument("--timefile", help="file where the dispatcher writes the time at each tick")
-    dispatch.add_argument("--interval", type=float, default=None, help="seconds between ticks (1)")
+    dispatch.add_argument("--interval", type=_positive, default=None, help="seconds between ticks (1)")
     dispatch.add_argument("--once", action="store_true", help="dispatch once and exit")
     control = commands.add_parser("control", help="HALT dispatchers and workers, or CLEAR that")
     control.add_argument("order", choices=["HALT", "CLEAR", "halt", "clear"])
     return parser
 
 
-def _read_config(path: str | None) -> tuple[dict, dict]:
-    if not path:
-        return {}, {}
-    config = configparser.ConfigParser()
-    if not config.read(path):
-        raise ConfigurationException(f"argument --config: cannot read {path!r}")
-    section = dict(config["limpyd-jobs-schedule"]) if config.has_section("limpyd-jobs-schedule") else {}
-    redis_section = dict(config["limpyd-jobs-redis"]) if config.has_section("limpyd-jobs-redis") else {}
-    return section, redis_section
+def _after(given: float | None, timefile: str | None) -> float | None:
+    """``--after``, else the timefile's time (None: now; never later than now: a timefile written
+    by a host whose clock is ahead does not delay what is due now)."""
+    if given is not None:
+        return given
+    written = scheduler.read_timefile(timefile)
+    return None if written is None else min(written, BaseJobsModel.clock.time())
 
 
-def _connect(args: argparse.Namespace, redis_section: dict) -> None:
-    if args.database:
-        use_database(args.database)
-        return
-    if "url" in redis_section:
-        settings = settings_from_url(redis_section["url"])
-    elif redis_section:
-        settings = {"host": redis_section.get("host", "localhost"),
-                    "port": int(redis_section.get("port", 6379)), "db": int(redis_section.get("db", 0))}
-        if redis_section.get("password"):
-            settings["password"] = redis_section["password"]
-    else:
-        return
-    BaseJobsModel.database.reset(**settings)
+def _check_schedule(text: str, tz: str | None) -> None:
+    """BadSchedule saying why ``text`` (or ``tz``) cannot be used."""
+    if tz:
+        time_zone(tz)
+    parse(text, tz or None)
 
 
-def _set_from_csv(path: str, after: float | None) -> None:
-    with open(path, newline="") as handle:
-        for row in csv.reader(handle):
-            if row and not row[0].startswith("#"):
-                scheduler.set_schedule(row[0], row[1] if len(row) > 1 else None, after=after)
+def _read_schedules(path: str) -> list[tuple[str, str | None]]:
+    """The ``JOBID,SCHEDULE`` rows of a CSV file (a job id alone: unset), each schedule checked
+    before any is set; BadSchedule names the line of the first bad one."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            schedule = row[1] if len(row) > 1 and row[1].strip() else None
+            if schedule is not None:
+                try:
+                    _check_schedule(schedule, None)
+                except BadSchedule as exc:
+                    raise BadSchedule(f"{path!r} line {reader.line_num}: {exc}") from None
+            rows.append((row[0].strip(), schedule))
+    return rows
 
 
-def run(args: argparse.Namespace, section: dict) -> int:
+def _zone_of(job_id: str, text: str | None) -> tzinfo | None:
+    """The time zone of a schedule: its ``tz``, else the TZID of its DTSTART (None: neither)."""
+    if text is None:
+        return None
+    try:
+        name = scheduler.RecurringSchedule(job_id).tz.hget()
+    except DoesNotExist:  # unset meanwhile
+        return None
+    if not name:
+        found = _TZID.search(text)
+        name = found.group(1) if found else None
+    try:
+        return time_zone(name) if name else None
+    except BadSchedule:
+        return None
+
+
+def tell_with_times(job_id: str) -> dict[str, Any]:
+    """``scheduler.tell``, with the next run as ISO 8601 in UTC (``next_run_utc``) and in the
+    schedule's time zone (``next_run_local``, None without one)."""
+    told = scheduler.tell(job_id)
+    next_run, zone = told.get("next_run"), _zone_of(job_id, told.get("schedule"))
+    told["next_run_utc"] = _iso(next_run, timezone.utc)
+    told["next_run_local"] = _iso(next_run, zone)
+    return told
+
+
+def _iso(timestamp: float | None, zone: tzinfo | None) -> str | None:
+    """ISO 8601 of ``timestamp`` in ``zone`` (None without either)."""
+    if timestamp is None or zone is None:
+        return None
+    return datetime.fromtimestamp(timestamp, zone).isoformat()
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    """Set the schedules of ``--schedules``, then dispatch until HALT (or once)."""
+    timefile = args.timefile or config.timefile
+    after = _after(args.after, timefile)
+    rows = _read_schedules(args.schedules) if args.schedules else []
+    check_connection()  # at start, Redis must answer; afterwards its outages are ridden out
+    for job_id, schedule in rows:
+        scheduler.set_schedule(job_id, schedule, after=after, timeout=config.default_timeout)
+    interval = args.interval or config.interval or 1.0
+    if not args.once:
+        logger.info("dispatching due runs every %ss until HALT%s", interval,
+                    f", writing the time in {timefile}" if timefile else "")
+    print(scheduler.run_dispatcher(interval=interval, timefile=timefile, once=args.once))
+    return RET_OK
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
     """Carry out one command; print its result."""
     if args.command == "set":
-        status = scheduler.set_schedule(args.job_id, args.schedule, after=args.after,
-                                        queue_name=args.queue, priority=args.priority, tz=args.tz)
-        print(status)
+        _check_schedule(args.schedule, args.tz)  # a bad one is refused: the schedule in place stays
+        after = _after(args.after, args.timefile or config.timefile)
+        timeout = args.timeout if args.timeout is not None else config.default_timeout
+        print(scheduler.set_schedule(args.job_id, args.schedule, after=after, queue_name=args.queue,
+                                     priority=args.priority, tz=args.tz, timeout=timeout))
     elif args.command == "unset":
         scheduler.unset_schedule(args.job_id)
     elif args.command == "tell":
-        print(json.dumps(scheduler.tell(args.job_id)))
+        print(json.dumps(tell_with_times(args.job_id)))
     elif args.command == "schedules":
         csv.writer(sys.stdout).writerows(scheduler.schedules())
     elif args.command == "statuses":
-        csv.writer(sys.stdout).writerows(scheduler.statuses(args.before))
+        rows = scheduler.statuses(args.before)
+        if args.format == "redbike":
+            rows = [(job_id, f"{event}:{stamp}") for job_id, event, stamp in rows]
+        csv.writer(sys.stdout).writerows(rows)
     elif args.command == "control":
         scheduler.control(args.order)
     else:
-        timefile = args.timefile or section.get("timefile")
-        after = args.after if args.after is not None else scheduler.read_timefile(timefile)
-        if args.schedules:
-            _set_from_csv(args.schedules, after)
-        interval = args.interval if args.interval is not None else float(section.get("interval", 1))
-        print(scheduler.run_dispatcher(interval=interval, timefile=timefile, once=args.once))
+        return _dispatch(args, config)
     return RET_OK
 
 
@@ -131,20 +379,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     try:
-        section, redis_section = _read_config(args.config)
-        _connect(args, redis_section)
-        return run(args, section)
-    except (ConfigurationException, BadSchedule, OSError, ValueError) as exc:
-        return usage_error(parser, exc)
+        config = read_config(args.config)
+        _check_prefix(config)
+        _connect(args.database, config)
+        setup_logging(LOGGER_NAME, level=logging.INFO if args.command == "dispatch" else logging.WARNING)
+        return run(args, config)
+    except CannotConnect as exc:
+        return error_line(PROG, exc, RET_CONNECT)
     except RedisError as exc:
-        return redis_failed("limpyd-jobs-schedule", exc)
+        return redis_failed(PROG, exc)
+    except (ConfigurationException, BadSchedule, OSError, ValueError) as exc:
+        return error_line(PROG, exc, RET_USAGE)
     except KeyboardInterrupt:
         return RET_OK
 
 
+def _prefix_to_apply(argv: Sequence[str]) -> str | None:
+    """The configuration's prefix, if this process does not use it and ``LIMPYD_JOBS_PREFIX``
+    is not set (errors are left for ``main`` to say)."""
+    if os.environ.get(PREFIX_VARIABLE):
+        return None
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--config")
+    try:
+        config = read_config(early.parse_known_args(list(argv))[0].config)
+    except (ConfigurationException, SystemExit):
+        return None
+    if config.prefix is None or _prefix_in_use(config.prefix):
+        return None
+    return config.prefix
+
+
 def entry_point() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: with a prefix in the configuration, the command starts
+    again with ``LIMPYD_JOBS_PREFIX`` set, so that the models are under it."""
+    argv = sys.argv[1:]
+    prefix = _prefix_to_apply(argv)
+    if prefix is not None:
+        os.execve(sys.executable, [sys.executable, "-m", "limpyd_jobs.cli.schedule", *argv],
+                  {**os.environ, PREFIX_VARIABLE: prefix})
+    sys.exit(main(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """``limpyd-jobs-sweeper``: give back the jobs of dead workers, apart from the workers.
 
 Workers already do it (``recovery_delay``); run this for deployments that want it separate,
-or with ``--once`` from cron.
+or with ``--once`` from cron. When it starts, Redis must answer (else it exits with code 3, on
+one line); afterwards it rides out Redis outages as workers do: it logs them, waits for Redis
+(asking at most a second apart) and goes on.
 """
 
 from __future__ import annotations
@@ -23,14 +25,21 @@ from ..utils import import_string
 from ..workers import registry
 from ..workers.settings import SETTINGS, clean, flag
 from .common import (
+    RET_CONNECT,
     RET_OK,
     RET_USAGE,
+    CannotConnect,
     add_database_argument,
+    check_connection,
+    error_line,
     redis_failed,
     setup_logging,
     usage_error,
     use_database,
 )
+
+PROG = "limpyd-jobs-sweeper"
+logger = logging.getLogger(LOGGER_NAME)
 
 #: The worker options the sweeper takes too.
 SWEEPER_SETTINGS = tuple(setting for setting in SETTINGS
@@ -39,7 +48,7 @@ SWEEPER_SETTINGS = tuple(setting for setting in SETTINGS
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="limpyd-jobs-sweeper", description="Give back the jobs of workers that stopped beating")
+        prog=PROG, description="Give back the jobs of workers that stopped beating")
     add_database_argument(parser)
     for setting in SWEEPER_SETTINGS:
         parser.add_argument(flag(setting), dest=setting.name, default=setting.default,
@@ -58,8 +67,8 @@ def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model
     return len(jobs)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the sweeper; return the exit code."""
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    """Run the sweeper (until ``stop`` is set, if given); return the exit code."""
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
@@ -73,15 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(LOGGER_NAME, level=logging.INFO)
     sweeper_id = f"sweeper-{uuid.uuid4().hex[:8]}"
     try:
+        check_connection()
         if args.once:
             sweep(sweeper_id, values["heartbeat_timeout"], values["lost_job_max_tries"], error_model)
         else:  # outages are ridden out: recovery never stops silently
+            interval = values["recovery_delay"] or 15
+            logger.info("%s: giving back the jobs of workers silent for %ss, every %ss", sweeper_id,
+                        values["heartbeat_timeout"], interval)
             registry.run_sweeper(BaseJobsModel.database, sweeper_id, values["heartbeat_timeout"],
-                                 values["lost_job_max_tries"], error_model, values["recovery_delay"] or 15,
-                                 threading.Event(), BaseJobsModel.clock)
+                                 values["lost_job_max_tries"], error_model, interval,
+                                 stop or threading.Event(), BaseJobsModel.clock)
         return RET_OK
+    except CannotConnect as exc:
+        return error_line(PROG, exc, RET_CONNECT)
     except RedisError as exc:
-        return redis_failed("limpyd-jobs-sweeper", exc)
+        return redis_failed(PROG, exc)
     except KeyboardInterrupt:
         return RET_OK
 

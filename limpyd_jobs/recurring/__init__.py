@@ -1,3 +1,42 @@
-"""Recurring jobs (redbike-style): ``rules`` reads schedules and computes their next run (pure
-time maths); ``scheduler`` holds the schedules and the timeline as limpyd models, dispatches due
-runs into queues, and reschedules each run from its ``RecurringJob`` hooks."""
+"""Recurring jobs, in the style of redbike: a schedule per job id, run by ordinary workers.
+
+    from limpyd_jobs.recurring import set_schedule, dispatch, tell
+
+    set_schedule("report:daily", "DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=DAILY")
+    dispatch()            # or run_dispatcher(), or `limpyd-jobs-schedule dispatch`
+    tell("report:daily")  # {"status": "TML:1767225600", "next_run": 1767254400.0, ...}
+
+A schedule is ``NOW``, ``AT:<timestamp>``, ``CONTINUE``, ``STOP`` or an iCalendar RRULE (see
+``rules``). Setting one enters its next run at once: in the timeline, or in its queue (named
+after the job id's last ``:`` part) when due; a dispatcher moves due runs from the timeline into
+their queues. Each run is a ``RecurringJob`` taken by any worker of that queue; after it, the
+next occurrence is placed. A run raising ``StopWork`` sets its schedule to STOP, ``UnsetJob``
+removes it. ``statuses()`` gives each job id's last event (``EVENT:TIMESTAMP``), ``schedules()``
+every schedule, and ``control("HALT")`` stops dispatchers and workers after their current task.
+
+``rules`` is pure time maths (no Redis); ``scheduler`` holds the models and the operations,
+which this package exports. Importing it never imports the worker.
+"""
+
+from __future__ import annotations
+
+from .rules import BadSchedule
+from .scheduler import (
+    RecurringJob,
+    RecurringSchedule,
+    StopWork,
+    UnsetJob,
+    control,
+    dispatch,
+    run_dispatcher,
+    schedules,
+    set_schedule,
+    statuses,
+    tell,
+    unset_schedule,
+)
+
+__all__ = [
+    "BadSchedule", "RecurringJob", "RecurringSchedule", "StopWork", "UnsetJob", "control", "dispatch",
+    "run_dispatcher", "schedules", "set_schedule", "statuses", "tell", "unset_schedule",
+]

@@ -9,8 +9,11 @@ A schedule is one of (the formats of redbike):
 - an iCalendar RRULE, with an optional ``DTSTART`` line (``DTSTART;TZID=Europe/Paris:...``
   for a wall-clock rule in a time zone, which keeps its local hour across DST changes), e.g.
   ``DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR``.
-  Without DTSTART the rule starts at the reference time; ``tz`` names the zone of a DTSTART
-  given without one.
+  Without DTSTART the rule starts at the time it is set (or at the reference time), truncated
+  to the whole minute: ``RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0`` runs at 09:00:00 whatever the
+  seconds of the moment it was set (a rule gives each part it does not name, here the second,
+  from its start); ``BYSECOND`` is honoured; a SECONDLY rule starts at the next whole second.
+  ``tz`` names the zone of a DTSTART given without one (and of a rule without DTSTART).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class Schedule:
     rule: Any = None  # a dateutil rrule when kind is RRULE
     has_start: bool = False
     zone: ZoneInfo | None = None
+    #: An RRULE without DTSTART read with a ``start``: the whole second after it. Occurrences
+    #: between the rule's start (``start`` truncated to the minute) and ``start`` itself came
+    #: before the rule was set: they are missed, and run once, at ``opens``.
+    opens: float | None = None
 
     def next_run(self, after: float) -> float | None:
         """Timestamp of the first run strictly after ``after`` (NOW and CONTINUE: ``after``
@@ -51,6 +58,10 @@ class Schedule:
             return None
         if self.kind == AT:
             return self.at if self.at >= after else None
+        if self.opens is not None and after < self.opens:
+            first = self.rule.after(self.rule._dtstart, inc=True)
+            if first is not None and first.timestamp() <= after:  # missed as the rule was set
+                return self.opens
         moment = datetime.fromtimestamp(after, timezone.utc)
         rule = _close_to(self.rule, moment) if self.has_start else self._starting_at(moment)
         found = rule.after(moment, inc=False)
@@ -58,8 +69,7 @@ class Schedule:
 
     def _starting_at(self, moment: datetime) -> Any:
         """A rule without DTSTART starts at the reference time (in its zone, if it has one)."""
-        start = moment.replace(microsecond=0)
-        return self.rule.replace(dtstart=start.astimezone(self.zone) if self.zone else start)
+        return self.rule.replace(dtstart=_rule_start(self.rule, moment.timestamp(), self.zone))
 
     @property
     def repeats(self) -> bool:
@@ -69,6 +79,14 @@ class Schedule:
 
 _PERIODS = {SECONDLY: timedelta(seconds=1), MINUTELY: timedelta(minutes=1), HOURLY: timedelta(hours=1),
             DAILY: timedelta(days=1), WEEKLY: timedelta(weeks=1)}
+
+
+def _rule_start(rule: Any, when: float, zone: ZoneInfo | None) -> datetime:
+    """Where a rule without DTSTART starts when its start is ``when``: the whole minute of
+    ``when`` (a SECONDLY rule: the whole second after it), in the rule's zone."""
+    if rule._freq == SECONDLY:
+        return datetime.fromtimestamp(int(when) + 1, zone or timezone.utc)
+    return datetime.fromtimestamp(when, zone or timezone.utc).replace(second=0, microsecond=0)
 
 
 def _close_to(rule: Any, moment: datetime) -> Any:
@@ -87,8 +105,9 @@ def _close_to(rule: Any, moment: datetime) -> Any:
 
 
 def parse(text: str, tz: str | None = None, start: float | None = None) -> Schedule:
-    """Read a schedule; raise BadSchedule saying what is wrong. ``start``: the timestamp an
-    RRULE without DTSTART starts at (so that its COUNT counts); else each reference time."""
+    """Read a schedule; raise BadSchedule saying what is wrong. ``start``: when an RRULE without
+    DTSTART was set: it starts then, truncated to the minute (so that its COUNT counts from
+    there); else at each reference time, truncated likewise."""
     if not isinstance(text, str) or not text.strip():
         raise BadSchedule(f"a schedule must be a non-empty string, not {text!r}")
     text = text.strip()
@@ -106,7 +125,7 @@ def parse(text: str, tz: str | None = None, start: float | None = None) -> Sched
 
 
 def _parse_rrule(text: str, tz: str | None, start: float | None) -> Schedule:
-    zone = _zone(tz) if tz else None
+    zone = time_zone(tz) if tz else None
     has_start = "DTSTART" in text.upper()
     try:
         rule = rrulestr(text, unfold=True)
@@ -116,15 +135,17 @@ def _parse_rrule(text: str, tz: str | None, start: float | None) -> Schedule:
         ) from None
     if not isinstance(rule, rrule):
         raise BadSchedule(f"{text!r}: give one RRULE (sets of rules are not supported)")
+    opens = None
     if has_start and rule._dtstart.tzinfo is None:  # a DTSTART without zone: wall clock in tz
         rule = rule.replace(dtstart=rule._dtstart.replace(tzinfo=zone or timezone.utc))
     elif not has_start and start is not None:
-        begin = datetime.fromtimestamp(int(start) + 1, zone or timezone.utc)  # the next second
-        rule, has_start = rule.replace(dtstart=begin), True
-    return Schedule(RRULE, text, rule=rule, has_start=has_start, zone=zone)
+        rule, has_start = rule.replace(dtstart=_rule_start(rule, start, zone)), True
+        opens = float(int(start) + 1)
+    return Schedule(RRULE, text, rule=rule, has_start=has_start, zone=zone, opens=opens)
 
 
-def _zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``Europe/Paris``); BadSchedule if there is none of that name."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

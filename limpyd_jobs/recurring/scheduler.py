@@ -280,16 +280,48 @@ def schedules() -> list[tuple[str, str]]:
 def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: bool = False,
                    stop: Any = None) -> int:
     """Dispatch due runs every ``interval`` seconds until HALT (or ``stop`` is set); write the
-    current time into ``timefile`` at each tick. Returns the number of runs dispatched."""
+    current time into ``timefile`` at each tick. Returns the number of runs dispatched.
+
+    Redis outages are ridden out: logged, then dispatching goes on as soon as Redis answers. The
+    timefile is replaced whole (a reader never finds it half written); if it cannot be written at
+    the first tick, OSError is raised; later, that is logged and dispatching goes on."""
+    import os  # here: this function is the only one of the module to need it
+
     stop = stop or threading.Event()
     count = 0
+    timefile_state = {"written": False, "failing": False}
+
+    def write_time() -> None:
+        temporary = f"{timefile}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(temporary, "w") as handle:
+                handle.write(f"{int(RecurringSchedule.clock.time())}\n")  # a second that has begun
+            os.replace(temporary, timefile)
+        except OSError as exc:
+            try:
+                os.remove(temporary)
+            except OSError:
+                pass
+            if not timefile_state["written"]:
+                reason = exc.strerror or exc
+                raise OSError(exc.errno, f"cannot write the timefile {timefile}: {reason}") from None
+            if not timefile_state["failing"]:
+                logger.error("cannot write the timefile %s (%s): dispatching goes on", timefile, exc)
+            timefile_state["failing"] = True
+            return
+        if timefile_state["failing"]:
+            logger.warning("the timefile %s is written again", timefile)
+        timefile_state.update(written=True, failing=False)
 
     def tick() -> bool:
         nonlocal count
-        count += len(dispatch())
+        dispatched = dispatch()
+        if dispatched:
+            count += len(dispatched)
+            more = f" and {len(dispatched) - 10} more" if len(dispatched) > 10 else ""
+            logger.info("dispatched the runs of %s%s", ", ".join(dispatched[:10]), more)
         if timefile:
-            with open(timefile, "w") as handle:
-                handle.write(f"{RecurringSchedule.clock.time():.0f}\n")
+            write_time()
         return once or control() == HALT
 
     if once:
@@ -300,9 +332,25 @@ def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: boo
 
 
 def read_timefile(timefile: str | None) -> float | None:
-    """The time the dispatcher last wrote, or None if there is no such file."""
+    """The time the dispatcher last wrote in ``timefile``; None when there is no such file (or
+    none is given). A file that cannot be read, or holds no timestamp, is logged, and gives None."""
+    import math  # here: this function is the only one of the module to need it
+
+    if not timefile:
+        return None
     try:
         with open(timefile) as handle:
-            return float(handle.read().strip())
-    except (TypeError, OSError, ValueError):
+            text = handle.read().strip()
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        logger.warning("cannot read the timefile %s (%s): using the current time", timefile, exc)
+        return None
+    try:
+        value: float | None = float(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        logger.warning("the timefile %s holds no timestamp (%r): using the current time", timefile, text[:40])
+        return None
+    return value
