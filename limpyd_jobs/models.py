@@ -333,6 +333,13 @@ class Job(orm.Snapshot, BaseJobsModel):
         a job's hash from its ident (a model is registered as jobs are added; older data needs this)."""
         models = {model.get_model_repr(): model._name for model in _all_subclasses(Job) if not model.abstract}
         cls.get_connection().hset(KEYS.job_models(), mapping=models)
+        orm.registered_models(cls.database).update(
+            model._name for model in _all_subclasses(Job) if model.database is cls.database)
+
+    @classmethod
+    def _unregistered(cls) -> bool:
+        """Whether this process has not written this model in its database's models registry yet."""
+        return cls._name not in orm.registered_models(cls.database)
 
     @classmethod
     def get_from_ident(cls, ident: str, lazy: bool = False) -> "Job":
@@ -414,15 +421,16 @@ class Job(orm.Snapshot, BaseJobsModel):
         now_str, now_score = stored(now)
         delayed_str, delayed_score = stored(when) if when else ("", "")
         script_fields, limpyd_fields = cls._fields_of_new_job(fields_if_new)
-        arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), queue_model=queue_model._name,
-                         queue_name=queue_name, priority=priority, identifier=identifier, now_str=now_str,
-                         now_score=now_score, delayed_str=delayed_str, delayed_score=delayed_score,
-                         prepend=bool(prepend), fields=script_fields)
+        arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
+                         queue_model=queue_model._name, queue_name=queue_name, priority=priority,
+                         identifier=identifier, now_str=now_str, now_score=now_score, delayed_str=delayed_str,
+                         delayed_score=delayed_score, prepend=bool(prepend), fields=script_fields)
         if limpyd_fields is None:
             added = add_job.call(cls.database, **arguments)
         else:
             add = functools.partial(add_job.call, cls.database, **arguments)
             added = cls._add_made_by_limpyd(add, identifier, priority, limpyd_fields)
+        orm.registered_models(cls.database).add(cls._name)
         if added.queue_created:
             queue_model._found(added.queue_pk, True)
         return orm.instance(cls, added.job_pk)
@@ -525,8 +533,9 @@ class Job(orm.Snapshot, BaseJobsModel):
         """Run add_jobs.lua for some records; return their job pks."""
         now_str, now_score = stored(cls.clock.now())
         added = add_jobs.call(cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
-                              queue_model=queue_model._name, now_str=now_str, now_score=now_score,
-                              records=records)
+                              register=cls._unregistered(), queue_model=queue_model._name, now_str=now_str,
+                              now_score=now_score, records=records)
+        orm.registered_models(cls.database).add(cls._name)
         for queue_pk in added.created_queues:
             queue_model._found(queue_pk, True)
         return [pk for pk, _ in added.jobs]

@@ -248,6 +248,7 @@ class JobsDatabase(PipelineDatabase):
     def connection_settings(self, settings: dict[str, Any]) -> None:
         self._read_settings = None
         self._connection_settings = settings
+        self.__dict__.pop("registered_models", None)
 
     @property
     def redis_version(self) -> tuple[int, ...]:
@@ -260,3 +261,11 @@ class JobsDatabase(PipelineDatabase):
                 version = self.connection.info()["redis_version"]
             self._redis_version = tuple(int(part) for part in str(version).split(".")[:3])
         return self._redis_version
+
+
+def registered_models(database: Any) -> set[str]:
+    """The Job models whose repr this process wrote in the models registry of ``database`` (adding
+    a job registers its model only the first time: one write less per add). Forgotten when a
+    ``JobsDatabase`` is pointed elsewhere; a model missing from the registry anyway is registered
+    by the first take of one of its jobs."""
+    return database.__dict__.setdefault("registered_models", set())

@@ -1,5 +1,5 @@
 -- Add a job, or return the job already queued with the same identifier, atomically.
--- ARGV: job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, new_job, fields...
+-- ARGV: job_model, model_repr, register, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str, delayed_score, prepend, new_job, fields...
 -- RETURNS: job_pk, created, queue_pk, queue_created
 -- RETRY: safe, a job already queued with the identifier is found and returned
 -- model_repr: the job model's repr, the start of its idents; delayed_str and delayed_score: '' when
@@ -8,7 +8,7 @@
 -- identifier, priority and own fields: those limpyd itself must write) to make the new job of;
 -- fields: more fields of a new job, by threes: name, value, indexed (0/1). A job already queued
 -- gets add_job's rules (see readd_existing); created is then 0.
-register_model(model_repr, job_model)
+if register == '1' then register_model(model_repr, job_model) end  -- once per process is enough
 local existing = find_by_index(job_model, 'identifier', identifier, 'queued', '1')
 if existing then
   return readd_existing(job_model, model_repr, existing, queue_model, queue_name, tonumber(priority), now_score,

@@ -22,10 +22,12 @@ class JobAdded(NamedTuple):
     queue_created: bool
 
 
-def call(database: Any, *, job_model: str, model_repr: str, queue_model: str, queue_name: str, priority: int,
-         identifier: str, now_str: str, now_score: float, delayed_str: str, delayed_score: float | str,
-         prepend: bool, new_job: str = CREATE, fields: Sequence[Any] = ()) -> JobAdded:
+def call(database: Any, *, job_model: str, model_repr: str, register: bool, queue_model: str,
+         queue_name: str, priority: int, identifier: str, now_str: str, now_score: float, delayed_str: str,
+         delayed_score: float | str, prepend: bool, new_job: str = CREATE,
+         fields: Sequence[Any] = ()) -> JobAdded:
+    """``register``: write the model in the job models registry (not needed once done)."""
     job_pk, created, queue_pk, queue_created = SCRIPT(database, args=[
-        job_model, model_repr, queue_model, queue_name, priority, identifier, now_str, now_score, delayed_str,
-        delayed_score, int(prepend), new_job, *fields])
+        job_model, model_repr, int(register), queue_model, queue_name, priority, identifier, now_str,
+        now_score, delayed_str, delayed_score, int(prepend), new_job, *fields])
     return JobAdded(job_pk, bool(created), queue_pk, bool(queue_created))

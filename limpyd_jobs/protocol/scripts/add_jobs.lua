@@ -1,5 +1,5 @@
 -- Add many jobs of one model at once, with add_job's rules for each, atomically.
--- ARGV: job_model, model_repr, queue_model, now_str, now_score, records...
+-- ARGV: job_model, model_repr, register, queue_model, now_str, now_score, records...
 -- RETURNS: [job_pk, created]..., [created queue_pk]...
 -- RETRY: safe, jobs already queued with their identifiers are found and returned
 -- records: one per job: identifier, queue name, priority, delayed_until string or '',
@@ -8,7 +8,7 @@
 -- batches (one INCRBY for their pks, one SADD per index value, one push per queue), which is
 -- what makes this faster than add_job in a loop. The result holds a pair per record, in their
 -- order, then the pks of the queues this call created.
-register_model(model_repr, job_model)
+if register == '1' then register_model(model_repr, job_model) end  -- once per process is enough
 local parsed, i = {}, 1
 while i <= #records do
   local count = tonumber(records[i + 6])
