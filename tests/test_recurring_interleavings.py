@@ -1,19 +1,24 @@
 """Random interleavings of set, unset, dispatch, runs and their ends: after each step, a schedule
 is in exactly one place (the timeline, its queue, or running), or in none when it is stopped,
-failed, bad or unset; it is never lost, never doubled."""
+failed, bad or unset; it is never lost, never doubled. In one process step by step (including
+steps taken while a run runs or while its end is written), then with several processes racing."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
+import time
 
 import pytest
 
 from limpyd_jobs import STATUSES
+from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.recurring.scheduler import (
     RecurringJob,
     RecurringSchedule,
     StopWork,
     UnsetJob,
+    control,
     dispatch,
     set_schedule,
     timeline,
@@ -113,3 +118,59 @@ def test_random_interleavings_never_lose_nor_double_a_schedule(seed, clock):
             chaos.run()
         else:
             chaos.act("between runs")
+
+
+def _setter(port: int, seed: int, stop) -> None:
+    BaseJobsModel.database.reset(host="127.0.0.1", port=port, db=0)
+    rng = random.Random(seed)
+    while not stop.is_set():
+        if rng.random() < 0.1:
+            unset_schedule(JOB_ID)
+        else:
+            schedule = rng.choice(["NOW", "CONTINUE", "AT:+0.05", "STOP"])
+            if schedule.startswith("AT:+"):
+                schedule = f"AT:{time.time() + float(schedule[4:])}"
+            set_schedule(JOB_ID, schedule)
+        time.sleep(rng.uniform(0, 0.01))  # the cadence of the chaos, not a wait for an event
+
+
+def _dispatcher(port: int, stop) -> None:
+    BaseJobsModel.database.reset(host="127.0.0.1", port=port, db=0)
+    while not stop.is_set():
+        dispatch()
+        time.sleep(0.005)
+
+
+def _worker(port: int) -> None:
+    BaseJobsModel.database.reset(host="127.0.0.1", port=port, db=0)
+    Worker("q", callback=lambda job, queue: time.sleep(0.002), max_loops=0, timeout=0.05,
+           terminate_gracefuly=False, logger_level="ERROR").run()  # until HALT
+
+
+def test_several_processes_setting_dispatching_and_running_leave_the_schedule_in_one_place(redis_server):
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    processes = [context.Process(target=_setter, args=(redis_server.port, seed, stop)) for seed in (1, 2)]
+    processes += [context.Process(target=_dispatcher, args=(redis_server.port, stop))]
+    processes += [context.Process(target=_worker, args=(redis_server.port,)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and all(process.is_alive() for process in processes):
+            time.sleep(0.1)  # let them race for three seconds
+        assert all(process.is_alive() for process in processes), "a process died"
+        stop.set()
+        for process in processes[:3]:
+            process.join(20)
+        control("HALT")  # the workers stop after their current run, whose end places the next one
+        for process in processes[3:]:
+            process.join(20)
+        assert not any(process.is_alive() for process in processes)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        control("CLEAR")
+    assert len(RecurringJob.collection(identifier=JOB_ID)) > 10  # it did run, many times
+    check("three seconds of several processes")
