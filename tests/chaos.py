@@ -68,13 +68,13 @@ def _environment(direct_port: int) -> dict[str, str]:
     return {**os.environ, "CHAOS_DIRECT_PORT": str(direct_port), "PYTHONPATH": TESTS_DIR}
 
 
-def start_worker(port: int, direct_port: int, mode: str) -> subprocess.Popen:
+def start_worker(port: int, direct_port: int, mode: str, prefetch: int = 1) -> subprocess.Popen:
     """A worker process on ``port`` (Redis, or a proxy in front of it); its jobs note their runs
     on ``direct_port`` (Redis itself: the notes do not suffer the network's faults)."""
     return subprocess.Popen(
         [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=sample_jobs.chaos_work",
          f"--pythonpath={TESTS_DIR}", f"--database=127.0.0.1:{port}:0", f"--execution-mode={mode}",
-         *WORKER_OPTIONS],
+         f"--prefetch={prefetch}", *WORKER_OPTIONS],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment(direct_port))
 
 
@@ -118,14 +118,16 @@ def judge(report: Report, identifiers: list[str], direct: redis.Redis) -> None:
 
 def network(port: int, seconds: float = 40, count: int = 1200, reset: float = 0.01, lose: float = 0.01,
             seed: int = 1234) -> Report:
-    """A producer, three workers (inprocess, fork, prefork) and a dispatcher with a CONTINUE
-    schedule, all through a proxy that resets connections and loses replies at random."""
+    """A producer, four workers (inprocess, fork, prefork, inprocess taking 8 jobs at a time) and a
+    dispatcher with a CONTINUE schedule, all through a proxy that resets connections and loses
+    replies at random."""
     report = Report("network", count, seconds)
     direct = redis.Redis(port=port, decode_responses=True)
     set_schedule("tick:chaos", "CONTINUE")
     with FaultyProxy(port, seed=seed) as proxy:
         proxy.chaos(reset=reset, lose=lose)
         processes = [start_worker(proxy.port, port, mode) for mode in ("inprocess", "fork", "prefork")]
+        processes.append(start_worker(proxy.port, port, "inprocess", prefetch=8))
         processes.append(start_dispatcher(proxy.port, port))
         identifiers = [f"chaos:{number}" for number in range(count)]
         BaseJobsModel.database.reset(host="127.0.0.1", port=proxy.port, db=0)
@@ -159,14 +161,15 @@ def produce(identifiers: list[str], seconds: float) -> None:
         time.sleep(pause)
 
 
-def kill(port: int, count: int = 300, kills: int = 12, mode: str = "inprocess", seed: int = 1234) -> Report:
+def kill(port: int, count: int = 300, kills: int = 12, mode: str = "inprocess", seed: int = 1234,
+         prefetch: int = 1) -> Report:
     """Three workers, SIGKILLed at random moments and restarted."""
-    report = Report(f"kill -9, {mode}", count)
+    report = Report(f"kill -9, {mode}, prefetch {prefetch}", count)
     rng = random.Random(seed)
     direct = redis.Redis(port=port, decode_responses=True)
     identifiers = [f"chaos:{number}" for number in range(count)]
     jobs = Job.add_jobs(identifiers, queue_name=QUEUE)
-    workers = [start_worker(port, port, mode) for _ in range(3)]
+    workers = [start_worker(port, port, mode, prefetch) for _ in range(3)]
     started, done_kills = time.monotonic(), 0
     try:
         while time.monotonic() - started < 45:
@@ -177,7 +180,7 @@ def kill(port: int, count: int = 300, kills: int = 12, mode: str = "inprocess", 
                 victim = rng.randrange(len(workers))
                 os.kill(workers[victim].pid, signal.SIGKILL)
                 workers[victim].wait(10)
-                workers[victim] = start_worker(port, port, mode)
+                workers[victim] = start_worker(port, port, mode, prefetch)
                 done_kills += 1
             time.sleep(rng.uniform(0.02, 0.1))  # the chaos cadence itself, not a wait for an event
         report.faults = {"kills": done_kills}

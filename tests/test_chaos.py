@@ -8,9 +8,9 @@ import pytest
 from chaos import kill, network
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "prefork"])
-def test_chaos_of_killed_workers(redis_server, mode):
-    report = kill(redis_server.port, count=300, kills=12, mode=mode)
+@pytest.mark.parametrize(("mode", "prefetch"), [("inprocess", 1), ("prefork", 1), ("inprocess", 8)])
+def test_chaos_of_killed_workers(redis_server, mode, prefetch):
+    report = kill(redis_server.port, count=300, kills=12, mode=mode, prefetch=prefetch)
     print(f"\n{report}")
     # kills come at steps of the progress: on a loaded machine the last ones may find the jobs done
     assert report.faults["kills"] >= 8

@@ -34,7 +34,7 @@ def test_parameters_tuple_and_defaults(make_worker):
         "requeue_priority_delta", "requeue_delay_delta",
     )
     assert Worker.parameters[17:] == (
-        "requeue_backoff", "requeue_jitter", "requeue_max_delay", "never_retry", "burst",
+        "requeue_backoff", "requeue_jitter", "requeue_max_delay", "never_retry", "burst", "prefetch",
         "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
         "recovery_delay", "lost_job_max_tries", "queue_cycle", "job_modules", "keep_finished", "finished_ttl",
         "purge_delay", "observers", "clock",
@@ -582,6 +582,63 @@ def test_a_field_written_through_the_job_is_read_from_redis_and_hooks_read_the_e
     make_worker("q", callback=write_then_read, max_loops=1, observers=[Looking()]).run()
     assert seen == ["7", "job:1", STATUSES.SUCCESS]
     assert hooks(job) == ["started", "success:None"]
+
+
+# --- prefetch
+
+
+def test_prefetch_takes_and_records_jobs_in_batches_under_one_round_trip_each(make_worker, round_trips):
+    for number in range(12):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    seen = []
+
+    def record_status(job, queue):
+        seen.append((job.identifier.hget(), job.status.hget()))
+
+    worker = make_worker("q", callback=record_status, prefetch=4, max_loops=0)
+    worker.update_keys()
+    worker.maintain()
+    for _ in range(4):  # the first batch (and the scripts loaded in Redis)
+        assert worker.run_one()
+    with round_trips() as trips:
+        for _ in range(8):
+            assert worker.run_one()
+    # the 4 successes of a batch are written with the take of the next 4, in one script
+    assert trips.commands == ["EVALSHA", "EVALSHA"], trips.commands
+    assert seen == [(f"job:{number}", STATUSES.RUNNING) for number in range(12)]
+    assert len(Job.collection(status=STATUSES.SUCCESS)) == 12
+    assert worker.connection.zcard(worker.running_key) == 0
+
+
+def test_prefetched_jobs_run_before_a_higher_priority_job_added_meanwhile(make_worker):
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q", priority=0)
+    order = []
+
+    def note(job, queue):
+        order.append(job.identifier.hget())
+        if len(order) == 1:
+            Job.add_job(identifier="urgent", queue_name="q", priority=9)
+
+    make_worker("q", callback=note, prefetch=3, max_loops=4, fetch_priorities_delay=0).run()
+    assert order == ["job:0", "job:1", "job:2", "urgent"]  # taken ahead: at most prefetch - 1 jobs first
+
+
+def test_a_stop_gives_untouched_prefetched_jobs_back_in_order_and_records_the_done_ones(make_worker):
+    jobs = [HookJob.add_job(identifier=f"job:{number}", queue_name="q") for number in range(6)]
+
+    def stop_after_the_second(job, queue):
+        if job.identifier.hget() == "job:1":
+            worker.end_forced = True
+
+    worker = make_worker("q", callback=stop_after_the_second, prefetch=4, max_loops=0)
+    worker.run()
+    assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 2 + [STATUSES.WAITING] * 4
+    assert hooks(jobs[0]) == ["started", "success:None"] and hooks(jobs[2]) == []
+    assert Queue.get_queue("q").waiting.lmembers() == [job.ident for job in jobs[2:]]  # front, in order
+    # taken ahead (their take counts in their tries), never started
+    assert [job.tries.hget() for job in jobs[2:]] == ["1", "1", None, None]
+    assert worker.connection.zcard(worker.running_key) == 0
 
 
 def test_taking_and_finishing_a_job_is_at_most_two_round_trips(make_worker, round_trips):

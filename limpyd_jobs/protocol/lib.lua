@@ -200,9 +200,12 @@ local function next_due(keys, sizes)
 end
 
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
-local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on)
+-- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
+-- a batch but its last.
+local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary)
   local running = key_running(worker)
   local function counts(empty)
+    if summary == false then return 0, 0, '' end
     local waiting, delayed, sizes = 0, 0, nil
     if want_counts then
       if not empty then
@@ -417,5 +420,53 @@ local function cancel_run(job_model, model_repr, run)
   end
   set_field(job_model, run.pk, 'status', CANCELED, true)
   del_field(job_model, run.pk, 'queued', true)
+end
+
+
+-- Whether a worker holds a job: its ident is in the running set of the worker that its attempt
+-- token ("<worker>:<tries>", or false) names. That worker's end of the job unqueues it.
+local function held_by_worker(ident, token)
+  local worker = token and string.match(token, '^(.+):[^:]+$')
+  if not worker then return false end
+  return redis.call('ZSCORE', key_running(worker), ident) ~= false
+end
+
+-- Cancel a job no worker holds: CANCELED and unqueued at once (adding its identifier again makes
+-- a new job); the caller takes its ident out of the lists it is in.
+local function cancel_unheld(job_model, pk)
+  set_field(job_model, pk, 'status', CANCELED, true)
+  del_field(job_model, pk, 'queued', true)
+end
+
+-- Put a failed job (ERROR, and no longer queued: no worker is requeueing it) back in `queue` (a
+-- queue's name as key_queue makes it), WAITING, at the front if prepend is '1', with `tries` 0 so
+-- that the retries of the worker apply again; its attempt token and `end` go. Returns true, or
+-- false (nothing written) when the job is not such a failed job.
+local function requeue_failed_job(job_model, pk, ident, queue, now_score, prepend)
+  local key = key_hash(job_model, pk)
+  local fields = redis.call('HMGET', key, 'status', 'queued')
+  if fields[1] ~= ERROR or fields[2] then return false end
+  local queue_model, queue_pk = queue_parts(queue)
+  redis.call('HDEL', key, 'attempt', 'end')
+  enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name_of(queue), '', '', now_score,
+                   prepend, ERROR, false, {'tries', '0'})
+  return true
+end
+
+-- Take up to count jobs (take_next, count times, until the lists are empty): the replies of the
+-- takes, one after the other (12 values each); the last one holds the counts and next_due.
+local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count)
+  local replies = {}
+  for i = 1, count do
+    local last = i == count
+    local reply = take_next(waiting_keys, worker, now_str, now_score, want_counts and last, delayed_keys,
+                            pass_on and last, last)
+    if reply[1] == TAKE_EMPTY and not last then  -- the lists are empty: the summary, left out above
+      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true)
+    end
+    for _, value in ipairs(reply) do table.insert(replies, value) end
+    if reply[1] == TAKE_EMPTY then break end
+  end
+  return replies
 end
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -16,7 +17,7 @@ from ..clock import Clock
 from ..constants import LOGGER_NAME
 from ..models import Queue
 from ..protocol import KEYS, TakeOutcome
-from ..protocol.scripts import take
+from ..protocol.scripts import take, take_many
 from ..protocol.scripts.take import Taken
 from ..utils import stored
 from ..validation import parse_priority
@@ -48,13 +49,17 @@ class TakeRequest(NamedTuple):
 
 class Fetcher:
     """Takes jobs from the waiting lists of some queue names, highest priority first (or in the
-    ``cycle`` ratio of names), one script per take; keeps the job taken along with the end of the
-    previous one until it is asked for. The lists to take from are the worker's ``keys`` (as
-    ``refresh`` read them, unless the worker's ``update_keys`` chose otherwise)."""
+    ``cycle`` ratio of names), up to ``prefetch`` per script; keeps the jobs taken ahead (with the
+    end of the previous one, or by a take of several) until they are asked for, in order. The
+    lists to take from are the worker's ``keys`` (as ``refresh`` read them, unless the worker's
+    ``update_keys`` chose otherwise)."""
 
     def __init__(self, queue_model: type[Queue], names: list[str], cycle: list[str] | None, worker_id: str,
-                 clock: Clock, on_next_due: Callable[[float | None], None] = lambda at: None) -> None:
+                 clock: Clock, on_next_due: Callable[[float | None], None] = lambda at: None,
+                 prefetch: int = 1) -> None:
         self.queue_model = queue_model
+        #: Jobs to take per script.
+        self.prefetch = prefetch
         #: Told, at each take, when the first delayed job of the queues is due (None: none is).
         self.on_next_due = on_next_due
         self.names = names
@@ -71,7 +76,7 @@ class Fetcher:
         #: When the first delayed job of the queues is due, as the last take said (None: none is).
         self.next_due: float | None = None
         self._turn = 0
-        self._kept: Taken | None = None
+        self._kept: deque[Taken] = deque()
         #: A take (or a take along with an end) failed: it may have run without its reply
         #: arriving, leaving a job in the running set that the worker does not know it holds.
         self.take_lost = False
@@ -114,50 +119,58 @@ class Fetcher:
         return TakeRequest(self.order(keys), self._delayed_keys, self.want_counts, now_str, now_score)
 
     def take(self, keys: list[str], woken: bool = False) -> Taken | None:
-        """The job kept from the last end if any, else the next job of the waiting lists ``keys``
-        (None if nothing waits). ``woken``: the worker was just woken up (it wakes another if jobs
-        remain)."""
-        if self._kept is not None:
-            taken, self._kept = self._kept, None
-            return taken
+        """The first job kept from an earlier take if any, else the next job of the waiting lists
+        ``keys`` (None if nothing waits), taking up to ``prefetch`` at once. ``woken``: the worker
+        was just woken up (it wakes another if jobs remain)."""
+        if self._kept:
+            return self._kept.popleft()
         if not keys:
             return None
         request = self.request(keys)
         try:
-            taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
-                              now_str=request.now_str, now_score=request.now_score,
-                              want_counts=request.want_counts, pass_on=woken,
-                              delayed_keys=request.delayed_keys)
+            if self.prefetch > 1:
+                taken: Taken | list[Taken] = take_many.call(
+                    self.queue_model.database, request.waiting_keys, worker=self.worker_id,
+                    now_str=request.now_str, now_score=request.now_score, want_counts=request.want_counts,
+                    pass_on=woken, count=self.prefetch, delayed_keys=request.delayed_keys)
+            else:
+                taken = take.call(self.queue_model.database, request.waiting_keys, worker=self.worker_id,
+                                  now_str=request.now_str, now_score=request.now_score,
+                                  want_counts=request.want_counts, pass_on=woken,
+                                  delayed_keys=request.delayed_keys)
         except RedisError:
             self.take_lost = True
             raise
         return self.keep(taken, for_now=True)
 
-    def keep(self, taken: Taken, for_now: bool = False) -> Taken | None:
-        """Note the counts and the next due time a take returned; keep the job it took for the next
-        ``take`` (unless it is taken ``for_now``); None when it found nothing."""
-        self.counts = (taken.waiting, taken.delayed)
-        self.next_due = taken.next_due
-        self.on_next_due(taken.next_due)
-        if taken.outcome == TakeOutcome.EMPTY:
+    def keep(self, taken: Taken | list[Taken], for_now: bool = False) -> Taken | None:
+        """Note the counts and the next due time the (last) take returned; keep the jobs taken for
+        the next ``take``s, but the first if it is taken ``for_now``; that first job (None when
+        nothing was found)."""
+        batch = taken if isinstance(taken, list) else [taken]
+        last = batch[-1]
+        self.counts = (last.waiting, last.delayed)
+        self.next_due = last.next_due
+        self.on_next_due(last.next_due)
+        jobs = [one for one in batch if one.outcome != TakeOutcome.EMPTY]
+        if not jobs:
             return None
-        if not for_now:
-            self._kept = taken
-        return taken
+        self._kept.extend(jobs[1:] if for_now else jobs)
+        return jobs[0]
 
     @property
     def holds_one(self) -> bool:
-        """Whether a job taken along with the last end waits for the next ``take``."""
-        return self._kept is not None
+        """Whether jobs taken ahead wait for the next ``take``."""
+        return bool(self._kept)
 
-    def release_kept(self) -> Taken | None:
-        """Forget the job kept for the next take, and return it (to give it back)."""
-        taken, self._kept = self._kept, None
-        return taken
+    def release_kept(self) -> list[Taken]:
+        """Forget the jobs kept for the next takes, and return them (to give them back)."""
+        kept, self._kept = list(self._kept), deque()
+        return kept
 
     def kept_idents(self) -> list[str]:
-        """The job kept for the next take, if any (it is held)."""
-        return [self._kept.ident] if self._kept is not None else []
+        """The jobs kept for the next takes (they are held)."""
+        return [taken.ident for taken in self._kept]
 
     def wakeup_keys(self) -> list[str]:
         """The wake-up lists of the worker's queue names."""

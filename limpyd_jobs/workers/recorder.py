@@ -13,7 +13,7 @@ from ..clock import Clock
 from ..models import Job, Queue
 from ..outages import is_outage, retrying
 from ..protocol import KEYS, STATUSES, TakeOutcome
-from ..protocol.scripts import finish, finish_and_take, set_aside
+from ..protocol.scripts import finish, finish_all_and_take, finish_and_take, set_aside
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str
 from .attempt import Attempt
@@ -56,6 +56,36 @@ class Recorder:
                     raise
                 return Success(self._finish(arguments, attempt), None, True)
         return Success(self._finish(arguments, attempt), None, False)
+
+    def successes(self, ended: list[tuple[Job, Attempt, datetime]], then: TakeRequest | None = None,
+                  count: int = 1) -> tuple[list[str], list[Taken] | None, bool]:
+        """Mark several jobs SUCCESS, each at its end time, in one round trip (each unless its
+        status changed while it ran); with ``then``, take up to ``count`` next jobs in it too. The
+        status each had, the jobs taken (None: no take), and whether a take may be lost (as
+        ``Success`` says)."""
+        ends = [finish_all_and_take.Ended(
+            job._name, job._pk or job.pk.get(), attempt.ident, self._list_key(attempt.queue_pk, "success"),
+            datetime_to_str(end), attempt.token) for job, attempt, end in ended]
+        database, worker = self.queue_model.database, self.worker_id
+
+        def write(request: TakeRequest | None) -> finish_all_and_take.EndedAllAndTaken:
+            if request is None:  # the ends alone
+                return finish_all_and_take.call(database, [], worker=worker, now_str="", now_score=0,
+                                                want_counts=False, count=0, ends=ends, delayed_keys=[])
+            return finish_all_and_take.call(
+                database, request.waiting_keys, worker=worker, now_str=request.now_str,
+                now_score=request.now_score, want_counts=request.want_counts, count=count, ends=ends,
+                delayed_keys=request.delayed_keys)
+
+        if then is not None:
+            try:
+                written = write(then)
+                return written.previous, written.taken, False
+            except RedisError as exc:  # the ends alone, tried until written; a take may be lost
+                if not is_outage(exc):
+                    raise
+                return self.retrying(lambda: write(None), "to record the ends of jobs").previous, None, True
+        return self.retrying(lambda: write(None), "to record the ends of jobs").previous, None, False
 
     def error(self, job: Job, attempt: Attempt, requeue: Callable[[], bool]) -> tuple[str, bool]:
         """Mark the job ERROR (in its queue's errors list), unless its status changed while it

@@ -247,6 +247,10 @@ class WorkerSettings:
     burst: bool = option(
         False, boolean, "Run until the queues are empty, then exit (jobs delayed to later stay delayed)",
         "--burst")
+    prefetch: int = option(
+        1, integer(1), "Jobs to take in one round trip, each leased with its own attempt token; their "
+        "successes are written together with the next take. Jobs taken ahead run before a job of a "
+        "higher priority added meanwhile", "--prefetch=8")
     # --- reliability
     execution_mode: str = option(
         "inprocess", choice("inprocess", "fork", "prefork"),

@@ -68,6 +68,8 @@ class Worker(WorkerSettings):
         self.wanted_end_date: datetime | None = None
         #: The jobs this worker took and is running, by ident.
         self.attempts: dict[str, Attempt] = {}
+        #: Successes not written yet (``prefetch``): written together, with the next take.
+        self._unrecorded: dict[str, tuple[Job, Queue, Attempt, Any, datetime]] = {}
         self._idle_since: float | None = None  # when the last look found nothing (None: it found a job)
         self._found_by_take = ""  # the ident of the job a take just found: get_job need not check it
         self._stopping = threading.Event()  # set by a stop signal: ends waits
@@ -84,7 +86,7 @@ class Worker(WorkerSettings):
         self.notify = notifier(self.observers, self.logger)
         self.maintenance = self._maintenance_table()
         self.fetcher = Fetcher(self.queue_model, self.queues, self.queue_cycle, self.id, self.clock,
-                               on_next_due=self._delayed_due_at)
+                               on_next_due=self._delayed_due_at, prefetch=self.prefetch)
         self.waiter = WakeUpWait(self.queue_model.database, [*self.fetcher.wakeup_keys(), self.wakeup_key],
                                  self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
@@ -331,7 +333,12 @@ class Worker(WorkerSettings):
         return False
 
     def _stop(self) -> None:
-        """End a run: give back what was taken and not run, stop the parts, leave the registry."""
+        """End a run: write the successes not written yet, give back what was taken and not run,
+        stop the parts, leave the registry."""
+        try:
+            self.record_successes()
+        except RedisError as exc:  # they stay in the running set: recovery gives them back
+            self.log(f"could not record the ends of jobs ({exc}): they will run again", level="warning")
         self.give_back_unstarted()
         if self.fetcher.take_lost:
             try:
@@ -366,7 +373,8 @@ class Worker(WorkerSettings):
             else:
                 self.handle_job(job, queue)
         finally:
-            self.attempts.pop(attempt.ident, None)
+            if attempt.ident not in self._unrecorded:  # a success to write: held until written
+                self.attempts.pop(attempt.ident, None)
         return True
 
     def _after_execution(self, job: Job, queue: Queue, attempt: Attempt, outcome: Outcome) -> None:
@@ -643,7 +651,13 @@ class Worker(WorkerSettings):
 
     def _end_success(self, job: Job, queue: Queue, attempt: Attempt, result: Any) -> None:
         """Mark the job SUCCESS (taking the next job along when it can), unless it was canceled
-        or delayed while running."""
+        or delayed while running; with ``prefetch``, write the successes of the jobs taken
+        together in one round trip, with the next take."""
+        if self.prefetch > 1 and self.executor.shares_worker_process:
+            self._unrecorded[attempt.ident] = (job, queue, attempt, result, self.clock.now())
+            if not self.fetcher.holds_one or self.must_stop():
+                self.record_successes()
+            return
         then = self.fetcher.request(self.keys) if self._may_take_next() else None
         self.notify("before_record", self, attempt, "success")
         previous, taken, take_lost = self.recorder.success(job, attempt, then)
@@ -655,6 +669,33 @@ class Worker(WorkerSettings):
             self._guard(job, self.job_success, job, queue, result)
         else:
             self._changed_while_running(job, queue, previous)
+
+    def record_successes(self) -> None:
+        """Write the successes not written yet, in one round trip (taking the next jobs along when
+        it can), then call their hooks."""
+        if not self._unrecorded:
+            return
+        ended = list(self._unrecorded.values())
+        then = self.fetcher.request(self.keys) if self._may_take_next() else None
+        for _, _, attempt, _, _ in ended:
+            self.notify("before_record", self, attempt, "success")
+        try:
+            previous, taken, take_lost = self.recorder.successes(
+                [(job, attempt, end) for job, _, attempt, _, end in ended], then, self.prefetch)
+        finally:
+            self._unrecorded = {}
+        if taken:
+            self.fetcher.keep(taken)
+        self.fetcher.take_lost |= take_lost
+        for (job, queue, attempt, result, _), found in zip(ended, previous, strict=True):
+            try:
+                if found == STATUSES.RUNNING:
+                    self.notify("after_record", self, attempt, "success")
+                    self._guard(job, self.job_success, job, queue, result)
+                else:
+                    self._changed_while_running(job, queue, found)
+            finally:
+                self.attempts.pop(attempt.ident, None)
 
     def _may_take_next(self) -> bool:
         """Whether to take the next job in the same round trip as this one's end."""
@@ -708,22 +749,21 @@ class Worker(WorkerSettings):
         self.log(f"job {job.ident} was recovered and taken again meanwhile: {what}", level="warning")
 
     def give_back_unstarted(self) -> None:
-        """Put back the job taken along with the last end and not run yet (at the end of a run)."""
-        taken = self.fetcher.release_kept()
-        if taken is None:
-            return
-        queue, job = self._hold(taken)
-        if job is None:
-            return
-        try:
-            if self.attempts[job.ident].runs:
-                self._give_back(job, queue, patient=False)
-            else:
-                self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
-        except RedisError as exc:  # it stays in the running set: recovery gives it back
-            self.log(f"could not give back {job.ident} ({exc}): it will be recovered", level="warning")
-        finally:
-            self.attempts.pop(job.ident, None)
+        """Put back the jobs taken ahead and not run yet (at the end of a run), at the front of
+        their queues, in their order."""
+        for taken in reversed(self.fetcher.release_kept()):  # each goes to the front: the last first
+            queue, job = self._hold(taken)
+            if job is None:
+                continue
+            try:
+                if self.attempts[job.ident].runs:
+                    self._give_back(job, queue, patient=False)
+                else:
+                    self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
+            except RedisError as exc:  # it stays in the running set: recovery gives it back
+                self.log(f"could not give back {job.ident} ({exc}): it will be recovered", level="warning")
+            finally:
+                self.attempts.pop(job.ident, None)
 
     def _label(self, job: Job, queue: Queue) -> str:
         """``[queue|identifier]`` for log lines, without a round trip for a held job."""

@@ -1,0 +1,24 @@
+-- Record the successful ends of several jobs of a worker and take its next jobs, in one round trip.
+-- KEYS: the waiting lists to take the next jobs from, highest priority first
+-- ARGV: worker, now_str, now_score, want_counts, count, ends, delayed_keys...
+-- RETURNS: [previous]..., [take.lua's values]...
+-- RETRY: safe, an end written already answers as written (see finish), jobs taken are the worker's
+-- delayed_keys: take.lua's, after `ends` times six values, job_model, pk, ident, list_key, end_str,
+-- token (each end as finish.lua writes a success: SUCCESS only if still RUNNING under this token). previous: finish.lua's answer for each end, in order; then up to count jobs taken as
+-- take_many.lua takes them (none if count is 0).
+local result, n, values = {}, tonumber(ends), delayed_keys
+for i = 0, n - 1 do
+  local at = i * 6
+  local job_model, pk, ident = values[at + 1], values[at + 2], values[at + 3]
+  local list, end_str, token = values[at + 4], values[at + 5], values[at + 6]
+  table.insert(result, finish(job_model, pk, ident, SUCCESS, list, end_str, '0', worker, RUNNING, token))
+end
+if tonumber(count) > 0 then
+  local keys = {}
+  for i = n * 6 + 1, #values do table.insert(keys, values[i]) end
+  for _, value in ipairs(take_batch(KEYS, worker, now_str, now_score, want_counts == '1', keys, false,
+                                    tonumber(count))) do
+    table.insert(result, value)
+  end
+end
+return result
