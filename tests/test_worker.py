@@ -14,6 +14,7 @@ from sample_jobs import AlwaysCancelJob, DetailedError, HookJob, NamedQueue, Res
 import limpyd_jobs
 from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, LimpydJobsException, Queue
 from limpyd_jobs.constants import LOGGER_NAME
+from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.utils import datetime_to_str, str_to_datetime
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.observers import WorkerObserver
@@ -425,6 +426,51 @@ def test_job_log_lines_carry_the_job_as_fields(make_worker, caplog, clock):
             worker.id, "q", "job:1", job.ident, 1)
     assert started.duration == 0 and success.duration == 1.5
     assert all(record.worker_id == worker.id for record in caplog.records if record.name == LOGGER_NAME)
+
+
+# --- orders of operators: paused queues, a stop asked to one worker
+
+
+def test_a_worker_skips_a_paused_queue_and_serves_its_others(make_worker, connection):
+    Job.add_job(identifier="a:1", queue_name="a")
+    Job.add_job(identifier="b:1", queue_name="b")
+    connection.sadd(KEYS.paused(), "a")
+    ran = []
+    worker = make_worker("a,b", callback=lambda job, queue: ran.append(job.identifier.hget()), burst=True)
+    worker.run()
+    assert ran == ["b:1"] and Queue.count_waiting_jobs("a") == 1
+    assert worker.paused == {"a"}
+
+
+def test_a_worker_whose_queues_are_all_paused_waits_and_resumes_when_told(make_worker, connection, threads):
+    Job.add_job(identifier="a:1", queue_name="a")
+    connection.sadd(KEYS.paused(), "a")
+    worker = make_worker("a", callback=noop, max_loops=1, waiting=True, timeout=3600,
+                         fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600)
+
+    def resume_once_waiting():
+        assert worker.waiting.wait(20)
+        assert Queue.count_waiting_jobs("a") == 1  # waiting, not run, and the worker did not exit
+        connection.srem(KEYS.paused(), "a")
+        connection.rpush(worker.wakeup_key, "1")  # as a resume tells the registered workers
+
+    threads.start(resume_once_waiting)
+    worker.run()  # would wait an hour if the resume did not wake it up
+    threads.join()
+    assert worker.num_loops == 1 and Queue.count_waiting_jobs("a") == 0
+
+
+def test_a_worker_asked_to_stop_stops_after_its_current_job(make_worker, connection):
+    for number in range(3):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+
+    def ask_to_stop(job, queue):
+        connection.set(KEYS.worker_control(worker=worker.id), "STOP")
+        worker.maintenance.tasks["control"].last = None  # read the orders at the next pass
+
+    worker = make_worker("q", callback=ask_to_stop, max_loops=0)
+    worker.run()
+    assert worker.num_loops == 1 and worker.end_forced and Queue.count_waiting_jobs("q") == 2
 
 
 # --- burst mode

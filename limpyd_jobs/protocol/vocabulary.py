@@ -162,6 +162,13 @@ class Keys:
                                 "one recovery of lost jobs at a time")
     control = KeyTemplate("{prefix}:control", "string",
                           "`HALT` while workers and dispatchers must stop after their current task")
+    # --- operations (limpyd_jobs.operations, the limpyd-jobs command)
+    paused = KeyTemplate("{prefix}:paused", "set",
+                         "names of the queues workers take no job from (`limpyd-jobs pause`); a worker "
+                         "reads it with the control key")
+    worker_control = KeyTemplate("{prefix}:worker:{worker}:control", "string (expires)",
+                                 "`STOP` when this worker must stop after its current job (`limpyd-jobs "
+                                 "stop-workers`); a worker reads it with the control key")
 
     def __init__(self, prefix: str = "limpyd-jobs") -> None:
         if not re.fullmatch(r"[\w.:-]+", prefix):

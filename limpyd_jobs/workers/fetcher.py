@@ -99,6 +99,10 @@ class Fetcher:
         self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]
 
+    def keys(self) -> list[str]:
+        """The waiting lists of the queues, as the last ``refresh`` read them."""
+        return [info.waiting_key for info in self.queues]
+
     def info(self, waiting_key: str) -> QueueInfo | None:
         """The queue whose waiting list this is, if it is one of the worker's."""
         return self._by_key.get(waiting_key)

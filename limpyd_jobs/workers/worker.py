@@ -59,6 +59,8 @@ class Worker(WorkerSettings):
         self._configure(kwargs if queues is None else {**kwargs, "queues": queues})
         self._id = uuid.uuid4().hex[:8]
         self.keys: list[str] = []
+        #: Names of the paused queues (read with the control key): no job is taken from them.
+        self.paused: set[str] = set()
         self.status: str | None = None
         self.num_loops = 0
         self.end_forced = self.end_signal_caught = False
@@ -403,9 +405,16 @@ class Worker(WorkerSettings):
             self.log(f"job {ident} was taken, the reply lost: given back to its queue", level="warning")
 
     def update_keys(self) -> None:
-        """Read the waiting keys of this worker's queues, highest priority first."""
-        self.keys = self.fetcher.refresh()
+        """Read the waiting keys of this worker's queues, highest priority first (but paused ones)."""
+        self.keys = self._unpaused(self.fetcher.refresh())
         self.maintenance.done("update_keys")
+
+    def _unpaused(self, keys: list[str]) -> list[str]:
+        """The waiting keys of queues not paused."""
+        if not self.paused:
+            return keys
+        return [key for key in keys
+                if (info := self.fetcher.info(key)) is None or info.name not in self.paused]
 
     def requeue_delayed_jobs(self) -> None:
         """Move the due delayed jobs of this worker's queues to their waiting lists."""
@@ -437,10 +446,28 @@ class Worker(WorkerSettings):
             self.log(f"{deleted} finished job(s) deleted", level="debug")
 
     def check_control(self) -> None:
-        """Stop after the current job when the control key says HALT."""
-        if self.connection.get(KEYS.control()) == "HALT":
+        """Read the orders of operators, in one round trip: stop after the current job when the
+        control key says HALT or this worker is asked to stop; take from no paused queue."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.get(KEYS.control()).get(KEYS.worker_control(worker=self.id)).smembers(KEYS.paused())
+            control, own, paused = pipe.execute()
+        if control == "HALT":
             self.log("control says HALT: stopping")
             self.end_forced = True
+        if own == "STOP":
+            self.log("asked to stop: stopping")
+            self.end_forced = True
+        self.pause(set(paused or ()))
+
+    def pause(self, names: set[str]) -> None:
+        """Take no job from the queues of these names (the others go on), until they are resumed."""
+        if names == self.paused:
+            return
+        for name in sorted(set(self.queues) & (names ^ self.paused)):
+            self.log(f"queue {name} {'paused' if name in names else 'resumed'}")
+        self.paused = names
+        self.keys = self._unpaused(self.fetcher.keys())
+        self._idle_since = None  # look again, at once
 
     def start_beating(self) -> None:
         """Register this worker and start its heartbeat thread."""
