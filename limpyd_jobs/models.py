@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from limpyd import fields
@@ -241,6 +241,9 @@ class Job(orm.Snapshot, BaseJobsModel):
     attempt = fields.InstanceHashField()
     #: Seconds this job may run before a worker in a forked mode kills it (default: the worker's).
     timeout = fields.InstanceHashField()
+    #: What happened to the job, oldest first, one JSON object per event (see ``events()``); the
+    #: scripts write each event with the change it tells, and retention deletes it with the job.
+    history = fields.ListField()
 
     queue_model: type[Queue] = Queue
     queue_name: str | None = None
@@ -262,7 +265,7 @@ class Job(orm.Snapshot, BaseJobsModel):
     #: Fields that add_job and the worker manage themselves.
     _managed_fields = frozenset(
         {"identifier", "status", "priority", "added", "start", "end", "tries",
-         "delayed_until", "queued", "queue_key", "attempt"}
+         "delayed_until", "queued", "queue_key", "attempt", "history"}
     )
     _models_by_repr: dict[str, type["Job"]] = {}
 
@@ -377,6 +380,22 @@ class Job(orm.Snapshot, BaseJobsModel):
     def must_be_cancelled_on_error(self) -> bool:
         """True if the job must not be requeued after an error."""
         return bool(self.always_cancel_on_error or self.cancel_on_error.hget())
+
+    def events(self) -> list[dict[str, Any]]:
+        """The job's history, oldest first: dicts with ``event`` (added, started, succeeded, failed,
+        skipped, requeued, due, recovered, untaken, canceled...), ``at`` (an aware UTC datetime, None
+        when not known) and the event's details (worker, attempt, queue, priority, error...)."""
+        events = []
+        for entry in self.history.lrange(0, -1):
+            try:
+                event = json.loads(entry)
+            except ValueError:  # malformed in Redis: shown as it is
+                event = {"event": "unreadable", "entry": entry}
+            at = event.get("at")
+            event["at"] = (datetime.fromtimestamp(at, timezone.utc) if isinstance(at, (int, float))
+                           else str_to_datetime(at) if isinstance(at, str) else None)
+            events.append(event)
+        return events
 
     @property
     def duration(self) -> timedelta | None:

@@ -5,6 +5,20 @@
 
 local WAKEUP_TOKENS_MAX = 64
 
+local HISTORY_MAX = 100
+
+-- Append an event to a job's history (its `history` list, the latest HISTORY_MAX kept): a JSON
+-- object with `event`, `at` (the date or timestamp of the script's caller, when known) and the
+-- details given (a table), written in the script that makes the change it tells.
+local function record_event(job_model, pk, event, at, details)
+  local entry = details or {}
+  entry.event, entry.at = event, at
+  local key = key_field(job_model, pk, 'history')
+  if redis.call('RPUSH', key, cjson.encode(entry)) > HISTORY_MAX then
+    redis.call('LTRIM', key, -HISTORY_MAX, -1)
+  end
+end
+
 -- Set a hash field, keeping its EqualIndex in step when the field is indexed.
 local function set_field(model, pk, field, value, indexed)
   local key = key_hash(model, pk)
@@ -237,6 +251,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
           if status == WAITING then
             local tries
             attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries)
+            record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
             fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
               RUNNING, now_str, attempt, tostring(tries), nil
             snapshot = {}
@@ -259,7 +274,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
 end
 
 -- Record the end of a job's run (see finish.lua for the arguments and the result).
-local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token)
+local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token, detail)
   local key = key_hash(job_model, pk)
   local running = key_running(worker)
   local current = redis.call('HMGET', key, 'status', 'attempt', 'queued')
@@ -291,6 +306,12 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
   end
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   if list ~= '' then redis.call('RPUSH', list, ident) end
+  local event = status == SUCCESS and 'succeeded' or status == ERROR and 'failed' or status == '' and 'skipped'
+  if event then
+    record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
+           {worker = worker, attempt = tonumber(string.match(token, ':(%d+)$')),
+            error = detail ~= '' and detail or nil, status = status == '' and previous or nil})
+  end
   if keep_queued ~= '1' then
     if current[3] then
       reindex(job_model, pk, 'queued', current[3], false)
@@ -329,16 +350,19 @@ local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, 
       redis.call('HSET', key, 'tries', tries)
     end
     redis.call('HDEL', key, 'attempt')
+    local event = untake and 'untaken' or 'recovered'  -- a lost reply of its own take, or a dead worker
     if max_tries and tries >= max_tries then
       set_field(job_model, pk, 'status', ERROR, true)
       redis.call('HSET', key, 'end', now_str)
       del_field(job_model, pk, 'queued', true)
       redis.call('RPUSH', key_queue_list(queue, 'errors'), ident)
+      record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'failed'})
       return LOST_FAILED
     end
     set_field(job_model, pk, 'status', WAITING, true)
     redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
     wake_up_queue(queue)
+    record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'})
     return LOST_REQUEUED
   end
   return nil
@@ -396,6 +420,8 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
   local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
   enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
                    delayed_str, delayed_score, now_score, prepend, false, false, values)
+  record_event(job_model, pk, 'added', now_str, {queue = queue_name, priority = priority,
+                                           delayed_until = delayed_str ~= '' and delayed_str or nil})
   return pk, queue_pk, queue_created
 end
 
@@ -420,6 +446,7 @@ local function cancel_run(job_model, model_repr, run)
   end
   set_field(job_model, run.pk, 'status', CANCELED, true)
   del_field(job_model, run.pk, 'queued', true)
+  record_event(job_model, run.pk, 'canceled', nil, {by = 'schedule'})
 end
 
 

@@ -87,15 +87,16 @@ class Recorder:
                 return self.retrying(lambda: write(None), "to record the ends of jobs").previous, None, True
         return self.retrying(lambda: write(None), "to record the ends of jobs").previous, None, False
 
-    def error(self, job: Job, attempt: Attempt, requeue: Callable[[], bool]) -> tuple[str, bool]:
+    def error(self, job: Job, attempt: Attempt, requeue: Callable[[], bool],
+              detail: str = "") -> tuple[str, bool]:
         """Mark the job ERROR (in its queue's errors list), unless its status changed while it
         ran. ``requeue()`` says whether it goes back to its queue: it then stays queued (and
         held) until ``release``. Decided and written together, tried until written; returns the
-        status the job had, and the decision."""
+        status the job had, and the decision. ``detail``: the error, for the job's history."""
         def write() -> tuple[str, bool]:
             decided = requeue()
             arguments = self._end(job, attempt, STATUSES.ERROR, "errors", keep_queued=decided)
-            return finish.call(self.queue_model.database, **arguments).previous, decided
+            return finish.call(self.queue_model.database, **arguments, detail=detail).previous, decided
 
         return self.retrying(write, f"to record the error of {attempt.ident}")
 

@@ -45,6 +45,9 @@ from .recorder import Recorder
 from .retries import RetryPolicy
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
 
+#: The longest error text a job's history keeps for one failure.
+HISTORY_DETAIL_MAX = 500
+
 
 class Worker(WorkerSettings):
     """Run the jobs of some queues. Every ``parameters`` entry can be passed or subclassed."""
@@ -822,7 +825,9 @@ class Worker(WorkerSettings):
         """Mark the job ERROR, save the error, log, call ``on_error``, then requeue it if allowed."""
         attempt = self._attempt_of(job, queue)
         decide = lambda: self._must_requeue(job, exception)  # noqa: E731  (read again if Redis fails)
-        found, requeue = self._record(attempt, "error", lambda: self.recorder.error(job, attempt, decide))
+        detail = f"{type(exception).__name__}: {exception}"[:HISTORY_DETAIL_MAX]
+        found, requeue = self._record(attempt, "error",
+                                      lambda: self.recorder.error(job, attempt, decide, detail))
         if found != STATUSES.RUNNING:
             self._changed_while_running(job, queue, found)
             return

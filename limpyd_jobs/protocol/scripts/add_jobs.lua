@@ -74,6 +74,9 @@ if new_count > 0 then
         if records[e + 2] == '1' then reindex(job_model, pk, records[e], false, records[e + 1]) end
       end
       redis.call('HSET', key_hash(job_model, pk), unpack(fields))
+      record_event(job_model, pk, 'added', now_str, {
+        queue = record.queue_name, priority = record.priority,
+        delayed_until = record.delayed_str ~= '' and record.delayed_str or nil})
       reindex(job_model, pk, 'identifier', false, record.identifier)
       if status == DELAYED then reindex(job_model, pk, 'status', false, DELAYED) end
       by_priority[priority] = by_priority[priority] or {}

@@ -28,5 +28,9 @@ if old_queue and (current[2] == WAITING or current[2] == DELAYED) then
 end
 enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, delayed_str, delayed_score, now_score,
                  prepend, current[2], current[3])
+record_event(job_model, pk, 'requeued', tonumber(now_score), {
+  queue = queue_name, priority = set_priority == '1' and tonumber(priority) or nil,
+  delayed_until = delayed_str ~= '' and delayed_str or nil,
+  worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil})
 if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
 return {queue_pk, queue_created, 1}

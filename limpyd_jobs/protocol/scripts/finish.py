@@ -30,6 +30,7 @@ def arguments(job_model: str, pk: str, ident: str, status: str, list_key: str, e
 
 
 def call(database: Any, *, job_model: str, pk: str, ident: str, status: str, list_key: str, end_str: str,
-         keep_queued: bool, worker: str, only_if: str, token: str) -> Ended:
-    return Ended(SCRIPT(database, args=arguments(job_model, pk, ident, status, list_key, end_str, keep_queued,
-                                                 worker, only_if, token)))
+         keep_queued: bool, worker: str, only_if: str, token: str, detail: str = "") -> Ended:
+    """``detail``: the error of a failure, for the job's history."""
+    args = arguments(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token)
+    return Ended(SCRIPT(database, args=[*args, detail]))

@@ -25,6 +25,7 @@ for i = 1, #queues, 2 do
     else
       if redis.call('HGET', key_hash(job_model, pk), 'status') == DELAYED then
         set_field(job_model, pk, 'status', WAITING, true)
+        record_event(job_model, pk, 'due', tonumber(now_score), {queue = queue_name})
       end
       redis.call('RPUSH', waiting, ident)
       queue_moved = queue_moved + 1

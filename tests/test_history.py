@@ -1,0 +1,91 @@
+"""Each job's history: the events of its life, written by the scripts with the changes they tell
+(no round trip of their own), bounded, and deleted with the job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from limpyd_jobs import STATUSES, Job, Queue
+from limpyd_jobs.protocol import KEYS
+
+QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
+             purge_delay=0)
+
+
+def names(job):
+    return [event["event"] for event in job.events()]
+
+
+def test_a_job_that_fails_then_succeeds_tells_each_step(make_clocked_worker, clock):
+    start = clock.now()
+    job = Job.add_job(identifier="job", queue_name="q", priority=3)
+
+    def fail_once(job, queue):
+        if job.tries.hget() == "1":
+            raise ValueError("first try fails")
+
+    worker = make_clocked_worker("q", callback=fail_once, max_loops=2, requeue_times=1, requeue_delay_delta=5,
+                                 **QUIET)
+    worker.run()
+    events = job.events()
+    assert [event["event"] for event in events] == [
+        "added", "started", "failed", "requeued", "due", "started", "succeeded"]
+    added, started, failed, requeued, due, again, succeeded = events
+    assert added["queue"] == "q" and added["priority"] == 3 and added["at"] == start
+    assert (started["worker"], started["attempt"]) == (worker.id, 1)
+    assert failed["error"] == "ValueError: first try fails" and failed["attempt"] == 1
+    assert requeued["priority"] == 2  # one lower, as requeue_priority_delta says
+    assert requeued["delayed_until"] and due["at"] == start + timedelta(seconds=5)
+    assert again["attempt"] == 2 and succeeded["at"] == start + timedelta(seconds=5)
+
+
+def test_a_job_lost_with_its_worker_tells_its_recovery(make_worker, connection):
+    job = Job.add_job(identifier="lost", queue_name="q")
+    dead = make_worker()
+    dead.update_keys()
+    dead.wait_for_job()
+    connection.zadd(KEYS.workers(), {dead.id: 0})  # it stopped beating long ago
+    rescuer = make_worker(callback=lambda job, queue: None, max_loops=1)
+    rescuer.recover_lost_jobs()
+    rescuer.run()
+    assert names(job) == ["added", "started", "recovered", "started", "succeeded"]
+    recovered = job.events()[2]
+    assert (recovered["worker"], recovered["outcome"]) == (dead.id, "requeued")
+
+
+def test_a_skipped_job_and_a_canceled_run_are_told():
+    job = Job.add_job(identifier="job", queue_name="q")
+    job.status.hset(STATUSES.CANCELED)
+    from limpyd_jobs.workers import Worker
+
+    Worker("q", callback=lambda job, queue: None, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    assert names(job) == ["added", "skipped"] and job.events()[1]["status"] == STATUSES.CANCELED
+
+
+def test_the_history_keeps_the_latest_100_events():
+    job = Job.add_job(identifier="job", queue_name="q")
+    for priority in range(150):
+        job.enqueue_or_delay("q", priority)
+    events = job.events()
+    assert len(events) == 100 and events[-1]["priority"] == 149 and events[0]["priority"] == 50
+
+
+def test_the_history_goes_with_the_job_when_it_is_purged(make_worker, connection):
+    job = Job.add_job(identifier="job", queue_name="q")
+    make_worker(callback=lambda job, queue: None, max_loops=1).run()
+    assert connection.exists(job.history.key)
+    assert Queue.get_queue("q").purge_finished(keep=0) == 1
+    assert not connection.exists(job.history.key)
+
+
+def test_an_unreadable_event_is_shown_as_it_is(connection):
+    job = Job.add_job(identifier="job", queue_name="q")
+    connection.rpush(job.history.key, "{not json")
+    assert job.events()[-1] == {"event": "unreadable", "entry": "{not json", "at": None}
+
+
+def test_the_history_costs_no_round_trip(round_trips):
+    Job.add_job(identifier="warm", queue_name="q")  # the script loaded in Redis
+    with round_trips() as trips:
+        Job.add_job(identifier="job", queue_name="q")
+    assert trips.commands == ["EVALSHA"]
