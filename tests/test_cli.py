@@ -220,3 +220,8 @@ def test_max_loops_none_is_no_limit_not_the_default(base_args):
     worker = WorkerConfig(["--queues=q", "--max-loops=None", *base_args]).prepare_worker()
     assert worker.max_loops is None and not worker.must_stop()
     assert WorkerConfig(["--queues=q", *base_args]).prepare_worker().max_loops == 1000
+
+
+def test_queue_cycle_from_the_command_line(base_args):
+    worker = WorkerConfig(["--queues=a,b", "--queue-cycle=a:a:b", *base_args]).prepare_worker()
+    assert worker.queue_cycle == ["a", "a", "b"]

@@ -9,7 +9,7 @@ import logging
 import logging.config
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -85,6 +85,24 @@ def error_line(program: str, error: Exception | str, code: int = RET_USAGE) -> i
     sys.stderr.write(f"{program}: error: {message}\n")
     sys.stderr.flush()
     return code
+
+
+def run_command(program: str, command: Callable[[], int]) -> int:
+    """Call ``command`` and return its exit code; a start-up error is said on one line of stderr
+    and returns its code (``SystemExit``: argparse or ``WorkerConfig.fail``; RET_CONNECT, RET_IMPORT,
+    RET_USAGE for the errors of those names). Anything else is raised."""
+    try:
+        return command()
+    except SystemExit as exc:  # argparse (usage, --help, --version) or WorkerConfig.fail
+        if exc.code is None:
+            return RET_OK
+        return exc.code if isinstance(exc.code, int) else error_line(program, exc.code)
+    except CannotConnect as exc:
+        return error_line(program, exc, RET_CONNECT)
+    except CannotImport as exc:
+        return error_line(program, exc, RET_IMPORT)
+    except ConfigurationException as exc:  # a value the worker itself refused
+        return error_line(program, exc, RET_USAGE)
 
 
 def add_database_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:

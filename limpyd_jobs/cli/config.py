@@ -27,7 +27,18 @@ from .. import __version__
 from ..connection import masked
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error, Queue
-from ..workers.settings import SETTINGS, boolean, choice, clean, flag, importable, log_level, option, text
+from ..workers.settings import (
+    SETTINGS,
+    boolean,
+    choice,
+    clean,
+    flag,
+    importable,
+    integer,
+    log_level,
+    option,
+    text,
+)
 from ..workers.worker import Worker
 from .common import (
     DATABASE_HELP,
@@ -46,6 +57,7 @@ from .common import (
     setup_logging,
     use_database,
 )
+from .pool import WorkerPool
 
 
 @dataclass
@@ -76,6 +88,9 @@ class CommandSettings:
     log_config: str | None = option(
         None, text, "A JSON file given to logging.config.dictConfig, in place of our handler",
         "--log-config=logging.json")
+    processes: int = option(
+        1, integer(1), "Worker processes to run, each with these options, under a supervisor that restarts "
+        "them (1: one worker, no supervisor; see limpyd_jobs.cli.pool)", "--processes=4")
 
 
 COMMAND_SETTINGS: tuple[Field, ...] = tuple(fields(CommandSettings))
@@ -346,7 +361,12 @@ class WorkerConfig:
                 if (value := getattr(self.options, name, None)) is not None or name in given}
 
     def execute(self) -> int:
-        """Connect, build the worker, and run it (or stop at once with ``--dry-run``)."""
+        """Connect, build the worker, and run it (or stop at once with ``--dry-run``); with
+        ``--processes`` above 1, a ``WorkerPool`` checks all that once, then runs that many workers,
+        each a process doing this with ``--processes=1``."""
+        processes = getattr(self.options, "processes", 1) or 1
+        if processes > 1:
+            return WorkerPool(self, processes).run()
         self.prepare_models()
         self.prepare_logging()
         self.prepare_worker()

@@ -8,6 +8,10 @@ that ``WorkerConfig`` class.
 Errors are said on one line, with an exit code of ``common``: RET_USAGE for an option (or
 ``REDIS_URL``, or a file) that cannot be used, RET_IMPORT for a callback or class that cannot
 be imported, RET_CONNECT when Redis does not answer.
+
+``--processes=N`` (N above 1) runs N workers under a supervisor, ``limpyd_jobs.cli.pool``: the
+options are parsed and checked once, as above (same errors, same exit codes), before any worker
+process starts.
 """
 
 from __future__ import annotations
@@ -18,16 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from ..exceptions import ConfigurationException
-from .common import (
-    RET_CONNECT,
-    RET_IMPORT,
-    RET_OK,
-    RET_USAGE,
-    CannotConnect,
-    CannotImport,
-    error_line,
-    import_object,
-)
+from .common import import_object, run_command
 from .config import WorkerConfig, configured_values
 
 PROG = "limpyd-jobs-worker"
@@ -79,19 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in reversed(early.pythonpath):
         if path not in sys.path:
             sys.path.insert(0, path)
-    try:
-        config_class = load_config_class(early.worker_config)
-        return config_class([PROG, *argv]).execute()
-    except SystemExit as exc:  # argparse (usage, --help, --version) or WorkerConfig.fail
-        if exc.code is None:
-            return RET_OK
-        return exc.code if isinstance(exc.code, int) else error_line(PROG, exc.code)
-    except CannotConnect as exc:
-        return error_line(PROG, exc, RET_CONNECT)
-    except CannotImport as exc:
-        return error_line(PROG, exc, RET_IMPORT)
-    except ConfigurationException as exc:  # a value the worker itself refused
-        return error_line(PROG, exc, RET_USAGE)
+    return run_command(PROG, lambda: load_config_class(early.worker_config)([PROG, *argv]).execute())
 
 
 def run() -> None:

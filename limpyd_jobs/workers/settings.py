@@ -133,7 +133,9 @@ def choice(*choices: str) -> Callable[[Any], str]:
 
 
 def cycle(value: Any) -> list[str] | None:
-    names = [name.strip() for name in str(value).split(":") if name.strip()] if value else []
+    """Queue names in turn: a text separated by ':' (or a list of names)."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(":") if value else []
+    names = [str(name).strip() for name in items if str(name).strip()]
     if value and not names:
         raise ValueError(f"{value!r} is not a list of queue names separated by ':'")
     return names or None
