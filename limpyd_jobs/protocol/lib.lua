@@ -19,6 +19,38 @@ local function record_event(job_model, pk, event, at, details)
   end
 end
 
+-- Count an event of a queue (given by its name as key_queue makes it) in its metrics.
+local function count_event(queue, field)
+  redis.call('HINCRBY', key_metrics(queue), field, 1)
+end
+
+-- Seconds since 1970 of a date as the models store it ('YYYY-MM-DD HH:MM:SS[.ffffff]', UTC).
+local function epoch_of(date)
+  local y, m, d, hh, mm, ss = string.match(date or '', '^(%d+)-(%d+)-(%d+)[ T](%d+):(%d+):([%d.]+)')
+  if not y then return nil end
+  y, m = tonumber(y), tonumber(m)
+  if m <= 2 then y = y - 1 end  -- days from the civil calendar (the year starting in March)
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+
+-- Count a run's duration (from its start and end dates) in its queue's metrics.
+local function count_duration(queue, start_str, end_str)
+  local started, ended = epoch_of(start_str), epoch_of(end_str)
+  if not started or not ended or ended < started then return end
+  local seconds, bucket = ended - started, #DURATION_BUCKETS + 1
+  for i, bound in ipairs(DURATION_BUCKETS) do
+    if seconds <= bound then bucket = i break end
+  end
+  local key = key_metrics(queue)
+  redis.call('HINCRBY', key, 'd:' .. bucket, 1)
+  redis.call('HINCRBYFLOAT', key, 'duration_sum', seconds)
+end
+
 -- Set a hash field, keeping its EqualIndex in step when the field is indexed.
 local function set_field(model, pk, field, value, indexed)
   local key = key_hash(model, pk)
@@ -252,6 +284,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
             local tries
             attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries)
             record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
+            count_event(string.sub(key, 1, -9), 'started')  -- key: the queue's waiting list
             fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
               RUNNING, now_str, attempt, tostring(tries), nil
             snapshot = {}
@@ -277,7 +310,7 @@ end
 local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token, detail)
   local key = key_hash(job_model, pk)
   local running = key_running(worker)
-  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued')
+  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
   local previous = current[1]
   local refused = nil
   if not previous then
@@ -307,6 +340,11 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   if list ~= '' then redis.call('RPUSH', list, ident) end
   local event = status == SUCCESS and 'succeeded' or status == ERROR and 'failed' or status == '' and 'skipped'
+  if current[4] and (status == SUCCESS or status == ERROR) then
+    count_event(current[4], event)
+    if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
+    count_duration(current[4], current[5], end_str)
+  end
   if event then
     record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
            {worker = worker, attempt = tonumber(string.match(token, ':(%d+)$')),
@@ -363,6 +401,7 @@ local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, 
     redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
     wake_up_queue(queue)
     record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'})
+    if not untake then count_event(queue, 'recovered') end
     return LOST_REQUEUED
   end
   return nil

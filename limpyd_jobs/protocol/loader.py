@@ -33,7 +33,7 @@ from typing import Any
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
 from .. import orm
-from .vocabulary import KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
+from .vocabulary import DURATION_BUCKETS, KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
 
 _HERE = Path(__file__).parent
 _LINE = re.compile(r"^-- (KEYS|ARGV|RETURNS|RETRY): (.*)$", re.MULTILINE)
@@ -92,6 +92,7 @@ def _vocabulary(keys: Keys) -> dict[str, str]:
         for member in enum:
             name = f"{prefix}_{member.name}"
             definitions[name] = f"local {name} = {_lua_string(member.value)}"
+    definitions["DURATION_BUCKETS"] = f"local DURATION_BUCKETS = {{{', '.join(map(str, DURATION_BUCKETS))}}}"
     return definitions
 
 

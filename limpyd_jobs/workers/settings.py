@@ -283,6 +283,10 @@ class WorkerSettings:
         (), module_names, "Modules defining Job models, imported when the worker starts (jobs of models that "
         "are neither defined in an imported module nor under limpyd_jobs are set aside, never imported "
         "from what Redis holds)", "--job-modules=myapp.jobs,otherapp.tasks")
+    metrics_port: int | None = option(
+        None, optional(integer(0)), "Serve the Prometheus metrics of the worker's queues over HTTP on "
+        "this port (needs prometheus_client; `limpyd-jobs metrics` serves those of every queue)",
+        "--metrics-port=9100")
     # --- retention of finished jobs
     keep_finished: int | None = option(
         10000, optional(integer(0)),

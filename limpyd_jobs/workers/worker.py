@@ -80,6 +80,7 @@ class Worker(WorkerSettings):
         self._stopping = threading.Event()  # set by a stop signal: ends waits
         self._stopping_now = threading.Event()  # set by SIGQUIT: ends retries too
         self._signal_handlers: dict[int, Any] = {}
+        self._metrics_server: Any = None
         self.set_logger()
         self._compose()
         if self.terminate_gracefuly:
@@ -303,6 +304,11 @@ class Worker(WorkerSettings):
             self.fetcher.counts = (self.count_waiting_jobs(), self.count_delayed_jobs())
         self.set_status("starting")
         self.start_beating()
+        if self.metrics_port is not None and self._metrics_server is None:
+            from ..metrics import serve  # prometheus_client: only for those who want metrics
+
+            self._metrics_server = serve(self.metrics_port, queue_model=self.queue_model, names=self.queues,
+                                         heartbeat_timeout=self.heartbeat_timeout)
         if not self.keys:
             self.log(f"no queue {','.join(self.queues)} yet: waiting for one", level="warning")
         return True
@@ -352,6 +358,8 @@ class Worker(WorkerSettings):
                 self.log(f"could not look for lost takes ({exc})", level="warning")
         self.executor.close()
         self.stop_beating()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         self.end_date = self.utcnow()
         self.set_status("terminated")
         self.run_ended()

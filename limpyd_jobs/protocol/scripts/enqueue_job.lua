@@ -32,5 +32,6 @@ record_event(job_model, pk, 'requeued', tonumber(now_score), {
   queue = queue_name, priority = set_priority == '1' and tonumber(priority) or nil,
   delayed_until = delayed_str ~= '' and delayed_str or nil,
   worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil})
+if current[2] == ERROR then count_event(key_queue(queue_model, queue_pk), 'requeued') end  -- a retry
 if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
 return {queue_pk, queue_created, 1}

@@ -1,0 +1,96 @@
+"""Prometheus metrics: counters kept in Redis by the scripts, served by an exporter that reads
+Redis, scraped over HTTP."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from limpyd_jobs import Job  # noqa: E402
+from limpyd_jobs.exceptions import JobTimeout  # noqa: E402
+from limpyd_jobs.metrics import serve  # noqa: E402
+from limpyd_jobs.workers import Worker  # noqa: E402
+
+
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    """The samples the exporter serves, by (name, sorted labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+@pytest.fixture
+def exporter():
+    server = serve(0, "127.0.0.1")
+    yield server.server_port
+    server.shutdown()
+
+
+def test_the_exporter_serves_what_the_scripts_counted(exporter, clock):
+    for number in range(3):
+        Job.add_job(identifier=f"ok:{number}", queue_name="images")
+    Job.add_job(identifier="bad", queue_name="images")
+    Job.add_job(identifier="slow", queue_name="images")
+    Job.add_job(identifier="later", queue_name="images", delayed_for=60)
+
+    def work(job, queue):
+        identifier = job.identifier.hget()
+        clock.advance(0.2)  # every run takes 0.2 s
+        if identifier == "bad":
+            raise ValueError("bad")
+        if identifier == "slow":
+            raise JobTimeout("past its timeout")
+
+    Worker("images", callback=work, max_loops=6, requeue_times=1, requeue_delay_delta=0, timeout=0.05,
+           terminate_gracefuly=False).run()
+    Job.add_job(identifier="waits", queue_name="images")
+    clock.advance(30)
+    samples = scrape(exporter)
+    queue = (("queue", "images"),)
+    assert samples[("limpyd_jobs_jobs_started_total", queue)] == 6
+    assert samples[("limpyd_jobs_jobs_succeeded_total", queue)] == 3
+    assert samples[("limpyd_jobs_jobs_failed_total", queue)] == 3  # bad twice (retried), slow once
+    assert samples[("limpyd_jobs_jobs_timed_out_total", queue)] == 1
+    assert samples[("limpyd_jobs_jobs_requeued_total", queue)] == 2  # bad, and slow, once each
+    assert samples[("limpyd_jobs_job_duration_seconds_count", queue)] == 6
+    assert samples[("limpyd_jobs_job_duration_seconds_sum", queue)] == pytest.approx(1.2)
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.1"), *queue))] == 0
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.25"), *queue))] == 6
+    assert samples[("limpyd_jobs_queue_waiting_jobs", queue)] == 2  # "waits", and "slow" retried
+    assert samples[("limpyd_jobs_queue_delayed_jobs", queue)] == 1
+    assert samples[("limpyd_jobs_queue_oldest_waiting_seconds", queue)] >= 30
+    assert samples[("limpyd_jobs_workers_alive", ())] == 0  # the worker left the registry
+
+
+def test_counters_are_in_redis_and_survive_the_exporter(clock):
+    Job.add_job(identifier="job", queue_name="q")
+    Worker("q", callback=lambda job, queue: None, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    for _ in range(2):  # two exporters, one after the other, read the same counters
+        server = serve(0, "127.0.0.1")
+        try:
+            assert scrape(server.server_port)[("limpyd_jobs_jobs_succeeded_total", (("queue", "q"),))] == 1
+        finally:
+            server.shutdown()
+
+
+def test_a_worker_serves_the_metrics_of_its_queues_while_it_runs(clock):
+    Job.add_job(identifier="mine", queue_name="mine")
+    Job.add_job(identifier="other", queue_name="other")
+    seen = []
+
+    def look(job, queue):
+        seen.append(scrape(worker._metrics_server.server_port))
+
+    worker = Worker("mine", callback=look, max_loops=1, metrics_port=0, timeout=0.05,
+                    terminate_gracefuly=False)
+    worker.run()
+    [samples] = seen
+    assert samples[("limpyd_jobs_jobs_started_total", (("queue", "mine"),))] == 1
+    assert not any(labels == (("queue", "other"),) for _, labels in samples)
+    assert samples[("limpyd_jobs_workers_alive", ())] == 1
