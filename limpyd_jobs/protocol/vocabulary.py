@@ -92,6 +92,10 @@ LUA_ENUMS: dict[str, type[Enum]] = {
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+#: Upper bounds (seconds) of the run duration buckets the scripts count, as Prometheus' defaults.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
+
 class KeyTemplate:
     """One Redis key name, with ``{placeholders}``; call it with their values to get the key.
 
@@ -160,6 +164,9 @@ class Keys:
                                 "tokens that wake one worker up to read the control key")
     recovery_lock = KeyTemplate("{prefix}:recovery-lock", "string (expires)",
                                 "one recovery of lost jobs at a time")
+    metrics = KeyTemplate("{prefix}:metrics:{queue}", "hash",
+                          "a queue's counters (started, succeeded, failed, timed_out, requeued, recovered) "
+                          "and run durations (`d:<bucket>` counts, `duration_sum`), kept by the scripts")
     control = KeyTemplate("{prefix}:control", "string",
                           "`HALT` while workers and dispatchers must stop after their current task")
     # --- operations (limpyd_jobs.operations, the limpyd-jobs command)
