@@ -1,12 +1,70 @@
-"""Benchmark limpyd-jobs against huey and redis-limpyd-jobs 2, side by side, in one run.
+"""Benchmark limpyd-jobs against huey, dramatiq, rq and redis-limpyd-jobs 2, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py                    # full run (a few minutes)
-    .venv/bin/python benchmarks/run.py --quick            # fewer jobs and runs
+    .venv/bin/python benchmarks/run.py                    # full run: 10,000 jobs, 3 runs (~10 min)
+    .venv/bin/python benchmarks/run.py --quick            # 2,000 jobs, 1 run
+    .venv/bin/python benchmarks/run.py --only dramatiq    # only the systems whose name starts so
     .venv/bin/python benchmarks/run.py --baseline=HEAD~3  # this tree beside an earlier commit
 
-It starts its own private redis-server, installs the peers from PyPI into virtual environments
-of their own (benchmarks/.venvs/, on first use), runs each scenario several times with the same
-no-op job and prints medians as Markdown tables. Nothing here is asserted: figures are printed.
+It starts its own private redis-server (never the one on 6379), installs each peer from PyPI into
+a virtual environment of its own (benchmarks/.venvs/, on first use; --baseline installs our
+project as of that commit into one too), runs every scenario of every system in turn, --runs
+times (interleaved, so that the machine's drifts hit them alike), and prints the medians as
+Markdown tables. Nothing is asserted: figures are printed.
+
+The job. Every system runs a job that reads what it works on and does nothing else:
+limpyd-jobs and redis-limpyd-jobs 2 read the job's identifier in the callback
+(``job.identifier.hget()``: redis-limpyd-jobs 2 asks Redis, limpyd-jobs serves it from the job's
+hash that its take brought back), the others get their argument with the message
+(``len(identifier)``). So no system does less than a real job would.
+
+The scenarios. Enqueue: N jobs added one by one, then with the system's bulk call if it has one
+(huey's ``map``, rq's ``enqueue_many``, our ``add_jobs``). Processing: the queue is filled with N
+jobs first (in bulk where the system can), then W worker processes start (W = 1, 2, the same N
+and the same Redis); the time runs from the first job out of the queue to the queue drained, so
+the workers' start-up is not counted. This process reads the queue's length every 10 ms, one
+pipelined command that is taken out of the counts. For dramatiq it reads its message hash,
+which holds each job until its ack, so it is exact; for the others, the waiting list, which
+misses at most the one job each worker holds at the end. redis-limpyd-jobs 2 runs N/10 jobs (it
+is that much slower); a fork per job runs N/20.
+
+The columns.
+- jobs/s: jobs added or finished per second of wall-clock time.
+- one Redis core can carry: 1e6 / (Redis CPU µs per job, add one by one + process with 1 worker):
+  how many jobs per second keep one Redis core busy, whatever the number of workers.
+- round trips: requests a client sent and waited for, counted by Redis itself (INFO stats
+  total_reads_processed: a pipeline is one round trip), per job; the benchmark's own polls are
+  taken out. add: one by one; process: 1 worker.
+- client commands: the commands clients sent, read with MONITOR (the commands Lua scripts run
+  are not counted; a pipeline counts all its commands; connection set-up is counted, 1,000 jobs
+  share it), per job.
+- Redis commands: every command Redis ran, those inside scripts included (INFO commandstats).
+- client CPU µs: CPU time of the client processes (the enqueuing one; the worker processes with
+  all their children, a pool's parent included) divided by the jobs.
+- Redis CPU µs: the server's used_cpu_user + used_cpu_sys delta divided by the jobs.
+- Redis memory per 100k finished jobs: what N finished jobs leave in Redis (used_memory after
+  the workers stopped, less before the fill), scaled to 100,000. It holds a part that does not
+  grow with N (about 0.3 MB here, e.g. Redis's tables not shrunk yet): a system that keeps nothing
+  of a finished job (huey, dramatiq) shows that part alone, about 3 MB at N = 10,000.
+- idle worker, commands/s: commands (those scripts run included) Redis runs per second for one
+  worker with nothing to do, over 10 s after 3 s to settle.
+
+The peers, and why so.
+- huey 3.5.4, ``RedisHuey(results=False)`` (the job returns None, which huey would not store
+  anyway), one consumer with W worker processes (``worker_type="process"``, huey's own pool:
+  threads would share one core).
+- dramatiq 1.18 (``dramatiq[redis]``), run with its own CLI ``dramatiq MODULE --processes W``,
+  twice: on its defaults (8 threads per process, a prefetch of 16, its default middleware,
+  Prometheus included, which it installs), and with 1 thread and ``dramatiq_queue_prefetch=64``
+  per process, the configuration closest to ours (one job at a time per process, few round trips
+  for fetching). dramatiq has no bulk enqueue.
+- rq 2.12, ``rq worker --worker-class rq.SimpleWorker --quiet``: SimpleWorker runs jobs in the
+  worker process (the default worker forks once per job); --quiet because rq logs three lines
+  per job otherwise and no other worker here logs per job; results are kept as by default
+  (500 s); no --burst: it is stopped with SIGINT as the others, and idles as in production.
+- redis-limpyd-jobs 2, its Worker with ``timeout=1`` and warnings only.
+- limpyd-jobs (this tree, with this interpreter), its Worker in ``inprocess`` mode, warnings only;
+  also ``fork`` (a fork per job) and ``prefork`` (one pre-forked child per worker, reused).
+All use redis-py with hiredis (redis-limpyd-jobs 2 through redis-limpyd).
 """
 
 from __future__ import annotations
@@ -19,8 +77,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -28,15 +89,50 @@ DRIVERS = ROOT / "drivers"
 VENVS = ROOT / ".venvs"
 sys.path.insert(0, str(ROOT.parent))
 
+from limpyd_jobs import Job  # noqa: E402
+from limpyd_jobs.protocol import KEYS, STATUSES  # noqa: E402
 from limpyd_jobs.testing.server import RedisServer  # noqa: E402
 
-PEERS = {  # name -> (driver, pip requirements of its venv; None: this interpreter)
-    "limpyd-jobs (this)": ("ours.py", None),
-    "huey": ("huey_driver.py", ["huey==3.5.4", "redis", "hiredis"]),
-    "redis-limpyd-jobs 2": ("limpyd_jobs2.py", ["redis-limpyd-jobs==2", "setuptools<81", "hiredis"]),
-}
-SLOW = {"redis-limpyd-jobs 2": 10}  # runs 10x fewer jobs: it is that much slower
+POLL = 0.01  # seconds between two looks at the queue while workers drain it
 FORK_DIVISOR = 20  # a fork per job is slow by nature: fewer jobs keep the run short
+
+
+@dataclass
+class System:
+    """One system benchmarked: its driver (in drivers/) and how to run it."""
+
+    driver: str
+    requirements: list[str] | None = None  # pip requirements of its venv; None: this interpreter
+    venv: str = ""  # its venv's directory in .venvs/ (two configurations of one package share it)
+    options: dict[str, object] = field(default_factory=dict)  # more options for its worker
+    divisor: int = 1  # runs jobs // divisor jobs: for a slow system
+    bulk: bool = True  # it has an enqueue in bulk
+    modes: bool = False  # limpyd-jobs: also the fork and prefork execution modes
+    pool: bool = False  # one command starts all the W worker processes
+    queues: tuple[tuple[str, str], ...] = (("*:waiting", "llen"),)  # keys of the jobs not done yet
+
+
+DRAMATIQ = ["dramatiq[redis]==1.18.0", "hiredis"]
+DRAMATIQ_QUEUES = (("dramatiq:bench.msgs", "hlen"),)  # each job's message stays there until its ack
+#: Ours: jobs not done are waiting, or RUNNING (taken ahead with a prefetch, or running): the
+#: status index counts those.
+OURS_QUEUES = (("*:waiting", "llen"), (KEYS.index(model=Job._name, field="status", value=STATUSES.RUNNING),
+                                       "scard"))
+SYSTEMS: dict[str, System] = {
+    "limpyd-jobs (this)": System("ours.py", modes=True, queues=OURS_QUEUES),
+    "limpyd-jobs (this, prefetch 16)": System("ours.py", options={"prefetch": 16}, queues=OURS_QUEUES),
+    "huey": System("huey_driver.py", ["huey==3.5.4", "redis", "hiredis"], venv="huey", pool=True,
+                   queues=(("huey.redis.*", "llen"),)),
+    "dramatiq (defaults)": System("dramatiq_driver.py", DRAMATIQ, venv="dramatiq", bulk=False, pool=True,
+                                  queues=DRAMATIQ_QUEUES),
+    "dramatiq (1 thread, prefetch 64)": System("dramatiq_driver.py", DRAMATIQ, venv="dramatiq",
+                                               options={"threads": 1, "prefetch": 64}, bulk=False, pool=True,
+                                               queues=DRAMATIQ_QUEUES),
+    "rq (SimpleWorker)": System("rq_driver.py", ["rq==2.12.0", "hiredis"], venv="rq",
+                                queues=(("rq:queue:bench", "llen"),)),
+    "redis-limpyd-jobs 2": System("limpyd_jobs2.py", ["redis-limpyd-jobs==2", "setuptools<81", "hiredis"],
+                                  venv="redis-limpyd-jobs-2", divisor=10, bulk=False),
+}
 
 
 def add_baseline(revision: str) -> str:
@@ -51,20 +147,24 @@ def add_baseline(revision: str) -> str:
                                  cwd=ROOT.parent).stdout
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     name = f"limpyd-jobs ({commit})"
-    PEERS[name] = ("ours.py", [str(source)])
+    SYSTEMS[name] = System("ours.py", [str(source), "hiredis"], venv=f"limpyd-jobs-{commit}", modes=True,
+                           queues=OURS_QUEUES)
     return name
 
 
 def python_for(name: str) -> str:
-    requirements = PEERS[name][1]
-    if requirements is None:
+    """The interpreter of the system's venv, created on first use."""
+    system = SYSTEMS[name]
+    if system.requirements is None:
         return sys.executable
-    venv = VENVS / re.sub(r"[^\w.-]+", "-", name).strip("-")
-    python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"# installing {', '.join(requirements)} into {venv}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+    venv = VENVS / re.sub(r"[^\w.-]+", "-", system.venv or name).strip("-")
+    python, installed = venv / "bin" / "python", venv / "requirements.txt"
+    wanted = "\n".join(system.requirements) + "\n"
+    if not python.exists() or not installed.exists() or installed.read_text() != wanted:
+        print(f"# installing {', '.join(system.requirements)} into {venv}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *system.requirements], check=True)
+        installed.write_text(wanted)  # a changed pin installs anew
     return str(python)
 
 
@@ -73,32 +173,39 @@ class Server:
 
     def __init__(self, server: RedisServer) -> None:
         self.server = server
+        self.port = server.port
         self.client = server.client(decode_responses=True)
+        self.queues: list[tuple[str, str]] = []
 
     def reset(self) -> None:
         self.client.flushall()
         self.client.config_resetstat()
 
     def snapshot(self) -> dict[str, float]:
-        info = self.client.info()
-        calls = sum(value["calls"] for key, value in self.client.info("commandstats").items())
-        return {"calls": calls, "cpu": info["used_cpu_user"] + info["used_cpu_sys"],
-                "memory": info["used_memory"], "processed": info["total_commands_processed"]}
+        """One INFO, so one command and one round trip of our own between two snapshots."""
+        info = self.client.info("everything")
+        calls = sum(value["calls"] for key, value in info.items() if key.startswith("cmdstat_"))
+        return {"calls": calls, "reads": info["total_reads_processed"],
+                "cpu": info["used_cpu_user"] + info["used_cpu_sys"], "memory": info["used_memory"]}
 
-    def find_queues(self) -> None:
-        """Remember the waiting lists that exist now (after a fill): polling must be cheap."""
-        self.queues = self.client.keys("*:waiting") + self.client.keys("huey.redis.*")
+    def find_queues(self, patterns: tuple[tuple[str, str], ...]) -> None:
+        """Remember the keys of the jobs not done yet, as they exist after a fill: polls stay cheap."""
+        self.queues = [(key, command) for pattern, command in patterns
+                       for key in (self.client.keys(pattern) if "*" in pattern else [pattern])]
 
     def pending(self) -> int:
+        """Jobs not done yet: one round trip, ``len(self.queues)`` commands."""
         with self.client.pipeline(transaction=False) as pipe:
-            for key in self.queues:
-                pipe.llen(key)
+            for key, command in self.queues:
+                pipe.execute_command(command.upper(), key)
             return sum(pipe.execute())
 
 
 def driver(name: str, scenario: str, port: int, jobs: int, **options: object) -> list[str]:
-    command = [python_for(name), str(DRIVERS / PEERS[name][0]), scenario, f"--port={port}",
+    command = [python_for(name), str(DRIVERS / SYSTEMS[name].driver), scenario, f"--port={port}",
                f"--jobs={jobs}"]
+    if scenario == "work":
+        options = {**SYSTEMS[name].options, **options}
     return command + [f"--{key}={value}" for key, value in options.items()]
 
 
@@ -108,6 +215,46 @@ def run_driver(name: str, scenario: str, port: int, jobs: int) -> dict:
     if result.returncode:
         raise RuntimeError(f"{name} {scenario} failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class Workers:
+    """The worker processes of one measure: started together, stopped with SIGINT as a user would,
+    their stderr kept to tell why if one dies."""
+
+    def __init__(self, name: str, port: int, jobs: int, workers: int, mode: str = "inprocess") -> None:
+        count = 1 if SYSTEMS[name].pool else workers
+        options = {"workers": workers}
+        if SYSTEMS[name].modes:
+            options["mode"] = mode
+        self.name = name
+        self.logs = [tempfile.TemporaryFile() for _ in range(count)]
+        self.processes = [subprocess.Popen(driver(name, "work", port, jobs, **options), cwd=DRIVERS,
+                                           stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+                          for log in self.logs]
+
+    def check(self) -> None:
+        """Raise if a worker process ended on its own: it would never drain the queue."""
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{self.name}: a worker exited ({process.returncode}):\n"
+                                   f"{log.read().decode(errors='replace')[-3000:]}")
+
+    def cpu(self) -> float:
+        return sum(process_cpu(process.pid) for process in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # its own group: its children too
+                process.wait(5)
+        for log in self.logs:
+            log.close()
 
 
 def process_cpu(pid: int) -> float:
@@ -128,54 +275,47 @@ def process_cpu(pid: int) -> float:
 def measure_enqueue(server: Server, name: str, scenario: str, jobs: int) -> dict:
     server.reset()
     before = server.snapshot()
-    result = run_driver(name, scenario, server.server.port, jobs)
+    result = run_driver(name, scenario, server.port, jobs)
     after = server.snapshot()
     return {"rate": jobs / result["seconds"], "client_cpu": result["cpu"] / jobs,
             "redis_cpu": (after["cpu"] - before["cpu"]) / jobs,
-            "commands": (after["calls"] - before["calls"]) / jobs}
+            "commands": (after["calls"] - before["calls"] - 1) / jobs,
+            "round_trips": (after["reads"] - before["reads"] - 1) / jobs}
 
 
 def measure_processing(server: Server, name: str, jobs: int, workers: int, mode: str) -> dict:
+    """Fill the queue, start the workers, time from the first job done to the last."""
     server.reset()
     empty = server.snapshot()["memory"]
-    run_driver(name, "fill", server.server.port, jobs)
-    server.find_queues()
-    count = 1 if name == "huey" else workers  # one huey consumer runs `workers` processes
-    processes = [subprocess.Popen(driver(name, "work", server.server.port, jobs, workers=workers, mode=mode),
-                                  cwd=DRIVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(count)]
-    polls = 0
+    run_driver(name, "fill", server.port, jobs)
+    server.find_queues(SYSTEMS[name].queues)
+    pool = Workers(name, server.port, jobs, workers, mode)
     try:
         deadline = time.monotonic() + 600
-        while server.pending() >= jobs and time.monotonic() < deadline:  # wait for the first take
-            polls += 1
-            time.sleep(0.001)
-        start, left, before = time.perf_counter(), server.pending(), server.snapshot()
-        cpu_before = sum(process_cpu(process.pid) for process in processes)
-        while server.pending() and time.monotonic() < deadline:
-            polls += 1
+        while (left := server.pending()) >= jobs:  # wait for the first job done
+            pool.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: no job done in 600 s")
             time.sleep(0.002)
+        start, before, cpu_before = time.perf_counter(), server.snapshot(), pool.cpu()
+        polls = 0
+        while True:
+            polls += 1
+            if not server.pending():
+                break
+            pool.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: the queue was not drained in 600 s")
+            time.sleep(POLL)
         elapsed = time.perf_counter() - start
-        after = server.snapshot()
-        cpu_after = sum(process_cpu(process.pid) for process in processes)
+        after, cpu_after = server.snapshot(), pool.cpu()
     finally:
-        stop(processes)
-    done = max(left, 1)
-    return {"rate": done / elapsed, "client_cpu": (cpu_after - cpu_before) / done,
-            "redis_cpu": (after["cpu"] - before["cpu"]) / done,
-            "commands": (after["calls"] - before["calls"] - len(server.queues) * polls) / done,
+        pool.stop()
+    return {"rate": left / elapsed, "client_cpu": (cpu_after - cpu_before) / left,
+            "redis_cpu": (after["cpu"] - before["cpu"]) / left,
+            "commands": (after["calls"] - before["calls"] - 1 - polls * len(server.queues)) / left,
+            "round_trips": (after["reads"] - before["reads"] - 1 - polls) / left,
             "memory_100k": (server.snapshot()["memory"] - empty) / jobs * 100_000}
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 class Monitor:
@@ -206,46 +346,45 @@ class Monitor:
         self.thread.join(60)
 
 
-HANDSHAKE = ("HELLO", "CLIENT", "SELECT", "INFO", "PING")
-
-
-def measure_round_trips(server: Server, name: str, jobs: int) -> dict:
-    """Client commands per job (not counting those scripts run), read with MONITOR."""
+def measure_client_commands(server: Server, name: str, jobs: int) -> dict[str, float]:
+    """Commands clients send per job (not those scripts run), read with MONITOR: adding one by one,
+    and processing with one worker (its start and stop included)."""
     own_port = server.client.client_info()["addr"].rsplit(":", 1)[1]
     counts = {}
     for scenario in ("enqueue_one", "process"):
         server.reset()
         if scenario == "process":
-            run_driver(name, "fill", server.server.port, jobs)
-            server.find_queues()
+            run_driver(name, "fill", server.port, jobs)
+            server.find_queues(SYSTEMS[name].queues)
         with Monitor(server) as monitor:
             if scenario == "enqueue_one":
-                run_driver(name, "enqueue_one", server.server.port, jobs)
+                run_driver(name, "enqueue_one", server.port, jobs)
             else:
-                worker = subprocess.Popen(driver(name, "work", server.server.port, jobs, workers=1),
-                                          cwd=DRIVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                deadline = time.monotonic() + 300
-                while server.pending() and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                stop([worker])
-        counted = [command for command in monitor.commands if command["client_port"] != own_port
-                   and not command["command"].upper().startswith(HANDSHAKE)]
+                pool = Workers(name, server.port, jobs, 1)
+                try:
+                    deadline = time.monotonic() + 300
+                    while server.pending() and time.monotonic() < deadline:
+                        pool.check()
+                        time.sleep(0.01)
+                finally:
+                    pool.stop()
+        counted = [command for command in monitor.commands if command["client_port"] != own_port]
         counts[scenario] = len(counted) / jobs
     return counts
 
 
-def measure_idle(server: Server, name: str, seconds: float = 5.0) -> float:
+def measure_idle(server: Server, name: str, seconds: float = 10.0) -> float:
     """Redis commands per second caused by one worker with nothing to do."""
     server.reset()
-    process = subprocess.Popen(driver(name, "work", server.server.port, 0, workers=1), cwd=DRIVERS,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pool = Workers(name, server.port, 0, 1)
     try:
-        time.sleep(2)  # let it start and settle
+        time.sleep(3)  # let it start and settle
+        pool.check()
         before = server.client.info("stats")["total_commands_processed"]
         time.sleep(seconds)
         after = server.client.info("stats")["total_commands_processed"]
     finally:
-        stop([process])
+        pool.stop()
     return (after - before - 1) / seconds
 
 
@@ -260,15 +399,19 @@ def _median(results: list[dict]) -> dict:
     return {key: statistics.median(result[key] for result in results) for key in results[0]}
 
 
-def scenarios(server: Server, name: str, jobs: int) -> list[tuple[str, object, tuple]]:
+Measure = tuple[str, Callable[..., dict], tuple]
+
+
+def scenarios(server: Server, name: str, jobs: int) -> list[Measure]:
     """What to measure for one system: (row key, measure function, its arguments)."""
-    n = max(jobs // SLOW.get(name, 1), 200)
-    found = [("enqueue_one", measure_enqueue, (server, name, "enqueue_one", n))]
-    if name != "redis-limpyd-jobs 2":
+    system = SYSTEMS[name]
+    n = max(jobs // system.divisor, 200)
+    found: list[Measure] = [("enqueue_one", measure_enqueue, (server, name, "enqueue_one", n))]
+    if system.bulk:
         found.append(("enqueue_bulk", measure_enqueue, (server, name, "enqueue_bulk", n)))
     for workers in (1, 2):
         found.append((f"process_{workers}", measure_processing, (server, name, n, workers, "inprocess")))
-    if name.startswith("limpyd-jobs ("):
+    if system.modes:
         found.append(("process_1_fork", measure_processing,
                       (server, name, max(n // FORK_DIVISOR, 200), 1, "fork")))
         for workers in (1, 2):
@@ -282,13 +425,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2000 jobs, 1 run")
-    parser.add_argument("--only", action="append", help="benchmark only this system (repeatable)")
+    parser.add_argument("--only", action="append", metavar="NAME_PREFIX",
+                        help="benchmark only the systems whose name starts so (repeatable)")
     parser.add_argument("--baseline", help="also benchmark limpyd-jobs as of this git revision")
     args = parser.parse_args()
     jobs, runs = (2000, 1) if args.quick else (args.jobs, args.runs)
     if args.baseline:
         add_baseline(args.baseline)
-    names = [name for name in PEERS if not args.only or any(only in name for only in args.only)]
+    names = [name for name in SYSTEMS
+             if not args.only or any(name.lower().startswith(only.lower()) for only in args.only)]
+    if not names:
+        parser.error(f"no system's name starts with {' or '.join(args.only)}: {', '.join(SYSTEMS)}")
     for name in names:
         python_for(name)
     with RedisServer() as private:
@@ -304,7 +451,9 @@ def main() -> None:
         rows = {name: {key: _median(values) for key, values in measured.items()}
                 for name, measured in results.items()}
         for name in names:
-            rows[name]["round_trips"] = measure_round_trips(server, name, 1000 // SLOW.get(name, 1))
+            print(f"# client commands (MONITOR) and idle worker: {name}", file=sys.stderr)
+            rows[name]["client_commands"] = measure_client_commands(
+                server, name, max(1000 // SYSTEMS[name].divisor, 100))
             rows[name]["idle"] = measure_idle(server, name)
         ping = statistics.median(pings)
     print_tables(rows, ping, jobs, runs)
@@ -315,23 +464,30 @@ def _rate(row: dict, key: str) -> str:
 
 
 def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
-    print(f"\nMedians of {runs} run(s); {jobs} no-op jobs ({jobs // 10} for redis-limpyd-jobs 2, "
-          f"{max(jobs // FORK_DIVISOR, 200)} for a fork per job); redis-py PING loop: {ping:,.0f}/s.\n")
+    fewer = ", ".join(f"{max(jobs // SYSTEMS[name].divisor, 200)} for {name}"
+                      for name in rows if SYSTEMS[name].divisor > 1)
+    if any(SYSTEMS[name].modes for name in rows):
+        fewer += f"{', ' if fewer else ''}{max(jobs // FORK_DIVISOR, 200)} for a fork per job"
+    print(f"\nMedians of {runs} run(s); {jobs} jobs{f' ({fewer})' if fewer else ''}, each reading "
+          f"what it works on; redis-py PING loop: {ping:,.0f}/s.\n")
     print("| jobs/s | enqueue, one by one | enqueue, bulk | process, 1 worker | process, 2 workers "
-          "| 1 worker, fork per job | 1 worker, prefork | 2 workers, prefork |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| 1 worker, fork per job | 1 worker, prefork | 2 workers, prefork | one Redis core can carry |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
+        carry = 1 / (row["enqueue_one"]["redis_cpu"] + row["process_1"]["redis_cpu"])
         print(f"| {name} | {_rate(row, 'enqueue_one')} | {_rate(row, 'enqueue_bulk')} | "
               f"{_rate(row, 'process_1')} | {_rate(row, 'process_2')} | {_rate(row, 'process_1_fork')} | "
-              f"{_rate(row, 'process_1_prefork')} | {_rate(row, 'process_2_prefork')} |")
-    print("\n| per job | round trips, add | round trips, take + finish | Redis commands, add | "
-          "Redis commands, process | client CPU µs, add | client CPU µs, process | Redis CPU µs, add "
-          "| Redis CPU µs, process | Redis memory per 100k finished jobs | idle worker, commands/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              f"{_rate(row, 'process_1_prefork')} | {_rate(row, 'process_2_prefork')} | {carry:,.0f} |")
+    print("\n| per job | round trips, add | round trips, process | client commands, add | "
+          "client commands, process | Redis commands, add | Redis commands, process | client CPU µs, add "
+          "| client CPU µs, process | Redis CPU µs, add | Redis CPU µs, process "
+          "| Redis memory per 100k finished jobs | idle worker, commands/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
-        add, process = row["enqueue_one"], row["process_1"]
-        print(f"| {name} | {row['round_trips']['enqueue_one']:.2f} | {row['round_trips']['process']:.2f} | "
-              f"{add['commands']:.1f} | {process['commands']:.1f} | {add['client_cpu'] * 1e6:.0f} | "
+        add, process, commands = row["enqueue_one"], row["process_1"], row["client_commands"]
+        print(f"| {name} | {add['round_trips']:.2f} | {process['round_trips']:.2f} | "
+              f"{commands['enqueue_one']:.2f} | {commands['process']:.2f} | {add['commands']:.1f} | "
+              f"{process['commands']:.1f} | {add['client_cpu'] * 1e6:.0f} | "
               f"{process['client_cpu'] * 1e6:.0f} | {add['redis_cpu'] * 1e6:.0f} | "
               f"{process['redis_cpu'] * 1e6:.0f} | {process['memory_100k'] / 1e6:.1f} MB | "
               f"{row['idle']:.2f} |")

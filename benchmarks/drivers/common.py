@@ -11,9 +11,16 @@ def parse(scenarios):
     parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--mode", default="inprocess")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--mode", default="inprocess", help="limpyd-jobs' execution mode")
+    parser.add_argument("--threads", type=int, default=0, help="dramatiq: threads a process (0: its default)")
+    parser.add_argument("--prefetch", type=int, default=0, help="jobs a worker takes ahead (0: its default)")
     return parser.parse_args()
+
+
+def identifiers(count):
+    """What each job works on: the job reads it (from Redis, or from its message)."""
+    return [f"job:{number}" for number in range(count)]
 
 
 def report(**values):

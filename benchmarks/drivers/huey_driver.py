@@ -1,6 +1,6 @@
 """Benchmark driver for huey (installed from PyPI in its own venv)."""
 
-from common import parse, report, timed
+from common import identifiers, parse, report, timed
 from huey import RedisHuey
 from huey.consumer import Consumer
 
@@ -9,21 +9,23 @@ huey = RedisHuey("bench", host="127.0.0.1", port=args.port, results=False)
 
 
 @huey.task()
-def noop(number):
-    """The benchmarked job: does nothing."""
+def read_identifier(identifier):
+    """The benchmarked job: reads what it works on (its argument, in the message)."""
+    len(identifier)
 
 
 def main():
+    names = identifiers(args.jobs)
     if args.scenario == "enqueue_one":
         def add_each():
-            for number in range(args.jobs):
-                noop(number)
+            for identifier in names:
+                read_identifier(identifier)
         report(**timed(add_each))
     elif args.scenario in ("enqueue_bulk", "fill"):
-        report(**timed(noop.map, range(args.jobs)))
+        report(**timed(read_identifier.map, names))
     else:
-        consumer = Consumer(huey, workers=args.workers, worker_type="process", periodic=False)
-        consumer.run()
+        # One consumer runs all the worker processes (huey's own process pool).
+        Consumer(huey, workers=args.workers, worker_type="process", periodic=False).run()
 
 
 if __name__ == "__main__":
