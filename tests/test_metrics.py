@@ -94,3 +94,30 @@ def test_a_worker_serves_the_metrics_of_its_queues_while_it_runs(clock):
     assert samples[("limpyd_jobs_jobs_started_total", (("queue", "mine"),))] == 1
     assert not any(labels == (("queue", "other"),) for _, labels in samples)
     assert samples[("limpyd_jobs_workers_alive", ())] == 1
+
+
+def test_the_limpyd_jobs_command_serves_the_metrics_until_stopped(redis_server, threads):
+    import io
+    import threading
+
+    from limpyd_jobs.cli.admin import main
+    from limpyd_jobs.testing.server import free_port
+
+    Job.add_job(identifier="job", queue_name="q")
+    port, stop, out, seen = free_port(), threading.Event(), io.StringIO(), []
+
+    def scrape_then_stop():
+        for _ in range(500):  # until the server listens (each try fails fast while it does not)
+            try:
+                seen.append(scrape(port))
+                break
+            except OSError:
+                threading.Event().wait(0.01)
+        stop.set()
+
+    threads.start(scrape_then_stop)
+    assert main([f"--database=127.0.0.1:{redis_server.port}:0", "metrics", f"--port={port}",
+                 "--host=127.0.0.1"], stop=stop, out=out) == 0
+    threads.join()
+    assert seen[0][("limpyd_jobs_queue_waiting_jobs", (("queue", "q"),))] == 1
+    assert f"127.0.0.1:{port}/metrics" in out.getvalue()

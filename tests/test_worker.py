@@ -490,6 +490,20 @@ def test_burst_runs_every_waiting_and_due_job_then_stops(make_worker, clock):
     assert later.status.hget() == STATUSES.DELAYED  # due later: left for a worker that waits
 
 
+def test_burst_runs_a_retry_put_in_a_queue_that_appeared_during_the_run(make_worker):
+    job = Job.add_job(identifier="job", queue_name="q")
+    tries = []
+
+    def fail_once(job, queue):
+        tries.append(queue.priority.hget())
+        if len(tries) == 1:
+            raise ValueError("first try fails")
+
+    make_worker(callback=fail_once, burst=True, max_loops=0, requeue_times=1, requeue_delay_delta=0,
+                fetch_priorities_delay=3600).run()
+    assert tries == ["0", "-1"] and job.status.hget() == STATUSES.SUCCESS  # the retry's queue is new
+
+
 def test_burst_stops_at_once_when_no_queue_exists(make_worker):
     worker = make_worker(callback=noop, burst=True, timeout=3600)
     worker.run()
@@ -859,6 +873,8 @@ def test_a_timeout_of_0_waits_with_no_limit(make_worker, redis_server, threads):
     def add_when_blocked():
         with monitor_client.monitor() as monitor:
             assert worker.waiting.wait(20)
+            # its first wait may have begun before the monitor: a token of its own makes it wait again
+            redis_server.client().rpush(worker.wakeup_key, "1")
             for command in monitor.listen():
                 if command["command"].startswith("BLPOP"):
                     assert command["command"].endswith(" 0")  # no limit, as the seed says

@@ -125,6 +125,11 @@ def make_parser() -> argparse.ArgumentParser:
     health.add_argument("--queues", default="", help="comma-separated queues that need a worker beating")
     health.add_argument("--worker", help="the id of a worker that must beat")
     heartbeat(health)
+    metrics = command("metrics", "serve the Prometheus metrics of every queue over HTTP until Ctrl-C "
+                                 "(needs prometheus_client)")
+    metrics.add_argument("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
+    metrics.add_argument("--port", type=_count, default=9100, help="port to listen on (default %(default)s)")
+    heartbeat(metrics)
     return parser
 
 
@@ -399,6 +404,20 @@ class _Command:
     def _known_queue(self, name: str) -> None:
         if name not in operations.queue_names():
             raise operations.UnknownQueue(f"no queue named {name!r}")
+
+    def metrics(self) -> int:
+        try:
+            from ..metrics import serve
+        except ImportError as exc:
+            raise _Usage(f"metrics need prometheus_client (pip install limpyd-jobs[metrics]): {exc}") \
+                from None
+        server = serve(self.args.port, self.args.host, heartbeat_timeout=self.args.heartbeat_timeout)
+        self.write(f"serving metrics on http://{self.args.host}:{server.server_port}/metrics")
+        try:
+            self.stop.wait()
+        finally:
+            server.shutdown()
+        return RET_OK
 
     def stop_workers(self) -> int:
         asked = operations.stop_workers(self.args.ids or None)

@@ -87,7 +87,8 @@ class Presence:
         connection = self.database_getter().connection
         if connection.zcard(KEYS.running(worker=self.worker_id)):
             return False
-        connection.delete(KEYS.worker(worker=self.worker_id), KEYS.worker_wakeup(worker=self.worker_id))
+        connection.delete(KEYS.worker(worker=self.worker_id), KEYS.worker_wakeup(worker=self.worker_id),
+                          KEYS.worker_control(worker=self.worker_id))
         connection.zrem(KEYS.workers(), self.worker_id)
         return True
 

@@ -31,7 +31,7 @@ from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, J
 from ..models import Job, Queue
 from ..outages import Outage, is_outage
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
-from ..protocol.scripts import reconcile, requeue_delayed, start_job
+from ..protocol.scripts import reconcile, requeue_delayed, start_job, stop_workers
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str, naive_utc, stored, str_to_datetime
 from ..validation import parse_count, parse_timeout
@@ -465,7 +465,7 @@ class Worker(WorkerSettings):
         if control == "HALT":
             self.log("control says HALT: stopping")
             self.end_forced = True
-        if own == "STOP":
+        if own == stop_workers.STOP:
             self.log("asked to stop: stopping")
             self.end_forced = True
         self.pause(set(paused or ()))
@@ -523,11 +523,17 @@ class Worker(WorkerSettings):
                 or bool(self.timeout and self.clock.time() - self._idle_since >= self.timeout))
 
     def _burst_over(self) -> None:
-        """In ``burst`` mode, nothing to take: stop, unless delayed jobs are due (moved at the next pass)."""
+        """In ``burst`` mode, nothing to take: stop, unless delayed jobs are due (moved at the next
+        pass) or queues (priorities) appeared since the keys were read (taken from next)."""
         due = self.fetcher.next_due
-        if due is None or due > self.clock.time():
-            self.log("queues empty: burst over")
-            self.end_forced = True
+        if due is not None and due <= self.clock.time():
+            return
+        known = self.fetcher.keys()
+        self.update_keys()
+        if self.fetcher.keys() != known:
+            return
+        self.log("queues empty: burst over")
+        self.end_forced = True
 
     def _hold(self, taken: Taken) -> tuple[Queue | None, Job | None]:
         """Turn a take into (queue, job), and note the attempt this worker now holds."""

@@ -25,7 +25,7 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', key_workers(), '-inf', '(' .
       end
     end
   end
-  redis.call('DEL', running, key_worker(worker), key_worker_wakeup(worker))
+  redis.call('DEL', running, key_worker(worker), key_worker_wakeup(worker), key_worker_control(worker))
   redis.call('ZREM', key_workers(), worker)
   result[1] = result[1] + 1
 end
