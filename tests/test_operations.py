@@ -627,3 +627,15 @@ def test_requeue_failed_while_a_worker_runs_runs_each_job_once_more(connection, 
     assert all(tracker.runs[job.identifier.hget()] == 1 for job in fine)
     assert ops.counts("q").error == 0 and ops.counts("q").success == 300
     assert_nothing_stuck(connection)
+
+
+def test_a_job_canceled_while_its_worker_holds_it_is_not_put_back_by_a_stop_now(make_worker, connection):
+    job = Job.add_job(identifier="held", queue_name="q")
+    worker = make_worker("q")
+    worker.update_keys()
+    queue, held = worker.wait_for_job()
+    ops.cancel(held.ident)  # an operator cancels it while the worker holds it
+    worker.give_back(held, queue)  # as a stop-now signal would
+    assert job.status.hget() == STATUSES.CANCELED and job.queued.hget() is None
+    assert Queue.get_queue("q").waiting.lmembers() == []
+    assert connection.zcard(worker.running_key) == 0

@@ -789,8 +789,12 @@ class Worker(WorkerSettings):
         return False
 
     def _stale(self, job: Job, what: str) -> None:
-        """Log that a write of this worker's attempt was refused: a newer attempt holds the job."""
-        self.log(f"job {job.ident} was recovered and taken again meanwhile: {what}", level="warning")
+        """Log that a write of this worker's attempt was refused: a newer attempt holds the job, or
+        it was canceled meanwhile."""
+        if job.status.hget() == STATUSES.CANCELED:
+            self.log(f"job {job.ident} was canceled meanwhile: {what}", level="warning")
+        else:
+            self.log(f"job {job.ident} was recovered and taken again meanwhile: {what}", level="warning")
 
     def give_back_unstarted(self) -> None:
         """Put back the jobs taken ahead and not run yet (at the end of a run), at the front of

@@ -6,10 +6,20 @@
 -- delayed_score: '' when not delayed; prepend and set_priority (write priority in the job): 0/1;
 -- release_from: the worker whose running set the job leaves in the same step ('' for none);
 -- token: only enqueue if the job's attempt token is this one ('' for no check: a stale attempt
--- then writes nothing but its release, and enqueued is 0).
-if token ~= '' and redis.call('HGET', key_hash(job_model, pk), 'attempt') ~= token then
-  if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
-  return {'', 0, 0}
+-- then writes nothing but its release, and enqueued is 0). A job of this attempt CANCELED
+-- meanwhile (an operator canceled it while its worker held it) is not put back: it is unqueued
+-- and released, and enqueued is 0.
+if token ~= '' then
+  local held = redis.call('HMGET', key_hash(job_model, pk), 'attempt', 'status')
+  if held[1] ~= token or held[2] == CANCELED then
+    if held[1] == token then
+      del_field(job_model, pk, 'queued', true)
+      record_event(job_model, pk, 'canceled', tonumber(now_score),
+                   {worker = release_from ~= '' and release_from or nil})
+    end
+    if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
+    return {'', 0, 0}
+  end
 end
 local queue_created = 0
 register_model(string.match(ident, '^(.+):[^:]+$'), job_model)

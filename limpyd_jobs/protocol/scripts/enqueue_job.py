@@ -12,7 +12,7 @@ SCRIPT = LuaScript("enqueue_job")
 class Enqueued(NamedTuple):
     queue_pk: str
     queue_created: bool
-    enqueued: bool  # False: the job's attempt is not the token given (nothing was written)
+    enqueued: bool  # False: the job's attempt is not the token given, or it was canceled (not put back)
 
 
 def call(database: Any, *, job_model: str, pk: str, ident: str, queue_model: str, queue_pk: str,
