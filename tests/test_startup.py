@@ -414,9 +414,9 @@ def test_a_config_file_that_cannot_be_used_exits_ret_usage_in_one_line(body, exp
 def test_an_unreadable_config_file_exits_ret_usage_in_one_line(tmp_path, capsys):
     code, _, err = run_main(["--queues=q", f"--config={tmp_path / 'missing.ini'}"], capsys)
     missing = tmp_path / "missing.ini"
-    assert_one_line_error(code, err, RET_USAGE, f"argument --config: cannot read '{missing}': No such file")
+    assert_one_line_error(code, err, RET_USAGE, f"argument --config: '{missing}': cannot read it: No such")
     code, _, err = run_main(["--queues=q", f"--config={tmp_path}"], capsys)
-    assert_one_line_error(code, err, RET_USAGE, f"argument --config: cannot read '{tmp_path}': Is a dir")
+    assert_one_line_error(code, err, RET_USAGE, f"argument --config: '{tmp_path}': cannot read it: Is a dir")
 
 
 def test_a_bad_environment_value_is_said_naming_the_variable(monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import importlib
 import json
 import logging
@@ -189,3 +190,17 @@ def usage_error(parser: argparse.ArgumentParser, error: Exception) -> int:
     parser.print_usage(sys.stderr)
     sys.stderr.write(f"{parser.prog}: error: {error}\n")
     return RET_USAGE
+
+
+def read_ini(path: str, label: str) -> configparser.ConfigParser:
+    """The INI file at ``path``; ConfigurationException (its text starting with ``label``, which
+    names the file) says why it cannot be read."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise ConfigurationException(f"{label}: cannot read it: {exc.strerror or exc}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigurationException(f"{label} is not an INI file: {one_line(exc)}") from None
+    return parser

@@ -13,7 +13,6 @@ given nowhere keep the worker class's defaults.
 from __future__ import annotations
 
 import argparse
-import configparser
 import logging
 import os
 import sys
@@ -54,6 +53,7 @@ from .common import (
     import_object,
     one_line,
     raised_by_an_import,
+    read_ini,
     setup_logging,
     use_database,
 )
@@ -128,15 +128,7 @@ def read_config_file(path: str) -> dict[str, str]:
     """The options of the ``[limpyd-jobs-worker]`` section of an INI file, by option name (keys
     may use dashes or underscores). ConfigurationException names the file and what is wrong:
     unreadable, no such section, a key that is no option."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ConfigurationException(f"argument --config: cannot read {path!r}: {reason}") from None
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigurationException(f"argument --config: {path!r} is not an INI file: {exc}") from None
+    parser = read_ini(path, f"argument --config: {path!r}")
     if not parser.has_section(CONFIG_SECTION):
         raise ConfigurationException(f"argument --config: {path!r} has no [{CONFIG_SECTION}] section")
     names = {setting.name for setting in OPTIONS} - {"config"}

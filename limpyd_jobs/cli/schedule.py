@@ -63,7 +63,7 @@ from .common import (
     CannotConnect,
     check_connection,
     error_line,
-    one_line,
+    read_ini,
     redis_failed,
     setup_logging,
     use_database,
@@ -146,15 +146,7 @@ def read_config(path: str | None) -> Config:
         if not os.path.exists(DEFAULT_CONFIG):
             return Config()
         path = DEFAULT_CONFIG
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ConfigurationException(f"configuration {path!r}: cannot read it: {reason}") from None
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigurationException(f"configuration {path!r} is not an INI file: {one_line(exc)}") from None
+    parser = read_ini(path, f"configuration {path!r}")
     if not any(parser.has_section(name) for name in (*SECTIONS, *REDIS_SECTIONS)):
         raise ConfigurationException(
             f"configuration {path!r} has none of the sections [redbike], [redbike-redis], "
