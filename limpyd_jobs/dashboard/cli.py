@@ -1,0 +1,130 @@
+"""``limpyd-jobs-dashboard``: serve the dashboard (``limpyd_jobs.dashboard.create_app``).
+
+    limpyd-jobs-dashboard [--host=127.0.0.1] [--port=9181] [--database=redis://...]
+                          [--token=TOKEN | --basic-auth=USER:PASS] [--read-only]
+
+Every option may be set by an environment variable: ``LIMPYD_JOBS_DASHBOARD_`` and its name in
+capitals (``LIMPYD_JOBS_DASHBOARD_TOKEN``, ``..._BASIC_AUTH``, ``..._READ_ONLY=true``...), and
+``--database`` by ``REDIS_URL``; the command line wins. ``LIMPYD_JOBS_DASHBOARD_SECRET_KEY`` signs
+the session cookies (else a random key: a restart logs everyone out). The server is
+Werkzeug's threaded one, for a dashboard used by a few operators; under more load, serve
+``create_app()`` with a WSGI server (gunicorn, waitress...). Exit codes as the other commands: 2
+for an option that cannot be used, 3 when Redis does not answer at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from .. import __version__
+from ..cli.common import (
+    RET_OK,
+    RET_USAGE,
+    add_database_argument,
+    check_connection,
+    error_line,
+    run_command,
+    setup_logging,
+    use_database,
+)
+from ..constants import LOGGER_NAME
+from ..exceptions import ConfigurationException
+
+PROG = "limpyd-jobs-dashboard"
+DEFAULT_PORT = 9181
+ENV_PREFIX = "LIMPYD_JOBS_DASHBOARD_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+logger = logging.getLogger(f"{LOGGER_NAME}.dashboard")
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name) or None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command's arguments."""
+    parse = argparse.ArgumentParser(
+        prog=PROG, description="Serve the limpyd-jobs web dashboard: queues, jobs, workers, schedules.",
+        epilog=f"Each option may be set by {ENV_PREFIX}<NAME> ({ENV_PREFIX}TOKEN, {ENV_PREFIX}READ_ONLY=true"
+               "...), --database by REDIS_URL; the command line wins.")
+    parse.add_argument("--host", default=_env("HOST") or "127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    parse.add_argument("--port", type=int, default=None, help=f"port to listen on (default: {DEFAULT_PORT})")
+    add_database_argument(parse)
+    parse.add_argument("--token", default=None,
+                       help="require this token (the login form, or an 'Authorization: Bearer' header)")
+    parse.add_argument("--basic-auth", metavar="USER:PASS", default=None,
+                       help="require HTTP basic auth with this user and password")
+    parse.add_argument("--read-only", action="store_true", default=None,
+                       help="show everything, do nothing: no action is shown nor accepted")
+    parse.add_argument("--refresh", type=float, default=_env("REFRESH") or "5",
+                       help="seconds between two refreshes of the counts on a page (default: 5)")
+    parse.add_argument("--log-level", default=_env("LOG_LEVEL") or "INFO", type=str.upper,
+                       help=f"{', '.join(LOG_LEVELS)} (default: INFO)")
+    parse.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, check Redis, and serve until interrupted; the exit code."""
+    args = parser().parse_args(argv)
+    port_text = str(args.port) if args.port is not None else _env("PORT") or str(DEFAULT_PORT)
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        return error_line(PROG, f"argument --port: {port_text!r} is not a port number", RET_USAGE)
+    port = int(port_text)
+    if args.log_level not in LOG_LEVELS:
+        return error_line(PROG, f"argument --log-level: {args.log_level!r} is none of "
+                                f"{', '.join(LOG_LEVELS)}", RET_USAGE)
+    try:
+        from . import create_app
+    except ModuleNotFoundError as exc:
+        return error_line(PROG, str(exc), RET_USAGE)
+    from werkzeug.serving import make_server
+
+    setup_logging(LOGGER_NAME, getattr(logging, args.log_level))
+    setup_logging("werkzeug", getattr(logging, args.log_level))
+    use_database(args.database)
+    check_connection()
+    try:
+        app = create_app(token=args.token, basic_auth=args.basic_auth, read_only=args.read_only,
+                         refresh=args.refresh)
+    except ValueError as exc:  # --basic-auth without a ':' (or its variable)
+        raise ConfigurationException(f"argument --basic-auth: {exc}") from None
+    settings = app.config["LIMPYD_JOBS_DASHBOARD"]
+    if not settings.credentials.required and args.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("listening on %s with no --token nor --basic-auth: whoever reaches it may %s",
+                       args.host, "look at every job" if settings.read_only else "act on every queue")
+    try:
+        server = make_server(args.host, port, app, threaded=True)
+    except OSError as exc:  # the port is taken, the address is not this machine's...
+        return error_line(PROG, f"cannot listen on {args.host}:{port}: {exc.strerror or exc}", RET_USAGE)
+    logger.info("limpyd-jobs dashboard %s on http://%s:%s/ (%s)", __version__, args.host, server.port,
+                "read-only" if settings.read_only else "actions allowed")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve_forever()  # returns on KeyboardInterrupt: SIGINT, or SIGTERM (_interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    logger.info("dashboard stopped")
+    return RET_OK
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the server as SIGINT does."""
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The console script."""
+    sys.exit(run_command(PROG, main))
+
+
+if __name__ == "__main__":
+    run()
