@@ -89,3 +89,14 @@ def test_the_history_costs_no_round_trip(round_trips):
     with round_trips() as trips:
         Job.add_job(identifier="job", queue_name="q")
     assert trips.commands == ["EVALSHA"]
+
+
+def test_jobs_ended_by_a_batch_tell_their_own_success(make_worker):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(3)]
+    worker = make_worker(callback=lambda job, queue: None, max_loops=3, prefetch=3)
+    worker.run()
+    for job in jobs:
+        assert names(job) == ["added", "started", "succeeded"]
+        assert job.events()[2]["worker"] == worker.id and job.status.hget() == STATUSES.SUCCESS
+    assert Queue.get_queue("q").success.lmembers() == [job.ident for job in jobs]
+    assert len(Job.collection(status=STATUSES.RUNNING)) == 0 and len(Job.collection(queued=1)) == 0

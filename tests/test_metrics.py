@@ -32,7 +32,8 @@ def exporter():
     server.shutdown()
 
 
-def test_the_exporter_serves_what_the_scripts_counted(exporter, clock):
+@pytest.mark.parametrize("prefetch", [1, 4])  # with 4, successes are counted by batches
+def test_the_exporter_serves_what_the_scripts_counted(exporter, clock, prefetch):
     for number in range(3):
         Job.add_job(identifier=f"ok:{number}", queue_name="images")
     Job.add_job(identifier="bad", queue_name="images")
@@ -48,7 +49,7 @@ def test_the_exporter_serves_what_the_scripts_counted(exporter, clock):
             raise JobTimeout("past its timeout")
 
     Worker("images", callback=work, max_loops=6, requeue_times=1, requeue_delay_delta=0, timeout=0.05,
-           terminate_gracefuly=False).run()
+           terminate_gracefuly=False, prefetch=prefetch).run()
     Job.add_job(identifier="waits", queue_name="images")
     clock.advance(30)
     samples = scrape(exporter)
@@ -59,9 +60,13 @@ def test_the_exporter_serves_what_the_scripts_counted(exporter, clock):
     assert samples[("limpyd_jobs_jobs_timed_out_total", queue)] == 1
     assert samples[("limpyd_jobs_jobs_requeued_total", queue)] == 2  # bad, and slow, once each
     assert samples[("limpyd_jobs_job_duration_seconds_count", queue)] == 6
-    assert samples[("limpyd_jobs_job_duration_seconds_sum", queue)] == pytest.approx(1.2)
-    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.1"), *queue))] == 0
-    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.25"), *queue))] == 6
+    if prefetch == 1:
+        assert samples[("limpyd_jobs_job_duration_seconds_sum", queue)] == pytest.approx(1.2)
+        assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.1"), *queue))] == 0
+        assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.25"), *queue))] == 6
+    else:  # a job taken ahead starts when taken: its duration includes its wait in the worker
+        assert samples[("limpyd_jobs_job_duration_seconds_sum", queue)] > 1.2
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *queue))] == 6
     assert samples[("limpyd_jobs_queue_waiting_jobs", queue)] == 2  # "waits", and "slow" retried
     assert samples[("limpyd_jobs_queue_delayed_jobs", queue)] == 1
     assert samples[("limpyd_jobs_queue_oldest_waiting_seconds", queue)] >= 30

@@ -697,8 +697,7 @@ def test_a_stop_gives_untouched_prefetched_jobs_back_in_order_and_records_the_do
     assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 2 + [STATUSES.WAITING] * 4
     assert hooks(jobs[0]) == ["started", "success:None"] and hooks(jobs[2]) == []
     assert Queue.get_queue("q").waiting.lmembers() == [job.ident for job in jobs[2:]]  # front, in order
-    # taken ahead (their take counts in their tries), never started
-    assert [job.tries.hget() for job in jobs[2:]] == ["1", "1", None, None]
+    assert [job.tries.hget() for job in jobs[2:]] == ["0", "0", None, None]  # as if never taken
     assert worker.connection.zcard(worker.running_key) == 0
 
 

@@ -19,9 +19,10 @@ local function record_event(job_model, pk, event, at, details)
   end
 end
 
--- Count an event of a queue (given by its name as key_queue makes it) in its metrics.
-local function count_event(queue, field)
-  redis.call('HINCRBY', key_metrics(queue), field, 1)
+-- Count an event of a queue (given by its name as key_queue makes it) in its metrics (by 1, or
+-- by `by`).
+local function count_event(queue, field, by)
+  redis.call('HINCRBY', key_metrics(queue), field, by or 1)
 end
 
 -- Seconds since 1970 of a date as the models store it ('YYYY-MM-DD HH:MM:SS[.ffffff]', UTC).
@@ -38,14 +39,21 @@ local function epoch_of(date)
   return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
+-- The seconds a run took (from its start and end dates) and its duration bucket; nil if unknown.
+local function duration_bucket(start_str, end_str)
+  local started, ended = epoch_of(start_str), epoch_of(end_str)
+  if not started or not ended or ended < started then return nil, nil end
+  local seconds = ended - started
+  for i, bound in ipairs(DURATION_BUCKETS) do
+    if seconds <= bound then return seconds, i end
+  end
+  return seconds, #DURATION_BUCKETS + 1
+end
+
 -- Count a run's duration (from its start and end dates) in its queue's metrics.
 local function count_duration(queue, start_str, end_str)
-  local started, ended = epoch_of(start_str), epoch_of(end_str)
-  if not started or not ended or ended < started then return end
-  local seconds, bucket = ended - started, #DURATION_BUCKETS + 1
-  for i, bound in ipairs(DURATION_BUCKETS) do
-    if seconds <= bound then bucket = i break end
-  end
+  local seconds, bucket = duration_bucket(start_str, end_str)
+  if not bucket then return end
   local key = key_metrics(queue)
   redis.call('HINCRBY', key, 'd:' .. bucket, 1)
   redis.call('HINCRBYFLOAT', key, 'duration_sum', seconds)
@@ -401,7 +409,7 @@ local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, 
     redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
     wake_up_queue(queue)
     record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'})
-    if not untake then count_event(queue, 'recovered') end
+    if untake then count_event(queue, 'started', -1) else count_event(queue, 'recovered') end
     return LOST_REQUEUED
   end
   return nil
@@ -536,3 +544,67 @@ local function take_batch(waiting_keys, worker, now_str, now_score, want_counts,
   return replies
 end
 
+
+
+-- Record the successful ends of several jobs of a worker at once: each as finish() records a
+-- success (SUCCESS only if still RUNNING under its token; a retry after a lost reply answers as
+-- written), with the writes they share made once for all: the moves in the status and queued
+-- indexes, the release from the running set, the pushes to the success lists, the metrics.
+-- ends: tables of job_model, pk, ident, list, end_str, token; returns finish()'s answer for each.
+local function finish_successes(worker, ends)
+  local answers, released, models, pushes, counts = {}, {}, {}, {}, {}
+  for i, e in ipairs(ends) do
+    local key = key_hash(e.job_model, e.pk)
+    local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
+    if not current[1] or current[2] ~= e.token then
+      answers[i] = current[1] and END_STALE or END_MISSING
+      table.insert(released, e.ident)
+    elseif current[1] == SUCCESS then  -- written already (a retry after a lost reply)
+      answers[i] = RUNNING
+      table.insert(released, e.ident)
+    elseif current[1] ~= RUNNING then  -- changed while it ran: the worker decides
+      answers[i] = current[1]
+    else
+      answers[i] = RUNNING
+      redis.call('HSET', key, 'status', SUCCESS, 'end', e.end_str)
+      local model = models[e.job_model] or {pks = {}, queued = {}}
+      models[e.job_model] = model
+      table.insert(model.pks, e.pk)
+      if current[3] then
+        redis.call('HDEL', key, 'queued')
+        table.insert(model.queued, e.pk)
+      end
+      record_event(e.job_model, e.pk, 'succeeded', e.end_str,
+                   {worker = worker, attempt = tonumber(string.match(e.token, ':(%d+)$'))})
+      table.insert(released, e.ident)
+      if e.list ~= '' then
+        pushes[e.list] = pushes[e.list] or {}
+        table.insert(pushes[e.list], e.ident)
+      end
+      if current[4] then
+        local count = counts[current[4]] or {n = 0, sum = 0, buckets = {}}
+        counts[current[4]] = count
+        count.n = count.n + 1
+        local seconds, bucket = duration_bucket(current[5], e.end_str)
+        if bucket then
+          count.sum = count.sum + seconds
+          count.buckets[bucket] = (count.buckets[bucket] or 0) + 1
+        end
+      end
+    end
+  end
+  for job_model, model in pairs(models) do
+    redis.call('SREM', key_index(job_model, 'status', RUNNING), unpack(model.pks))
+    redis.call('SADD', key_index(job_model, 'status', SUCCESS), unpack(model.pks))
+    if #model.queued > 0 then redis.call('SREM', key_index(job_model, 'queued', '1'), unpack(model.queued)) end
+  end
+  for list, idents in pairs(pushes) do redis.call('RPUSH', list, unpack(idents)) end
+  if #released > 0 then redis.call('ZREM', key_running(worker), unpack(released)) end
+  for queue, count in pairs(counts) do
+    local key = key_metrics(queue)
+    redis.call('HINCRBY', key, 'succeeded', count.n)
+    for bucket, n in pairs(count.buckets) do redis.call('HINCRBY', key, 'd:' .. bucket, n) end
+    if count.sum > 0 then redis.call('HINCRBYFLOAT', key, 'duration_sum', count.sum) end
+  end
+  return answers
+end

@@ -31,7 +31,7 @@ from ..exceptions import ConfigurationException, InvalidIdent, JobProcessDied, J
 from ..models import Job, Queue
 from ..outages import Outage, is_outage
 from ..protocol import KEYS, STATUSES, EndRefusal, TakeOutcome
-from ..protocol.scripts import reconcile, requeue_delayed, start_job, stop_workers
+from ..protocol.scripts import reconcile, requeue_delayed, start_job, stop_workers, untake
 from ..protocol.scripts.take import Taken
 from ..utils import datetime_to_str, naive_utc, stored, str_to_datetime
 from ..validation import parse_count, parse_timeout
@@ -798,20 +798,26 @@ class Worker(WorkerSettings):
 
     def give_back_unstarted(self) -> None:
         """Put back the jobs taken ahead and not run yet (at the end of a run), at the front of
-        their queues, in their order."""
-        for taken in reversed(self.fetcher.release_kept()):  # each goes to the front: the last first
-            queue, job = self._hold(taken)
-            if job is None:
-                continue
-            try:
-                if self.attempts[job.ident].runs:
-                    self._give_back(job, queue, patient=False)
-                else:
-                    self.handle_job(job, queue)  # skipped or delayed: nothing of its own runs
-            except RedisError as exc:  # it stays in the running set: recovery gives it back
-                self.log(f"could not give back {job.ident} ({exc}): it will be recovered", level="warning")
-            finally:
-                self.attempts.pop(job.ident, None)
+        their queues in their order, as if never taken (one round trip)."""
+        kept = self.fetcher.release_kept()
+        untouched = [taken.ident for taken in kept if taken.outcome == TakeOutcome.RUN]
+        try:
+            if untouched:
+                now_str, now_score = stored(self.clock.now())
+                untake.call(self.queue_model.database, worker=self.id, now_str=now_str, now_score=now_score,
+                            idents=untouched)
+        except RedisError as exc:  # they stay in the running set: recovery gives them back
+            self.log(f"could not give back {', '.join(untouched)} ({exc}): recovery will", level="warning")
+        for taken in kept:
+            if taken.outcome != TakeOutcome.RUN:  # skipped or delayed: nothing of its own runs
+                queue, job = self._hold(taken)
+                if job is not None:
+                    try:
+                        self.handle_job(job, queue)
+                    except RedisError as exc:
+                        self.log(f"could not end {job.ident} ({exc}): it will be recovered", level="warning")
+                    finally:
+                        self.attempts.pop(job.ident, None)
 
     def _label(self, job: Job, queue: Queue) -> str:
         """``[queue|identifier]`` for log lines, without a round trip for a held job."""

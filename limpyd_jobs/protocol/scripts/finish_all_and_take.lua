@@ -6,13 +6,13 @@
 -- delayed_keys: take.lua's, after `ends` times six values, job_model, pk, ident, list_key, end_str,
 -- token (each end as finish.lua writes a success: SUCCESS only if still RUNNING under this token). previous: finish.lua's answer for each end, in order; then up to count jobs taken as
 -- take_many.lua takes them (none if count is 0).
-local result, n, values = {}, tonumber(ends), delayed_keys
+local n, values, ended = tonumber(ends), delayed_keys, {}
 for i = 0, n - 1 do
   local at = i * 6
-  local job_model, pk, ident = values[at + 1], values[at + 2], values[at + 3]
-  local list, end_str, token = values[at + 4], values[at + 5], values[at + 6]
-  table.insert(result, finish(job_model, pk, ident, SUCCESS, list, end_str, '0', worker, RUNNING, token))
+  table.insert(ended, {job_model = values[at + 1], pk = values[at + 2], ident = values[at + 3],
+                       list = values[at + 4], end_str = values[at + 5], token = values[at + 6]})
 end
+local result = finish_successes(worker, ended)
 if tonumber(count) > 0 then
   local keys = {}
   for i = n * 6 + 1, #values do table.insert(keys, values[i]) end
