@@ -671,6 +671,12 @@ def test_prefetch_takes_and_records_jobs_in_batches_under_one_round_trip_each(ma
     assert worker.connection.zcard(worker.running_key) == 0
 
 
+@pytest.mark.parametrize("prefetch", [0, 1001])
+def test_prefetch_is_bounded(make_worker, prefetch):
+    with pytest.raises(ConfigurationException, match="prefetch"):  # a batch's writes have a size limit
+        make_worker(prefetch=prefetch)
+
+
 def test_prefetched_jobs_run_before_a_higher_priority_job_added_meanwhile(make_worker):
     for number in range(3):
         Job.add_job(identifier=f"job:{number}", queue_name="q", priority=0)

@@ -575,7 +575,7 @@ local function finish_successes(worker, ends)
   for i, e in ipairs(ends) do
     local key = key_hash(e.job_model, e.pk)
     local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
-    if not current[1] or current[2] ~= e.token then
+    if not current[1] or (e.token ~= '' and current[2] ~= e.token) then
       answers[i] = current[1] and END_STALE or END_MISSING
       table.insert(released, e.ident)
     elseif current[1] == SUCCESS then  -- written already (a retry after a lost reply)

@@ -52,7 +52,7 @@ def clean(setting: Field, value: Any) -> Any:
 # --- parsers: each takes a value (text from the command line, or any Python value) and returns
 # the option's value, or raises ValueError saying why it cannot
 
-def integer(minimum: int | None = None) -> Callable[[Any], int]:
+def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         try:
             number = int(value)
@@ -60,6 +60,8 @@ def integer(minimum: int | None = None) -> Callable[[Any], int]:
             raise ValueError(f"{value!r} is not an integer") from None
         if minimum is not None and number < minimum:
             raise ValueError(f"{number} is below the minimum of {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"{number} is above the maximum of {maximum}")
         return number
 
     return parse
@@ -185,6 +187,11 @@ def sequence(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+#: The most jobs a worker takes at once: a batch's shared writes pass its jobs to one Redis
+#: command each, and a script passes at most about 8,000 values to one.
+PREFETCH_MAX = 1000
+
+
 @dataclass(eq=False)
 class WorkerSettings:
     """The options of a worker (see the module's docstring)."""
@@ -250,9 +257,9 @@ class WorkerSettings:
         False, boolean, "Run until the queues are empty, then exit (jobs delayed to later stay delayed)",
         "--burst")
     prefetch: int = option(
-        1, integer(1), "Jobs to take in one round trip, each leased with its own attempt token; their "
-        "successes are written together with the next take. Jobs taken ahead run before a job of a "
-        "higher priority added meanwhile", "--prefetch=8")
+        1, integer(1, PREFETCH_MAX), "Jobs to take in one round trip (at most 1000), each leased with its "
+        "own attempt token; their successes are written together with the next take. Jobs taken ahead run "
+        "before a job of a higher priority added meanwhile", "--prefetch=8")
     # --- reliability
     execution_mode: str = option(
         "inprocess", choice("inprocess", "fork", "prefork"),

@@ -723,11 +723,15 @@ class Worker(WorkerSettings):
         then = self.fetcher.request(self.keys) if self._may_take_next() else None
         for _, _, attempt, _, _ in ended:
             self.notify("before_record", self, attempt, "success")
+        self._unrecorded = {}
         try:
             previous, taken, take_lost = self.recorder.successes(
                 [(job, attempt, end) for job, _, attempt, _, end in ended], then, self.prefetch)
-        finally:
-            self._unrecorded = {}
+        except BaseException:  # not written: forgotten, so that a reconciliation gives them back
+            for _, _, attempt, _, _ in ended:
+                self.attempts.pop(attempt.ident, None)
+            self.fetcher.take_lost = True
+            raise
         if taken:
             self.fetcher.keep(taken)
         self.fetcher.take_lost |= take_lost
