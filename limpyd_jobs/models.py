@@ -215,6 +215,29 @@ class Queue(BaseJobsModel):
                                     queues=names_by_pk).failures
 
 
+def history_entries(entries: list[str]) -> list[dict[str, Any]]:
+    """The events of a job's ``history`` list as the scripts wrote them (``at``: a date string or
+    a timestamp); an entry that is not a JSON object is shown as it is, as an ``unreadable`` event."""
+    events = []
+    for entry in entries:
+        try:
+            event = json.loads(entry)
+        except ValueError:  # malformed in Redis
+            event = None
+        events.append(event if isinstance(event, dict) else {"event": "unreadable", "entry": entry})
+    return events
+
+
+def event_time(at: Any) -> datetime | None:
+    """The ``at`` of a history event as an aware UTC datetime (None when not known or unreadable)."""
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        try:
+            return datetime.fromtimestamp(at, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return str_to_datetime(at) if isinstance(at, str) else None
+
+
 def _all_subclasses(model: type) -> list[type]:
     found = [model]
     for sub in model.__subclasses__():
@@ -385,17 +408,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         """The job's history, oldest first: dicts with ``event`` (added, started, succeeded, failed,
         skipped, requeued, due, recovered, untaken, canceled...), ``at`` (an aware UTC datetime, None
         when not known) and the event's details (worker, attempt, queue, priority, error...)."""
-        events = []
-        for entry in self.history.lrange(0, -1):
-            try:
-                event = json.loads(entry)
-            except ValueError:  # malformed in Redis: shown as it is
-                event = {"event": "unreadable", "entry": entry}
-            at = event.get("at")
-            event["at"] = (datetime.fromtimestamp(at, timezone.utc) if isinstance(at, (int, float))
-                           else str_to_datetime(at) if isinstance(at, str) else None)
-            events.append(event)
-        return events
+        return [{**event, "at": event_time(event.get("at"))}
+                for event in history_entries(self.history.lrange(0, -1))]
 
     @property
     def duration(self) -> timedelta | None:

@@ -14,7 +14,6 @@ imported.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -27,7 +26,7 @@ from redis.exceptions import RedisError
 
 from .constants import LOGGER_NAME
 from .exceptions import InvalidIdent, LimpydJobsException
-from .models import Error, Job, Queue
+from .models import Error, Job, Queue, history_entries
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import cancel_job, empty_queue, pause_queue, retry_job
 from .protocol.scripts import requeue_failed as requeue_failed_script
@@ -567,14 +566,7 @@ def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> l
     first, as the scripts wrote them (``at``: a date string or a timestamp)."""
     info = _job_info(job, queue_model)
     key = KEYS.field(model=info.model, pk=info.pk, field="history")
-    events = []
-    for entry in queue_model.get_connection().lrange(key, 0, -1):
-        try:
-            event = json.loads(entry)
-        except ValueError:
-            event = {"event": "unreadable", "entry": entry}
-        events.append(event if isinstance(event, dict) else {"event": "unreadable", "entry": entry})
-    return events
+    return history_entries(queue_model.get_connection().lrange(key, 0, -1))
 
 
 def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Error] = Error,

@@ -12,9 +12,7 @@ from typing import Any
 
 from .. import operations, pending, recurring
 from ..constants import LOGGER_NAME
-from ..exceptions import InvalidIdent
 from ..models import Error, Queue
-from ..protocol import KEYS
 from ..utils import str_to_datetime
 
 logger = logging.getLogger(f"{LOGGER_NAME}.dashboard")
@@ -139,31 +137,12 @@ class Event:
 
 
 def job_events(info: operations.JobInfo) -> list[Event]:
-    """A job's whole history (``Job.events()``), oldest first. A job whose model this process
-    does not define (nor may import) has its history list read as ``events()`` reads it."""
-    try:
-        raw = info.job().events()
-    except InvalidIdent:
-        raw = _history_of_unknown_model(info)
+    """A job's whole history, oldest first (read without its model: any job's history shows)."""
     events = []
-    for entry in raw:
+    for entry in operations.job_history(info):
         details = {name: value for name, value in entry.items() if name not in ("event", "at")}
         events.append(Event(str(entry.get("event", "")), to_utc(entry.get("at")), details))
     return events
-
-
-def _history_of_unknown_model(info: operations.JobInfo) -> list[dict[str, Any]]:
-    """The history list of a job whose model is not in this process (what ``Job.events()`` reads)."""
-    connection = Queue.get_connection()
-    entries = connection.lrange(KEYS.field(model=info.model, pk=info.pk, field="history"), 0, -1)
-    found = []
-    for entry in entries:
-        try:
-            event = json.loads(entry)
-        except ValueError:
-            event = None
-        found.append(event if isinstance(event, dict) else {"event": "unreadable", "entry": entry})
-    return found
 
 
 @dataclass
