@@ -142,6 +142,27 @@ def test_a_script_safe_to_send_again_survives_a_lost_reply(name, proxy, clock):
     assert proxy.counts.lost == 1
 
 
+@pytest.mark.parametrize("name", ["take_many", "finish_all_and_take", "untake"])
+def test_a_lost_reply_of_a_batch_script_loses_no_job_and_runs_none_twice(name, make_worker, proxy, direct):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(6)]
+    proxy.lose_reply(script(name))
+
+    def record_then_stop_for_untake(job, queue):
+        record(job, queue)
+        if name == "untake" and job.identifier.hget() == "job:0":
+            worker.end_forced = True  # the two other jobs of the batch go back, untouched
+
+    worker = make_worker(callback=record_then_stop_for_untake, prefetch=3, max_loops=0, burst=True)
+    worker.run()
+    if name == "untake":  # the reply of the give back was lost: its script ran, or recovery will do it
+        assert [job.status.hget() for job in jobs[1:3]] in ([STATUSES.WAITING] * 2, [STATUSES.RUNNING] * 2)
+        make_worker(callback=record, max_loops=0, burst=True, heartbeat_timeout=0.01).recover_lost_jobs()
+        make_worker(callback=record, max_loops=0, burst=True).run()
+    assert sorted(executions(direct)) == [f"job:{number}" for number in range(6)]  # each once
+    assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 6
+    assert running_set(direct, worker) == [] and proxy.counts.lost == 1
+
+
 def test_a_lost_reply_of_a_script_not_safe_to_send_again_raises(proxy):
     Job.add_job(identifier="job:1", queue_name="q")
     proxy.lose_reply(script("take"))

@@ -2,10 +2,13 @@
 -- KEYS: the waiting lists to take the next jobs from, highest priority first
 -- ARGV: worker, now_str, now_score, want_counts, count, ends, delayed_keys...
 -- RETURNS: [previous]..., [take.lua's values]...
--- RETRY: safe, an end written already answers as written (see finish), jobs taken are the worker's
 -- delayed_keys: take.lua's, after `ends` times six values, job_model, pk, ident, list_key, end_str,
--- token (each end as finish.lua writes a success: SUCCESS only if still RUNNING under this token). previous: finish.lua's answer for each end, in order; then up to count jobs taken as
--- take_many.lua takes them (none if count is 0).
+-- token (each end as finish.lua writes a success: SUCCESS only if still RUNNING under this token;
+-- the writes they share are made once, see finish_successes). previous: finish.lua's answer for
+-- each end, in order; then up to count jobs taken as take_many.lua takes them (none if count is
+-- 0). Not sent again after a lost reply (its take may have run): the worker writes the ends alone
+-- (sent again: an end written already answers as written) and gives back what the lost take held
+-- (reconcile.lua).
 local n, values, ended = tonumber(ends), delayed_keys, {}
 for i = 0, n - 1 do
   local at = i * 6
