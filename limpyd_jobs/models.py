@@ -9,12 +9,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from limpyd import fields
 from limpyd.contrib.indexes import SimpleDateTimeIndex
-from limpyd.indexes import EqualIndex
 from limpyd_extensions import related
 
 from . import orm
@@ -22,9 +21,11 @@ from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
 from .exceptions import ConfigurationException, InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
+from .history import decoded_events
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
+from .script_fields import fields_of_new_job, free_fields, purge_descriptions
 from .utils import (
     compute_delayed_until,
     datetime_to_score,
@@ -40,7 +41,6 @@ from .validation import (
     clean_identifier,
     clean_priority,
     clean_queue_name,
-    clean_timeout,
     parse_priority,
 )
 
@@ -126,16 +126,34 @@ class Queue(BaseJobsModel):
 
     @classmethod
     def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
-        """``get_all`` sorted by priority (highest first), then by name."""
-        queues = cls.get_all(names)
-        keys = {}
-        for queue in queues:
-            name, priority = queue.hmget("name", "priority")
+        """``get_all`` sorted by priority (highest first), then by name (a malformed priority last)."""
+        return [orm.instance(cls, pk) for pk, _, _ in cls.by_priority(normalize_names(names))]
+
+    @classmethod
+    def by_priority(cls, names: Iterable[str] | None = None) -> list[tuple[str, str | None, int | None]]:
+        """``(pk, name, priority)`` of the queues of these names (all if None), highest priority
+        first, then by name and pk; a malformed priority (None) last. Two pipelines."""
+        connection = cls.get_connection()
+        if names is None:
+            pks = connection.smembers(KEYS.collection(model=cls._name))
+        else:
+            with connection.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.smembers(KEYS.index(model=cls._name, field="name", value=name))
+                pks = set().union(*pipe.execute())
+        ordered = sorted(pks, key=lambda pk: int(pk) if pk.isdigit() else 0)
+        with connection.pipeline(transaction=False) as pipe:
+            for pk in ordered:
+                pipe.hmget(KEYS.hash(model=cls._name, pk=pk), "name", "priority")
+            values = pipe.execute() if ordered else []
+        found = []
+        for pk, (name, priority) in zip(ordered, values, strict=True):
             try:
-                keys[queue.pk.get()] = (-parse_priority(priority or 0), name or "")
-            except ValueError:  # malformed in Redis: last
-                keys[queue.pk.get()] = (float("inf"), name or "")
-        return sorted(queues, key=lambda queue: keys[queue.pk.get()])
+                number: int | None = parse_priority(priority or 0)
+            except ValueError:  # malformed in Redis
+                number = None
+            found.append((pk, name, number))
+        return sorted(found, key=lambda row: (row[2] is None, -(row[2] or 0), row[1] or ""))
 
     @classmethod
     def get_waiting_keys(cls, names: str | Iterable[str]) -> list[str]:
@@ -199,7 +217,7 @@ class Queue(BaseJobsModel):
         if older_than is not None:
             delta = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
             cutoff = datetime_to_str(self.clock.now() - delta)
-        descriptions = json.dumps(Job.purge_descriptions())
+        descriptions = json.dumps(purge_descriptions(job_models()))
         deleted: list[str] = []
         for key in (self.success.key, self.errors.key):
             deleted += purge_finished.call(self.database, list_key=key, keep=-1 if keep is None else keep,
@@ -213,36 +231,6 @@ class Queue(BaseJobsModel):
         ``(ident, reason)`` for the idents that name no job."""
         return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=cls.clock.time(),
                                     queues=names_by_pk).failures
-
-
-def history_entries(entries: list[str]) -> list[dict[str, Any]]:
-    """The events of a job's ``history`` list as the scripts wrote them (``at``: a date string or
-    a timestamp); an entry that is not a JSON object is shown as it is, as an ``unreadable`` event."""
-    events = []
-    for entry in entries:
-        try:
-            event = json.loads(entry)
-        except ValueError:  # malformed in Redis
-            event = None
-        events.append(event if isinstance(event, dict) else {"event": "unreadable", "entry": entry})
-    return events
-
-
-def event_time(at: Any) -> datetime | None:
-    """The ``at`` of a history event as an aware UTC datetime (None when not known or unreadable)."""
-    if isinstance(at, (int, float)) and not isinstance(at, bool):
-        try:
-            return datetime.fromtimestamp(at, timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return str_to_datetime(at) if isinstance(at, str) else None
-
-
-def _all_subclasses(model: type) -> list[type]:
-    found = [model]
-    for sub in model.__subclasses__():
-        found += _all_subclasses(sub)
-    return found
 
 
 class Job(orm.Snapshot, BaseJobsModel):
@@ -328,8 +316,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         decides what else is imported: InvalidIdent says what was refused."""
         model = cls._models_by_repr.get(model_repr)
         if model is None:
-            cls._models_by_repr.update(
-                (known.get_model_repr(), known) for known in _all_subclasses(Job) if not known.abstract)
+            cls._models_by_repr.update((known.get_model_repr(), known) for known in job_models())
             model = cls._models_by_repr.get(model_repr) or cls._import_model(model_repr)
         return model
 
@@ -357,10 +344,11 @@ class Job(orm.Snapshot, BaseJobsModel):
     def register_models(cls) -> None:
         """Tell the scripts which limpyd model each Job model of this process is, so that they find
         a job's hash from its ident (a model is registered as jobs are added; older data needs this)."""
-        models = {model.get_model_repr(): model._name for model in _all_subclasses(Job) if not model.abstract}
-        cls.get_connection().hset(KEYS.job_models(), mapping=models)
-        orm.registered_models(cls.database).update(
-            model._name for model in _all_subclasses(Job) if model.database is cls.database)
+        known = job_models()
+        cls.get_connection().hset(KEYS.job_models(), mapping={model.get_model_repr(): model._name
+                                                              for model in known})
+        orm.registered_models(cls.database).update(model._name for model in known
+                                                   if model.database is cls.database)
 
     @classmethod
     def _unregistered(cls) -> bool:
@@ -376,27 +364,6 @@ class Job(orm.Snapshot, BaseJobsModel):
         model = cls.model_for_repr(model_repr)
         return orm.instance(model, pk) if lazy else model(pk)
 
-    @classmethod
-    def purge_descriptions(cls) -> dict[str, dict[str, list[str]]]:
-        """For purge_finished.lua: the index and key fields of every Job model it can delete
-        (models with indexes other than limpyd's EqualIndex are left alone)."""
-        descriptions = {}
-        for model in _all_subclasses(Job):
-            if model.abstract:
-                continue
-            indexed, keys = [], []
-            for field in model.get_class_fields():
-                if field is model._redis_attr_pk:
-                    continue
-                if not isinstance(field, fields.InstanceHashField):
-                    keys.append(field.name)
-                if field.indexable:
-                    indexed.append(field.name)
-            if all(cls._has_plain_index(model.get_class_field(name)) for name in indexed) and not any(
-                    model.get_class_field(name).indexable for name in keys):
-                descriptions[model._name] = {"indexed": indexed, "keys": keys}
-        return descriptions
-
     # --- properties
 
     @property
@@ -408,8 +375,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         """The job's history, oldest first: dicts with ``event`` (added, started, succeeded, failed,
         skipped, requeued, due, recovered, untaken, canceled...), ``at`` (an aware UTC datetime, None
         when not known) and the event's details (worker, attempt, queue, priority, error...)."""
-        return [{**event, "at": event_time(event.get("at"))}
-                for event in history_entries(self.history.lrange(0, -1))]
+        return decoded_events(self.history.lrange(0, -1))
 
     @property
     def duration(self) -> timedelta | None:
@@ -453,7 +419,7 @@ class Job(orm.Snapshot, BaseJobsModel):
             delayed_until, delayed_for, now)
         now_str, now_score = stored(now)
         delayed_str, delayed_score = stored(when) if when else ("", "")
-        script_fields, limpyd_fields = cls._fields_of_new_job(fields_if_new)
+        script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
         arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
                          queue_model=queue_model._name, queue_name=queue_name, priority=priority,
                          identifier=identifier, now_str=now_str, now_score=now_score, delayed_str=delayed_str,
@@ -492,10 +458,10 @@ class Job(orm.Snapshot, BaseJobsModel):
     @classmethod
     def add_job_on_commit(cls, using: str | None = None, **kwargs: Any) -> None:
         """``add_job(**kwargs)`` once the current Django transaction (of database ``using``) commits,
-        at once outside one; nothing if it rolls back. Needs Django."""
-        from django.db import transaction
+        at once outside one; nothing if it rolls back. Needs Django (``contrib.django.transactions``)."""
+        from .contrib.django.transactions import add_job_on_commit  # Django, only when asked for
 
-        transaction.on_commit(lambda: cls.add_job(**kwargs), using=using)
+        add_job_on_commit(cls, using=using, **kwargs)
 
     @classmethod
     def add_jobs(
@@ -523,7 +489,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
                     "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
         queue_model = queue_model or cls.queue_model
-        if not all(script_writes for _, script_writes in cls._free_fields().values()):
+        if not all(script_writes for _, script_writes in free_fields(cls).values()):
             # fields only limpyd writes: one add_job per item
             return [cls.add_job(queue_model=queue_model, **{**defaults, **(
                 item if isinstance(item, dict) else {"identifier": item})}) for item in jobs]
@@ -554,7 +520,7 @@ class Job(orm.Snapshot, BaseJobsModel):
                 record[5] = max(record[5], item_prepend)
                 positions.append(by_identifier[identifier])
                 continue
-            extra, _ = cls._fields_of_new_job(values)
+            extra, _ = fields_of_new_job(cls, values)
             by_identifier[identifier] = len(records)
             positions.append(len(records))
             records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
@@ -579,61 +545,6 @@ class Job(orm.Snapshot, BaseJobsModel):
         if not queue_name:
             raise InvalidValue(f"No queue name: pass queue_name, or set queue_name on {cls.__name__}")
         return clean_queue_name(queue_name)
-
-    @classmethod
-    def _fields_of_new_job(cls, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None]:
-        """The subclass fields of a new job: for add_job.lua, as (name, value, indexed) threes, when
-        it can write them all (a list shared between calls when only defaults apply: do not change
-        it); else None and the values for limpyd to write (it writes defaults itself)."""
-        if not values:  # the usual case, the same at every call: computed once
-            defaults = cls.__dict__.get("_default_fields_args")
-            if defaults is None:
-                defaults = cls._default_fields_args = cls._fields_of_new_job_given({})
-            return defaults
-        return cls._fields_of_new_job_given(values)
-
-    @classmethod
-    def _fields_of_new_job_given(cls, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None]:
-        free = cls._free_fields()
-        for name in values:
-            if name not in free:
-                raise ValueError(f"add_job cannot set {name!r}: it is not a field of {cls.__name__} "
-                                 "that add_job leaves to the caller")
-        if "timeout" in values and values["timeout"] is not None:
-            values = {**values, "timeout": clean_timeout(values["timeout"])}
-        if any(not script_writes and (name in values or hasattr(field, "default"))
-               for name, (field, script_writes) in free.items()):
-            return [], values
-        return cls._script_fields_args(values), None
-
-    @classmethod
-    def _script_fields_args(cls, values: dict[str, Any]) -> list[Any]:
-        args: list[Any] = []
-        for name, (field, _) in cls._free_fields().items():
-            value = values[name] if name in values else getattr(field, "default", None)
-            if value is not None:
-                args += [name, value, int(bool(field.indexable))]
-        return args
-
-    @classmethod
-    def _free_fields(cls) -> dict[str, tuple[Any, bool]]:
-        """Fields add_job may set (name -> (field, whether add_job.lua can write it: a plain
-        InstanceHashField, not unique, without indexes other than limpyd's EqualIndex)), computed
-        once per model."""
-        cache = cls.__dict__.get("_free_fields_cache")
-        if cache is None:
-            cache = {
-                field.name: (field, type(field) is fields.InstanceHashField and not field.unique
-                             and cls._has_plain_index(field))
-                for field in cls.get_class_fields()
-                if field.name not in cls._managed_fields and field is not cls._redis_attr_pk
-            }
-            cls._free_fields_cache = cache
-        return cache
-
-    @staticmethod
-    def _has_plain_index(field: Any) -> bool:
-        return not field.indexable or all(index is EqualIndex for index in field.index_classes)
 
     def enqueue_or_delay(
         self,
@@ -803,3 +714,14 @@ class Error(BaseJobsModel):
         """The ``date_time`` field as an aware UTC datetime."""
         return str_to_datetime(self.date_time.hget())
 
+
+
+def job_models() -> list[type[Job]]:
+    """The Job models defined in this process (abstract ones left out); none is imported here."""
+    found, pending = [], [Job]
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if not model.abstract:
+            found.append(model)
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 
 from .exceptions import InvalidDelay
 
@@ -13,11 +13,23 @@ from .exceptions import InvalidDelay
 #: limpyd-jobs 3 before it wrote that form) are read too.
 
 
-def to_utc(value: datetime) -> datetime:
-    """Return ``value`` in UTC; a naive datetime is taken to already be in UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+@overload
+def to_utc(value: datetime) -> datetime: ...
+@overload
+def to_utc(value: Any) -> datetime | None: ...
+
+
+def to_utc(value: Any) -> datetime | None:
+    """An aware UTC datetime from a datetime (naive: taken as UTC), a timestamp or a stored
+    string; None for anything else (a value that names no time included)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return str_to_datetime(value) if isinstance(value, str) else None
 
 
 def naive_utc(value: datetime) -> datetime:
