@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from .constants import LOGGER_NAME
+from .constants import LOGGER_NAME, __version__
 from .exceptions import ConfigurationException, LimpydJobsException
 from .models import Error, Job, Queue
 from .protocol import STATUSES
-
-__version__ = "3.0.0.dev0"
 
 __all__ = [
     "STATUSES", "LOGGER_NAME", "Queue", "Job", "Error", "Worker",

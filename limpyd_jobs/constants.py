@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: The version of limpyd-jobs (``limpyd_jobs.__version__``).
+__version__ = "3.0.0.dev0"
+
 #: Name of the logger used by workers unless ``logger_name`` says otherwise.
 LOGGER_NAME = "limpyd-jobs"
 

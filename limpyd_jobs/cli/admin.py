@@ -31,7 +31,9 @@ from typing import Any, TextIO
 
 from redis.exceptions import RedisError
 
-from .. import __version__, operations
+from .. import operations
+from ..constants import __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, InvalidValue
 from ..models import Queue
 from ..operations import JobInfo, OperationError
@@ -47,7 +49,6 @@ from .common import (
     check_connection,
     error_line,
     redis_failed,
-    use_database,
 )
 
 PROG = "limpyd-jobs"

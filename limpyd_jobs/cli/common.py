@@ -15,7 +15,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ..connection import describe, settings_from_string
+from ..connection import describe
+from ..databases import databases_of
 from ..exceptions import ConfigurationException
 from ..logs import JsonFormatter
 from ..models import BaseJobsModel
@@ -111,35 +112,14 @@ def add_database_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> Non
     parser.add_argument("--database", help=f"{DATABASE_HELP}, e.g. --database=localhost:6379:15", **kwargs)
 
 
-def use_database(value: str | None, models: Iterable[type] = (BaseJobsModel,)) -> None:
-    """Point the databases of these models at ``value`` (host:port:db or a URL), if given; if
-    not, read their settings now (``REDIS_URL``), rather than when first used.
-
-    Raises ConfigurationException naming ``--database`` (or ``REDIS_URL``) when it cannot be read."""
-    if not value:
-        for database in _databases(models):
-            database.connection_settings  # noqa: B018 - read now: a malformed REDIS_URL is said here
-        return
-    try:
-        settings = settings_from_string(value)
-    except ConfigurationException as exc:
-        raise ConfigurationException(f"argument --database: {exc}") from None
-    for database in _databases(models):
-        database.reset(**settings)
-
-
 def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
     """Check that the Redis of each of these models' databases answers; CannotConnect names it."""
-    for database in _databases(models):
+    for database in databases_of(models):
         try:
             database.connection.ping()
         except RedisError as exc:
             raise CannotConnect(
                 f"cannot connect to Redis at {describe(database.connection_settings)}: {exc}") from None
-
-
-def _databases(models: Iterable[type]) -> list[Any]:
-    return list({id(model.database): model.database for model in models}.values())
 
 
 def setup_logging(logger_name: str, level: int | None = None, log_format: str = "text") -> None:

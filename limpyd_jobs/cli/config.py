@@ -22,11 +22,13 @@ from typing import IO, Any, NoReturn
 
 import limpyd
 
-from .. import __version__
 from ..connection import masked
+from ..constants import __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException
-from ..models import BaseJobsModel, Error, Queue
+from ..models import BaseJobsModel
 from ..workers.settings import (
+    OBJECT_OPTIONS,
     SETTINGS,
     boolean,
     choice,
@@ -35,6 +37,7 @@ from ..workers.settings import (
     importable,
     integer,
     log_level,
+    object_problem,
     option,
     text,
 )
@@ -55,7 +58,6 @@ from .common import (
     raised_by_an_import,
     read_ini,
     setup_logging,
-    use_database,
 )
 from .pool import WorkerPool
 
@@ -296,17 +298,12 @@ class WorkerConfig:
         if not (isinstance(worker_class, type) and issubclass(worker_class, Worker)):
             raise ConfigurationException(self._from_source(
                 "worker_class", f"argument --worker-class: {worker_class!r} is not a Worker subclass"))
-        for name, base in (("queue_model", Queue), ("error_model", Error)):
-            model = options[name]
-            if model is not None and not (isinstance(model, type) and issubclass(model, base)):
+        for name in OBJECT_OPTIONS:
+            problem = object_problem(name, options[name]) if options[name] is not None else None
+            if problem:
+                shown = given[name] if name == "callback" else options[name]  # a callback: its path
                 raise ConfigurationException(self._from_source(
-                    name, f"argument {flag(_OPTIONS_BY_NAME[name])}: {model!r} is not {base.__name__} "
-                    "or a subclass"))
-        callback = options["callback"]
-        if callback is not None and not callable(callback):
-            raise ConfigurationException(self._from_source(
-                "callback", f"argument --callback: {given['callback']!r} is not callable "
-                f"(its type: {type(callback).__name__})"))
+                    name, f"argument {flag(_OPTIONS_BY_NAME[name])}: {shown!r} {problem}"))
         for name in IMPORTED:
             if options[name] is None:
                 options[name] = getattr(worker_class, name, None)

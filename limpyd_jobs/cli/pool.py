@@ -51,14 +51,26 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from ..constants import LOGGER_NAME
 from ..models import BaseJobsModel
 from .common import RET_ERROR, RET_OK, run_command
 
-if TYPE_CHECKING:
-    from .config import WorkerConfig
+
+class PoolCommand(Protocol):
+    """What the pool asks of the command it runs (``WorkerConfig``, which imports the pool)."""
+
+    prog_name: str
+    options: Any  # the parsed options (an argparse.Namespace)
+    worker: Any
+    update_title: bool
+
+    def prepare_models(self) -> Any: ...
+    def prepare_logging(self) -> Any: ...
+    def prepare_worker(self) -> Any: ...
+    def print_options(self) -> Any: ...
+    def execute(self) -> int: ...
 
 #: What the pool's process title starts with.
 TITLE_PREFIX = "limpyd-jobs-worker-pool"
@@ -173,7 +185,7 @@ class WorkerPool:
 
     title_prefix = TITLE_PREFIX
 
-    def __init__(self, config: WorkerConfig, processes: int, backoff: Backoff | None = None,
+    def __init__(self, config: PoolCommand, processes: int, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.processes = processes

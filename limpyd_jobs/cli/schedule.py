@@ -46,9 +46,9 @@ from typing import Any
 from limpyd.exceptions import DoesNotExist
 from redis.exceptions import RedisError
 
-from .. import __version__
 from ..connection import DEFAULT_SETTINGS, settings_from_url
-from ..constants import LOGGER_NAME
+from ..constants import LOGGER_NAME, __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel
 from ..protocol.vocabulary import KEYS, PREFIX_VARIABLE, Keys
@@ -66,7 +66,6 @@ from .common import (
     read_ini,
     redis_failed,
     setup_logging,
-    use_database,
 )
 
 PROG = "limpyd-jobs-schedule"

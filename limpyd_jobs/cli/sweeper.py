@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from .. import __version__
-from ..constants import LOGGER_NAME
+from ..constants import LOGGER_NAME, __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error
 from ..utils import import_string
@@ -35,7 +35,6 @@ from .common import (
     redis_failed,
     setup_logging,
     usage_error,
-    use_database,
 )
 
 PROG = "limpyd-jobs-sweeper"

@@ -26,13 +26,15 @@ from flask import (
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from .. import __version__, operations, recurring
-from ..cli.common import use_database
+from .. import operations, recurring
 from ..connection import describe
+from ..constants import __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, InvalidValue
 from ..models import Error, Queue
 from ..outages import is_outage
 from ..protocol import STATUSES
+from ..utils import to_utc
 from . import reading
 from .security import AUTH_KEY, CSRF_KEY, Credentials, csrf_token, csrf_valid, local_path, parse_basic_auth
 
@@ -136,7 +138,7 @@ def create_app(database: str | None = None, *, token: str | None = None, basic_a
             credentials=Credentials(token, user, password), read_only=bool(read_only), refresh=float(refresh),
             page_size=page_size, heartbeat_timeout=heartbeat_timeout, queue_model=queue_model,
             error_model=error_model))
-    app.jinja_env.filters["utc"] = reading.to_utc
+    app.jinja_env.filters["utc"] = to_utc
     app.jinja_env.globals["csrf_token"] = csrf_token
     _register_security(app)
     _register_pages(app)

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from .. import __version__
 from ..cli.common import (
     RET_OK,
     RET_USAGE,
@@ -31,9 +30,9 @@ from ..cli.common import (
     error_line,
     run_command,
     setup_logging,
-    use_database,
 )
-from ..constants import LOGGER_NAME
+from ..constants import LOGGER_NAME, __version__
+from ..databases import use_database
 from ..exceptions import ConfigurationException
 
 PROG = "limpyd-jobs-dashboard"

@@ -13,7 +13,7 @@ from typing import Any
 from .. import operations, pending, recurring
 from ..constants import LOGGER_NAME
 from ..models import Error, Queue
-from ..utils import str_to_datetime
+from ..utils import to_utc
 
 logger = logging.getLogger(f"{LOGGER_NAME}.dashboard")
 
@@ -24,21 +24,6 @@ THROUGHPUT_BUCKETS = 30
 THROUGHPUT_SAMPLE = 500
 #: Failures shown on the overview, and read per queue to find them.
 RECENT_FAILURES = 10
-
-
-def to_utc(value: Any) -> datetime | None:
-    """An aware UTC datetime from a datetime (naive: taken as UTC), a timestamp or a stored
-    string; None for anything else."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        return str_to_datetime(value)
-    return None
 
 
 @dataclass

@@ -318,6 +318,20 @@ SETTINGS: tuple[Field, ...] = tuple(fields(WorkerSettings))
 PARAMETERS: tuple[str, ...] = tuple(setting.name for setting in SETTINGS)
 
 
+#: The options holding an object whose kind ``object_problem`` checks.
+OBJECT_OPTIONS = ("queue_model", "error_model", "callback")
+
+
+def object_problem(name: str, value: Any) -> str | None:
+    """What is wrong with the value of an option of ``OBJECT_OPTIONS`` (None: nothing)."""
+    if name == "callback":
+        fine = value is None or callable(value)
+        return None if fine else f"is not callable (its type: {type(value).__name__})"
+    base = Queue if name == "queue_model" else Error
+    fine = isinstance(value, type) and issubclass(value, base)
+    return None if fine else f"is not {base.__name__} or a subclass"
+
+
 def check(values: Any) -> None:
     """Check what each option cannot tell alone, on an object holding cleaned options."""
     if not values.queues:
@@ -326,12 +340,10 @@ def check(values: Any) -> None:
     if unknown:
         raise ConfigurationException(
             f"queue_cycle names {', '.join(sorted(unknown))}, not in queues {','.join(values.queues)}")
-    if values.callback is not None and not callable(values.callback):
-        raise ConfigurationException(f"callback must be callable, not {values.callback!r}")
-    for name, base in (("queue_model", Queue), ("error_model", Error)):
-        model = getattr(values, name)
-        if not (isinstance(model, type) and issubclass(model, base)):
-            raise ConfigurationException(f"{name} must be {base.__name__} or a subclass, not {model!r}")
+    for name in OBJECT_OPTIONS:
+        problem = object_problem(name, getattr(values, name))
+        if problem:
+            raise ConfigurationException(f"{name}: {getattr(values, name)!r} {problem}")
     for module in values.job_modules or ():
         try:
             importlib.import_module(module)

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from limpyd_jobs.cli.common import use_database
 from limpyd_jobs.contrib.django.options import SETTING_NAME, check_keys
+from limpyd_jobs.databases import use_database
 from limpyd_jobs.exceptions import ConfigurationException
 
 
