@@ -482,6 +482,23 @@ def test_workers_lists_the_registry_with_running_jobs_and_liveness(clock, runnin
     assert ops.workers() == []
 
 
+def test_control_halts_every_worker_at_once_and_clear_lifts_it(connection, clock):
+    from limpyd_jobs import recurring
+
+    assert recurring.control is ops.control  # the recurring package's users see the same
+    for worker_id in ("w1", "w2"):
+        beat.call(Job.database, worker=worker_id, now_score=clock.time(), fields={"queues": "q"})
+    assert ops.control("halt") == ops.HALT == "HALT"
+    assert ops.control("HALT") == "HALT"  # sent again: the same key, one token each (not two)
+    assert connection.get(KEYS.control()) == "HALT"
+    assert [connection.lrange(KEYS.worker_wakeup(worker=w), 0, -1) for w in ("w1", "w2")] == [["1"], ["1"]]
+    assert ops.control("CLEAR") is None and ops.control("CLEAR") is None
+    assert connection.get(KEYS.control()) is None and ops.control() is None
+    with pytest.raises(ValueError, match="use HALT or CLEAR"):
+        ops.control("PAUSE")
+    assert connection.get(KEYS.control()) is None
+
+
 def test_stop_workers_writes_a_request_each_worker_reads_at_once(connection, clock, running):
     beat.call(Job.database, worker="w1", now_score=clock.time(), fields={"queues": "q"})
     with pytest.raises(ops.UnknownWorker, match="no registered worker nope"):

@@ -14,8 +14,8 @@ from sample_jobs import NamedQueue
 import limpyd_jobs
 from limpyd_jobs import Job, Queue
 from limpyd_jobs.protocol import KEYS, Keys
-from limpyd_jobs.protocol.loader import Header, LuaScript, expand_keys
-from limpyd_jobs.protocol.vocabulary import key_table
+from limpyd_jobs.protocol.loader import Header, LuaScript, expand_keys, link
+from limpyd_jobs.protocol.vocabulary import LUA_ENUMS, STATUSES, key_table
 from limpyd_jobs.recurring.scheduler import RecurringSchedule, Timeline
 
 PACKAGE = Path(limpyd_jobs.__file__).parent
@@ -133,3 +133,48 @@ def test_the_architecture_page_lists_the_keys_of_the_vocabulary():
 def test_a_name_in_a_comment_links_nothing():
     source = LuaScript("add_job").source  # lib.lua's wake_up mentions take_next in a comment
     assert "local function take_next" not in source
+
+
+_CALL = re.compile(r"[\w.:]+\([^()]*\)")
+_LITERAL = re.compile(r"'([^']*)'")
+
+
+def _returned_words(source: str) -> set[str]:
+    """The quoted words a Lua source returns: in a return statement (not in a call, a comparison
+    or a concatenation), or assigned to a name that one returns (through other names too)."""
+    literals: list[str] = []
+
+    def placeholder(found: re.Match) -> str:
+        literals.append(found.group(1))
+        return f"_literal{len(literals) - 1}_"
+
+    code = _LITERAL.sub(placeholder, re.sub(r"--[^\n]*", "", source))
+    code = re.sub(r"\w+\s*(==|~=|\.\.)\s*\w+", "", code)  # a comparison, a concatenation
+    pending: set[str] = set()
+    for expression in re.findall(r"\breturn\b([^\n]*)", code):
+        while _CALL.search(expression):
+            expression = _CALL.sub("", expression)
+        pending.update(re.findall(r"\b[A-Za-z_]\w*\b", expression))
+    returned: set[str] = set()
+    while pending:
+        name = pending.pop()
+        returned.add(name)
+        assigned = re.findall(rf"(?:^|[\s;(])(?:local\s+)?{name}\s*=(?!=)\s*([A-Za-z_]\w*)\b", code,
+                              re.MULTILINE)
+        pending.update(set(assigned) - returned)
+    return {literals[int(name[8:-1])] for name in returned if re.fullmatch(r"_literal\d+_", name)}
+
+
+def test_the_words_a_script_returns_are_found():
+    source = ("local outcome = 'x' -- 'c'\nif a then outcome = 'y' end\n"
+              "return {outcome, redis.call('GET', k), 'z'}")
+    assert _returned_words(source) == {"x", "y", "z"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_word_a_script_returns_is_in_the_vocabulary(name):
+    words = {*STATUSES.values(), *(member.value for enum in LUA_ENUMS.values() for member in enum), ""}
+    script = LuaScript(name)
+    source = link((SCRIPTS / f"{name}.lua").read_text())  # the lib blocks it uses, keys as calls
+    assert _returned_words(source) <= words, f"{name}.lua returns a word of its own"
+    assert script.source  # loads

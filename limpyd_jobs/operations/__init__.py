@@ -26,8 +26,10 @@ from .reads import (
 )
 from .views import ErrorInfo, Health, JobInfo, QueueCounts, RunningJob, WorkerState
 from .writes import (
+    HALT,
     STOP_REQUEST_TTL,
     cancel,
+    control,
     empty,
     pause,
     requeue,
@@ -41,5 +43,5 @@ __all__ = [
     "JobStateError", "QueueCounts", "JobInfo", "ErrorInfo", "RunningJob", "WorkerState", "Health",
     "queue_names", "counts", "all_counts", "jobs", "find_job", "job_errors", "job_history", "failures",
     "cancel", "requeue", "requeue_failed", "empty", "pause", "resume", "paused", "workers", "stop_workers",
-    "health", "STOP_REQUEST_TTL",
+    "health", "STOP_REQUEST_TTL", "HALT", "control",
 ]

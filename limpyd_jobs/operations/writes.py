@@ -9,6 +9,7 @@ from ..constants import LOGGER_NAME
 from ..models import Job, Queue
 from ..protocol import KEYS, STATUSES
 from ..protocol.scripts import cancel_job, empty_queue, pause_queue, retry_job
+from ..protocol.scripts import control as control_script
 from ..protocol.scripts import requeue_failed as requeue_failed_script
 from ..protocol.scripts import stop_workers as stop_workers_script
 from ..utils import datetime_to_str
@@ -22,6 +23,8 @@ logger = logging.getLogger(LOGGER_NAME)
 
 #: How long a stop request waits for its worker to read it (a worker that died never does).
 STOP_REQUEST_TTL = 7 * 24 * 3600.0
+#: What the control key says while workers and dispatchers must stop after their current task.
+HALT = control_script.HALT
 
 
 def cancel(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> str:
@@ -128,3 +131,15 @@ def stop_workers(ids: Iterable[str] | None = None, queue_model: type[Queue] = Qu
                                     ttl_ms=max(1, int(ttl * 1000)), workers=wanted)
     logger.info("asked %s worker(s) to stop: %s", done.asked, ", ".join(done.workers))
     return done.workers
+
+
+def control(command: str | None = None, queue_model: type[Queue] = Queue) -> str | None:
+    """``control("HALT")`` makes dispatchers and workers stop after their current task;
+    ``control("CLEAR")`` lifts it; ``control()`` tells the current command (or None)."""
+    if command is None:
+        return queue_model.get_connection().get(KEYS.control())
+    command = command.upper()
+    if command not in (HALT, "CLEAR"):
+        raise ValueError(f"unknown control command {command!r}: use HALT or CLEAR")
+    done = control_script.call(queue_model.database, order=command if command == HALT else "")
+    return done.order or None

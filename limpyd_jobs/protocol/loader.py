@@ -10,7 +10,7 @@ A script file starts with a header, which the loader reads:
 
 The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
 (statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, see ``vocabulary.py``), the
-``lib.lua`` helpers it calls (and those they call), then one local per ARGV name (``name...``
+``lib/*.lua`` helpers it calls (and those they call), then one local per ARGV name (``name...``
 takes the rest of ARGV as a table). Lua runs a script's top level at every call: only what a
 script uses is defined. Key names are written with the vocabulary's templates, as calls such as
 ``key_running(worker)``; the loader writes each such call as the concatenation it stands for.
@@ -143,34 +143,52 @@ def _arguments(text: str, start: int) -> tuple[list[str], int]:
 
 
 def _lib_blocks() -> dict[str, str]:
-    """The blocks of lib.lua by the name each defines: lib.lua is a header, then blocks (a
-    comment and one top-level local or function) separated by blank lines."""
-    paragraphs = (_HERE / "lib.lua").read_text().split("\n\n")
-    blocks = {}
-    for paragraph in paragraphs[1:]:
-        defined = _LIB_BLOCK.search(paragraph)
-        if defined:
-            blocks[defined.group(1)] = paragraph.strip() + "\n"
+    """The blocks of ``lib/*.lua`` by the name each defines: a lib file is a header, then blocks
+    (a comment and one top-level local or function) separated by blank lines."""
+    blocks: dict[str, str] = {}
+    for path in sorted((_HERE / "lib").glob("*.lua")):
+        for paragraph in path.read_text().split("\n\n")[1:]:
+            defined = _LIB_BLOCK.search(paragraph)
+            if defined:
+                if defined.group(1) in blocks:
+                    raise ValueError(f"{defined.group(1)} is defined twice in lib/ ({path.name})")
+                blocks[defined.group(1)] = paragraph.strip() + "\n"
     return blocks
 
 
+def _words(source: str) -> set[str]:
+    """The words of a Lua source outside its comments (a name in a comment is no use)."""
+    return set(_WORD.findall(_LUA_COMMENT.sub("", source)))
+
+
 def link(body: str, keys: Keys = KEYS) -> str:
-    """``body`` preceded by the definitions it needs (directly or through those it uses)."""
-    definitions = _definitions(keys)
-    needed: set[str] = set()
-    pending = [body]
-    while pending:
-        words = set(_WORD.findall(_LUA_COMMENT.sub("", pending.pop())))  # a name in a comment is no use
-        for name in words & definitions.keys() - needed:
-            needed.add(name)
-            pending.append(definitions[name])
-    return "\n".join(definition for name, definition in definitions.items() if name in needed) + "\n" + body
+    """``body`` preceded by the definitions it needs (directly or through those it uses), each
+    after the ones it uses."""
+    definitions, uses = _definitions(keys)
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ValueError(f"the lib definitions using {name} use each other: Lua cannot define them")
+        visiting.add(name)
+        for used in sorted(uses[name]):
+            visit(used)
+        ordered.append(name)
+
+    for name in sorted(_words(body) & definitions.keys()):
+        visit(name)
+    return "\n".join(definitions[name] for name in ordered) + "\n" + body
 
 
 @functools.cache
-def _definitions(keys: Keys) -> dict[str, str]:
-    """Everything a script may use, by name, in the order they must be defined."""
-    return {**_vocabulary(keys), **_lib_blocks()}
+def _definitions(keys: Keys) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Everything a script may use, by name, and the names each definition uses."""
+    definitions = {**_vocabulary(keys), **_lib_blocks()}
+    uses = {name: _words(source) & definitions.keys() - {name} for name, source in definitions.items()}
+    return definitions, uses
 
 
 class LuaScript:

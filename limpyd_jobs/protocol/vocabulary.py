@@ -84,9 +84,27 @@ class ScheduleEvent(str, Enum):
     DIE = "DIE"  # the last run failed: not rescheduled
 
 
+class CancelOutcome(str, Enum):
+    """What canceling a job did (Lua: ``CANCEL_<NAME>``)."""
+
+    CANCELED = "canceled"  # it waited: out of its queue, CANCELED and unqueued now
+    MARKED = "marked"  # a worker holds it: CANCELED now, that worker's end records a skip
+    ALREADY = "already"  # it was CANCELED
+    FINISHED = "finished"  # SUCCESS, or ERROR for good: nothing written
+    MISSING = "missing"  # no such job
+
+
+class ControlOrder(str, Enum):
+    """What a control key says (Lua: ``ORDER_<NAME>``)."""
+
+    HALT = "HALT"  # the control key: workers and dispatchers stop after their current task
+    STOP = "STOP"  # a worker's control key: it stops after its current job
+
+
 #: Every enum the Lua scripts receive, by the prefix of their Lua names.
 LUA_ENUMS: dict[str, type[Enum]] = {
     "TAKE": TakeOutcome, "END": EndRefusal, "LOST": LostJobOutcome, "EVENT": ScheduleEvent,
+    "CANCEL": CancelOutcome, "ORDER": ControlOrder,
 }
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

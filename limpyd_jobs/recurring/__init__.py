@@ -15,18 +15,18 @@ removes it. ``statuses()`` gives each job id's last event (``EVENT:TIMESTAMP``),
 every schedule, and ``control("HALT")`` stops dispatchers and workers after their current task.
 
 ``rules`` is pure time maths (no Redis); ``scheduler`` holds the models and the operations,
-which this package exports. Importing it never imports the worker.
+which this package exports (``control`` is ``operations.control``). It never imports the worker.
 """
 
 from __future__ import annotations
 
+from ..operations import control  # the control key is every worker's: it lives with the operations
 from .rules import BadSchedule
 from .scheduler import (
     RecurringJob,
     RecurringSchedule,
     StopWork,
     UnsetJob,
-    control,
     dispatch,
     run_dispatcher,
     schedules,

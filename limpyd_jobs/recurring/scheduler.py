@@ -33,6 +33,7 @@ from ..constants import LOGGER_NAME
 from ..due import DueSet
 from ..exceptions import LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
+from ..operations.writes import HALT, control
 from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
 from ..protocol.scripts import dispatch_due, schedule_mark, schedule_set, schedule_unset
@@ -44,7 +45,6 @@ TIMELINE_PK = "all"
 #: Seconds a run may take when its schedule sets no timeout (a run past it is killed: DIE).
 DEFAULT_TIMEOUT = 10.0
 logger = logging.getLogger(LOGGER_NAME)
-HALT = "HALT"
 
 
 class StopWork(LimpydJobsException):
@@ -237,27 +237,6 @@ def tell(job_id: str) -> dict[str, Any]:
                   for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
     return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working,
             "reason": reason}
-
-
-def control(command: str | None = None) -> str | None:
-    """``control("HALT")`` makes dispatchers and workers stop after their current task;
-    ``control("CLEAR")`` lifts it; ``control()`` tells the current command (or None)."""
-    connection = BaseJobsModel.get_connection()
-    if command is None:
-        return connection.get(KEYS.control())
-    command = command.upper()
-    if command == "CLEAR":
-        connection.delete(KEYS.control())
-        return None
-    if command != HALT:
-        raise ValueError(f"unknown control command {command!r}: use HALT or CLEAR")
-    connection.set(KEYS.control(), HALT)
-    with connection.pipeline(transaction=False) as pipe:  # idle workers: read it now
-        for worker_id in connection.zrange(KEYS.workers(), 0, -1):
-            key = KEYS.worker_wakeup(worker=worker_id)
-            pipe.rpush(key, "1").ltrim(key, -1, -1)
-        pipe.execute()
-    return HALT
 
 
 def statuses(before: float | None = None) -> list[tuple[str, str, int]]:

@@ -12,17 +12,17 @@
 local key = key_hash(job_model, pk)
 local fields = redis.call('HMGET', key, 'status', 'queued', 'queue_key', 'attempt')
 local status, queued, queue, token = fields[1], fields[2], fields[3], fields[4]
-if not status then return {'missing', ''} end
-if status == SUCCESS or (status == ERROR and not queued) then return {'finished', status} end
+if not status then return {CANCEL_MISSING, ''} end
+if status == SUCCESS or (status == ERROR and not queued) then return {CANCEL_FINISHED, status} end
 local held = queued and held_by_worker(ident, token)
-local outcome = 'canceled'
+local outcome = CANCEL_CANCELED
 if status == CANCELED then
-  outcome = 'already'
+  outcome = CANCEL_ALREADY
 elseif status == ERROR then
   redis.call('HDEL', key, 'attempt')  -- the worker's requeue, checked by its token, is refused
   held = false
 elseif held then
-  outcome = 'marked'
+  outcome = CANCEL_MARKED
 end
 if queue and status ~= ERROR then
   redis.call('LREM', key_queue_list(queue, 'waiting'), 0, ident)

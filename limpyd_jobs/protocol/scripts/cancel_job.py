@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..loader import LuaScript
+from ..vocabulary import CancelOutcome
 
 SCRIPT = LuaScript("cancel_job")
 
 #: The outcomes of cancel_job.lua (see its header).
-CANCELED, MARKED, ALREADY, FINISHED, MISSING = "canceled", "marked", "already", "finished", "missing"
+CANCELED, MARKED, ALREADY = (CancelOutcome.CANCELED.value, CancelOutcome.MARKED.value,
+                             CancelOutcome.ALREADY.value)
+FINISHED, MISSING = CancelOutcome.FINISHED.value, CancelOutcome.MISSING.value
 
 
 class Canceled(NamedTuple):

@@ -20,9 +20,7 @@ for _, worker in ipairs(redis.call('ZRANGE', key_workers(), 0, -1)) do
     if queue == name then serves = true end
   end
   if serves then
-    local key = key_worker_wakeup(worker)
-    redis.call('RPUSH', key, '1')
-    redis.call('LTRIM', key, -1, -1)
+    wake_worker(worker)
     woken = woken + 1
   end
 end

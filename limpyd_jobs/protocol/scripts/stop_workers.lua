@@ -11,9 +11,7 @@ local result = {0}
 for _, worker in ipairs(workers) do
   if redis.call('ZSCORE', key_workers(), worker) then
     redis.call('SET', key_worker_control(worker), order, 'PX', ttl_ms)
-    local key = key_worker_wakeup(worker)
-    redis.call('RPUSH', key, '1')
-    redis.call('LTRIM', key, -1, -1)
+    wake_worker(worker)
     result[1] = result[1] + 1
     table.insert(result, worker)
   end

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..loader import LuaScript
+from ..vocabulary import ControlOrder
 
 SCRIPT = LuaScript("stop_workers")
 
 #: What a worker's control key (``KEYS.worker_control``) says when it must stop after its current job.
-STOP = "STOP"
+STOP = ControlOrder.STOP.value
 
 
 class Asked(NamedTuple):

@@ -1,0 +1,60 @@
+-- Adding a job: a new one, or the rules for an identifier already queued.
+-- The loader links into a script the blocks it uses (and theirs). Keep one blank line between
+-- blocks and none inside them; each block is a comment and one top-level local or function.
+
+-- add_job's rules for a job already queued: a higher priority raises it (and moves it to that
+-- queue), prepend moves a waiting job to the front; nothing else changes.
+-- Returns {pk, 0, queue_pk or '', queue_created (0/1)}
+local function readd_existing(job_model, model_repr, pk, queue_model, queue_name, priority, now_score, prepend)
+  local ident = model_repr .. ':' .. pk
+  local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
+  local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
+  local higher = priority > current
+  if status == WAITING and (higher or prepend == '1') then
+    local new_priority = math.max(priority, current)
+    if old_queue then redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident) end
+    set_field(job_model, pk, 'priority', tostring(new_priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
+                     status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  elseif status == DELAYED and higher then
+    local score = nil
+    if old_queue then
+      score = redis.call('ZSCORE', key_queue_list(old_queue, 'delayed'), ident)
+      redis.call('ZREM', key_queue_list(old_queue, 'delayed'), ident)
+    end
+    set_field(job_model, pk, 'priority', tostring(priority), true)
+    local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                     fields[4] or '', score or '', now_score, '0', status, '1')
+    return {pk, 0, queue_pk, queue_created}
+  end
+  return {pk, 0, '', 0}
+end
+
+-- Create a job and queue it (add_job for an identifier not queued). fields: more field/value
+-- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
+-- the pk of an instance made already, with its identifier and priority, to make the job of.
+-- Returns pk, queue_pk, queue_created (0/1)
+local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
+                          now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
+  local pk, values = adopt, {'added', now_str}
+  if not adopt then
+    pk = new_instance(job_model)
+    values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
+    reindex(job_model, pk, 'identifier', false, identifier)
+    reindex(job_model, pk, 'priority', false, tostring(priority))
+  end
+  for i = 1, #fields, 2 do
+    table.insert(values, fields[i])
+    table.insert(values, fields[i + 1])
+    if indexed[fields[i]] then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
+  end
+  local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
+  enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
+                   delayed_str, delayed_score, now_score, prepend, false, false, values)
+  record_event(job_model, pk, 'added', now_str, {queue = queue_name, priority = priority,
+                                           delayed_until = delayed_str ~= '' and delayed_str or nil})
+  return pk, queue_pk, queue_created
+end

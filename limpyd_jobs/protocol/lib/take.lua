@@ -1,0 +1,112 @@
+-- The take: a WAITING job becomes an attempt of a worker, one job or a batch.
+-- The loader links into a script the blocks it uses (and theirs). Keep one blank line between
+-- blocks and none inside them; each block is a comment and one top-level local or function.
+
+-- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token (the
+-- `end` of a previous attempt goes: the job's duration is this attempt's).
+local function start_attempt(job_model, pk, worker, now_str, tries, batch)
+  tries = (tonumber(tries) or 0) + 1
+  local attempt = worker .. ':' .. tries
+  local key = key_hash(job_model, pk)
+  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
+  if tries > 1 then redis.call('HDEL', key, 'end') end
+  if batch then  -- the status index moves of a batch are written at once (see take_batch)
+    batch.started[job_model] = batch.started[job_model] or {}
+    table.insert(batch.started[job_model], pk)
+  else
+    reindex(job_model, pk, 'status', WAITING, RUNNING)
+  end
+  return attempt, tries
+end
+
+-- Take the first job of the first non-empty waiting list (see take.lua for the result).
+-- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
+-- a batch but its last; batch (optional): where take_batch gathers the writes its takes share.
+local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary,
+                         batch)
+  local running = key_running(worker)
+  local function counts(empty)
+    if summary == false then return 0, 0, '' end
+    local waiting, delayed, sizes = 0, 0, nil
+    if want_counts then
+      if not empty then
+        for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+      end
+      sizes = {}
+      for i, key in ipairs(delayed_keys) do
+        sizes[i] = redis.call('ZCARD', key)
+        delayed = delayed + sizes[i]
+      end
+    end
+    return waiting, delayed, next_due(delayed_keys, sizes)
+  end
+  for _, key in ipairs(waiting_keys) do
+    local ident = redis.call('LPOP', key)
+    if ident then
+      if batch then table.insert(batch.running, ident) else redis.call('ZADD', running, now_score, ident) end
+      local outcome, status, identifier, attempt, timeout, snapshot = TAKE_RUN, '', '', '', '', {}
+      local job_model, pk = job_model_of(ident)
+      if not job_model then
+        outcome, job_model = TAKE_UNKNOWN, ''
+      else
+        local fields = hash_table(redis.call('HGETALL', key_hash(job_model, pk)))
+        if not fields.status then  -- every queued job has a status: this one does not exist
+          outcome = TAKE_MISSING
+          if batch then table.remove(batch.running) else redis.call('ZREM', running, ident) end
+        else
+          status, identifier, timeout = fields.status, fields.identifier or '', fields.timeout or ''
+          if status == WAITING then
+            local tries
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries, batch)
+            record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
+            local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
+            if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end
+            fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
+              RUNNING, now_str, attempt, tostring(tries), nil
+            snapshot = {}
+            for name, value in pairs(fields) do
+              table.insert(snapshot, name)
+              table.insert(snapshot, value)
+            end
+          else
+            outcome = TAKE_SKIP
+          end
+        end
+      end
+      if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
+      local waiting, delayed, due = counts()
+      return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due, snapshot}
+    end
+  end
+  local waiting, delayed, due = counts(true)  -- every waiting list was empty
+  return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due, {}}
+end
+
+-- Take up to count jobs (take_next, count times, until the lists are empty): the replies of the
+-- takes, one after the other (12 values each); the last one holds the counts and next_due.
+local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count)
+  local replies, batch = {}, {running = {}, started = {}, counts = {}}
+  for i = 1, count do
+    local last = i == count
+    local reply = take_next(waiting_keys, worker, now_str, now_score, want_counts and last, delayed_keys,
+                            pass_on and last, last, batch)
+    if reply[1] == TAKE_EMPTY and not last then  -- the lists are empty: the summary, left out above
+      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch)
+    end
+    for _, value in ipairs(reply) do table.insert(replies, value) end
+    if reply[1] == TAKE_EMPTY then break end
+  end
+  -- the writes the takes share, at once: the running set, the status index moves, the counts
+  local members = {}
+  for _, ident in ipairs(batch.running) do
+    table.insert(members, now_score)
+    table.insert(members, ident)
+  end
+  if #members > 0 then redis.call('ZADD', key_running(worker), unpack(members)) end
+  for job_model, pks in pairs(batch.started) do
+    redis.call('SREM', key_index(job_model, 'status', WAITING), unpack(pks))
+    redis.call('SADD', key_index(job_model, 'status', RUNNING), unpack(pks))
+  end
+  for queue, n in pairs(batch.counts) do count_event(queue, 'started', n) end
+  return replies
+end
