@@ -131,7 +131,7 @@ def test_the_architecture_page_lists_the_keys_of_the_vocabulary():
 
 
 def test_a_name_in_a_comment_links_nothing():
-    source = LuaScript("add_job").source  # lib.lua's wake_up mentions take_next in a comment
+    source = LuaScript("add_job").source  # lib/queues.lua's wake_up mentions take_next in a comment
     assert "local function take_next" not in source
 
 

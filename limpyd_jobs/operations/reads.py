@@ -12,8 +12,7 @@ from redis.exceptions import RedisError
 from ..exceptions import InvalidIdent
 from ..history import history_entries
 from ..models import Error, Job, Queue
-from ..protocol import KEYS, STATUSES
-from ..protocol.scripts import stop_workers as stop_workers_script
+from ..protocol import KEYS, STATUSES, ControlOrder
 from ..utils import str_to_datetime, to_utc
 from .errors import UnknownJob, UnknownQueue
 from .reader import RUNS, QueueRef, Reader
@@ -233,7 +232,7 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
             started=str_to_datetime(info.get("started")),
             last_beat=datetime.fromtimestamp(last_beat, timezone.utc),
             alive=last_beat >= limit, running=running.get(worker_id, []),
-            stopping=order == stop_workers_script.STOP))
+            stopping=order == ControlOrder.STOP))
     return found
 
 

@@ -3,12 +3,12 @@
 -- RETURNS: canceled, kept
 -- RETRY: safe, an empty queue stays empty, and a job canceled is not counted again
 -- Each job of the waiting lists and delayed sets of the queues of this name that is WAITING or
--- DELAYED ends CANCELED and unqueued (lib.lua's cancel_unheld: adding its identifier again makes
--- a new job), at once; one already CANCELED is unqueued; a job a worker holds meanwhile is left to
--- the end of its run. The lists are left empty, but for the idents whose model is not registered
--- (their jobs cannot be read: kept, in their order, for workers to set aside). Costs one step per
--- job, as rq's empty does. canceled: the jobs canceled (WAITING or DELAYED before), each with a
--- 'canceled' event in its history (now_str: when); kept: the idents kept.
+-- DELAYED ends CANCELED and unqueued (lib/operator.lua's cancel_unheld: adding its identifier again
+-- makes a new job), at once; one already CANCELED is unqueued; a job a worker holds meanwhile is
+-- left to the end of its run. The lists are left empty, but for the idents whose model is not
+-- registered (their jobs cannot be read: kept, in their order, for workers to set aside). Costs one
+-- step per job, as rq's empty does. canceled: the jobs canceled (WAITING or DELAYED before), each
+-- with a 'canceled' event in its history (now_str: when); kept: the idents kept.
 local canceled, kept = 0, 0
 
 local function cancel_entry(ident)  -- true if the ident is kept

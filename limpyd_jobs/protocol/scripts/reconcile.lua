@@ -6,7 +6,7 @@
 -- known: the idents the worker holds (running, or taken along with the last end). Any other
 -- ident of its running set leaves it: a job its lost take started goes back to the front of its
 -- queue as WAITING, and that attempt does not count in its `tries`; other states are handled as
--- recovery handles them (lib.lua's give_back_lost).
+-- recovery handles them (lib/ends.lua's give_back_lost).
 local holds = {}
 for _, ident in ipairs(known) do holds[ident] = true end
 local running = key_running(worker)

@@ -2,7 +2,7 @@
 -- ARGV: now_score, dead_before, max_tries, recoverer, lock_ms, now_str
 -- RETURNS: dead_workers, [ident, outcome, tries, worker, queue_name]...
 -- A worker whose last beat is older than dead_before is dead. Each job of its running set is
--- given back (lib.lua's give_back_lost): RUNNING (or ERROR waiting for its requeue) to the front
+-- given back (lib/ends.lua's give_back_lost): RUNNING (or ERROR waiting for its requeue) to the front
 -- of its queue as WAITING (outcome LOST_REQUEUED), or to ERROR once it ran max_tries times
 -- (with `end` = now_str, in its queue's `errors` list, unqueued: LOST_FAILED); the result lists
 -- those. Recoveries closer than lock_ms (the lock recoverer takes) are skipped.

@@ -2,12 +2,12 @@
 -- ARGV: queue_model, name, now_score, prepend
 -- RETURNS: requeued, [ident]...
 -- RETRY: safe, a job requeued already is not in ERROR any more: nothing is written twice
--- The failed jobs are those of the `errors` lists of the queues of this name (every priority)
--- that are in ERROR and no longer queued (a job a worker is requeueing is left to it), and whose
--- queue (queue_key) has this name. Each goes back to that queue, WAITING, with tries 0 (lib.lua's
--- requeue_failed_job): at the back (prepend 0), or at the front (1), keeping their order (oldest
--- failure first), with a 'requeued' event in its history, counted as requeued in its queue's
--- metrics. An ident whose model is not registered, or whose job is gone, is left.
+-- The failed jobs are those of the `errors` lists of the queues of this name (every priority) that
+-- are in ERROR and no longer queued (a job a worker is requeueing is left to it), and whose queue
+-- (queue_key) has this name. Each goes back to that queue, WAITING, with tries 0
+-- (lib/operator.lua's requeue_failed_job): at the back (prepend 0), or at the front (1), keeping
+-- their order (oldest failure first), with a 'requeued' event in its history, counted as requeued
+-- in its queue's metrics. An ident whose model is not registered, or whose job is gone, is left.
 local found, seen = {}, {}
 for _, queue_pk in ipairs(redis.call('SMEMBERS', key_index(queue_model, 'name', name))) do
   local queue = key_queue(queue_model, queue_pk)

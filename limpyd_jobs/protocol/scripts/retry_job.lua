@@ -4,7 +4,7 @@
 -- RETRY: safe, a job requeued already is not in ERROR any more: nothing is written twice
 -- A job in ERROR that no worker is requeueing (not queued) goes back to the queue it failed in
 -- (its queue_key), WAITING, at the front if prepend is 1, with tries 0 so that the worker's retries
--- apply again (lib.lua's requeue_failed_job). previous: the status the job had ('' if there is no
+-- apply again (lib/operator.lua's requeue_failed_job). previous: the status the job had ('' if there is no
 -- such job); requeued: 1 if it was put back, 0 if not (not in ERROR, queued, or without a queue);
 -- queue: its queue_key. A job put back gets a 'requeued' event in its history, and counts as
 -- requeued in its queue's metrics.

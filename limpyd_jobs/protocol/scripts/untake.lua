@@ -5,7 +5,7 @@
 -- RETRY: safe, jobs given back already are not held by the worker any more
 -- idents: in the order they were taken. Each one still RUNNING under an attempt of this worker
 -- goes back to the front of its queue as WAITING, its `tries` and the `started` count of its queue
--- as before its take (lib.lua's give_back_lost, as reconcile.lua gives back a lost take); other
+-- as before its take (lib/ends.lua's give_back_lost, as reconcile.lua gives back a lost take); other
 -- states are handled as recovery handles them. Each leaves the worker's running set.
 local running = key_running(worker)
 local result = {}
