@@ -10,7 +10,8 @@ from sample_jobs import AlwaysCancelJob, CodedError, DetailedError, NamedQueue, 
 
 from limpyd_jobs import STATUSES, Error, Job, LimpydJobsException, Queue
 from limpyd_jobs.exceptions import InvalidDelay, InvalidIdent, InvalidStatus
-from limpyd_jobs.utils import str_to_datetime
+from limpyd_jobs.protocol import KEYS
+from limpyd_jobs.utils import str_to_datetime, to_utc
 from limpyd_jobs.workers import Worker
 
 
@@ -342,6 +343,29 @@ def test_waiting_keys_by_priority_then_name():
         Queue.get_queue(n, p).pk.get() for n, p in [("a", 5), ("a", 1), ("b", 1)]
     ]
     assert len(Queue.get_all("a")) == 2
+
+
+def test_queues_by_priority_put_a_malformed_priority_last(connection):
+    for name, priority in [("a", 1), ("b", 7), ("a", 3)]:
+        Queue.get_queue(name, priority)
+    broken = Queue.get_queue("a", 2)
+    connection.hset(KEYS.hash(model=Queue._name, pk=broken.pk.get()), "priority", "x")
+    rows = Queue.by_priority()  # every queue
+    assert [(name, priority) for _, name, priority in rows] == [("b", 7), ("a", 3), ("a", 1), ("a", None)]
+    assert [pk for pk, _, _ in Queue.by_priority(["a"])] == [pk for pk, name, _ in rows if name == "a"]
+    assert [queue.pk.get() for queue in Queue.get_all_by_priority("a")] == [pk for pk, name, _ in rows
+                                                                            if name == "a"]
+    assert Queue.by_priority(["nope"]) == []
+
+
+def test_to_utc_reads_datetimes_timestamps_and_stored_strings():
+    paris = timezone(timedelta(hours=1))
+    utc = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert to_utc(datetime(2026, 1, 2, 4, 4, 5, tzinfo=paris)) == utc
+    assert to_utc(datetime(2026, 1, 2, 3, 4, 5)) == utc  # naive: UTC
+    assert to_utc(utc.timestamp()) == utc and to_utc(int(utc.timestamp())) == utc
+    assert to_utc("2026-01-02 03:04:05") == utc and to_utc("2026-01-02 04:04:05+01:00") == utc
+    assert [to_utc(value) for value in (None, True, "soon", float("nan"), 1e20, [])] == [None] * 6
 
 
 def test_count_waiting_and_delayed_jobs():

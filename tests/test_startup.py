@@ -143,6 +143,19 @@ def test_what_cannot_be_imported_exits_ret_import_in_one_line(args, expected, br
     assert_one_line_error(code, err, RET_IMPORT, expected)
 
 
+@pytest.mark.parametrize("options, expected", [
+    ({"callback": 42}, "callback: 42 is not callable (its type: int)"),
+    ({"queue_model": int}, "queue_model: <class 'int'> is not Queue or a subclass"),
+    ({"error_model": None}, "error_model: None is not Error or a subclass"),
+])
+def test_a_worker_checks_its_object_options_as_the_command_does(options, expected):
+    from limpyd_jobs.workers import Worker
+
+    with pytest.raises(ConfigurationException) as raised:
+        Worker(queues="q", **options)
+    assert str(raised.value) == expected
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--callback=startup_fine.NOT_CALLABLE"],
      "argument --callback: 'startup_fine.NOT_CALLABLE' is not callable (its type: int)"),
