@@ -132,7 +132,7 @@ class Queue(BaseJobsModel):
     @classmethod
     def by_priority(cls, names: Iterable[str] | None = None) -> list[tuple[str, str | None, int | None]]:
         """``(pk, name, priority)`` of the queues of these names (all if None), highest priority
-        first, then by name and pk; a malformed priority (None) last. Two pipelines."""
+        first, then by name and pk; a malformed priority (None) last. Two round trips."""
         connection = cls.get_connection()
         if names is None:
             pks = connection.smembers(KEYS.collection(model=cls._name))

@@ -26,7 +26,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TextIO
 
 from redis.exceptions import RedisError
@@ -37,7 +37,7 @@ from ..databases import use_database
 from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, InvalidValue
 from ..models import Queue
 from ..operations import JobInfo, OperationError
-from ..utils import str_to_datetime
+from ..utils import to_utc
 from ..validation import clean_seconds
 from .common import (
     RET_CONNECT,
@@ -163,8 +163,9 @@ def ago(moment: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-def _date(value: str | None) -> str:
-    moment = str_to_datetime(value)
+def _date(value: Any) -> str:
+    """A stored date or a timestamp, to the second, in UTC ("-" if none)."""
+    moment = to_utc(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
@@ -215,12 +216,6 @@ _SHOWN = ("identifier", "status", "queue", "priority", "tries", "added", "start"
           "queued", "attempt", "timeout", "cancel_on_error", "queue_key")
 
 
-def _when(at: Any) -> str:
-    if isinstance(at, (int, float)):
-        return f"{datetime.fromtimestamp(at, timezone.utc):%Y-%m-%d %H:%M:%S}"
-    return _date(at) if isinstance(at, str) else "-"
-
-
 def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[dict[str, Any]]) -> str:
     values = {**info.fields, "status": info.status, "queue": info.queue}
     names = [name for name in _SHOWN if values.get(name)] + sorted(set(values) - set(_SHOWN))
@@ -236,7 +231,7 @@ def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[d
         for event in history:
             details = " ".join(f"{name}={value}" for name, value in event.items()
                                if name not in ("event", "at", "error") and value is not None)
-            lines.append(f"  {_when(event.get('at'))}  {event.get('event', '?')}  {details}".rstrip())
+            lines.append(f"  {_date(event.get('at'))}  {event.get('event', '?')}  {details}".rstrip())
     lines.append("")
     lines.append(f"errors: {len(errors)}" if errors else "errors: none")
     for number, error in enumerate(errors, 1):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -230,7 +229,7 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
             id=worker_id, host=info.get("host", ""), pid=int(pid) if pid.isdigit() else None,
             queues=[name for name in info.get("queues", "").split(",") if name], mode=info.get("mode", ""),
             started=str_to_datetime(info.get("started")),
-            last_beat=datetime.fromtimestamp(last_beat, timezone.utc),
+            last_beat=to_utc(last_beat),
             alive=last_beat >= limit, running=running.get(worker_id, []),
             stopping=order == ControlOrder.STOP))
     return found

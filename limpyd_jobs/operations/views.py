@@ -106,7 +106,7 @@ class WorkerState:
     queues: list[str]
     mode: str
     started: datetime | None
-    last_beat: datetime
+    last_beat: datetime | None
     alive: bool
     running: list[RunningJob] = field(default_factory=list)
     stopping: bool = False
