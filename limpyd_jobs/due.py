@@ -2,8 +2,8 @@
 
 The three "run later" mechanisms are due sets: a queue's ``delayed`` jobs, the recurring
 ``Timeline``'s ``runs``, and the pending jobs' ``Schedule``. Taking what is due happens in the
-scripts (``lib.lua``'s ``due_take``: the due members leave the set, or move to a new time, in the
-same atomic step as what follows); this class reads a due set and places single members, with
+scripts (``lib/queues.lua``'s ``due_take``: the due members leave the set, or move to a new time, in
+the same atomic step as what follows); this class reads a due set and places single members, with
 "now" read from an injected clock.
 """
 

@@ -1,6 +1,6 @@
 """The limpyd models: ``Queue`` (lists of jobs per name and priority), ``Job`` and ``Error``.
 
-Every write that other processes may race with goes through one Lua script (see ``lua/``),
+Every write that other processes may race with goes through one Lua script (``protocol/scripts``),
 which writes the same keys limpyd would, so collections and filters stay true.
 """
 
