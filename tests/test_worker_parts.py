@@ -77,7 +77,7 @@ def _attempt(timeout=None):
 def test_an_executor_runs_the_target_and_says_it_is_done(mode, tmp_path):
     record = tmp_path / "pids"
 
-    def target(attempt):
+    def target(attempt, guard):
         with record.open("a") as handle:
             handle.write(f"{attempt.identifier}:{os.getpid()}\n")
 
@@ -95,7 +95,7 @@ def test_an_executor_runs_the_target_and_says_it_is_done(mode, tmp_path):
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
 def test_a_forked_executor_says_when_the_process_died(mode):
-    executor = EXECUTORS[mode](lambda attempt: os._exit(3), grace=1)
+    executor = EXECUTORS[mode](lambda attempt, guard: os._exit(3), grace=1)
     try:
         outcome = executor.execute(_attempt())
     finally:
@@ -105,8 +105,8 @@ def test_a_forked_executor_says_when_the_process_died(mode):
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
 def test_a_forked_executor_stops_a_late_target(mode):
-    def late(attempt):
-        with executor.guard(attempt.timeout):
+    def late(attempt, guard):
+        with guard(attempt.timeout):
             time.sleep(3600)  # a test whose child is not stopped hangs (and pytest-timeout fails it)
 
     executor = EXECUTORS[mode](late, grace=0.5)
@@ -117,7 +117,7 @@ def test_a_forked_executor_stops_a_late_target(mode):
 
 
 def test_the_in_process_executor_says_when_it_was_interrupted():
-    def interrupted(attempt):
+    def interrupted(attempt, guard):
         raise WorkerInterrupted()
 
     assert EXECUTORS["inprocess"](interrupted, grace=1).execute(_attempt()).kind == INTERRUPTED

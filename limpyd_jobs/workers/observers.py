@@ -69,8 +69,8 @@ class Observers:
 def notifier(observers: Sequence[WorkerObserver], logger: logging.Logger) -> Callable[..., None]:
     """What a worker calls at each step: its ``Observers``, or a function that does nothing
     when there are none (the steps of a job cost nothing then)."""
-    return Observers(observers, logger) if observers else _nobody
+    return Observers(observers, logger) if observers else _no_observer
 
 
-def _nobody(method: str, *args: Any) -> None:
+def _no_observer(method: str, *args: Any) -> None:
     """No observer to tell."""
