@@ -1,13 +1,10 @@
 """Where a taken job runs: in the worker process, in a child forked per job, or in a pre-forked
 child reused across jobs.
 
-An executor is given a target (the function that runs an attempt and records its end) and runs
-it for each attempt, handing it the executor's ``guard`` for the job's own code; it returns how
-that went: ``DONE`` (the target returned),
-``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died) or ``INTERRUPTED`` (a stop-now
-signal, SIGQUIT). The worker records the last three itself. The forked modes isolate the worker from
-its jobs: a child past its deadline gets SIGTERM, then SIGKILL after ``grace`` seconds; in-process
-mode can only interrupt Python code (see ``InProcessExecutor``).
+An executor runs a target for each attempt, handing it its ``guard`` for the job's own code, and
+says how that went: ``DONE``, ``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died)
+or ``INTERRUPTED`` (SIGQUIT). A forked child past its deadline gets SIGTERM, then SIGKILL after
+``grace`` seconds; in-process mode can only interrupt Python code (see ``InProcessExecutor``).
 """
 
 from __future__ import annotations
