@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from ..clock import Clock
 from ..constants import LOGGER_NAME
 from ..models import Queue
-from ..orm import shut_down
+from ..orm import model_name, shut_down
 from ..protocol import KEYS, TakeOutcome
 from ..protocol.scripts import take, take_many
 from ..protocol.scripts.take import Taken
@@ -177,7 +177,7 @@ class Fetcher:
 
     def wakeup_keys(self) -> list[str]:
         """The wake-up lists of the worker's queue names."""
-        return [KEYS.wakeup(model=self.queue_model._name, name=name) for name in self.names]
+        return [KEYS.wakeup(model=model_name(self.queue_model), name=name) for name in self.names]
 
 
 class WakeUpWait:

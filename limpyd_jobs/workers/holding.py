@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from ..exceptions import InvalidIdent
 from ..models import Job, Queue
+from ..orm import model_name
 from ..protocol import STATUSES, TakeOutcome
 from ..protocol.scripts import start_job, untake
 from ..protocol.scripts.take import Taken
@@ -134,12 +135,13 @@ class Holdings:
 
     def _start_unregistered(self, job: Job, taken: Taken, now: datetime) -> Taken:
         """Start a job whose model the take did not know (older data): a second round trip."""
-        started = start_job.call(job.database, job_model=job._name, ident=taken.ident,
+        started = start_job.call(job.database, job_model=model_name(job), ident=taken.ident,
                                  now_str=datetime_to_str(now), worker=self.worker.id)
         if started.outcome == TakeOutcome.MISSING:
             self.worker.recorder.release(taken.ident)
         return taken._replace(outcome=started.outcome, status=started.status, attempt=started.attempt,
-                              identifier=started.identifier, timeout=started.timeout, job_model=job._name)
+                              identifier=started.identifier, timeout=started.timeout,
+                              job_model=model_name(job))
 
     def _set_aside(self, taken: Taken, queue: Queue, error: InvalidIdent) -> None:
         """A job the worker cannot load: it ends in ERROR with the reason (or in its queue's errors

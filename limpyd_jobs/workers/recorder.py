@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..models import Job, Queue
-from ..orm import pk_of
+from ..orm import model_name, pk_of
 from ..outages import is_outage, retrying
 from ..protocol import KEYS, STATUSES, TakeOutcome
 from ..protocol.scripts import enqueue_job, finish, finish_all_and_take, finish_and_take, set_aside
@@ -67,7 +67,7 @@ class Recorder:
         status each had, the jobs taken (None: no take), and whether a take may be lost (as
         ``Success`` says)."""
         ends = [finish_all_and_take.Ended(
-            job._name, pk_of(job), attempt.ident, self._list_key(attempt.queue_pk, "success"),
+            model_name(job), pk_of(job), attempt.ident, self._list_key(attempt.queue_pk, "success"),
             datetime_to_str(end), attempt.token) for job, attempt, end in ended]
         database, worker = self.queue_model.database, self.worker_id
 
@@ -126,8 +126,8 @@ class Recorder:
         release it; False: a stale attempt."""
         delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
         return enqueue_job.call(
-            self.queue_model.database, job_model=job._name, pk=pk_of(job), ident=attempt.ident,
-            queue_model=self.queue_model._name, queue_pk=attempt.queue_pk, queue_name="", priority=0,
+            self.queue_model.database, job_model=model_name(job), pk=pk_of(job), ident=attempt.ident,
+            queue_model=model_name(self.queue_model), queue_pk=attempt.queue_pk, queue_name="", priority=0,
             delayed_str=delayed_str, delayed_score=delayed_score, now_score=self.clock.time(),
             prepend=prepend, set_priority=False, release_from=self.worker_id, token=attempt.token).enqueued
 
@@ -158,7 +158,7 @@ class Recorder:
              only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
         """finish.lua's arguments for this attempt."""
         list_key = self._list_key(attempt.queue_pk, list_name) if list_name else ""
-        return {"job_model": job._name, "pk": pk_of(job), "ident": attempt.ident,
+        return {"job_model": model_name(job), "pk": pk_of(job), "ident": attempt.ident,
                 "status": status, "list_key": list_key,
                 "end_str": datetime_to_str(self.clock.now()) if end else "", "keep_queued": keep_queued,
                 "worker": self.worker_id, "only_if": only_if, "token": attempt.token}
@@ -166,7 +166,7 @@ class Recorder:
     def _list_key(self, queue_pk: str, list_name: str) -> str:
         key = self._lists.get((queue_pk, list_name))
         if key is None:
-            queue = KEYS.queue(model=self.queue_model._name, pk=queue_pk)
+            queue = KEYS.queue(model=model_name(self.queue_model), pk=queue_pk)
             key = self._lists[(queue_pk, list_name)] = KEYS.queue_list(queue=queue, list=list_name)
         return key
 

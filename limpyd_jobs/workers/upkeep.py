@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..constants import CONTROL_CHECK_DELAY
+from ..orm import model_name
 from ..protocol import KEYS
 from ..protocol.scripts import reconcile, requeue_delayed, stop_workers
 from ..utils import stored
@@ -40,7 +41,8 @@ class Upkeep:
         worker = self.worker
         names = {info.pk: info.name for info in worker.fetcher.queues}
         if names:
-            moved = requeue_delayed.call(worker.queue_model.database, queue_model=worker.queue_model._name,
+            moved = requeue_delayed.call(worker.queue_model.database,
+                                         queue_model=model_name(worker.queue_model),
                                          now_score=worker.clock.time(), queues=names)
             for ident, reason in moved.failures:
                 worker.log(f"could not requeue delayed job {ident}: {reason}", level="warning")

@@ -16,6 +16,7 @@ from limpyd.exceptions import DoesNotExist
 
 from ..exceptions import LimpydJobsException
 from ..models import Job, Queue
+from ..orm import model_name
 from ..protocol import KEYS, STATUSES
 from ..utils import naive_utc
 from . import registry
@@ -215,7 +216,7 @@ class Worker(WorkerSettings):
         if info is not None:
             return info.queue
         model, _, pk = queue_redis_key.removesuffix(":waiting").rpartition(":")
-        if model != self.queue_model._name:
+        if model != model_name(self.queue_model):
             raise DoesNotExist(f"{queue_redis_key!r} is not a waiting list of {self.queue_model.__name__}")
         return self.queue_model(pk)
 
