@@ -65,6 +65,12 @@ class SuccessBatch:
         if taken:
             worker.fetcher.keep(taken)
         worker.fetcher.take_lost |= take_lost
+        self._after_written(ended, previous)
+
+    def _after_written(self, ended: list[PendingSuccess], previous: list[str]) -> None:
+        """Call the hook of each success written (each job's own if it changed while it ran), then
+        let the job go."""
+        worker, endings = self.worker, self.worker.endings
         for success, found in zip(ended, previous, strict=True):
             job, queue = success.job, success.queue
             try:

@@ -48,12 +48,7 @@ class Holdings:
         job._attempt_token = taken.attempt  # its moves through this instance check the attempt
         if taken.snapshot:
             job.take_snapshot(taken.snapshot)  # the callback reads its fields without a round trip
-        info = worker.fetcher.info(taken.waiting_key)
-        if info is None:  # a list the worker's keys name but its queues do not (a subclass's)
-            name, priority = queue.hmget("name", "priority")
-            pk, name, priority = queue.pk.get(), name or "", int(priority or 0)
-        else:
-            pk, name, priority = info.pk, info.name, info.priority
+        pk, name, priority = self._queue_fields(taken.waiting_key, queue)
         self.attempts[taken.ident] = Attempt(
             ident=taken.ident, identifier=taken.identifier, status=taken.status, token=taken.attempt,
             taken_at=now, timeout=self._job_timeout(taken.timeout), waiting_key=taken.waiting_key,
@@ -123,6 +118,15 @@ class Holdings:
             return self.worker.get_job(ident)
         finally:
             self.just_taken = ""
+
+    def _queue_fields(self, waiting_key: str, queue: Queue) -> tuple[str, str, int]:
+        """The pk, name and priority of the queue of a waiting list (read if it is not one of the
+        worker's queues: a list its keys name but its queues do not, a subclass's)."""
+        info = self.worker.fetcher.info(waiting_key)
+        if info is not None:
+            return info.pk, info.name, info.priority
+        name, priority = queue.hmget("name", "priority")
+        return queue.pk.get(), name or "", int(priority or 0)
 
     def _job_timeout(self, value: str) -> float | None:
         """The job's own timeout if it has a valid one, else the worker's ``job_timeout``."""
