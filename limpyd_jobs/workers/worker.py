@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limpyd.exceptions import DoesNotExist
 
@@ -24,6 +25,22 @@ from .compose import compose, configure, wake_up_wait
 from .settings import PARAMETERS, WorkerSettings
 from .title import banner, proc_title
 
+if TYPE_CHECKING:
+    from .attempt import Attempt
+    from .batch import SuccessBatch
+    from .endings import Endings
+    from .executors import InProcessExecutor
+    from .failures import Failures
+    from .fetcher import Fetcher, WakeUpWait
+    from .holding import Holdings
+    from .lifecycle import RunSteps
+    from .lookout import Lookout
+    from .maintenance import Maintenance
+    from .recorder import Recorder
+    from .runner import JobRun
+    from .signals import StopSignals
+    from .upkeep import Upkeep
+
 
 class Worker(WorkerSettings):
     """Run the jobs of some queues. Every ``parameters`` entry can be passed or subclassed."""
@@ -35,6 +52,25 @@ class Worker(WorkerSettings):
     title_prefix = "limpyd-jobs-worker"
     #: Builds the worker's wait for announced jobs from the worker (tests use one on a manual clock).
     waiter_factory = staticmethod(wake_up_wait)
+
+    # The parts, built once by ``compose`` (see docs/ARCHITECTURE.md).
+    notify: Callable[..., None]
+    signals: StopSignals
+    upkeep: Upkeep
+    maintenance: Maintenance
+    fetcher: Fetcher
+    waiter: WakeUpWait
+    lookout: Lookout
+    holdings: Holdings
+    attempts: dict[str, Attempt]
+    recorder: Recorder
+    runner: JobRun
+    executor: InProcessExecutor
+    endings: Endings
+    batch: SuccessBatch
+    failures: Failures
+    steps: RunSteps
+    presence: registry.Presence
 
     def __init__(self, queues: Any = None, **kwargs: Any) -> None:
         configure(self, kwargs if queues is None else {**kwargs, "queues": queues})
