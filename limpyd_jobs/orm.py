@@ -8,6 +8,9 @@
   thread and process, and given back to its pool when the thread ends.
 - ``move_relations``: moving models to another database with their related fields (limpyd's own
   ``RelatedModel.use_database`` fails when some models have relations and others not).
+- ``model_name(model)``, ``pk_of(instance)``, ``shut_down(connection)``: a model's name in its
+  keys; an instance's pk without a round trip when it is known; ending a blocking read on a
+  redis-py connection from a signal handler.
 - ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
   Redis ACL user without ``@dangerous`` commands may run it) instead of INFO; ``JobsDatabase.lazy``
   makes one whose settings are read on first use (the models' ``REDIS_URL``, not at import).
@@ -18,7 +21,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from copy import copy
@@ -44,6 +49,25 @@ def instance(model: type[Model], pk: Any) -> Model:
     built.get_fields = built.get_instance_fields
     built._pk = model._redis_attr_pk.normalize(pk)
     return built
+
+
+def model_name(model: type[RedisModel] | RedisModel) -> str:
+    """The name limpyd gives a model in its keys (``jobs:job`` for ``Job``)."""
+    return model._name
+
+
+def pk_of(built: RedisModel) -> str:
+    """The pk of an instance: the one it was built with if known, else read (a round trip)."""
+    return built._pk or built.pk.get()
+
+
+def shut_down(connection: Any) -> None:
+    """Shut a redis-py connection's socket down, ending a read blocked on it (safe in a signal
+    handler: nothing is allocated, nothing raised)."""
+    sock = getattr(connection, "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _add_related_collections(built: RelatedModel) -> None:

@@ -111,10 +111,7 @@ class ClockedWorker(Worker):
     ``before_wait``, if set, is called as each wait starts."""
 
     before_wait: Callable[[], None] | None = None
-
-    def _compose(self) -> None:
-        super()._compose()
-        self.waiter = ClockedWait(self)
+    waiter_factory = staticmethod(ClockedWait)
 
 
 @pytest.fixture

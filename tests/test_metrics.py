@@ -90,7 +90,7 @@ def test_a_worker_serves_the_metrics_of_its_queues_while_it_runs(clock):
     seen = []
 
     def look(job, queue):
-        seen.append(scrape(worker._metrics_server.server_port))
+        seen.append(scrape(worker.steps.metrics_server.server_port))
 
     worker = Worker("mine", callback=look, max_loops=1, metrics_port=0, timeout=0.05,
                     terminate_gracefuly=False)

@@ -18,6 +18,7 @@ from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.utils import datetime_to_str, str_to_datetime
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.observers import WorkerObserver
+from limpyd_jobs.workers.title import proc_title
 
 
 def hooks(job):
@@ -570,7 +571,7 @@ def test_statuses_and_process_title():
     assert seen[1][1].startswith(f"{prefix} [running] queues=foo,bar loop=1/1 waiting=0 delayed=1 duration=")
     assert seen[2][1].startswith(f"{prefix} [terminated] queues=foo,bar loop=1/1 waiting=0 delayed=1")
     fresh = Worker("foo,bar", terminate_gracefuly=False)
-    assert fresh.proc_title() == f"limpyd-jobs-worker#{fresh.id} [init] queues=foo,bar"
+    assert proc_title(fresh) == f"limpyd-jobs-worker#{fresh.id} [init] queues=foo,bar"
 
 
 def test_log_prefixes_the_worker_id(make_worker, caplog):
@@ -658,7 +659,7 @@ def test_prefetch_takes_and_records_jobs_in_batches_under_one_round_trip_each(ma
 
     worker = make_worker("q", callback=record_status, prefetch=4, max_loops=0)
     worker.update_keys()
-    worker.maintain()
+    worker.maintenance.run_due()
     for _ in range(4):  # the first batch (and the scripts loaded in Redis)
         assert worker.run_one()
     with round_trips() as trips:
@@ -711,7 +712,7 @@ def test_taking_and_finishing_a_job_is_at_most_two_round_trips(make_worker, roun
     Job.add_job(identifier="job:1", queue_name="q")
     worker = make_worker("q", callback=noop, max_loops=1)
     worker.update_keys()
-    worker.maintain()
+    worker.maintenance.run_due()
     with round_trips() as trips:
         assert worker.run_one()  # fetch, then a plain finish: max_loops says no next job
     assert trips.commands == ["EVALSHA", "EVALSHA"]
@@ -725,7 +726,7 @@ def test_a_job_taken_with_the_last_end_is_given_back_when_the_worker_stops(make_
     worker.update_keys()
     worker.run_one()  # job:1 ends and job:2 is taken with it
     assert second.status.hget() == STATUSES.RUNNING
-    worker.give_back_unstarted()
+    worker.holdings.give_back_unstarted()
     assert first.status.hget() == STATUSES.SUCCESS
     assert second.status.hget() == STATUSES.WAITING
     assert Queue.get_queue("q").waiting.lmembers() == [second.ident]
@@ -738,7 +739,7 @@ def test_the_worker_purges_finished_jobs_beyond_keep_finished(make_worker):
     make_worker(callback=noop, max_loops=5, keep_finished=2).run()
     worker = make_worker(keep_finished=2)
     worker.update_keys()
-    worker.maintain()  # its first maintenance purges
+    worker.maintenance.run_due()  # its first maintenance purges
     assert Queue.get_queue("q").success.llen() == 2
     assert len(Job.collection()) == 2
 
@@ -858,15 +859,17 @@ def test_a_subclass_narrowing_keys_in_update_keys_is_obeyed(clock):
     assert low.status.hget() == STATUSES.WAITING
 
 
-def test_options_set_on_the_worker_before_it_runs_count(make_worker):
+def test_options_are_final_once_the_worker_is_made(make_worker):
+    """The parts are built from the options in ``__init__``: a subclass sets its own as class
+    attributes (or passes them on to ``super().__init__``)."""
     job = Job.add_job(identifier="job:1", queue_name="other")
 
     class Retargeted(Worker):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.queues = ["other"]
+        queues = ["other"]
 
-    Retargeted("q", callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()
+    worker = Retargeted(callback=noop, max_loops=1, timeout=0.05, terminate_gracefuly=False)
+    assert worker.fetcher.names == ["other"]
+    worker.run()
     assert job.status.hget() == STATUSES.SUCCESS
 
 
@@ -927,7 +930,7 @@ def test_a_stop_during_an_outage_does_not_wait_for_redis(make_worker, redis_serv
     second.get_connection().save()
     redis_server.stop(keep_directory=True)
     try:
-        worker.give_back_unstarted()  # one try, then it is left for recovery
+        worker.holdings.give_back_unstarted()  # one try, then it is left for recovery
     finally:
         redis_server.start_again()
     assert f"could not give back {second.ident}" in caplog.text
@@ -939,14 +942,13 @@ def test_a_stop_during_an_outage_does_not_wait_for_redis(make_worker, redis_serv
 def test_max_loops_0_or_none_means_no_limit(make_worker, no_limit):
     for number in range(3):
         Job.add_job(identifier=f"job:{number}", queue_name="q")
-    worker = make_worker(callback=noop, max_loops=no_limit, max_duration=0)
 
     class StopWhenEmpty(WorkerObserver):
         def after_fetch(self, worker, attempt):
             if attempt is None:  # nothing left: the test ends the run
                 worker.end_forced = True
 
-    worker.observers = [StopWhenEmpty()]
+    worker = make_worker(callback=noop, max_loops=no_limit, max_duration=0, observers=[StopWhenEmpty()])
     worker.run()
     assert worker.num_loops == 3 and worker.max_loops in (0, None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -11,9 +12,10 @@ from limpyd_jobs import Job, Queue
 from limpyd_jobs.due import DueSet
 from limpyd_jobs.exceptions import WorkerInterrupted
 from limpyd_jobs.testing.clock import ManualClock
+from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.attempt import Attempt
 from limpyd_jobs.workers.executors import DIED, DONE, EXECUTORS, INTERRUPTED, TIMEOUT
-from limpyd_jobs.workers.fetcher import Fetcher
+from limpyd_jobs.workers.fetcher import Fetcher, WakeUpWait
 from limpyd_jobs.workers.maintenance import Maintenance
 
 # --- the maintenance table
@@ -77,7 +79,7 @@ def _attempt(timeout=None):
 def test_an_executor_runs_the_target_and_says_it_is_done(mode, tmp_path):
     record = tmp_path / "pids"
 
-    def target(attempt):
+    def target(attempt, guard):
         with record.open("a") as handle:
             handle.write(f"{attempt.identifier}:{os.getpid()}\n")
 
@@ -95,7 +97,7 @@ def test_an_executor_runs_the_target_and_says_it_is_done(mode, tmp_path):
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
 def test_a_forked_executor_says_when_the_process_died(mode):
-    executor = EXECUTORS[mode](lambda attempt: os._exit(3), grace=1)
+    executor = EXECUTORS[mode](lambda attempt, guard: os._exit(3), grace=1)
     try:
         outcome = executor.execute(_attempt())
     finally:
@@ -105,8 +107,8 @@ def test_a_forked_executor_says_when_the_process_died(mode):
 
 @pytest.mark.parametrize("mode", ["fork", "prefork"])
 def test_a_forked_executor_stops_a_late_target(mode):
-    def late(attempt):
-        with executor.guard(attempt.timeout):
+    def late(attempt, guard):
+        with guard(attempt.timeout):
             time.sleep(3600)  # a test whose child is not stopped hangs (and pytest-timeout fails it)
 
     executor = EXECUTORS[mode](late, grace=0.5)
@@ -117,7 +119,7 @@ def test_a_forked_executor_stops_a_late_target(mode):
 
 
 def test_the_in_process_executor_says_when_it_was_interrupted():
-    def interrupted(attempt):
+    def interrupted(attempt, guard):
         raise WorkerInterrupted()
 
     assert EXECUTORS["inprocess"](interrupted, grace=1).execute(_attempt()).kind == INTERRUPTED
@@ -186,3 +188,48 @@ def test_a_task_that_never_ran_does_not_bound_the_wait():
     assert table.seconds_to_next() is None  # a maintain() that runs nothing must not make a worker spin
     table.done("keys")
     assert table.seconds_to_next() == 25
+
+
+# --- the wait for an announced job
+
+
+def test_a_cut_ends_a_blocked_wait_at_once(threads):
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600)
+    stopping = threading.Event()
+    connection = Queue.get_connection()
+
+    def cut_once_blocked():
+        while not any(client["cmd"] == "blpop" for client in connection.client_list()):
+            time.sleep(0.01)
+        stopping.set()  # as a stop signal does, before it cuts the wait
+        wait.cut()
+
+    threads.start(cut_once_blocked)
+    assert wait.wait(3600, stopping.is_set) is False  # pytest-timeout fails a wait the cut left alone
+    assert wait.woken_by is None
+
+
+# --- a worker's parts
+
+
+def test_a_worker_builds_its_parts_once(make_worker):
+    Job.add_job(identifier="job:1", queue_name="q")
+    worker = make_worker(callback=lambda job, queue: None, max_loops=1)
+    parts = [worker.fetcher, worker.waiter, worker.executor, worker.recorder, worker.maintenance,
+             worker.holdings, worker.presence]
+    worker.run()
+    assert worker.num_loops == 1
+    assert all(after is before for after, before in zip(
+        [worker.fetcher, worker.waiter, worker.executor, worker.recorder, worker.maintenance,
+         worker.holdings, worker.presence], parts, strict=True))
+
+
+def test_the_wait_of_a_worker_comes_from_its_waiter_factory(make_worker):
+    made = []
+
+    class Recorded(Worker):
+        waiter_factory = staticmethod(lambda worker: made.append(worker) or WakeUpWait(
+            worker.queue_model.database, [worker.wakeup_key], worker.timeout))
+
+    worker = Recorded("q", terminate_gracefuly=False)
+    assert made == [worker] and worker.waiter.keys == [worker.wakeup_key]

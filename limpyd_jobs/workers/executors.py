@@ -1,12 +1,10 @@
 """Where a taken job runs: in the worker process, in a child forked per job, or in a pre-forked
 child reused across jobs.
 
-An executor is given a target (the worker's function that runs an attempt and records its end)
-and runs it for each attempt, returning how that went: ``DONE`` (the target returned),
-``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died) or ``INTERRUPTED`` (a stop-now
-signal, SIGQUIT). The worker records the last three itself. The forked modes isolate the worker from
-its jobs: a child past its deadline gets SIGTERM, then SIGKILL after ``grace`` seconds; in-process
-mode can only interrupt Python code (see ``InProcessExecutor``).
+An executor runs a target for each attempt, handing it its ``guard`` for the job's own code, and
+says how that went: ``DONE``, ``TIMEOUT`` (killed past its deadline), ``DIED`` (its process died)
+or ``INTERRUPTED`` (SIGQUIT). A forked child past its deadline gets SIGTERM, then SIGKILL after
+``grace`` seconds; in-process mode can only interrupt Python code (see ``InProcessExecutor``).
 """
 
 from __future__ import annotations
@@ -31,7 +29,8 @@ logger = logging.getLogger(LOGGER_NAME)
 #: How the run of an attempt ended.
 DONE, TIMEOUT, DIED, INTERRUPTED = "done", "timeout", "died", "interrupted"
 
-Target = Callable[[Attempt], None]
+#: Runs an attempt; the guard (a context manager factory taking the timeout) wraps the job's code.
+Target = Callable[[Attempt, Callable[[float | None], Any]], None]
 
 
 class Outcome(NamedTuple):
@@ -64,7 +63,7 @@ class InProcessExecutor:
     def execute(self, attempt: Attempt) -> Outcome:
         """Run the target for this attempt, and say how it ended."""
         try:
-            self.target(attempt)
+            self.target(attempt, self.guard)
         except WorkerInterrupted:
             return Outcome(INTERRUPTED)
         return Outcome(DONE)
@@ -193,7 +192,7 @@ class ForkExecutor(_ForkedExecutor):
             try:
                 os.close(read_fd)
                 self._become_child()
-                if _run_in_child(self.target, attempt):
+                if _run_in_child(self.target, attempt, self.guard):
                     os.write(write_fd, b"done\n")
                     code = 0
             finally:
@@ -245,7 +244,7 @@ class PreforkExecutor(_ForkedExecutor):
             for line in orders:
                 order = json.loads(line)
                 self.deadline = order.pop("deadline")
-                if not _run_in_child(self.target, Attempt.from_dict(order)):
+                if not _run_in_child(self.target, Attempt.from_dict(order), self.guard):
                     os._exit(1)  # the parent sees no "done": it records the job's process as dead
                 try:
                     os.write(write_fd, b"done\n")
@@ -286,10 +285,10 @@ EXECUTORS: dict[str, type[InProcessExecutor]] = {
     executor.name: executor for executor in (InProcessExecutor, ForkExecutor, PreforkExecutor)}
 
 
-def _run_in_child(target: Target, attempt: Attempt) -> bool:
+def _run_in_child(target: Target, attempt: Attempt, guard: Callable[[float | None], Any]) -> bool:
     """Run the target in a child process; a crash is logged, never raised. True if it returned."""
     try:
-        target(attempt)
+        target(attempt, guard)
         return True
     except BaseException:
         logger.exception("job %s crashed its process", attempt.ident)

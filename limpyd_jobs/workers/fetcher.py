@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from redis.exceptions import RedisError
 from ..clock import Clock
 from ..constants import LOGGER_NAME
 from ..models import Queue
+from ..orm import model_name, shut_down
 from ..protocol import KEYS, TakeOutcome
 from ..protocol.scripts import take, take_many
 from ..protocol.scripts.take import Taken
@@ -145,22 +144,22 @@ class Fetcher:
         except RedisError:
             self.take_lost = True
             raise
-        return self.keep(taken, for_now=True)
+        jobs = self._note(taken)
+        self._kept.extend(jobs[1:])
+        return jobs[0] if jobs else None
 
-    def keep(self, taken: Taken | list[Taken], for_now: bool = False) -> Taken | None:
-        """Note the counts and the next due time the (last) take returned; keep the jobs taken for
-        the next ``take``s, but the first if it is taken ``for_now``; that first job (None when
-        nothing was found)."""
+    def keep(self, taken: Taken | list[Taken]) -> None:
+        """Keep the jobs a write took along (with an end) for the next ``take``s."""
+        self._kept.extend(self._note(taken))
+
+    def _note(self, taken: Taken | list[Taken]) -> list[Taken]:
+        """Note the counts and the next due time the (last) take returned; the jobs it found."""
         batch = taken if isinstance(taken, list) else [taken]
         last = batch[-1]
         self.counts = (last.waiting, last.delayed)
         self.next_due = last.next_due
         self.on_next_due(last.next_due)
-        jobs = [one for one in batch if one.outcome != TakeOutcome.EMPTY]
-        if not jobs:
-            return None
-        self._kept.extend(jobs[1:] if for_now else jobs)
-        return jobs[0]
+        return [one for one in batch if one.outcome != TakeOutcome.EMPTY]
 
     @property
     def holds_one(self) -> bool:
@@ -178,7 +177,7 @@ class Fetcher:
 
     def wakeup_keys(self) -> list[str]:
         """The wake-up lists of the worker's queue names."""
-        return [KEYS.wakeup(model=self.queue_model._name, name=name) for name in self.names]
+        return [KEYS.wakeup(model=model_name(self.queue_model), name=name) for name in self.names]
 
 
 class WakeUpWait:
@@ -225,5 +224,4 @@ class WakeUpWait:
     def cut(self) -> None:
         """End the current wait at once (its read fails): safe from a signal handler."""
         if self._waiting_on is not None:
-            with contextlib.suppress(AttributeError, OSError):
-                self._waiting_on._sock.shutdown(socket.SHUT_RDWR)
+            shut_down(self._waiting_on)

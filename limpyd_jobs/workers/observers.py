@@ -1,15 +1,11 @@
-"""Observers: objects a worker tells of each step, to plug metrics, history or tracing in
-without subclassing ``Worker``.
+"""Observers: objects a worker tells of each step (metrics, history, tracing without subclassing).
 
     class Timing(WorkerObserver):
         def after_run(self, worker, attempt, error):
             print(attempt.identifier, "failed" if error else "ran")
 
-    Worker("images", callback=resize, observers=[Timing()]).run()
-
-Every method is a no-op here: override those you need. What an observer raises is logged and
-ignored: it never stops a worker nor loses a job. In the forked execution modes the run and
-record steps happen in the child process, so their observers are called there.
+Every method is a no-op here; what an observer raises is logged and ignored. In the forked
+modes the run and record steps happen in the child process, so their observers are called there.
 """
 
 from __future__ import annotations
@@ -69,8 +65,8 @@ class Observers:
 def notifier(observers: Sequence[WorkerObserver], logger: logging.Logger) -> Callable[..., None]:
     """What a worker calls at each step: its ``Observers``, or a function that does nothing
     when there are none (the steps of a job cost nothing then)."""
-    return Observers(observers, logger) if observers else _nobody
+    return Observers(observers, logger) if observers else _no_observer
 
 
-def _nobody(method: str, *args: Any) -> None:
+def _no_observer(method: str, *args: Any) -> None:
     """No observer to tell."""

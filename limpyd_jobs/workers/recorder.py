@@ -11,11 +11,12 @@ from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..models import Job, Queue
+from ..orm import model_name, pk_of
 from ..outages import is_outage, retrying
 from ..protocol import KEYS, STATUSES, TakeOutcome
-from ..protocol.scripts import finish, finish_all_and_take, finish_and_take, set_aside
+from ..protocol.scripts import enqueue_job, finish, finish_all_and_take, finish_and_take, set_aside
 from ..protocol.scripts.take import Taken
-from ..utils import datetime_to_str
+from ..utils import datetime_to_str, stored
 from .attempt import Attempt
 from .fetcher import TakeRequest
 
@@ -41,30 +42,32 @@ class Recorder:
         self.log = log
         self._lists: dict[tuple[str, str], str] = {}  # (queue pk, list name) -> key
 
-    def success(self, job: Job, attempt: Attempt, then: TakeRequest | None = None) -> Success:
-        """Mark the job SUCCESS, unless its status changed while it ran. With ``then``, take the
-        next job in the same round trip."""
+    def success(self, job: Job, attempt: Attempt, take_next: TakeRequest | None = None) -> Success:
+        """Mark the job SUCCESS, unless its status changed while it ran. With ``take_next``, take
+        the next job in the same round trip."""
         arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False)
-        if then is not None:
+        if take_next is not None:
+            request = take_next
             try:
                 ended = finish_and_take.call(
-                    self.queue_model.database, then.waiting_keys, **arguments, now_str=then.now_str,
-                    now_score=then.now_score, want_counts=then.want_counts, delayed_keys=then.delayed_keys)
+                    self.queue_model.database, request.waiting_keys, **arguments, now_str=request.now_str,
+                    now_score=request.now_score, want_counts=request.want_counts,
+                    delayed_keys=request.delayed_keys)
                 return Success(ended.previous, ended.taken, False)
             except RedisError as exc:  # a plain end, tried until it is written; a take may be lost
                 if not is_outage(exc):
                     raise
-                return Success(self._finish(arguments, attempt), None, True)
-        return Success(self._finish(arguments, attempt), None, False)
+                return Success(self._finish(arguments), None, True)
+        return Success(self._finish(arguments), None, False)
 
-    def successes(self, ended: list[tuple[Job, Attempt, datetime]], then: TakeRequest | None = None,
+    def successes(self, ended: list[tuple[Job, Attempt, datetime]], take_next: TakeRequest | None = None,
                   count: int = 1) -> tuple[list[str], list[Taken] | None, bool]:
         """Mark several jobs SUCCESS, each at its end time, in one round trip (each unless its
-        status changed while it ran); with ``then``, take up to ``count`` next jobs in it too. The
+        status changed while it ran); with ``take_next``, take up to ``count`` next jobs in it too. The
         status each had, the jobs taken (None: no take), and whether a take may be lost (as
         ``Success`` says)."""
         ends = [finish_all_and_take.Ended(
-            job._name, job._pk or job.pk.get(), attempt.ident, self._list_key(attempt.queue_pk, "success"),
+            model_name(job), pk_of(job), attempt.ident, self._list_key(attempt.queue_pk, "success"),
             datetime_to_str(end), attempt.token) for job, attempt, end in ended]
         database, worker = self.queue_model.database, self.worker_id
 
@@ -77,9 +80,9 @@ class Recorder:
                 now_score=request.now_score, want_counts=request.want_counts, count=count, ends=ends,
                 delayed_keys=request.delayed_keys)
 
-        if then is not None:
+        if take_next is not None:
             try:
-                written = write(then)
+                written = write(take_next)
                 return written.previous, written.taken, False
             except RedisError as exc:  # the ends alone, tried until written; a take may be lost
                 if not is_outage(exc):
@@ -103,22 +106,30 @@ class Recorder:
     def skip(self, job: Job, attempt: Attempt) -> str:
         """Unqueue a job that is not run (not WAITING, or canceled while running), status unchanged."""
         arguments = self._end(job, attempt, "", "", keep_queued=False, only_if="", end=False)
-        return self._finish(arguments, attempt)
+        return self._finish(arguments)
 
     def delay(self, job: Job, attempt: Attempt, until: datetime) -> bool:
         """Put a job set to DELAYED in its queue's delayed set, and release it (False: a stale attempt)."""
-        return self.retrying(lambda: job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, delayed=until,
-                                                   release_from=self.worker_id),
-                              f"to delay {attempt.ident}")
+        return self.retrying(lambda: self._enqueue(job, attempt, delayed=until), f"to delay {attempt.ident}")
 
     def give_back(self, job: Job, attempt: Attempt, patient: bool = True) -> bool:
         """Put a job that was not run to its end back at the front of its queue, and release it
         (tried once if not ``patient``: the outage error is raised). False: a stale attempt."""
         def write() -> bool:
-            return job._enqueue(self.queue_model, queue_pk=attempt.queue_pk, prepend=True,
-                                release_from=self.worker_id)
+            return self._enqueue(job, attempt, prepend=True)
 
         return self.retrying(write, f"to give back {attempt.ident}") if patient else write()
+
+    def _enqueue(self, job: Job, attempt: Attempt, delayed: datetime | None = None,
+                 prepend: bool = False) -> bool:
+        """Put the job back in the queue it was taken from (its delayed set if ``delayed``), and
+        release it; False: a stale attempt."""
+        delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
+        return enqueue_job.call(
+            self.queue_model.database, job_model=model_name(job), pk=pk_of(job), ident=attempt.ident,
+            queue_model=model_name(self.queue_model), queue_pk=attempt.queue_pk, queue_name="", priority=0,
+            delayed_str=delayed_str, delayed_score=delayed_score, now_score=self.clock.time(),
+            prepend=prepend, set_priority=False, release_from=self.worker_id, token=attempt.token).enqueued
 
     def set_aside(self, taken: Taken, queue_pk: str) -> None:
         """End a job the worker cannot load (its model is unknown here): ERROR in its queue's
@@ -147,7 +158,7 @@ class Recorder:
              only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
         """finish.lua's arguments for this attempt."""
         list_key = self._list_key(attempt.queue_pk, list_name) if list_name else ""
-        return {"job_model": job._name, "pk": job._pk or job.pk.get(), "ident": attempt.ident,
+        return {"job_model": model_name(job), "pk": pk_of(job), "ident": attempt.ident,
                 "status": status, "list_key": list_key,
                 "end_str": datetime_to_str(self.clock.now()) if end else "", "keep_queued": keep_queued,
                 "worker": self.worker_id, "only_if": only_if, "token": attempt.token}
@@ -155,11 +166,11 @@ class Recorder:
     def _list_key(self, queue_pk: str, list_name: str) -> str:
         key = self._lists.get((queue_pk, list_name))
         if key is None:
-            queue = KEYS.queue(model=self.queue_model._name, pk=queue_pk)
+            queue = KEYS.queue(model=model_name(self.queue_model), pk=queue_pk)
             key = self._lists[(queue_pk, list_name)] = KEYS.queue_list(queue=queue, list=list_name)
         return key
 
-    def _finish(self, arguments: dict[str, Any], attempt: Attempt | None = None) -> str:
+    def _finish(self, arguments: dict[str, Any]) -> str:
         return self.retrying(lambda: finish.call(self.queue_model.database, **arguments).previous,
                              f"to record the end of {arguments['ident']}")
 

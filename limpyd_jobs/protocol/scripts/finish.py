@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..loader import LuaScript
-from ..vocabulary import EndRefusal
 
 SCRIPT = LuaScript("finish")
 
@@ -14,13 +13,6 @@ class Ended(NamedTuple):
     """``previous``: the status the job had when the end was written, or an ``EndRefusal``."""
 
     previous: str
-
-    @property
-    def refusal(self) -> EndRefusal | None:
-        return EndRefusal(self.previous) if self.previous in _REFUSALS else None
-
-
-_REFUSALS = {refusal.value for refusal in EndRefusal}
 
 
 def arguments(job_model: str, pk: str, ident: str, status: str, list_key: str, end_str: str,

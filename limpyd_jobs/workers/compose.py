@@ -1,0 +1,69 @@
+"""A worker's options checked, and its parts built from them, once, when it is made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..exceptions import ConfigurationException
+from . import registry
+from .batch import SuccessBatch
+from .endings import Endings
+from .executors import EXECUTORS
+from .failures import Failures
+from .fetcher import Fetcher, WakeUpWait
+from .holding import Holdings
+from .lifecycle import RunSteps
+from .lookout import Lookout
+from .observers import notifier
+from .recorder import Recorder
+from .runner import JobRun
+from .settings import SETTINGS, check, clean
+from .signals import StopSignals
+from .upkeep import Upkeep
+
+
+def configure(worker: Any, kwargs: dict[str, Any]) -> None:
+    """Set the parameters given on a worker, then clean and check every option."""
+    unknown = set(kwargs) - set(worker.parameters)
+    if unknown:
+        raise ConfigurationException(f"Unknown worker parameter(s): {', '.join(sorted(unknown))}")
+    for name, value in kwargs.items():
+        setattr(worker, name, value)
+    for setting in SETTINGS:
+        setattr(worker, setting.name, clean(setting, getattr(worker, setting.name)))
+    check(worker)
+    if worker.callback is None:
+        worker.callback = worker.execute
+    if worker.clock is None:
+        worker.clock = worker.queue_model.clock
+
+
+def wake_up_wait(worker: Any) -> WakeUpWait:
+    """The wait of a worker for a job announced in its queues, or a token in its own list."""
+    return WakeUpWait(worker.queue_model.database, [*worker.fetcher.wakeup_keys(), worker.wakeup_key],
+                      worker.timeout)
+
+
+def compose(worker: Any) -> None:
+    """Build the parts of a configured worker (see docs/ARCHITECTURE.md)."""
+    worker.notify = notifier(worker.observers, worker.logger)
+    worker.signals = StopSignals(worker)
+    worker.upkeep = Upkeep(worker)
+    worker.maintenance = worker.upkeep.table()
+    worker.fetcher = Fetcher(worker.queue_model, worker.queues, worker.queue_cycle, worker.id, worker.clock,
+                             on_next_due=worker.upkeep.delayed_due_at, prefetch=worker.prefetch)
+    worker.waiter = worker.waiter_factory(worker)
+    worker.lookout = Lookout(worker)
+    worker.holdings = Holdings(worker)
+    worker.attempts = worker.holdings.attempts
+    worker.recorder = Recorder(worker.queue_model, worker.id, worker.clock, worker.signals.stopping_now,
+                               worker.log)
+    worker.runner = JobRun(worker)
+    worker.executor = EXECUTORS[worker.execution_mode](worker.runner.run, worker.timeout_grace)
+    worker.endings = Endings(worker)
+    worker.batch = SuccessBatch(worker)
+    worker.failures = Failures(worker)
+    worker.steps = RunSteps(worker)
+    worker.presence = registry.Presence(
+        lambda: worker.queue_model.database, worker.id, worker.queues, worker.execution_mode,
+        worker.heartbeat_interval, worker.clock)

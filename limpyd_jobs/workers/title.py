@@ -1,0 +1,35 @@
+"""What a worker shows of itself: its process title and the banner it logs when it starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ..connection import describe
+from ..constants import __version__
+
+
+def proc_title(worker: Any) -> str:
+    """``limpyd-jobs-worker#<id> [status] queues=a,b loop=1/1000 waiting=9 delayed=2 duration=…``."""
+    title = f"{worker.title_prefix}#{worker.id} [{worker.status or 'init'}] queues={','.join(worker.queues)}"
+    if worker.status in (None, "init"):
+        return title
+    waiting, delayed = worker.fetcher.counts
+    title += f" loop={worker.num_loops}/{worker.max_loops} waiting={waiting} delayed={delayed}"
+    if worker.elapsed is not None and worker.status != "starting":
+        title += f" duration={timedelta(seconds=int(worker.elapsed.total_seconds()))}"
+    return title
+
+
+def banner(worker: Any) -> str:
+    """The line saying what runs: version, Redis (never its password), queues, mode, key options."""
+    limits = (("max_loops", worker.max_loops), ("max_duration", worker.max_duration),
+              ("job_timeout", worker.job_timeout))
+    options = [f"{name}={value if value else 'none'}" for name, value in limits]
+    options.append(f"requeue_times={worker.requeue_times}")
+    if worker.requeue_times:
+        options.append(f"(delay {worker.requeue_delay_delta}s, backoff x{worker.requeue_backoff})")
+    mode = worker.execution_mode + (" burst" if worker.burst else "")
+    return (f"limpyd-jobs {__version__} worker {worker.id} started on Redis "
+            f"{describe(worker.queue_model.database.connection_settings)}: queues={','.join(worker.queues)} "
+            f"mode={mode} {' '.join(options)}")
