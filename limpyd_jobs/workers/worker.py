@@ -42,6 +42,7 @@ from .fetcher import Fetcher, WakeUpWait
 from .maintenance import Maintenance
 from .observers import notifier
 from .recorder import Recorder
+from .retention import Retention
 from .retries import RetryPolicy
 from .settings import PARAMETERS, SETTINGS, WorkerSettings, check, clean
 
@@ -96,6 +97,7 @@ class Worker(WorkerSettings):
         self.waiter = WakeUpWait(self.queue_model.database, [*self.fetcher.wakeup_keys(), self.wakeup_key],
                                  self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
+        self.retention = Retention(self.keep_finished, self.finished_ttl, self.purge_delay, self.error_model)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
         self._retry_policies: dict[type, RetryPolicy] = {}
         self.presence = registry.Presence(
@@ -380,6 +382,8 @@ class Worker(WorkerSettings):
         if attempt is None:
             return False
         self.num_loops += 1
+        if self.retention.ran():  # a slice's worth of ends since the last purge: purge at the next pass
+            self.maintenance.want("purge", self.clock.time())
         try:
             if attempt.runs:
                 self._after_execution(job, queue, attempt, self.executor.execute(attempt))
@@ -448,11 +452,9 @@ class Worker(WorkerSettings):
 
     def purge_finished_jobs(self) -> None:
         """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""
-        if self.keep_finished is None and self.finished_ttl is None:
-            return
-        deleted = sum(info.queue.purge_finished(self.keep_finished, self.finished_ttl,
-                                                error_model=self.error_model)
-                      for info in self.fetcher.queues)
+        deleted, behind = self.retention.purge(info.queue for info in self.fetcher.queues)
+        if behind:  # a list may have more to delete: again at the next pass of the loop
+            self.maintenance.want("purge", self.clock.time())
         if deleted:
             self.log(f"{deleted} finished job(s) deleted", level="debug")
 
