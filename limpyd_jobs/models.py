@@ -231,7 +231,9 @@ class Queue(BaseJobsModel):
             errors += purged.errors
             full = full or purged.removed >= max_entries
         if found_by_script:
-            error_model.delete_pks(errors)
+            error_model.delete_pks(set(errors))
+            if errors:  # deleted: out of the set where the script left them
+                self.get_connection().srem(KEYS.purged_errors(model=error_model._name), *set(errors))
         else:
             error_model.delete_for_jobs(deleted)
         return PurgedSlice(len(deleted), full)

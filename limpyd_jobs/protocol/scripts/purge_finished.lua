@@ -13,8 +13,9 @@
 -- entries, own keys, collection) only if finished: SUCCESS or ERROR and no longer queued (a
 -- job requeued after an error stays). Jobs of models not described are left (entry removed).
 -- The result counts the entries removed (`limit` of them: the list may have more to remove) and
--- the jobs deleted, lists these, then the pks of the deleted jobs' errors (for the caller to
--- delete: their date index is limpyd's).
+-- the jobs deleted, lists these, then up to `limit` pks of errors to delete: the deleted jobs'
+-- errors wait in a set for the caller to delete them (their date index is limpyd's), so that a
+-- lost reply leaves them to the next purge.
 local models = cjson.decode(models_json)
 local keep_count = tonumber(keep)
 local length = redis.call('LLEN', list_key)
@@ -59,5 +60,9 @@ for set_key, pks in pairs(members) do redis.call('SREM', set_key, unpack(pks)) e
 if #keys > 0 then redis.call('DEL', unpack(keys)) end
 if removed > 0 then redis.call('LTRIM', list_key, removed, -1) end
 result[1], result[2] = removed, #result - 2
-for _, error_pk in ipairs(errors) do table.insert(result, error_pk) end
+if error_model ~= '' then
+  local pending = key_purged_errors(error_model)
+  if #errors > 0 then redis.call('SADD', pending, unpack(errors)) end
+  for _, error_pk in ipairs(redis.call('SRANDMEMBER', pending, tonumber(limit))) do table.insert(result, error_pk) end
+end
 return result

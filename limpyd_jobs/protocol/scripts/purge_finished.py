@@ -12,7 +12,7 @@ SCRIPT = LuaScript("purge_finished")
 class Purged(NamedTuple):
     removed: int  # entries removed from the list_key (``limit`` of them: it may have more to remove)
     deleted: list[str]  # idents of the jobs deleted
-    errors: list[str]  # pks of the deleted jobs' errors (of error_model), left for the caller to delete
+    errors: list[str]  # pks of errors (of error_model) of deleted jobs, for the caller to delete
 
 
 def call(database: Any, *, list_key: str, keep: int, limit: int, cutoff: str, models_json: str,
