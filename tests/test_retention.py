@@ -43,13 +43,13 @@ def run(loops: int, **options) -> None:
 
 def test_the_lists_stay_within_keep_finished_and_a_slice_while_jobs_end_faster_than_the_purge_delay(
         make_clocked_worker, clock, small_slice):
-    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(120)]
-    worker = make_clocked_worker(callback=noop, keep_finished=5, max_loops=120)  # purge_delay: 60 s
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(125)]
+    worker = make_clocked_worker(callback=noop, keep_finished=5, max_loops=0)  # purge_delay: 60 s
     worker.update_keys()
     start = clock.time()
     queue = Queue.get_queue("q")
     lengths = []
-    for _ in range(120):
+    for _ in range(125):
         assert worker.run_one()
         lengths.append(queue.success.llen())
     assert clock.time() == start  # no purge was due by time: the ends brought them
@@ -60,6 +60,8 @@ def test_the_lists_stay_within_keep_finished_and_a_slice_while_jobs_end_faster_t
     deleted = jobs[0]
     assert not Job.exists(pk=deleted.pk.get())
     assert not deleted.get_connection().exists(deleted.history.key)  # with their history
+    assert not worker.run_one()  # no job: it purges the ends it left before it waits
+    assert queue.success.llen() == 5
 
 
 def test_a_purge_that_removed_a_full_slice_runs_again_at_the_next_pass_until_caught_up(
@@ -151,24 +153,24 @@ def test_a_producer_at_1000_jobs_a_second_leaves_keep_finished_and_memory_near_i
         while queue.waiting.llen() or not queue.success.llen():
             time.sleep(0.05)
         baseline = connection.info("memory")["used_memory"]
-        at_keep, added, start = None, 0, time.monotonic()
+        at_keep, added, longest, start = None, 0, 0, time.monotonic()
         while (elapsed := time.monotonic() - start) < seconds:
             due = int(elapsed * rate)
             if due > added:
                 Job.add_jobs([f"job:{number}" for number in range(added, due)], "q")
                 added = due
-            if at_keep is None and queue.success.llen() >= keep:  # the level retention holds
+            length = queue.success.llen()
+            longest = max(longest, length)
+            if at_keep is None and length >= keep:  # the level retention holds
                 at_keep = connection.info("memory")["used_memory"]
             time.sleep(0.05)
-        deadline = time.monotonic() + 60
-        while queue.waiting.llen() and time.monotonic() < deadline:  # the worker finishes the last ones
+        deadline = time.monotonic() + 60  # the "a minute after it stops"
+        while (queue.waiting.llen() or queue.success.llen() > keep) and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(0.5)
-        assert queue.waiting.llen() == 0
         assert worker.poll() is None
-        assert added >= 0.9 * rate * seconds
-        assert queue.success.llen() <= keep + retention.SLICE
-        assert len(Job.collection()) <= keep + retention.SLICE + 1
+        assert added >= 0.9 * rate * seconds and queue.waiting.llen() == 0
+        assert longest <= keep + retention.SLICE  # all along: the worker purged as fast as jobs ended
+        assert queue.success.llen() == keep and len(Job.collection()) == keep  # once idle: keep_finished
         after = connection.info("memory")["used_memory"]
         # twice the jobs ran that are kept: without retention, twice the growth
         assert after - baseline <= 1.25 * (at_keep - baseline)

@@ -1,8 +1,9 @@
 """A worker's retention of finished jobs: purges in bounded slices, as often as jobs finish.
 
 A purge removes at most ``SLICE`` entries per list (one script: Redis is blocked for a few ms).
-It runs every ``purge_delay`` seconds, after every ``SLICE`` jobs the worker ran, and again at
-the next pass of the loop while it removed a full slice: deletions keep up with ends at any rate.
+It runs every ``purge_delay`` seconds, after every ``SLICE`` jobs the worker ran, when the
+worker finds no job after some ran, and again at the next pass of the loop while it removed a
+full slice: deletions keep up with ends at any rate.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Retention:
         """Note that jobs ran; True when a slice's worth ran since the last purge (one is due)."""
         self.runs += jobs
         return self.counting and self.runs >= self.slice
+
+    def idle(self) -> bool:
+        """Whether a worker that found no job has ends it did not purge (it purges them then)."""
+        return self.counting and self.runs > 0
 
     def purge(self, queues: Iterable[Any]) -> tuple[int, bool]:
         """Purge each queue once: the jobs deleted, and whether a list may have more to remove."""

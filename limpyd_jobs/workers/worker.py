@@ -506,6 +506,8 @@ class Worker(WorkerSettings):
         elif taken is None:
             if looked:
                 self._idle_since = self.clock.time()
+                if self.retention.idle():  # going idle: purge the ends not purged yet, then wait
+                    self.purge_finished_jobs()
             self.set_status("waiting")
             if self._wait_for_wakeup():
                 self._idle_since = None
