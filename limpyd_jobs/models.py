@@ -220,23 +220,18 @@ class Queue(BaseJobsModel):
         descriptions = json.dumps(Job.purge_descriptions())
         error_model = error_model or Error
         found_by_script = error_model.indexed_by_job()
-        deleted: list[str] = []
-        errors: list[str] = []
-        full = False
-        for key in (self.success.key, self.errors.key):
-            purged = purge_finished.call(self.database, list_key=key, keep=-1 if keep is None else keep,
-                                         limit=max_entries, cutoff=cutoff, models_json=descriptions,
-                                         error_model=error_model._name if found_by_script else "")
-            deleted += purged.deleted
-            errors += purged.errors
-            full = full or purged.removed >= max_entries
+        purged = purge_finished.call(self.database, keep=-1 if keep is None else keep, limit=max_entries,
+                                     cutoff=cutoff, models_json=descriptions,
+                                     error_model=error_model._name if found_by_script else "",
+                                     list_keys=[self.success.key, self.errors.key])
+        deleted, errors = purged.deleted, purged.errors
         if found_by_script:
             error_model.delete_pks(set(errors))
             if errors:  # deleted: out of the set where the script left them
                 self.get_connection().srem(KEYS.purged_errors(model=error_model._name), *set(errors))
         else:
             error_model.delete_for_jobs(deleted)
-        return PurgedSlice(len(deleted), full)
+        return PurgedSlice(len(deleted), purged.full)
 
     @classmethod
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:

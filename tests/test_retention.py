@@ -11,7 +11,7 @@ import time
 import pytest
 from sample_jobs import noop
 
-from limpyd_jobs import STATUSES, Error, Job, Queue
+from limpyd_jobs import STATUSES, Error, Job, Queue, operations
 from limpyd_jobs.protocol.loader import LuaScript
 from limpyd_jobs.testing.proxy import FaultyProxy, script
 from limpyd_jobs.workers import Worker, retention
@@ -96,6 +96,18 @@ def test_errors_of_the_jobs_deleted_go_with_them_and_others_stay(small_slice):
     queue = Queue.get_queue("q")
     assert queue.purge_finished_slice(keep=1, max_entries=10) == (2, False)
     assert [error.job_pk.hget() for error in Error.collection().instances()] == [failing[2].pk.get()]
+
+
+def test_a_job_in_both_lists_is_deleted_once(small_slice):
+    job = Job.add_job(identifier="fails-once:requeued", queue_name="q")
+    run(1, purge_delay=0, callback=fail_first_attempt)  # ERROR, in the errors list
+    assert operations.requeue_failed("q") == 1  # by an operator: it runs again, to SUCCESS
+    run(1, purge_delay=0)
+    queue = Queue.get_queue("q")
+    assert queue.errors.lmembers() == queue.success.lmembers() == [job.ident]
+    assert queue.purge_finished(keep=0) == 1  # counted once, its error with it
+    assert not Job.exists(pk=job.pk.get()) and len(Error.collection()) == 0
+    assert queue.errors.llen() == queue.success.llen() == 0
 
 
 # --- a lost reply of a purge
