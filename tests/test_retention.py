@@ -82,6 +82,20 @@ def test_a_purge_that_removed_a_full_slice_runs_again_at_the_next_pass_until_cau
     assert queue.success.lmembers() == [job.ident for job in new]  # ended now: kept by the ttl
 
 
+def test_a_purge_costs_one_round_trip_per_slice_of_jobs(make_worker, round_trips, small_slice):
+    for number in range(22):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    worker = make_worker(callback=noop, keep_finished=5, max_loops=0)
+    worker.update_keys()
+    worker.run_one()  # the first pass also runs the periodic maintenance and a plain fetch
+    with round_trips() as trips:
+        for _ in range(20):
+            assert worker.run_one()
+    # a job: its end with the take of the next; a purge after every 10: one script for both lists
+    assert trips.commands == ["EVALSHA"] * 22
+    assert Queue.get_queue("q").success.llen() <= 5 + small_slice
+
+
 def test_with_purge_delay_0_ends_bring_no_purge(make_clocked_worker, small_slice):
     for number in range(30):
         Job.add_job(identifier=f"job:{number}", queue_name="q")

@@ -19,18 +19,17 @@ SLICE = 250
 class Retention:
     """Decides when a worker purges the finished jobs of its queues, and runs the purges."""
 
-    def __init__(self, keep: int | None, ttl: float | None, every: float | None, error_model: Any,
-                 slice_size: int | None = None) -> None:
+    def __init__(self, keep: int | None, ttl: float | None, every: float | None, error_model: Any) -> None:
         self.keep, self.ttl, self.error_model = keep, ttl, error_model
-        self.slice = slice_size or SLICE
+        self.slice = SLICE
         self.limited = keep is not None or ttl is not None
         #: Whether ends bring purges forward (not with ``purge_delay`` 0: this worker never purges).
         self.counting = bool(every) and self.limited
         self.runs = 0  # jobs run since the last purge
 
-    def ran(self, jobs: int = 1) -> bool:
-        """Note that jobs ran; True when a slice's worth ran since the last purge (one is due)."""
-        self.runs += jobs
+    def ran(self) -> bool:
+        """Note that a job ran; True when a slice's worth ran since the last purge (one is due)."""
+        self.runs += 1
         return self.counting and self.runs >= self.slice
 
     def idle(self) -> bool:
