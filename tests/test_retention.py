@@ -190,7 +190,7 @@ def test_a_producer_at_1000_jobs_a_second_leaves_keep_finished_and_memory_near_i
             if at_keep is None and length >= keep:  # the level retention holds
                 at_keep = connection.info("memory")["used_memory"]
             time.sleep(0.05)
-        deadline = time.monotonic() + 60  # the "a minute after it stops"
+        deadline = time.monotonic() + 60  # a minute after the producer stopped, at most
         while (queue.waiting.llen() or queue.success.llen() > keep) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert worker.poll() is None
