@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from limpyd import fields
 from limpyd.contrib.indexes import SimpleDateTimeIndex
@@ -25,7 +25,7 @@ from .history import decoded_events
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
-from .script_fields import fields_of_new_job, free_fields, purge_descriptions
+from .script_fields import fields_of_new_job, free_fields, has_plain_index, purge_descriptions
 from .utils import (
     compute_delayed_until,
     datetime_to_score,
@@ -86,6 +86,13 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
         """Set several fields, each through its own setter (indexes, uniqueness)."""
         for name, value in values.items():
             self.get_field(name).proxy_set(value)
+
+
+class PurgedSlice(NamedTuple):
+    """What a purge of a queue's finished jobs did."""
+
+    deleted: int  # jobs deleted
+    full: bool  # a list had a full slice removed: it may have more to remove
 
 
 class Queue(BaseJobsModel):
@@ -213,17 +220,37 @@ class Queue(BaseJobsModel):
 
         At most ``max_entries`` entries per list and call. Returns the number of jobs deleted.
         """
+        return self.purge_finished_slice(keep, older_than, max_entries, error_model).deleted
+
+    def purge_finished_slice(
+        self,
+        keep: int | None = 10000,
+        older_than: float | timedelta | None = None,
+        max_entries: int = 1000,
+        error_model: type["Error"] | None = None,
+    ) -> "PurgedSlice":
+        """``purge_finished``, telling also whether a list may have more to remove (its slice of
+        ``max_entries`` entries was full): the caller runs it again until it has caught up."""
         cutoff = ""
         if older_than is not None:
             delta = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
             cutoff = datetime_to_str(self.clock.now() - delta)
         descriptions = json.dumps(purge_descriptions(job_models()))
-        deleted: list[str] = []
-        for key in (self.success.key, self.errors.key):
-            deleted += purge_finished.call(self.database, list_key=key, keep=-1 if keep is None else keep,
-                                           limit=max_entries, cutoff=cutoff, models_json=descriptions).deleted
-        (error_model or Error).delete_for_jobs(deleted)
-        return len(deleted)
+        error_model = error_model or Error
+        found_by_script = error_model.indexed_by_job()
+        purged = purge_finished.call(self.database, keep=-1 if keep is None else keep, limit=max_entries,
+                                     cutoff=cutoff, models_json=descriptions,
+                                     error_model=orm.model_name(error_model) if found_by_script else "",
+                                     list_keys=[self.success.key, self.errors.key])
+        deleted, errors = purged.deleted, purged.errors
+        if found_by_script:
+            error_model.delete_pks(set(errors))
+            if errors:  # deleted: out of the set where the script left them
+                left = KEYS.purged_errors(model=orm.model_name(error_model))
+                self.get_connection().srem(left, *set(errors))
+        else:
+            error_model.delete_for_jobs(deleted)
+        return PurgedSlice(len(deleted), purged.full)
 
     @classmethod
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
@@ -701,6 +728,23 @@ class Error(BaseJobsModel):
             model_repr, _, pk = ident.rpartition(":")
             for error in cls.collection(job_model_repr=model_repr, job_pk=pk).instances():
                 error.delete()
+                count += 1
+        return count
+
+    @classmethod
+    def indexed_by_job(cls) -> bool:
+        """Whether ``job_model_repr`` and ``job_pk`` have plain EqualIndexes (a script finds the
+        errors of a job then)."""
+        return all(has_plain_index(cls.get_class_field(name)) and cls.get_class_field(name).indexable
+                   for name in ("job_model_repr", "job_pk"))
+
+    @classmethod
+    def delete_pks(cls, pks: Iterable[str]) -> int:
+        """Delete the errors of these pks (those gone already are skipped); return how many were deleted."""
+        count = 0
+        for pk in pks:
+            if cls.exists(pk=pk):
+                orm.instance(cls, pk).delete()
                 count += 1
         return count
 

@@ -187,6 +187,9 @@ class Keys:
                           "and run durations (`d:<bucket>` counts, `duration_sum`), kept by the scripts")
     control = KeyTemplate("{prefix}:control", "string",
                           "`HALT` while workers and dispatchers must stop after their current task")
+    purged_errors = KeyTemplate("{prefix}:purged-errors:{model}", "set",
+                                "pks of the errors (of the Error model `model`) of jobs a purge deleted, "
+                                "until the purging worker deleted them too (a lost reply leaves them here)")
     # --- operations (limpyd_jobs.operations, the limpyd-jobs command)
     paused = KeyTemplate("{prefix}:paused", "set",
                          "names of the queues workers take no job from (`limpyd-jobs pause`); a worker "

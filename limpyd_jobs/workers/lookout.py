@@ -28,6 +28,7 @@ class Lookout:
         elif taken is None:
             if looked:
                 self.idle_since = worker.clock.time()
+                worker.upkeep.going_idle()
             worker.set_status("waiting")
             if self.wait_for_wakeup():
                 self.idle_since = None

@@ -304,7 +304,8 @@ class WorkerSettings:
         "Seconds after which a finished job (and its errors) is deleted (None: no limit)",
         "--finished-ttl=604800")
     purge_delay: float = option(
-        60, seconds, "Seconds between two purges of finished jobs (0: never)", "--purge-delay=60")
+        60, seconds, "Seconds between two purges of finished jobs at most (a worker also purges after every "
+        "250 jobs it runs and when it runs out of jobs; 0: never)", "--purge-delay=60")
     # --- from Python only
     observers: Sequence[Any] = option(
         (), sequence, "Objects told of each step of the worker (see workers.observers)", cli=False)

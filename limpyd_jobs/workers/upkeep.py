@@ -11,6 +11,7 @@ from ..protocol.scripts import reconcile, requeue_delayed
 from ..utils import stored
 from . import registry
 from .maintenance import Maintenance
+from .retention import Retention
 
 
 class Upkeep:
@@ -18,6 +19,8 @@ class Upkeep:
 
     def __init__(self, worker: Any) -> None:
         self.worker = worker
+        self.retention = Retention(worker.keep_finished, worker.finished_ttl, worker.purge_delay,
+                                   worker.error_model)
 
     def table(self) -> Maintenance:
         """The periodic tasks and their intervals (None: never; 0: at every pass)."""
@@ -62,13 +65,21 @@ class Upkeep:
     def purge_finished_jobs(self) -> None:
         """Delete finished jobs beyond ``keep_finished`` per queue or older than ``finished_ttl``."""
         worker = self.worker
-        if worker.keep_finished is None and worker.finished_ttl is None:
-            return
-        deleted = sum(info.queue.purge_finished(worker.keep_finished, worker.finished_ttl,
-                                                error_model=worker.error_model)
-                      for info in worker.fetcher.queues)
+        deleted, behind = self.retention.purge(info.queue for info in worker.fetcher.queues)
+        if behind:  # a list may have more to delete: again at the next pass of the loop
+            worker.maintenance.want("purge", worker.clock.time())
         if deleted:
             worker.log(f"{deleted} finished job(s) deleted", level="debug")
+
+    def job_ran(self) -> None:
+        """Count a job run; a slice's worth of ends since the last purge brings the purge forward."""
+        if self.retention.ran():
+            self.worker.maintenance.want("purge", self.worker.clock.time())
+
+    def going_idle(self) -> None:
+        """A worker that found no job purges the ends it has not purged yet, before it waits."""
+        if self.retention.idle():
+            self.purge_finished_jobs()
 
     def check_control(self) -> None:
         """Read the orders of operators, in one round trip: stop after the current job when the

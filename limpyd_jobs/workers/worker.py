@@ -217,6 +217,7 @@ class Worker(WorkerSettings):
         if attempt is None:
             return False
         self.num_loops += 1
+        self.upkeep.job_ran()
         self.runner.execute(job, queue, attempt)
         return True
 
