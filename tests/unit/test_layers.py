@@ -1,0 +1,290 @@
+"""The package's layers, read from its source: imports go down and never in a circle, only orm.py
+touches limpyd's and redis-py's private attributes, and the worker writes through its parts."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+PACKAGE = "limpyd_jobs"
+
+#: From the bottom up. A module sits in the layer of the longest entry that is its dotted name (under
+#: limpyd_jobs) or a package of it; "" is limpyd_jobs/__init__.py. It may import its layer and those below.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
+    ("exceptions", "constants", "validation", "clock", "outages", "utils", "connection", "logs", "due"),
+    ("models", ""),  # "": the package's face (Queue, Job, Error, STATUSES, __version__)
+    ("workers", "operations", "recurring", "pending", "metrics"),
+    ("dashboard",),  # the web application
+    ("cli", "dashboard.cli", "contrib", "testing"),  # commands, and the kit for tests and demos
+)
+
+#: The only imports allowed to go up: the lazy re-exports the seed documents (``from limpyd_jobs import
+#: Worker``, ``from limpyd_jobs.workers import WorkerConfig``), each made in a module ``__getattr__``.
+SEED_REEXPORTS = {
+    ("limpyd_jobs", "limpyd_jobs.workers"),
+    ("limpyd_jobs.workers", "limpyd_jobs.cli.config"),
+}
+
+#: Today's known breaches, TO BE REMOVED as the fixes land (then empty these lists): a listed breach
+#: that is gone fails the test too, so that the lists only shrink.
+KNOWN_UPWARD_IMPORTS_TO_REMOVE: set[tuple[str, str]] = {
+    ("limpyd_jobs.dashboard.app", "limpyd_jobs.cli.common"),  # the web app reads the commands' helpers
+}
+KNOWN_PRIVATE_ACCESS_TO_REMOVE: set[tuple[str, str]] = {
+    ("limpyd_jobs.models", "_pk"),
+    ("limpyd_jobs.models", "_redis_attr_pk"),
+    ("limpyd_jobs.operations", "_pk"),
+    ("limpyd_jobs.recurring.scheduler", "_redis_attr_pk"),
+    ("limpyd_jobs.workers.fetcher", "_sock"),  # WakeUpWait shuts the blocked connection's socket down
+    ("limpyd_jobs.workers.recorder", "_pk"),
+}
+KNOWN_WORKER_SCRIPT_CALLS_TO_REMOVE: set[str] = {
+    f"limpyd_jobs.protocol.scripts.{name}"
+    for name in ("reconcile", "requeue_delayed", "start_job", "stop_workers", "take", "untake")
+}
+
+#: limpyd's one private name read everywhere: a model's key prefix (``jobs:job``), which it has no
+#: public name for and which every stored key is built on.
+LIMPYD_MODEL_NAME = "_name"
+
+
+class Import(NamedTuple):
+    importer: str
+    imported: str
+    line: int
+    lazy: bool  # inside a function
+
+
+def _source_root(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations, f"{package} is not installed"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = [root.name, *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    root = _source_root(PACKAGE)
+    return {_module_name(root, path): path for path in sorted(root.rglob("*.py"))}
+
+
+@cache
+def tree(name: str) -> ast.Module:
+    return ast.parse(modules()[name].read_text(), str(modules()[name]))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _import_nodes(node: ast.AST, lazy: bool = False) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import under ``node``, function-level ones included, ``if TYPE_CHECKING:`` ones left out."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child, lazy
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield from _import_nodes(ast.Module(body=[other], type_ignores=[]), lazy)
+        else:
+            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            yield from _import_nodes(child, inner)
+
+
+def _targets(name: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        package = name if modules()[name].name == "__init__.py" else name.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}" if base else package
+    # ``from package import module`` imports the module; ``from module import name``, the module
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules() else base for alias in node.names]
+
+
+@cache
+def imports() -> tuple[Import, ...]:
+    found = []
+    for name in modules():
+        for node, lazy in _import_nodes(tree(name)):
+            for target in _targets(name, node):
+                if target == PACKAGE or target.startswith(PACKAGE + "."):
+                    while target not in modules():  # ``import limpyd_jobs.x.y`` of a name, not a module
+                        target = target.rpartition(".")[0]
+                    if target != name:
+                        found.append(Import(name, target, node.lineno, lazy))
+    return tuple(found)
+
+
+def layer(module: str) -> int:
+    relative = module.removeprefix(PACKAGE).removeprefix(".")
+    matches = [(len(entry), index) for index, entries in enumerate(LAYERS) for entry in entries
+               if entry == relative or (entry and relative.startswith(entry + "."))]
+    assert matches, f"{module} is in no layer: add it to LAYERS"
+    return max(matches)[1]
+
+
+def test_every_module_has_a_layer():
+    for module in modules():
+        layer(module)
+
+
+def test_the_layers_go_from_the_protocol_to_the_commands():
+    order = ["protocol.vocabulary", "clock", "models", "workers.worker", "dashboard.app", "cli.admin"]
+    assert [layer(f"{PACKAGE}.{name}") for name in order] == sorted({layer(f"{PACKAGE}.{n}") for n in order})
+
+
+def test_imports_go_down():
+    upward = {(found.importer, found.imported): found for found in imports()
+              if layer(found.imported) > layer(found.importer)}
+    unexpected = [f"{found.importer} (line {found.line}) imports {found.imported}"
+                  for pair, found in sorted(upward.items())
+                  if pair not in SEED_REEXPORTS | KNOWN_UPWARD_IMPORTS_TO_REMOVE]
+    assert not unexpected, "imports going up:\n" + "\n".join(unexpected)
+    assert not KNOWN_UPWARD_IMPORTS_TO_REMOVE - set(upward), "fixed: remove them from the known list"
+
+
+def test_the_seed_reexports_are_lazy():
+    for importer, imported in SEED_REEXPORTS:
+        made = [found for found in imports() if (found.importer, found.imported) == (importer, imported)]
+        assert made and all(found.lazy for found in made), f"{importer} must import {imported} when asked"
+
+
+def _circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(edges.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_no_import_circle():
+    edges: dict[str, set[str]] = {}
+    for found in imports():
+        if (found.importer, found.imported) not in SEED_REEXPORTS:
+            edges.setdefault(found.importer, set()).add(found.imported)
+    assert _circles(edges) == []
+
+
+def test_the_circle_finder_finds_circles():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# --- private attributes
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_names(module: ast.Module, any_target: bool) -> set[str]:
+    """Private names a module defines: functions, classes, class attributes and attributes it sets on
+    ``self``/``cls`` (on anything, with ``any_target``)."""
+    names = set()
+    for node in ast.walk(module):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                for statement in node.body:
+                    for target in getattr(statement, "targets", [getattr(statement, "target", None)]):
+                        if isinstance(target, ast.Name):
+                            names.add(target.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if any_target or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                names.add(node.attr)
+    return {name for name in names if _private(name)}
+
+
+@cache
+def foreign_private_names() -> frozenset[str]:
+    """Private names limpyd and redis-py define and limpyd_jobs does not (outside orm.py)."""
+    foreign = set()
+    for package in ("limpyd", "redis"):
+        for path in _source_root(package).rglob("*.py"):
+            foreign |= _defined_names(ast.parse(path.read_text(encoding="utf-8")), any_target=True)
+    own = set()
+    for name in modules():
+        if name != f"{PACKAGE}.orm":
+            own |= _defined_names(tree(name), any_target=False)
+    return frozenset(foreign - own - {LIMPYD_MODEL_NAME})
+
+
+def private_access() -> set[tuple[str, str]]:
+    """(module, name) for each ``x._name`` or ``getattr(x, "_name")`` of a foreign private name."""
+    found = set()
+    for name in modules():
+        if name == f"{PACKAGE}.orm":
+            continue
+        for node in ast.walk(tree(name)):
+            if isinstance(node, ast.Attribute):
+                attribute = node.attr
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "setattr", "hasattr", "delattr") and len(node.args) > 1
+                  and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+                attribute = node.args[1].value
+            else:
+                continue
+            if attribute in foreign_private_names():
+                found.add((name, attribute))
+    return found
+
+
+def test_the_foreign_private_names_include_what_orm_hides():
+    assert {"_sock", "_pk", "_available_connections"} <= foreign_private_names()
+
+
+def test_only_orm_touches_private_attributes_of_limpyd_and_redis():
+    found = private_access()
+    unexpected = sorted(found - KNOWN_PRIVATE_ACCESS_TO_REMOVE)
+    assert not unexpected, "private attributes of limpyd or redis-py used outside orm.py:\n" + "\n".join(
+        f"{module}: .{attribute}" for module, attribute in unexpected)
+    assert not KNOWN_PRIVATE_ACCESS_TO_REMOVE - found, "fixed: remove them from the known list"
+
+
+# --- the worker
+
+
+def test_the_worker_calls_no_script_itself():
+    scripts = f"{PACKAGE}.protocol.scripts"
+    worker = f"{PACKAGE}.workers.worker"
+    found = {imported.imported for imported in imports() if imported.importer == worker
+             and (imported.imported == scripts or imported.imported.startswith(scripts + "."))}
+    found |= {scripts for node in ast.walk(tree(worker))
+              if isinstance(node, ast.Attribute) and node.attr == "scripts"}
+    assert not found - KNOWN_WORKER_SCRIPT_CALLS_TO_REMOVE, "the worker's parts call the scripts"
+    assert not KNOWN_WORKER_SCRIPT_CALLS_TO_REMOVE - found, "fixed: remove them from the known list"
