@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import TESTS_DIR, wait_until
 
 from limpyd_jobs import STATUSES, Job, Queue
 from limpyd_jobs.cli.common import RET_CONNECT, RET_IMPORT, RET_USAGE
@@ -27,7 +27,6 @@ from limpyd_jobs.cli.worker import main
 from limpyd_jobs.testing.server import RedisServer, free_port
 from limpyd_jobs.workers import Worker
 
-TESTS_DIR = str(Path(__file__).parent)
 PREFIX = "limpyd-jobs-worker: error: "
 
 
@@ -60,20 +59,6 @@ def no_option_in_the_environment(monkeypatch):
     """Start without any LIMPYD_JOBS_<OPTION> variable (the user's would change the options)."""
     for setting in OPTIONS:
         monkeypatch.delenv(environment_variable(setting), raising=False)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str | Callable[[], str] = "") -> Any:
-    """Poll ``condition`` until it is true (returned), or fail after ``timeout`` seconds saying
-    ``what`` was awaited (a callable: called then, to show the state at that time)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            said = what() if callable(what) else what
-            raise AssertionError(f"not seen within {timeout}s: {said or condition}")
-        time.sleep(0.02)
 
 
 class PoolProcess:

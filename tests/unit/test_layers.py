@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -208,64 +209,67 @@ def test_the_circle_finder_finds_circles():
 # --- private attributes
 
 
+def _own_names() -> set[str]:
+    """Private names limpyd_jobs defines outside orm.py: functions, classes, class attributes, and
+    attributes set on ``self`` or ``cls``."""
+    names = set()
+    for module in modules():
+        if module == f"{PACKAGE}.orm":
+            continue
+        for node in ast.walk(tree(module)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                if isinstance(node, ast.ClassDef):
+                    for statement in node.body:
+                        for target in getattr(statement, "targets", [getattr(statement, "target", None)]):
+                            if isinstance(target, ast.Name):
+                                names.add(target.id)
+            elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                  and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                names.add(node.attr)
+    return names
+
+
+@cache
+def _foreign_source() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for package in ("limpyd", "redis")
+                     for path in sorted(_source_root(package).rglob("*.py")))
+
+
+def defined_by_limpyd_or_redis(names: set[str]) -> set[str]:
+    """Those of ``names`` that limpyd or redis-py define: a function or class, an attribute set on
+    an object, or a class attribute."""
+    return {name for name in names if re.search(
+        rf"(?:def|class) {name}\b|\.{name} *(?::[^=\n]*)?=(?!=)|^    {name} *(?::[^=\n]*)?=(?!=)",
+        _foreign_source(), re.MULTILINE)}
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
-def _defined_names(module: ast.Module, any_target: bool) -> set[str]:
-    """Private names a module defines: functions, classes, class attributes and attributes it sets on
-    ``self``/``cls`` (on anything, with ``any_target``)."""
-    names = set()
-    for node in ast.walk(module):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            if isinstance(node, ast.ClassDef):
-                for statement in node.body:
-                    for target in getattr(statement, "targets", [getattr(statement, "target", None)]):
-                        if isinstance(target, ast.Name):
-                            names.add(target.id)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            if any_target or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
-                names.add(node.attr)
-    return {name for name in names if _private(name)}
-
-
-@cache
-def foreign_private_names() -> frozenset[str]:
-    """Private names limpyd and redis-py define and limpyd_jobs does not (outside orm.py)."""
-    foreign = set()
-    for package in ("limpyd", "redis"):
-        for path in _source_root(package).rglob("*.py"):
-            foreign |= _defined_names(ast.parse(path.read_text(encoding="utf-8")), any_target=True)
-    own = set()
-    for name in modules():
-        if name != f"{PACKAGE}.orm":
-            own |= _defined_names(tree(name), any_target=False)
-    return frozenset(foreign - own - {LIMPYD_MODEL_NAME})
-
-
 def private_access() -> set[tuple[str, str]]:
-    """(module, name) for each ``x._name`` or ``getattr(x, "_name")`` of a foreign private name."""
+    """(module, name) for each ``x._name`` or ``getattr(x, "_name")`` outside orm.py where limpyd or
+    redis-py define ``_name`` and limpyd_jobs does not."""
     found = set()
-    for name in modules():
-        if name == f"{PACKAGE}.orm":
+    for module in modules():
+        if module == f"{PACKAGE}.orm":
             continue
-        for node in ast.walk(tree(name)):
+        for node in ast.walk(tree(module)):
             if isinstance(node, ast.Attribute):
-                attribute = node.attr
+                found.add((module, node.attr))
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                   and node.func.id in ("getattr", "setattr", "hasattr", "delattr") and len(node.args) > 1
                   and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
-                attribute = node.args[1].value
-            else:
-                continue
-            if attribute in foreign_private_names():
-                found.add((name, attribute))
-    return found
+                found.add((module, node.args[1].value))
+    private = {name for _, name in found if _private(name)} - _own_names() - {LIMPYD_MODEL_NAME}
+    foreign = defined_by_limpyd_or_redis(private)
+    return {(module, name) for module, name in found if name in foreign}
 
 
-def test_the_foreign_private_names_include_what_orm_hides():
-    assert {"_sock", "_pk", "_available_connections"} <= foreign_private_names()
+def test_the_rule_knows_the_private_names_orm_hides():
+    names = {"_sock", "_pk", "_available_connections", "_redis_attr_pk", "_no_such_name"}
+    assert defined_by_limpyd_or_redis(names) == names - {"_no_such_name"}
 
 
 def test_only_orm_touches_private_attributes_of_limpyd_and_redis():
