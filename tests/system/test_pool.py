@@ -30,6 +30,9 @@ from limpyd_jobs.workers import Worker
 PREFIX = "limpyd-jobs-worker: error: "
 
 
+#: This module's folder, on the path of the pools it starts (``--pythonpath`` gives them TESTS_DIR).
+HERE = str(Path(__file__).resolve().parent)
+
 # --- callbacks run by the pool's children (``--callback=test_pool.<name>``)
 
 
@@ -71,7 +74,8 @@ class PoolProcess:
         env = {name: value for name, value in os.environ.items() if not name.startswith("LIMPYD_JOBS_")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "limpyd_jobs.cli.worker", *args], stdout=self._log,
-            stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+            stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": HERE},
+            start_new_session=True)
         self.pid = self.process.pid
 
     def log(self) -> str:
