@@ -5,6 +5,7 @@ factories; threads whose failures reach pytest; round-trip counting. Helpers are
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,16 @@ from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.testing.server import RedisServer
 from limpyd_jobs.workers import Worker
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """A test module directly in tests/ would get no database: say where it belongs."""
+    misplaced = sorted({item.path.name for item in items if item.path.parent == HERE})
+    if misplaced:
+        raise pytest.UsageError(f"{', '.join(misplaced)}: move to tests/unit (no Redis), tests/redis "
+                                "or tests/system (processes, slow)")
 
 
 @pytest.fixture(scope="session")
