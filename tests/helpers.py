@@ -228,6 +228,7 @@ class WorkerThreads:
     def stop(self) -> None:
         for worker in self.workers:
             worker.end_forced = True
+            worker.waiter.cut()  # a worker waiting for a job stops now, not at the end of its wait
         self.threads.join()
 
 

@@ -348,7 +348,6 @@ def test_pause_and_resume_write_the_paused_set_and_wake_up_the_workers_of_the_na
         ops.pause("a,b")
 
 
-@pytest.mark.slow
 def test_a_worker_takes_no_job_from_a_paused_queue_until_it_is_resumed(running):
     tracker = Tracker()
     ops.pause("q")
