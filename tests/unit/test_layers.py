@@ -17,9 +17,10 @@ PACKAGE = "limpyd_jobs"
 #: limpyd_jobs) or a package of it; "" is limpyd_jobs/__init__.py. It may import its layer and those below.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
-    ("exceptions", "constants", "validation", "clock", "outages", "utils", "connection", "logs", "due"),
-    ("models", ""),  # "": the package's face (Queue, Job, Error, STATUSES, __version__)
-    ("workers", "operations", "recurring", "pending", "metrics"),
+    ("exceptions", "constants", "validation", "clock", "outages", "utils", "connection", "logs", "due",
+     "history", "script_fields"),
+    ("models", "databases", ""),  # "": the package's face (Queue, Job, Error, STATUSES, __version__)
+    ("workers", "operations", "recurring", "pending", "metrics", "tasks"),
     ("dashboard",),  # the web application
     ("cli", "dashboard.cli", "contrib", "testing"),  # commands, and the kit for tests and demos
 )
