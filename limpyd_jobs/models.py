@@ -333,7 +333,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         """``module.ClassName:pk``: what queues store to find the job back."""
         ident = self.__dict__.get("_ident")
         if ident is None:  # made once: a job's pk does not change
-            ident = self._ident = f"{self.get_model_repr()}:{self._pk or self.pk.get()}"
+            ident = self._ident = f"{self.get_model_repr()}:{orm.pk_of(self)}"
         return ident
 
     @classmethod

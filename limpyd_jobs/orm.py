@@ -61,6 +61,11 @@ def pk_of(built: RedisModel) -> str:
     return built._pk or built.pk.get()
 
 
+def pk_field(model: type[RedisModel]) -> Any:
+    """A model's primary key field (limpyd keeps it under a private name)."""
+    return model._redis_attr_pk
+
+
 def shut_down(connection: Any) -> None:
     """Shut a redis-py connection's socket down, ending a read blocked on it (safe in a signal
     handler: nothing is allocated, nothing raised)."""

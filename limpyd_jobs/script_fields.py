@@ -8,6 +8,7 @@ from typing import Any
 from limpyd import fields
 from limpyd.indexes import EqualIndex
 
+from . import orm
 from .validation import clean_timeout
 
 
@@ -25,7 +26,7 @@ def free_fields(model: Any) -> dict[str, tuple[Any, bool]]:
             field.name: (field, type(field) is fields.InstanceHashField and not field.unique
                          and has_plain_index(field))
             for field in model.get_class_fields()
-            if field.name not in model._managed_fields and field is not model._redis_attr_pk
+            if field.name not in model._managed_fields and field is not orm.pk_field(model)
         }
         model._free_fields_cache = cache
     return cache
@@ -75,7 +76,7 @@ def purge_descriptions(models: Iterable[Any]) -> dict[str, dict[str, list[str]]]
     for model in models:
         indexed, keys = [], []
         for field in model.get_class_fields():
-            if field is model._redis_attr_pk:
+            if field is orm.pk_field(model):
                 continue
             if not isinstance(field, fields.InstanceHashField):
                 keys.append(field.name)

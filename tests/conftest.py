@@ -1,19 +1,30 @@
-"""Shared fixtures: one private redis-server for the session, flushed before each test; a clock
-tests move by hand; a worker factory; threads whose failures reach pytest; round-trip counting."""
+"""The fixtures: one private redis-server for the session and a database flushed for each test that
+asks for it (autouse in redis/ and system/, never in unit/); a clock tests move by hand; worker
+factories; threads whose failures reach pytest; round-trip counting. Helpers are in helpers.py."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ClockedWorker, RoundTrips, Threads, WaitingWorker, WorkerThreads
 
 from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.testing.server import RedisServer
 from limpyd_jobs.workers import Worker
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """A test module directly in tests/ would get no database: say where it belongs."""
+    misplaced = sorted({item.path.name for item in items if item.path.parent == HERE})
+    if misplaced:
+        raise pytest.UsageError(f"{', '.join(misplaced)}: move to tests/unit (no Redis), tests/redis "
+                                "or tests/system (processes, slow)")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +40,7 @@ def redis_server():
             os.environ["REDIS_URL"] = previous
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def database(redis_server):
     """Point every limpyd-jobs model at the private server and start from an empty database."""
     assert redis_server.port != 6379, "tests must never run on the default Redis port"
@@ -54,19 +65,6 @@ def clock():
     BaseJobsModel.clock = previous
 
 
-class WaitingWorker(Worker):
-    """A worker whose ``waiting`` event is set when it starts waiting for a job."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.waiting = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def set_status(self, status: str) -> None:
-        super().set_status(status)
-        if status == "waiting":
-            self.waiting.set()
-
-
 @pytest.fixture
 def make_worker():
     """``make_worker(queues="q", **options)``: a worker that waits 50 ms at most for a job and
@@ -77,41 +75,6 @@ def make_worker():
         return (WaitingWorker if waiting else Worker)(queues, **kwargs)
 
     return make
-
-
-class ClockedWait:
-    """Stands in for a worker's ``WakeUpWait`` on a manual clock: a token already in a wake-up list
-    ends the wait at once (as BLPOP would), else the clock moves forward by the wait's length."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.waits: list[float] = []
-        self.woken_by: str | None = None
-
-    def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
-        if must_stop():
-            return False
-        if self.worker.before_wait is not None:
-            self.worker.before_wait()
-        connection = self.worker.connection
-        self.woken_by = next((key for key in [*self.worker.fetcher.wakeup_keys(), self.worker.wakeup_key]
-                              if connection.lpop(key)), None)
-        if self.woken_by:
-            return True
-        self.waits.append(seconds)
-        self.worker.clock.advance(seconds)
-        return False
-
-    def cut(self) -> None:
-        pass
-
-
-class ClockedWorker(Worker):
-    """A worker whose waits move the manual clock instead of blocking (see ClockedWait);
-    ``before_wait``, if set, is called as each wait starts."""
-
-    before_wait: Callable[[], None] | None = None
-    waiter_factory = staticmethod(ClockedWait)
 
 
 @pytest.fixture
@@ -125,35 +88,6 @@ def make_clocked_worker(clock):
     return make
 
 
-class Threads:
-    """Threads started by a test; ``join()`` waits for them and raises what any of them raised."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[threading.Thread, list[BaseException]]] = []
-
-    def start(self, target: Callable[..., Any], *args: Any) -> threading.Thread:
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                target(*args)
-            except BaseException as exc:  # handed to the test at join()
-                errors.append(exc)
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.started.append((thread, errors))
-        return thread
-
-    def join(self, timeout: float = 30) -> None:
-        for thread, errors in self.started:
-            thread.join(timeout)
-            assert not thread.is_alive(), f"thread {thread.name} still runs after {timeout}s"
-            if errors:
-                raise errors[0]
-        self.started = []
-
-
 @pytest.fixture
 def threads():
     """Start helper threads with ``threads.start(fn)``; their failures are raised at
@@ -163,43 +97,15 @@ def threads():
     runner.join()
 
 
-class RoundTrips:
-    """Records, through MONITOR, the commands clients send (not those run inside scripts).
-
-    ``with RoundTrips(server) as trips: ...`` then ``trips.commands`` lists them by name.
-    """
-
-    SENTINEL = "limpyd-jobs-round-trips-end"
-    HANDSHAKE = ("HELLO", "CLIENT SETINFO", "CLIENT SETNAME", "SELECT")  # new connections only
-
-    def __init__(self, server):
-        self.server = server
-        self.commands: list[str] = []
-
-    @property
-    def count(self) -> int:
-        return len(self.commands)
-
-    def __enter__(self):
-        # a client of its own, so the monitored code keeps its pooled connections
-        self._client = self.server.client()
-        self._monitor = self._client.monitor()
-        self._monitor.__enter__()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._client.echo(self.SENTINEL)
-        for _ in range(100_000):
-            command = self._monitor.next_command()
-            if command["command"] == f"ECHO {self.SENTINEL}":
-                break
-            if command["client_type"] != "lua" and not command["command"].startswith(self.HANDSHAKE):
-                self.commands.append(command["command"].split(" ", 1)[0].upper())
-        self._monitor.__exit__(*exc_info)
-        self._client.close()
-
-
 @pytest.fixture
 def round_trips(redis_server, database):
     """``with round_trips() as trips: ...``; ``trips.count`` is how many commands were sent."""
     return lambda: RoundTrips(redis_server)
+
+
+@pytest.fixture
+def running():
+    """Workers in threads (``running.start(worker)``), stopped at the end of the test whatever happened."""
+    workers = WorkerThreads()
+    yield workers
+    workers.stop()

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from .. import orm
 from ..exceptions import InvalidIdent
 from ..history import history_entries
 from ..models import Error, Job, Queue
@@ -268,5 +269,5 @@ def job_info(job: JobInfo | Job | str, queue_model: type[Queue]) -> JobInfo:
     if isinstance(job, JobInfo):
         return job
     if isinstance(job, Job):
-        return JobInfo(job.ident, job._name, str(job._pk or job.pk.get()))
+        return JobInfo(job.ident, job._name, orm.pk_of(job))
     return find_job(job, queue_model)

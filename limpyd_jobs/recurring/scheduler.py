@@ -29,6 +29,7 @@ from typing import Any
 
 from limpyd import fields
 
+from .. import orm
 from ..constants import LOGGER_NAME
 from ..due import DueSet
 from ..exceptions import LimpydJobsException
@@ -163,7 +164,7 @@ def unset_schedule(job_id: str) -> None:
     """Remove a schedule: out of the timeline, its waiting run canceled; a running one ends
     without being rescheduled."""
     indexed = [field.name for field in RecurringSchedule.get_class_fields()
-               if field.indexable and field is not RecurringSchedule._redis_attr_pk]
+               if field.indexable and field is not orm.pk_field(RecurringSchedule)]
     schedule_unset.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_model=RecurringJob._name, model_repr=RecurringJob.get_model_repr(),

@@ -130,6 +130,7 @@ def test_misuse_and_our_own_config_sections(tmp_path, redis_server, capsys):
     assert Queue.count_waiting_jobs("q") == 1
 
 
+@pytest.mark.slow
 def test_an_unreachable_redis_is_named(schedule):
     port = free_port()
     code, _, err = schedule(f"--database=127.0.0.1:{port}:0", "schedules", database=False)
@@ -269,6 +270,7 @@ def test_a_configuration_that_cannot_be_used_is_an_error_not_a_fallback(tmp_path
     assert direct.dbsize() == 0
 
 
+@pytest.mark.slow
 def test_a_prefix_in_the_configuration_puts_every_key_under_it(tmp_path, redis_server, direct):
     (tmp_path / ".redbike.conf").write_text(
         f"[redbike]\nprefix = myapp\n[redbike-redis]\nhost = 127.0.0.1\nport = {redis_server.port}\n")
@@ -329,6 +331,7 @@ def test_set_of_an_rrule_without_dtstart_runs_at_the_whole_minute(schedule, cloc
     assert json.loads(schedule("tell", "report:q")[1])["next_run_utc"] == "2026-01-02T09:00:00+00:00"
 
 
+@pytest.mark.slow
 def test_the_recurring_package_exports_its_api_without_importing_the_worker():
     code = ("import sys\n"
             "from limpyd_jobs.recurring import (StopWork, UnsetJob, set_schedule, unset_schedule, dispatch, "
@@ -342,6 +345,7 @@ def test_the_recurring_package_exports_its_api_without_importing_the_worker():
 # --- the dispatcher and the sweeper: Redis must answer at start, then outages are ridden out
 
 
+@pytest.mark.slow
 def test_the_dispatcher_exits_3_on_one_line_when_redis_does_not_answer_at_start(schedule):
     port = free_port()
     code, _, err = returns_within(10, lambda: schedule(f"--database=127.0.0.1:{port}:0", "dispatch",
@@ -351,6 +355,7 @@ def test_the_dispatcher_exits_3_on_one_line_when_redis_does_not_answer_at_start(
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_sweeper_exits_3_on_one_line_when_redis_does_not_answer_at_start(capsys):
     port = free_port()
     assert returns_within(10, sweeper_main, [f"--database=127.0.0.1:{port}:0"]) == 3

@@ -17,28 +17,30 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ClockedWorker
-from flask import Flask
-from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
-from test_dashboard import SCRIPT, Data, fill
-from werkzeug.serving import make_server
+from helpers import ROOT, SCRIPT, ClockedWorker, Data, fill
 
-from limpyd_jobs import STATUSES, Job, Queue, Worker, recurring
-from limpyd_jobs import operations as ops
-from limpyd_jobs.clock import SYSTEM_CLOCK
-from limpyd_jobs.dashboard import create_app
-from limpyd_jobs.models import BaseJobsModel
-from limpyd_jobs.protocol.scripts import beat
-from limpyd_jobs.testing.clock import ManualClock
+pytest.importorskip("flask")
+pytest.importorskip("selenium")
 
-ROOT = Path(__file__).parent.parent
+from flask import Flask  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from limpyd_jobs import STATUSES, Job, Queue, Worker, recurring  # noqa: E402
+from limpyd_jobs import operations as ops  # noqa: E402
+from limpyd_jobs.clock import SYSTEM_CLOCK  # noqa: E402
+from limpyd_jobs.dashboard import create_app  # noqa: E402
+from limpyd_jobs.models import BaseJobsModel  # noqa: E402
+from limpyd_jobs.protocol.scripts import beat  # noqa: E402
+from limpyd_jobs.testing.clock import ManualClock  # noqa: E402
+
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 #: The viewer's time zone: the browser's, not the server's (UTC).

@@ -143,6 +143,7 @@ def test_an_ident_of_an_unknown_module_is_never_imported_and_is_set_aside(make_w
     assert "is not a Job model of this process" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_registered_job_of_an_unknown_model_ends_in_error(make_worker, trap_module, connection):
     job = Job.add_job(identifier="job:1", queue_name="q")
     queue = Queue.get_queue("q")

@@ -11,107 +11,31 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 import tomllib
-from flask import Flask
-from flask.testing import FlaskClient
-from markupsafe import escape
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.wrappers import Response as WerkzeugResponse
+from helpers import DAILY, HOSTILE_MESSAGE, ROOT, SCRIPT, Data, failing_callback, fill
 
-from limpyd_jobs import STATUSES, Job, Queue, Worker, pending, recurring
-from limpyd_jobs import operations as ops
-from limpyd_jobs.dashboard import create_app
-from limpyd_jobs.dashboard.reading import throughput
-from limpyd_jobs.protocol import KEYS
-from limpyd_jobs.testing.server import RedisServer, free_port
+pytest.importorskip("flask")
 
-ROOT = Path(__file__).parent.parent
-SCRIPT = "<script>alert(1)</script>"
-HOSTILE_MESSAGE = "<img src=x onerror=alert(2)>"
-#: The schedule of the recurring job the data has: every day at 09:00 UTC.
-DAILY = "DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY"
+from flask import Flask  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+from markupsafe import escape  # noqa: E402
+from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
+from werkzeug.wrappers import Response as WerkzeugResponse  # noqa: E402
 
-
-def failing_callback(job: Job, queue: Queue) -> None:
-    """Fails the jobs whose identifier says "bad" or holds markup, as a real job fails."""
-    identifier = job.identifier.hget()
-    if identifier == SCRIPT:
-        raise ValueError(HOSTILE_MESSAGE)
-    if "bad" in identifier:
-        raise ValueError(f"cannot read {identifier}")
-
-
-class BusyWorker:
-    """A real worker in a thread, running a job of ``queue`` until ``release()``."""
-
-    def __init__(self, queue: str, identifier: str) -> None:
-        self.started, self.released = threading.Event(), threading.Event()
-        self.job = Job.add_job(identifier=identifier, queue_name=queue)
-        self.worker = Worker(queue, callback=self._block, timeout=0.05, terminate_gracefuly=False)
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.started.wait(30), "the worker did not start its job"
-
-    def _block(self, job: Job, queue: Queue) -> None:
-        self.started.set()
-        assert self.released.wait(30)
-
-    def _run(self) -> None:
-        try:
-            self.worker.run()
-        except BaseException as exc:  # given to the test by release()
-            self.errors.append(exc)
-
-    def release(self) -> None:
-        self.released.set()
-        self.worker.end_forced = True
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the worker did not stop"
-        if self.errors:
-            raise self.errors[0]
-
-
-@dataclass
-class Data:
-    """What ``fill`` made: jobs by role, and the worker still running one."""
-
-    succeeded: list[Job]
-    bad: Job
-    script: Job
-    waiting: Job
-    delayed: Job
-    mail: Job
-    busy: BusyWorker
-
-
-def fill() -> Data:
-    """Realistic data, made by real workers: images (3 successes, 2 failures, one of them with an
-    identifier and a message full of markup, 1 waiting, 1 delayed), emails (1 waiting, paused),
-    reports (1 job a live worker runs), a recurring schedule and a pending job."""
-    succeeded = [Job.add_job(identifier=f"photo:{number}", queue_name="images") for number in (1, 2, 3)]
-    bad = Job.add_job(identifier="photo:bad", queue_name="images")
-    script = Job.add_job(identifier=SCRIPT, queue_name="images")
-    Worker("images", callback=failing_callback, burst=True, timeout=0.05, terminate_gracefuly=False).run()
-    waiting = Job.add_job(identifier="photo:4", queue_name="images")
-    delayed = Job.add_job(identifier="photo:5", queue_name="images", delayed_for=3600)
-    mail = Job.add_job(identifier="mail:1", queue_name="emails")
-    ops.pause("emails")
-    recurring.set_schedule("report:daily", DAILY)
-    pending.schedule_job("feed:news", 3600, url="https://example.com/feed.xml", timeout=10)
-    busy = BusyWorker("reports", "render:yearly")
-    return Data(succeeded, bad, script, waiting, delayed, mail, busy)
+from limpyd_jobs import STATUSES, Job, Worker, pending, recurring  # noqa: E402
+from limpyd_jobs import operations as ops  # noqa: E402
+from limpyd_jobs.dashboard import create_app  # noqa: E402
+from limpyd_jobs.dashboard.reading import throughput  # noqa: E402
+from limpyd_jobs.protocol import KEYS  # noqa: E402
+from limpyd_jobs.testing.server import RedisServer, free_port  # noqa: E402
 
 
 @pytest.fixture
@@ -360,6 +284,7 @@ def test_malformed_parameters_are_a_400_page(client, data):
     assert response.status_code == 400 and "&#39;queue&#39; is missing" in text(response)
 
 
+@pytest.mark.slow
 def test_an_unreachable_redis_is_a_503_page_and_the_dashboard_recovers_when_it_is_back():
     with RedisServer() as server:
         client = create_app(server.url, secret_key="tests").test_client()
@@ -575,6 +500,7 @@ def test_the_dashboard_mounts_under_a_prefix_in_another_site(data):
     assert "images" in ops.paused()
 
 
+@pytest.mark.slow
 def test_the_command_serves_the_dashboard_and_says_what_it_cannot_use(redis_server, data):
     command = [sys.executable, "-m", "limpyd_jobs.dashboard.cli"]
     port = free_port()

@@ -65,6 +65,7 @@ def test_use_database_moves_every_model(redis_server, database):
     assert Job.database is database
 
 
+@pytest.mark.slow
 def test_a_failed_connection_names_the_address(database):
     port = free_port()
     database.reset(host="127.0.0.1", port=port, db=0)

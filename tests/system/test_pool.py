@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import TESTS_DIR, wait_until
 
 from limpyd_jobs import STATUSES, Job, Queue
 from limpyd_jobs.cli.common import RET_CONNECT, RET_IMPORT, RET_USAGE
@@ -27,9 +27,11 @@ from limpyd_jobs.cli.worker import main
 from limpyd_jobs.testing.server import RedisServer, free_port
 from limpyd_jobs.workers import Worker
 
-TESTS_DIR = str(Path(__file__).parent)
 PREFIX = "limpyd-jobs-worker: error: "
 
+
+#: This module's folder, on the path of the pools it starts (``--pythonpath`` gives them TESTS_DIR).
+HERE = str(Path(__file__).resolve().parent)
 
 # --- callbacks run by the pool's children (``--callback=test_pool.<name>``)
 
@@ -62,20 +64,6 @@ def no_option_in_the_environment(monkeypatch):
         monkeypatch.delenv(environment_variable(setting), raising=False)
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str | Callable[[], str] = "") -> Any:
-    """Poll ``condition`` until it is true (returned), or fail after ``timeout`` seconds saying
-    ``what`` was awaited (a callable: called then, to show the state at that time)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            said = what() if callable(what) else what
-            raise AssertionError(f"not seen within {timeout}s: {said or condition}")
-        time.sleep(0.02)
-
-
 class PoolProcess:
     """``limpyd-jobs-worker ARGS`` run as a subprocess, in a process group of its own, its logs
     (stdout and stderr) in a file; ``close()`` kills what is left of the group."""
@@ -86,7 +74,8 @@ class PoolProcess:
         env = {name: value for name, value in os.environ.items() if not name.startswith("LIMPYD_JOBS_")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "limpyd_jobs.cli.worker", *args], stdout=self._log,
-            stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+            stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": HERE},
+            start_new_session=True)
         self.pid = self.process.pid
 
     def log(self) -> str:

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import TrackedWorker, Tracker, tracked_worker
 from sample_jobs import HookJob
 
-from limpyd_jobs import STATUSES, Job, Queue, Worker
+from limpyd_jobs import STATUSES, Job, Queue
 from limpyd_jobs import operations as ops
 from limpyd_jobs.exceptions import InvalidIdent
 from limpyd_jobs.protocol import KEYS
@@ -20,96 +21,9 @@ from limpyd_jobs.protocol.scripts import beat
 from limpyd_jobs.testing.server import free_port
 
 
-class Tracker:
-    """What workers report (callbacks run, ends recorded), and a way to await a count of it."""
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.runs: Counter[str] = Counter()  # identifier -> callbacks run
-        self.ends: Counter[str] = Counter()  # success, error, skipped -> ends recorded
-        self.statuses: Counter[str] = Counter()  # worker statuses (waiting...) -> times set
-        self.blocked = 0  # callbacks waiting at a gate
-
-    def note(self, counter: Counter[str], key: str) -> None:
-        with self.condition:
-            counter[key] += 1
-            self.condition.notify_all()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
-        with self.condition:
-            assert self.condition.wait_for(predicate, timeout), "what was awaited did not happen"
-
-    def gate(self, event: threading.Event) -> None:
-        """Block the calling callback until ``event`` is set (``blocked`` counts those waiting)."""
-        with self.condition:
-            self.blocked += 1
-            self.condition.notify_all()
-        assert event.wait(30)
-
-
-class TrackedWorker(Worker):
-    """A worker that tells its tracker each end it records (after the hooks ran)."""
-
-    tracker: Tracker
-
-    def job_success(self, job: Job, queue: Queue, job_result: Any) -> None:
-        super().job_success(job, queue, job_result)
-        self.tracker.note(self.tracker.ends, "success")
-
-    def job_error(self, job: Job, queue: Queue, exception: BaseException, trace: str | None = None) -> None:
-        super().job_error(job, queue, exception, trace)
-        self.tracker.note(self.tracker.ends, "error")
-
-    def job_skipped(self, job: Job, queue: Queue) -> None:
-        super().job_skipped(job, queue)
-        self.tracker.note(self.tracker.ends, "skipped")
-
-    def set_status(self, status: str) -> None:
-        super().set_status(status)
-        if getattr(self, "tracker", None) is not None:
-            self.tracker.note(self.tracker.statuses, status)
-
-
-def tracked_worker(tracker: Tracker, callback: Callable[[Job, Queue], Any], queues: str = "q",
-                   **options: Any) -> TrackedWorker:
-    options.setdefault("timeout", 0.05)
-    worker = TrackedWorker(queues, callback=callback, terminate_gracefuly=False, **options)
-    worker.tracker = tracker
-    return worker
-
-
 def burst(make_worker, callback: Callable[[Job, Queue], Any], **options: Any) -> None:
     """Run a worker until its queues are empty, the queues retries make included."""
     make_worker(callback=callback, burst=True, fetch_priorities_delay=0, **options).run()
-
-
-class WorkerThreads:
-    """Workers run in threads: ``start(*workers)``, then ``stop()`` ends them all and waits for
-    them (what a thread raised is raised then)."""
-
-    def __init__(self) -> None:
-        from conftest import Threads
-
-        self.threads = Threads()
-        self.workers: list[Worker] = []
-
-    def start(self, *workers: Worker) -> None:
-        for worker in workers:
-            self.workers.append(worker)
-            self.threads.start(worker.run)
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            worker.end_forced = True
-        self.threads.join()
-
-
-@pytest.fixture
-def running():
-    """Workers in threads (``running.start(worker)``), stopped at the end of the test whatever happened."""
-    workers = WorkerThreads()
-    yield workers
-    workers.stop()
 
 
 def statuses(idents: list[str]) -> dict[str, str]:
@@ -520,6 +434,7 @@ def test_stop_workers_writes_a_request_each_worker_reads_at_once(connection, clo
     assert worker.status == "terminated" and worker.num_loops == 0
 
 
+@pytest.mark.slow
 def test_health_says_whether_redis_answers_and_the_workers_beat(clock, database):
     assert ops.health().ok
     beat.call(Job.database, worker="w1", now_score=clock.time(), fields={"queues": "q,r"})

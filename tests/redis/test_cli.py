@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import sample_config
+from helpers import TESTS_DIR
 
 from limpyd_jobs import STATUSES, Job, Queue, __version__
 from limpyd_jobs.cli.common import RET_CONNECT, RET_IMPORT, RET_USAGE
 from limpyd_jobs.cli.config import OPTIONS, WorkerConfig, make_parser
 from limpyd_jobs.cli.worker import main
 from limpyd_jobs.testing.server import free_port
-
-TESTS_DIR = str(Path(__file__).parent)
 
 
 @pytest.fixture
@@ -96,6 +95,7 @@ def test_what_cannot_be_imported_exits_with_ret_import(args, expected, capsys):
     assert err == f"limpyd-jobs-worker: error: {expected}\n"
 
 
+@pytest.mark.slow
 def test_unreachable_database_names_the_address(capsys):
     port = free_port()
     code, _, err = run_main(["--queues=q", f"--database=127.0.0.1:{port}:0", "--no-title"], capsys)
@@ -175,6 +175,7 @@ def worker_command():
     return [str(script)] if script.exists() else [sys.executable, "-m", "limpyd_jobs.cli.worker"]
 
 
+@pytest.mark.slow
 def test_subprocess_runs_jobs_and_logs_in_the_documented_format(redis_server):
     job = Job.add_job(identifier="job:1", queue_name="q")
     result = subprocess.run(
@@ -189,6 +190,7 @@ def test_subprocess_runs_jobs_and_logs_in_the_documented_format(redis_server):
     assert "[q|job:1] starting" in line
 
 
+@pytest.mark.slow
 def test_subprocess_stops_on_sigterm_with_exit_code_0(redis_server):
     Queue.get_queue("q")  # the run starts once a queue exists
     process = subprocess.Popen(

@@ -73,6 +73,7 @@ def test_the_exporter_serves_what_the_scripts_counted(exporter, clock, prefetch)
     assert samples[("limpyd_jobs_workers_alive", ())] == 0  # the worker left the registry
 
 
+@pytest.mark.slow
 def test_counters_are_in_redis_and_survive_the_exporter(clock):
     Job.add_job(identifier="job", queue_name="q")
     Worker("q", callback=lambda job, queue: None, max_loops=1, timeout=0.05, terminate_gracefuly=False).run()

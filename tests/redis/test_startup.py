@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sample_config
+from helpers import TESTS_DIR
 
 from limpyd_jobs import STATUSES, ConfigurationException, Job, __version__
 from limpyd_jobs.cli.common import RET_IMPORT, RET_OK, RET_USAGE
@@ -26,7 +27,6 @@ from limpyd_jobs.connection import default_settings
 from limpyd_jobs.logs import EXTRA_FIELDS, JsonFormatter
 from limpyd_jobs.orm import JobsDatabase
 
-TESTS_DIR = str(Path(__file__).parent)
 PREFIX = "limpyd-jobs-worker: error: "
 
 
@@ -93,6 +93,7 @@ def assert_one_line_error(code: int, err: str, expected_code: int, *parts: str) 
 # --- A. start-up errors: one line each, distinct exit codes
 
 
+@pytest.mark.slow
 def test_a_callback_module_with_a_syntax_error_exits_ret_import_in_one_line(tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "__init__.py").write_text("")
@@ -180,6 +181,7 @@ def test_a_password_in_a_malformed_database_url_is_not_printed(capsys):
 # --- B. --help, --version and the import need no Redis nor a valid REDIS_URL
 
 
+@pytest.mark.slow
 def test_importing_the_package_never_reads_redis_url():
     result = subprocess.run(
         [sys.executable, "-c", "import limpyd_jobs, limpyd_jobs.workers, limpyd_jobs.cli.worker; print(1)"],
@@ -189,6 +191,7 @@ def test_importing_the_package_never_reads_redis_url():
 
 @pytest.mark.parametrize("flag, expected", [("--help", "usage: limpyd-jobs-worker"),
                                             ("--version", f"limpyd-jobs-worker {__version__}")])
+@pytest.mark.slow
 def test_help_and_version_need_no_valid_redis_url(flag, expected):
     result = run_worker(flag, env=clean_environ(REDIS_URL="garbage"))
     assert result.returncode == RET_OK, result.stderr
@@ -196,6 +199,7 @@ def test_help_and_version_need_no_valid_redis_url(flag, expected):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_database_given_wins_without_redis_url_being_read(redis_server, dry_run):
     result = run_worker(*dry_run, "--print-options", env=clean_environ(REDIS_URL="garbage"))
     assert result.returncode == RET_OK, result.stderr
@@ -203,6 +207,7 @@ def test_database_given_wins_without_redis_url_being_read(redis_server, dry_run)
     assert "REDIS_URL" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_malformed_redis_url_is_said_in_one_line_naming_it():
     result = run_worker("--queues=q", "--dry-run", env=clean_environ(REDIS_URL="garbage"))
     assert_one_line_error(result.returncode, result.stderr, RET_USAGE,
@@ -266,6 +271,7 @@ def test_every_option_says_its_default_once():
 # --- D. the current directory is on the path
 
 
+@pytest.mark.slow
 def test_the_current_directory_is_on_the_path(tmp_path, db_arg):
     (tmp_path / "cwd_tasks.py").write_text(textwrap.dedent("""
         def callback(job, queue):
@@ -290,6 +296,7 @@ def test_the_current_directory_is_on_the_path(tmp_path, db_arg):
 # --- E. Job models defined in __main__ are refused
 
 
+@pytest.mark.slow
 def test_a_job_model_of_a_script_run_as_main_is_refused_before_anything_is_written(tmp_path, redis_server,
                                                                                   connection):
     script = tmp_path / "enqueue.py"
@@ -480,6 +487,7 @@ def test_json_formatter_leaves_out_missing_fields_and_writes_tracebacks():
     assert set(EXTRA_FIELDS) == {"worker_id", "queue", "identifier", "ident", "attempt", "duration"}
 
 
+@pytest.mark.slow
 def test_log_format_json_writes_json_lines(dry_run):
     result = run_worker(*dry_run, "--log-format=json")
     assert result.returncode == RET_OK, result.stderr
@@ -490,6 +498,7 @@ def test_log_format_json_writes_json_lines(dry_run):
     assert ended["worker_id"] and ended["message"].startswith(f"[{ended['worker_id']}]")
 
 
+@pytest.mark.slow
 def test_log_config_file_is_applied(tmp_path, dry_run):
     log_file = tmp_path / "worker.log"
     log_config = tmp_path / "logging.json"
@@ -513,6 +522,7 @@ def test_log_config_file_is_applied(tmp_path, dry_run):
     (json.dumps({"version": 1, "handlers": {"h": {"class": "startup.NoSuchHandler"}}}),
      "Unable to configure handler 'h'"),
 ])
+@pytest.mark.slow
 def test_a_malformed_log_config_exits_ret_usage_in_one_line(content, expected, tmp_path, dry_run):
     log_config = tmp_path / "logging.json"
     log_config.write_text(content)
@@ -521,12 +531,14 @@ def test_a_malformed_log_config_exits_ret_usage_in_one_line(content, expected, t
                           f"argument --log-config: '{log_config}'", expected)
 
 
+@pytest.mark.slow
 def test_a_missing_log_config_exits_ret_usage_in_one_line(tmp_path, dry_run):
     result = run_worker(*dry_run, f"--log-config={tmp_path / 'nope.json'}")
     assert_one_line_error(result.returncode, result.stderr, RET_USAGE,
                           f"argument --log-config: cannot read '{tmp_path / 'nope.json'}': No such file")
 
 
+@pytest.mark.slow
 def test_jobs_run_with_json_logs(db_arg):
     job = Job.add_job(identifier="job:1", queue_name="q")
     result = run_worker("--queues=q", "--callback=sample_jobs.noop", f"--pythonpath={TESTS_DIR}",

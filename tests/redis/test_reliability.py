@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_until
 
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.cli.sweeper import main as sweeper_main
@@ -27,16 +28,6 @@ def take(worker):
 def declare_dead(worker, connection):
     """Make the registry believe this worker stopped beating long ago."""
     connection.zadd(WORKERS_KEY, {worker.id: time.time() - 3600})
-
-
-def wait_until(condition, timeout=20.0):
-    """Await a condition with a bounded number of short checks; fail if it never holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("condition not met in time")
 
 
 # --- reliable fetch and attempt tokens
@@ -392,13 +383,14 @@ def test_a_worker_rides_out_a_redis_restart_and_resumes(make_worker, redis_serve
     assert {job.status.hget() for job in Job.collection().instances()} == {STATUSES.SUCCESS}
 
 
+@pytest.mark.slow
 def test_the_child_of_a_killed_worker_finishes_its_job_and_exits_quietly(redis_server, connection):
     import subprocess
     import sys
     from pathlib import Path
 
     job = Job.add_job(identifier="job:1", queue_name="q")
-    tests_dir = str(Path(__file__).parent)
+    tests_dir = str(Path(__file__).parent.parent)
     worker = subprocess.Popen(
         [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=q", "--callback=sample_jobs.wait_for_go",
          f"--pythonpath={tests_dir}", f"--database=127.0.0.1:{redis_server.port}:0", "--execution-mode=fork",

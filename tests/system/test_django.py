@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 pytest.importorskip("django")
 
@@ -26,7 +27,7 @@ from limpyd_jobs import STATUSES, Job, Queue  # noqa: E402
 from limpyd_jobs.contrib.django.options import settings_arguments  # noqa: E402
 from limpyd_jobs.exceptions import ConfigurationException  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "django"
+EXAMPLE = ROOT / "examples" / "django"
 WORKER_SCRIPT = Path(sys.executable).parent / "limpyd-jobs-worker"
 #: The example's WorkerConfig that sets Django up, for the plain limpyd-jobs-worker.
 RECIPE = "djangoproject.worker.DjangoWorkerConfig"

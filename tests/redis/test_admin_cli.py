@@ -10,11 +10,10 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 import tomllib
-from test_operations import Tracker, WorkerThreads, tracked_worker
+from helpers import ROOT, Tracker, tracked_worker
 
 from limpyd_jobs import STATUSES, Job, Queue
 from limpyd_jobs import operations as ops
@@ -24,16 +23,7 @@ from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.protocol.scripts import beat
 from limpyd_jobs.testing.server import free_port
 
-ROOT = Path(__file__).parent.parent
 COMMAND = [sys.executable, "-m", "limpyd_jobs.cli.admin"]
-
-
-@pytest.fixture
-def running():
-    """Workers in threads (``running.start(worker)``), stopped at the end of the test."""
-    workers = WorkerThreads()
-    yield workers
-    workers.stop()
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -221,6 +211,7 @@ def test_a_finished_job_cannot_be_canceled_exit_code_1(capsys, filled):
     assert "is SUCCESS: a finished job cannot be canceled" in one_error_line(err)
 
 
+@pytest.mark.slow
 def test_health_exit_codes(capsys, clock, redis_server):
     assert run(capsys, "health") == (RET_OK, "healthy: Redis answers, 0 worker(s) beating\n", "")
     code, out, _ = run(capsys, "health", "--queues=images")
@@ -237,6 +228,7 @@ def test_health_exit_codes(capsys, clock, redis_server):
     assert "cannot connect to Redis at 127.0.0.1" in one_error_line(down.stderr)
 
 
+@pytest.mark.slow
 def test_an_unreachable_redis_is_exit_code_3_for_every_command():
     for argv in (["info"], ["cancel", "q/x"]):
         result = subprocess.run([*COMMAND, *argv], capture_output=True, text=True, timeout=60,
@@ -301,6 +293,7 @@ def test_info_watch_shows_frames_until_stopped(filled):
     assert "\x1b[2J" not in screen.getvalue()  # not a terminal: frames follow each other
 
 
+@pytest.mark.slow
 def test_info_watch_in_a_process_ends_on_ctrl_c(filled, redis_server):
     process = subprocess.Popen([*COMMAND, "info", "--watch", "0.05", "--json"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from helpers import TESTS_DIR
 from sample_jobs import noop
 
 from limpyd_jobs import STATUSES, Error, Job, Queue, operations
@@ -173,7 +174,7 @@ def test_a_producer_at_1000_jobs_a_second_leaves_keep_finished_and_memory_near_i
     Job.add_job(identifier="warm-up", queue_name="q")
     worker = subprocess.Popen(
         [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=q", "--callback=sample_jobs.noop",
-         f"--pythonpath={__file__.rsplit('/', 1)[0]}", f"--database=127.0.0.1:{redis_server.port}:0",
+         f"--pythonpath={TESTS_DIR}", f"--database=127.0.0.1:{redis_server.port}:0",
          "--logger-level=WARNING", "--max-loops=0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while queue.waiting.llen() or not queue.success.llen():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-EXAMPLE = Path(__file__).parent.parent / "example.py"
+from helpers import ROOT
+
+EXAMPLE = ROOT / "example.py"
 
 
 def test_example_runs_jobs_through_a_worker_process(redis_server):
