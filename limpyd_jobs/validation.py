@@ -63,6 +63,16 @@ def clean_queue_name(value: Any) -> str:
     return value
 
 
+def clean_lookup_name(value: Any) -> str:
+    """A queue name to look up (a read): a non-empty str of at most MAX_QUEUE_NAME_LENGTH
+    characters; a name made before names were checked (with a ``,``) is still found."""
+    if not isinstance(value, str):
+        raise InvalidType(f"a queue name is a str, not {type(value).__name__} ({_shortened(repr(value))})")
+    if not value or len(value) > MAX_QUEUE_NAME_LENGTH:
+        raise InvalidValue(f"a queue name has 1 to {MAX_QUEUE_NAME_LENGTH} characters, not {len(value)}")
+    return value
+
+
 def clean_schedule_id(value: Any, queue_name: str | None = None) -> str:
     """A recurring job id: an identifier; without ``queue_name``, its part after the last ``:``
     names the queue of its runs, so that part must be a queue name."""

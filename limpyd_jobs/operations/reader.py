@@ -11,7 +11,7 @@ from ..constants import LOGGER_NAME
 from ..models import Queue, job_models
 from ..protocol import KEYS, STATUSES
 from ..utils import to_utc
-from ..validation import clean_queue_name
+from ..validation import clean_lookup_name, printable
 from .errors import UnknownQueue
 from .views import JobInfo
 
@@ -94,9 +94,9 @@ class Reader:
 
     def queues_of(self, name: str) -> list[QueueRef]:
         """The queues of a name; UnknownQueue if there is none."""
-        found = self.queues(clean_queue_name(name))
+        found = self.queues(clean_lookup_name(name))
         if not found:
-            raise UnknownQueue(f"no queue named {name!r}")
+            raise UnknownQueue(f"no queue named {printable(name)!r}")
         return found
 
     def queue_name(self, queue_key: str | None) -> str:

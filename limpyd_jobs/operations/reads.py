@@ -59,17 +59,19 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
     queues = [queue for group in by_name.values() for queue in group]
     lengths = dict(zip(queues, _chunks(reader.each(queues, lambda pipe, queue: (
         pipe.llen(queue.list_key("waiting")).zcard(queue.list_key("delayed"))
-        .llen(queue.list_key("success")).llen(queue.list_key("errors")))), 4), strict=True))
+        .llen(queue.list_key("success")).llen(queue.list_key("errors"))
+        .hget(KEYS.metrics(queue=queue.key), "succeeded"))), 5), strict=True))
     running: dict[str, int] = {}
     for info in reader.running_jobs():
         running[info.fields.get("queue_key", "")] = running.get(info.fields.get("queue_key", ""), 0) + 1
     found = []
     for name, group in by_name.items():
         totals = [sum(lengths[queue][index] for queue in group) for index in range(4)]
+        succeeded = sum(int(value) for queue in group if (value := lengths[queue][4] or "").isdigit())
         found.append(QueueCounts(
             name=name, priorities=[queue.priority for queue in group], waiting=totals[0], delayed=totals[1],
             running=sum(running.get(queue.key, 0) for queue in group), success=totals[2], error=totals[3],
-            paused=name in stopped))
+            paused=name in stopped, succeeded_total=succeeded))
     return found
 
 
@@ -247,6 +249,21 @@ def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Erro
     page = {info.ident: info for info in jobs(name, "error", offset, limit, queue_model)
             if info.fields.get("status") == STATUSES.ERROR}
     return list(zip(page.values(), last_errors(list(page.values()), error_model), strict=True))
+
+
+def recent_failures(names: Iterable[str], limit: int = 10, error_model: type[Error] = Error,
+                    queue_model: type[Queue] = Queue) -> list[tuple[JobInfo, ErrorInfo | None]]:
+    """The latest ``limit`` failed jobs (still ERROR) of these queue names, the latest ended
+    first, each with its last error: the last ``limit`` entries of each errors list, in a few
+    round trips for all the queues."""
+    reader = Reader(queue_model)
+    wanted = set(names)
+    queues = [queue for queue in reader.queues(sorted(wanted))] if wanted else []
+    tails = reader.each(queues, lambda pipe, queue: pipe.lrange(queue.list_key("errors"), -limit, -1))
+    idents = list(dict.fromkeys(ident for tail in tails for ident in tail))
+    failed = [info for info in reader.infos(idents) if info.fields.get("status") == STATUSES.ERROR]
+    failed = sorted(failed, key=lambda info: info.fields.get("end") or "", reverse=True)[:limit]
+    return list(zip(failed, last_errors(failed, error_model), strict=True))
 
 
 def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[ErrorInfo | None]:
