@@ -307,7 +307,8 @@ class Worker(WorkerSettings):
         if self.metrics_port is not None and self._metrics_server is None:
             from ..metrics import serve  # prometheus_client: only for those who want metrics
 
-            self._metrics_server = serve(self.metrics_port, queue_model=self.queue_model, names=self.queues,
+            self._metrics_server = serve(self.metrics_port, self.metrics_host, queue_model=self.queue_model,
+                                         names=self.queues,
                                          heartbeat_timeout=self.heartbeat_timeout)
         if not self.keys:
             self.log(f"no queue {','.join(self.queues)} yet: waiting for one", level="warning")
