@@ -14,8 +14,10 @@ import time
 import tracemalloc
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
+import redis
 
 from limpyd_jobs import Job, Queue, pending, recurring
 from limpyd_jobs import operations as ops
@@ -115,6 +117,33 @@ def test_the_metrics_scrape_sends_commands_per_queue_in_pipelines(connection, ro
     assert trips.count <= 5 * len(names) + 10, trips.count  # the queues, then 4 per queue
     assert set(trips.commands) <= {"SMEMBERS", "HMGET", "HGETALL", "LINDEX", "LLEN", "ZCARD", "HGET",
                                    "ZCOUNT"}
+
+
+class CountingConnection(redis.Connection):
+    """A redis-py connection that counts what it sends: each send is a round trip."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_the_metrics_scrape_of_5000_queues_is_a_few_round_trips(connection, round_trips):
+    names = fill_finished(5000, 1, connection)
+    settings = dict(BaseJobsModel.database.connection_settings)
+    pool = redis.ConnectionPool(connection_class=CountingConnection, decode_responses=True, **settings)
+    BaseJobsModel.database.reset(connection_pool=pool)
+    registry = registry_for(JobsCollector())
+    CountingConnection.sends = 0
+    with round_trips() as trips:
+        started = time.perf_counter()
+        text = b"".join(_scrape(registry))
+        elapsed = time.perf_counter() - started
+    assert text.count(b"limpyd_jobs_queue_waiting_jobs{") == len(names)
+    assert CountingConnection.sends <= 2 + 2 * (5 * len(names) // 500 + 1), CountingConnection.sends
+    logging.getLogger(__name__).info("scrape of 5,000 queues: %.0f ms, %d commands, %d round trips",
+                                     elapsed * 1000, trips.count, CountingConnection.sends)
 
 
 def _scrape(registry) -> list[bytes]:
