@@ -184,6 +184,19 @@ def test_what_redis_holds_that_is_invalid_is_read_and_removed_never_breaks_a_rea
     assert [job_id for job_id, _ in recurring.schedules()] == ["a:b,c"]
 
 
+def test_the_read_commands_of_schedules_write_nothing(redis_server, capsys, clock, connection, round_trips):
+    recurring.set_schedule("report:daily", "RRULE:FREQ=DAILY")
+    recurring.dispatch()
+    database = f"--database=127.0.0.1:{redis_server.port}:0"
+    with round_trips() as trips:
+        for argv in (["schedules"], ["statuses"], ["tell", "report:daily"], ["tell", "nothing"]):
+            assert schedule_main([database, *argv]) == RET_OK, argv
+    assert "report:daily" in capsys.readouterr()[0]
+    sent = {name.lower() for name in trips.commands}
+    flags = connection.execute_command("COMMAND", "INFO", *sent)
+    assert [name for name in sent if "write" in flags[name]["flags"]] == [] and "evalsha" not in sent, sent
+
+
 # --- a hung Redis
 
 

@@ -170,15 +170,26 @@ class Reader:
                         key=lambda item: (item[0].fields.get("end") or "", -item[1]), reverse=True)
         return [info for info, _ in ranked[offset:offset + limit]]
 
-    def canceled(self, queues: list[QueueRef]) -> list[str]:
-        """Idents of the CANCELED jobs whose queue is one of these, the latest made first."""
+    def canceled(self, queues: list[QueueRef], offset: int = 0, limit: int | None = None) -> list[str]:
+        """Idents of the CANCELED jobs whose queue is one of these, the latest made first (entries
+        ``offset`` to ``offset + limit``): the jobs of the latest pks are read first, in batches,
+        until the page is full."""
         keys = {queue.key for queue in queues}
-        found: list[tuple[int, str]] = []
+        candidates: list[tuple[int, str, str, str]] = []
         for model, model_repr in self.model_reprs().items():
             index = KEYS.index(model=model, field="status", value=STATUSES.CANCELED)
-            pks = list(self.connection.sscan_iter(index, count=CHUNK))
-            queue_keys = self.each(pks, lambda pipe, pk, model=model: pipe.hget(KEYS.hash(model=model, pk=pk),
-                                                                                "queue_key"))
-            found += [(int(pk) if pk.isdigit() else 0, f"{model_repr}:{pk}")
-                      for pk, queue_key in zip(pks, queue_keys, strict=True) if queue_key in keys]
-        return [ident for _, ident in sorted(found, reverse=True)]
+            candidates += [(int(pk) if pk.isdigit() else 0, pk, model, model_repr)
+                           for pk in self.connection.smembers(index)]
+        candidates.sort(reverse=True)
+        wanted = None if limit is None else offset + limit
+        found: list[str] = []
+        for start in range(0, len(candidates), CHUNK):
+            batch = candidates[start:start + CHUNK]
+            queue_keys = self.each(batch, lambda pipe, item: pipe.hget(KEYS.hash(model=item[2], pk=item[1]),
+                                                                       "queue_key"))
+            found += [f"{model_repr}:{pk}" for (_, pk, _, model_repr), queue_key in zip(batch, queue_keys,
+                                                                                       strict=True)
+                      if queue_key in keys]
+            if wanted is not None and len(found) >= wanted:
+                break
+        return found[offset:None if limit is None else offset + limit]

@@ -99,7 +99,7 @@ def jobs(name: str, state: str = "waiting", offset: int = 0, limit: int = 20,
     if state in ("success", "error"):
         return reader.finished_page(queues, "success" if state == "success" else "errors", offset, limit)
     if state == "canceled":
-        return reader.infos(reader.canceled(queues)[offset:offset + limit])
+        return reader.infos(reader.canceled(queues, offset, limit))
     if state == "waiting":
         idents = _waiting_page(reader, queues, offset, limit)
     else:
