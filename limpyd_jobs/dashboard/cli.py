@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not settings.credentials.required and args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s with no --token nor --basic-auth: whoever reaches it may %s",
                        args.host, "look at every job" if settings.read_only else "act on every queue")
+    if not args.allowed_hosts and args.host not in LOCAL_HOSTS:
+        logger.warning("answering only for the host names %s: give the name it is reached by with "
+                       "--allowed-hosts", ", ".join(sorted(settings.allowed_hosts or ())))
     try:
         server = make_server(args.host, port, app, threaded=True)
     except OSError as exc:  # the port is taken, the address is not this machine's...
