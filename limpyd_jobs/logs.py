@@ -1,4 +1,5 @@
-"""Log formatting: ``JsonFormatter``, one JSON object per line, for log collectors.
+"""Log formatting: ``JsonFormatter``, one JSON object per line, for log collectors, and
+``TextFormatter``, lines with the control characters of what they tell escaped.
 
 ``limpyd-jobs-worker --log-format=json`` uses it; in a ``logging.config.dictConfig`` of your
 own, name it as a formatter factory::
@@ -14,9 +15,19 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from .validation import printable
+
 #: What the worker tells about a job, as attributes of its log records (``extra=``): each is
 #: written, under its name, when a record has it.
 EXTRA_FIELDS: tuple[str, ...] = ("worker_id", "queue", "identifier", "ident", "attempt", "duration")
+
+
+class TextFormatter(logging.Formatter):
+    """A ``logging.Formatter`` that escapes control characters (ESC, CR, BEL...) but line feeds
+    and tabs: a job's message or identifier cannot rewrite the terminal or the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), newlines=True)
 
 
 class JsonFormatter(logging.Formatter):

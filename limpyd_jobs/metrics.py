@@ -9,28 +9,38 @@ scrape, ``JobsCollector`` reads them with the queues' depths and the registry::
     limpyd_jobs_queue_waiting_jobs{queue="images"}          gauges: waiting, delayed, oldest
     limpyd_jobs_workers_alive                               waiting job's age, workers alive
 
-Queues are labelled by name (the priorities of a name are summed). Needs ``prometheus_client``
-(``pip install limpyd-jobs[metrics]``): the library every Prometheus user has.
+Queues are labelled by name (the priorities of a name are summed). Served on 127.0.0.1 unless
+told otherwise, with a token or basic auth if given. Needs ``prometheus_client``.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
-from collections.abc import Iterable, Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
 
 from .constants import LOGGER_NAME
-from .exceptions import LimpydJobsException
-from .models import Job, Queue
+from .exceptions import ConfigurationException
+from .models import Queue
+from .operations.reader import Reader
 from .protocol import KEYS
 from .protocol.vocabulary import DURATION_BUCKETS
 from .utils import str_to_datetime
 
 logger = logging.getLogger(LOGGER_NAME)
+#: Where the metrics are served by default: this machine only.
+DEFAULT_HOST = "127.0.0.1"
 
 #: The counters the scripts keep, and what they count.
 COUNTERS = {
@@ -44,7 +54,9 @@ COUNTERS = {
 
 
 class JobsCollector(Collector):
-    """Reads the metrics of the queues (all, or those of ``names``) from Redis at each scrape."""
+    """Reads the metrics of the queues (all, or those of ``names``) from Redis at each scrape: a
+    few pipelines for all the queues (``operations.reader.CHUNK`` commands each), whatever their
+    number."""
 
     def __init__(self, queue_model: type[Queue] = Queue, names: Iterable[str] | None = None,
                  heartbeat_timeout: float = 30) -> None:
@@ -53,7 +65,7 @@ class JobsCollector(Collector):
         self.heartbeat_timeout = heartbeat_timeout
 
     def collect(self) -> Iterator[Any]:
-        connection = self.queue_model.get_connection()
+        reader = Reader(self.queue_model)
         now = self.queue_model.clock.time()
         counters = {name: CounterMetricFamily(f"limpyd_jobs_jobs_{name}", help, labels=["queue"])
                     for name, help in COUNTERS.items()}
@@ -63,35 +75,39 @@ class JobsCollector(Collector):
         delayed = GaugeMetricFamily("limpyd_jobs_queue_delayed_jobs", "Jobs delayed", labels=["queue"])
         oldest = GaugeMetricFamily("limpyd_jobs_queue_oldest_waiting_seconds",
                                    "Age of the job waiting first (0: none waits)", labels=["queue"])
-        for name, queues in self._queues().items():
-            totals: dict[str, float] = {}
-            first_added: list[float] = []
-            for queue, queue_key in queues:
-                for field, value in connection.hgetall(KEYS.metrics(queue=queue_key)).items():
-                    totals[field] = totals.get(field, 0) + float(value)
-                first = connection.lindex(queue.waiting.key, 0)
-                if first is not None and (added := _added(first)) is not None:
-                    first_added.append(added)
+        queues = [queue for queue in reader.queues(sorted(self.names) if self.names is not None else None)]
+        read = reader.each(queues, lambda pipe, queue: pipe.hgetall(KEYS.metrics(queue=queue.key))
+                           .lindex(queue.list_key("waiting"), 0).llen(queue.list_key("waiting"))
+                           .zcard(queue.list_key("delayed")))
+        firsts = [read[4 * number + 1] for number in range(len(queues))]
+        located = [reader.locate(ident) if ident else None for ident in firsts]
+        added = iter(reader.each([where for where in located if where is not None], lambda pipe, where:
+                                 pipe.hget(KEYS.hash(model=where[0], pk=where[1]), "added")))
+        by_name: dict[str, dict[str, Any]] = {}
+        for number, queue in enumerate(queues):
+            values, _, waiting_count, delayed_count = read[4 * number:4 * number + 4]
+            found = by_name.setdefault(queue.name, {"totals": {}, "first": [], "waiting": 0, "delayed": 0})
+            for field, value in values.items():
+                try:
+                    found["totals"][field] = found["totals"].get(field, 0) + float(value)
+                except ValueError:  # not what the scripts write: left out
+                    continue
+            if located[number] is not None and (moment := str_to_datetime(next(added))) is not None:
+                found["first"].append(moment.timestamp())
+            found["waiting"] += waiting_count
+            found["delayed"] += delayed_count
+        for name, found in sorted(by_name.items()):
+            totals = found["totals"]
             for field, family in counters.items():
                 family.add_metric([name], totals.get(field, 0))
             durations.add_metric([name], _buckets(totals), totals.get("duration_sum", 0))
-            waiting.add_metric([name], sum(queue.waiting.llen() for queue, _ in queues))
-            delayed.add_metric([name], sum(queue.delayed.zcard() for queue, _ in queues))
-            oldest.add_metric([name], max(0.0, now - min(first_added)) if first_added else 0)
+            waiting.add_metric([name], found["waiting"])
+            delayed.add_metric([name], found["delayed"])
+            oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
         yield from counters.values()
         yield from (durations, waiting, delayed, oldest)
-        alive = connection.zcount(KEYS.workers(), now - self.heartbeat_timeout, "+inf")
+        alive = reader.connection.zcount(KEYS.workers(), now - self.heartbeat_timeout, "+inf")
         yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
-
-    def _queues(self) -> dict[str, list[tuple[Queue, str]]]:
-        """The queues (one per priority) by name, with their names as the scripts know them."""
-        found: dict[str, list[tuple[Queue, str]]] = {}
-        for pk in self.queue_model.collection():
-            queue = self.queue_model(pk)
-            name = queue.name.hget() or ""
-            if self.names is None or name in self.names:
-                found.setdefault(name, []).append((queue, KEYS.queue(model=self.queue_model._name, pk=pk)))
-        return found
 
 
 def _buckets(totals: dict[str, float]) -> list[tuple[str, float]]:
@@ -103,15 +119,6 @@ def _buckets(totals: dict[str, float]) -> list[tuple[str, float]]:
     return buckets
 
 
-def _added(ident: str) -> float | None:
-    """When a job was added (a timestamp), from its ident; None if it cannot be read."""
-    try:
-        added = str_to_datetime(Job.get_from_ident(ident, lazy=True).added.hget())
-    except LimpydJobsException:  # an ident of a model this process does not know: left out
-        return None
-    return added.timestamp() if added else None
-
-
 def registry_for(collector: JobsCollector) -> CollectorRegistry:
     """A registry holding only ``collector`` (no process metrics: the exporter reads Redis)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -119,9 +126,78 @@ def registry_for(collector: JobsCollector) -> CollectorRegistry:
     return registry
 
 
-def serve(port: int, host: str = "0.0.0.0", **options: Any) -> Any:
-    """Serve the metrics over HTTP on ``host:port`` from a thread (``options``: JobsCollector's);
-    returns the server (``shutdown()`` stops it)."""
-    server, _ = start_http_server(port, host, registry=registry_for(JobsCollector(**options)))
-    logger.info("metrics served on http://%s:%s/metrics", host, server.server_port)
+class Access:
+    """Who may scrape: anyone (neither given), a bearer ``token``, or a ``user:password``."""
+
+    def __init__(self, token: str | None = None, basic_auth: str | None = None) -> None:
+        self.token = token or None
+        user, sep, password = (basic_auth or "").partition(":")
+        if basic_auth and (not sep or not user):
+            raise ConfigurationException("metrics basic auth must be given as USER:PASSWORD")
+        self.basic = f"{user}:{password}" if basic_auth else None
+
+    def allows(self, header: str) -> bool:
+        """Whether an ``Authorization`` header opens the metrics."""
+        if self.token is None and self.basic is None:
+            return True
+        scheme, _, value = header.partition(" ")
+        if self.token is not None and scheme.lower() == "bearer" and _same(value.strip(), self.token):
+            return True
+        if self.basic is not None and scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return _same(given, self.basic)
+        return False
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               expected.encode("utf-8", "surrogatepass"))
+
+
+def metrics_app(registry: CollectorRegistry, access: Access | None = None) -> Callable[..., Any]:
+    """The WSGI application serving ``registry``: 401 without the credentials ``access`` asks
+    for, 503 (one line) when Redis does not answer."""
+    exposition = make_wsgi_app(registry)
+    access = access or Access()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not access.allows(environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                ("WWW-Authenticate", 'Basic realm="limpyd-jobs metrics"')])
+            return [b"credentials required\n"]
+        try:
+            return exposition(environ, start_response)
+        except RedisError as exc:
+            logger.warning("metrics not read: Redis does not answer: %s", exc)
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "5")])
+            return [b"Redis does not answer\n"]
+
+    return app
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the method's own name
+        """Scrapes are not logged (one every few seconds)."""
+
+
+def serve(port: int, host: str = DEFAULT_HOST, token: str | None = None, basic_auth: str | None = None,
+          **options: Any) -> Any:
+    """Serve the metrics over HTTP on ``host:port`` from a thread (``options``: JobsCollector's;
+    ``token`` or ``basic_auth`` (``USER:PASS``) required of scrapers if given); returns the
+    server (``shutdown()`` stops it)."""
+    app = metrics_app(registry_for(JobsCollector(**options)), Access(token, basic_auth))
+    server_class = _Server
+    if ":" in host:
+        server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+    server = make_server(host, port, app, server_class, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="limpyd-jobs-metrics", daemon=True).start()
+    logger.info("metrics served on http://%s:%s/metrics%s", host, server.server_port,
+                " (credentials required)" if token or basic_auth else "")
     return server

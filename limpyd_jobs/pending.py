@@ -31,6 +31,7 @@ from .models import BaseJobsModel, Job
 from .protocol import KEYS
 from .protocol.scripts import pending_delete, pending_schedule, pending_take
 from .protocol.vocabulary import configured_prefix
+from .validation import clean_identifier
 
 __all__ = ["schedule_job", "pending_jobs", "delete_job", "job_details", "scheduled_jobs",
            "enqueue_pending_jobs", "pending_models"]
@@ -133,7 +134,9 @@ def _value(value: Any, convert: bool) -> Any:
 def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: Any = None,
                  prefix: str | None = None, **kwargs: Any) -> None:
     """Schedule ``job_id`` in ``schedule_in`` seconds (negative: already due), replacing any
-    earlier schedule; ``kwargs`` are kept with the job across calls (a key set to None is removed)."""
+    earlier schedule; ``kwargs`` are kept with the job across calls (a key set to None is removed).
+    The job id becomes a job's identifier when enqueued: InvalidValue if it cannot be one."""
+    clean_identifier(job_id, "a pending job id")
     if "id" in kwargs:
         raise RuntimeError("'id' is reserved: it holds the job id and cannot be job data")
     target = _Target(connection, prefix)
@@ -185,6 +188,14 @@ def job_details(job_id: str, connection: Any = None, prefix: str | None = None,
     details["id"] = job_id
     details["schedule_at"] = None if score is None else int(score)
     return details
+
+
+def scheduled_page(offset: int, limit: int, connection: Any = None,
+                   prefix: str | None = None) -> list[tuple[Any, int]]:
+    """``(id, timestamp)`` of the scheduled jobs ``offset`` to ``offset + limit``, in time order."""
+    target = _Target(connection, prefix)
+    entries = target.connection.zrange(target.schedule.key, offset, offset + limit - 1, withscores=True)
+    return [(_text(job_id), int(at)) for job_id, at in entries]
 
 
 def scheduled_jobs(with_times: bool = False, connection: Any = None,

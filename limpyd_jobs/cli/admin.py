@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, Inva
 from ..models import Queue
 from ..operations import JobInfo, OperationError
 from ..utils import to_utc
-from ..validation import clean_seconds
+from ..validation import clean_seconds, printable
 from .common import (
     RET_CONNECT,
     RET_ERROR,
@@ -54,6 +55,8 @@ from .common import (
 PROG = "limpyd-jobs"
 #: The commands that only read.
 READ_COMMANDS = ("info", "queues", "workers", "jobs", "show", "errors", "health")
+METRICS_TOKEN_VARIABLE = "LIMPYD_JOBS_METRICS_TOKEN"
+METRICS_BASIC_AUTH_VARIABLE = "LIMPYD_JOBS_METRICS_BASIC_AUTH"
 #: Seconds between two frames of ``info --watch`` when none are given.
 WATCH_SECONDS = 2.0
 _CLEAR = "\x1b[H\x1b[2J"
@@ -128,8 +131,14 @@ def make_parser() -> argparse.ArgumentParser:
     heartbeat(health)
     metrics = command("metrics", "serve the Prometheus metrics of every queue over HTTP until Ctrl-C "
                                  "(needs prometheus_client)")
-    metrics.add_argument("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
+    metrics.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default %(default)s: this machine only; 0.0.0.0: all)")
     metrics.add_argument("--port", type=_count, default=9100, help="port to listen on (default %(default)s)")
+    metrics.add_argument("--token", default=os.environ.get(METRICS_TOKEN_VARIABLE) or None,
+                         help=f"require this bearer token of scrapers (or {METRICS_TOKEN_VARIABLE})")
+    metrics.add_argument("--basic-auth", metavar="USER:PASS",
+                         default=os.environ.get(METRICS_BASIC_AUTH_VARIABLE) or None,
+                         help=f"require HTTP basic auth of scrapers (or {METRICS_BASIC_AUTH_VARIABLE})")
     heartbeat(metrics)
     return parser
 
@@ -139,7 +148,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
     """Rows under their headers, in aligned columns (``right``: the columns aligned right)."""
-    cells = [[str(value) for value in row] for row in rows]
+    cells = [[printable(value) for value in row] for row in rows]
     widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
@@ -223,23 +232,24 @@ def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[d
         since = f" (since {info.since:%Y-%m-%d %H:%M:%S})" if info.since else ""
         values["worker"] = info.worker + since
         names.append("worker")
-    width = max(len(name) for name in [*names, "ident"])
-    lines = [f"{'ident'.ljust(width)}  {info.ident}"]
-    lines += [f"{name.ljust(width)}  {values[name]}" for name in names]
+    width = max(len(printable(name)) for name in [*names, "ident"])
+    lines = [f"{'ident'.ljust(width)}  {printable(info.ident)}"]
+    lines += [f"{printable(name).ljust(width)}  {printable(values[name])}" for name in names]
     if history:
         lines += ["", f"history: {len(history)} event(s)"]
         for event in history:
             details = " ".join(f"{name}={value}" for name, value in event.items()
                                if name not in ("event", "at", "error") and value is not None)
-            lines.append(f"  {_date(event.get('at'))}  {event.get('event', '?')}  {details}".rstrip())
+            line = f"  {_date(event.get('at'))}  {event.get('event', '?')}  {details}".rstrip()
+            lines.append(printable(line))
     lines.append("")
     lines.append(f"errors: {len(errors)}" if errors else "errors: none")
     for number, error in enumerate(errors, 1):
         fields = error.fields
         code = f" [{fields['code']}]" if fields.get("code") else ""
-        lines.append(f"#{number} {fields.get('date_time', '-')} {fields.get('type', '')}{code}: "
-                     f"{fields.get('message', '')}")
-        lines += [f"    {line}" for line in (fields.get("traceback") or "").rstrip().splitlines()]
+        lines.append(printable(f"#{number} {fields.get('date_time', '-')} {fields.get('type', '')}{code}: "
+                               f"{fields.get('message', '')}"))
+        lines += [f"    {printable(line)}" for line in (fields.get("traceback") or "").rstrip().split("\n")]
     return "\n".join(lines)
 
 
@@ -250,7 +260,7 @@ def errors_text(found: list[tuple[JobInfo, operations.ErrorInfo | None]]) -> str
     for info, error in found:
         reason = "-"
         if error is not None:
-            reason = f"{error.fields.get('type', '')}: {error.fields.get('message', '')}"
+            reason = printable(f"{error.fields.get('type', '')}: {error.fields.get('message', '')}")
             reason = " ".join(reason.split())
             reason = reason if len(reason) <= 70 else reason[:69] + "…"
         rows.append((info.ident, info.identifier, info.fields.get("tries", "0"),
@@ -407,7 +417,8 @@ class _Command:
         except ImportError as exc:
             raise _Usage(f"metrics need prometheus_client (pip install limpyd-jobs[metrics]): {exc}") \
                 from None
-        server = serve(self.args.port, self.args.host, heartbeat_timeout=self.args.heartbeat_timeout)
+        server = serve(self.args.port, self.args.host, token=self.args.token, basic_auth=self.args.basic_auth,
+                       heartbeat_timeout=self.args.heartbeat_timeout)
         self.write(f"serving metrics on http://{self.args.host}:{server.server_port}/metrics")
         try:
             self.stop.wait()
@@ -437,6 +448,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None,
     runner = _Command(args, out or sys.stdout, stop or threading.Event())
     try:
         use_database(args.database)
+        operations.use_timeouts()  # a hung Redis: a one-line error within seconds
         check_connection()
         return getattr(runner, args.command.replace("-", "_"))()
     except CannotConnect as exc:

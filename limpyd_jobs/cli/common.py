@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from ..connection import describe
 from ..databases import databases_of
 from ..exceptions import ConfigurationException
-from ..logs import JsonFormatter
+from ..logs import JsonFormatter, TextFormatter
 from ..models import BaseJobsModel
 
 #: Exit codes of the commands: done; failed; misused (an option, REDIS_URL, a file); Redis does
@@ -128,7 +128,7 @@ def setup_logging(logger_name: str, level: int | None = None, log_format: str = 
     logger = logging.getLogger(logger_name)
     if not logger.hasHandlers():
         handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(LOG_FORMAT))
         logger.addHandler(handler)
         if level is not None:
             logger.setLevel(level)

@@ -7,7 +7,9 @@ import logging
 import math
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -16,6 +18,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -35,8 +38,19 @@ from ..models import Error, Queue
 from ..outages import is_outage
 from ..protocol import STATUSES
 from ..utils import to_utc
-from . import reading
-from .security import AUTH_KEY, CSRF_KEY, Credentials, csrf_token, csrf_valid, local_path, parse_basic_auth
+from ..validation import clean_identifier
+from . import reading, security
+from .security import (
+    AUTH_KEY,
+    Backoff,
+    Credentials,
+    Sessions,
+    csrf_token,
+    csrf_valid,
+    host_name,
+    local_path,
+    parse_basic_auth,
+)
 
 logger = logging.getLogger(reading.logger.name)
 
@@ -44,6 +58,10 @@ TOKEN_VARIABLE = "LIMPYD_JOBS_DASHBOARD_TOKEN"
 BASIC_AUTH_VARIABLE = "LIMPYD_JOBS_DASHBOARD_BASIC_AUTH"
 READ_ONLY_VARIABLE = "LIMPYD_JOBS_DASHBOARD_READ_ONLY"
 SECRET_KEY_VARIABLE = "LIMPYD_JOBS_DASHBOARD_SECRET_KEY"
+ALLOWED_HOSTS_VARIABLE = "LIMPYD_JOBS_DASHBOARD_ALLOWED_HOSTS"
+SESSION_LIFETIME_VARIABLE = "LIMPYD_JOBS_DASHBOARD_SESSION_LIFETIME"
+#: How long a login lasts by default, in seconds: a working day.
+SESSION_LIFETIME = 8 * 3600.0
 #: The session cookie: a name of its own, so that a site the dashboard is mounted in keeps its own.
 COOKIE_NAME = "limpyd_jobs_dashboard"
 #: Pages a page number may go to at most.
@@ -95,6 +113,9 @@ class DashboardSettings:
     heartbeat_timeout: float
     queue_model: type[Queue]
     error_model: type[Error]
+    allowed_hosts: frozenset[str] | None
+    sessions: Sessions
+    backoff: Backoff
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -109,7 +130,9 @@ def _flag(value: str | None, name: str) -> bool:
 def create_app(database: str | None = None, *, token: str | None = None, basic_auth: str | None = None,
                read_only: bool | None = None, secret_key: str | None = None, refresh: float = 5.0,
                page_size: int = 20, heartbeat_timeout: float = operations.HEARTBEAT_TIMEOUT,
-               queue_model: type[Queue] = Queue, error_model: type[Error] = Error) -> Flask:
+               queue_model: type[Queue] = Queue, error_model: type[Error] = Error,
+               allowed_hosts: str | Iterable[str] | None = None, session_lifetime: float | None = None,
+               redis_timeout: float | None = None) -> Flask:
     """The dashboard, a WSGI application (to serve, or to mount under a prefix in a site).
 
     ``database``: host:port:db or a redis URL, to point limpyd-jobs' models at (default: as they
@@ -117,9 +140,29 @@ def create_app(database: str | None = None, *, token: str | None = None, basic_a
     credentials (default: ``LIMPYD_JOBS_DASHBOARD_TOKEN`` / ``..._BASIC_AUTH``); ``read_only`` hides
     and refuses every action (default: ``..._READ_ONLY``); ``secret_key`` signs the session cookie
     (default: ``..._SECRET_KEY``, else a random one: sessions end when the process does).
-    ``refresh``: seconds between two refreshes of the counts on a page."""
+    ``refresh``: seconds between two refreshes of the counts on a page. ``allowed_hosts``: the
+    host names it answers for (comma-separated; ``*``: any; default ``..._ALLOWED_HOSTS``, else
+    this machine's names: a request for another ``Host`` gets 400, which stops DNS rebinding).
+    ``session_lifetime``: seconds a login lasts (default ``..._SESSION_LIFETIME``, else 8 hours).
+    ``redis_timeout``: seconds a Redis command may take before the page answers 503, set on the
+    models' connection (the command sets 1; default None: left as it is, for a process that also
+    runs workers, whose blocking waits need none)."""
     if database:
         use_database(database)
+    if redis_timeout is not None:
+        operations.use_timeouts(redis_timeout, [queue_model, error_model])
+    if allowed_hosts is None:
+        allowed_hosts = os.environ.get(ALLOWED_HOSTS_VARIABLE) or None
+    if session_lifetime is None:
+        text = os.environ.get(SESSION_LIFETIME_VARIABLE) or ""
+        try:
+            session_lifetime = float(text) if text else SESSION_LIFETIME
+        except ValueError:
+            raise ConfigurationException(f"{SESSION_LIFETIME_VARIABLE} must be a number of seconds, "
+                                         f"not {text!r}") from None
+    if not 0 < session_lifetime <= 366 * 86400 or not math.isfinite(session_lifetime):
+        raise ConfigurationException(f"session_lifetime must be seconds above 0 (a year at most), "
+                                     f"not {session_lifetime!r}")
     token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
     basic_auth = basic_auth if basic_auth is not None else os.environ.get(BASIC_AUTH_VARIABLE) or None
     if read_only is None:
@@ -131,13 +174,19 @@ def create_app(database: str | None = None, *, token: str | None = None, basic_a
         raise ConfigurationException(f"page_size must be 1 or more, not {page_size!r}")
 
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # Werkzeug's redirects would be built from the Host header
+    app.url_map.strict_slashes = False
+    clock = queue_model.clock
     app.config.update(
         SECRET_KEY=secret_key or os.environ.get(SECRET_KEY_VARIABLE) or secrets.token_hex(32),
         SESSION_COOKIE_NAME=COOKIE_NAME, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=session_lifetime),
         LIMPYD_JOBS_DASHBOARD=DashboardSettings(
             credentials=Credentials(token, user, password), read_only=bool(read_only), refresh=float(refresh),
             page_size=page_size, heartbeat_timeout=heartbeat_timeout, queue_model=queue_model,
-            error_model=error_model))
+            error_model=error_model,
+            allowed_hosts=security.allowed_hosts(allowed_hosts),
+            sessions=Sessions(session_lifetime, lambda: clock.time()), backoff=Backoff(lambda: clock.time())))
     app.jinja_env.filters["utc"] = to_utc
     app.jinja_env.globals["csrf_token"] = csrf_token
     _register_security(app)
@@ -164,8 +213,18 @@ def _wants_json() -> bool:
 def _register_security(app: Flask) -> None:
     @app.before_request
     def guard() -> Any:
-        credentials = settings().credentials
-        if request.endpoint not in ("static", "login") and not credentials.allows(request):
+        current = settings()
+        hosts = current.allowed_hosts
+        if hosts is not None and host_name(request.host) not in hosts:
+            logger.warning("request for host %r refused (not in the allowed hosts)", request.host[:100])
+            abort(400, "This dashboard does not answer for this host name (see --allowed-hosts).")
+        credentials = current.credentials
+        g.authorized = credentials.allows(request, current.sessions)
+        if request.endpoint != "static" and credentials.attempted(request):
+            refused = _backoff(g.authorized)
+            if refused is not None:
+                return refused
+        if request.endpoint not in ("static", "login") and not g.authorized:
             return _unauthorized(credentials)
         if request.endpoint == "act" and settings().read_only:
             abort(403, "This dashboard is read-only: it does no action.")
@@ -186,8 +245,10 @@ def _register_security(app: Flask) -> None:
     @app.context_processor
     def context() -> dict[str, Any]:
         current = settings()
-        return {"read_only": current.read_only, "refresh": current.refresh, "version": __version__,
-                "where": describe(current.queue_model.database.connection_settings),
+        shown = bool(g.get("authorized"))  # nothing of the deployment before a login
+        return {"read_only": current.read_only, "refresh": current.refresh,
+                "version": __version__ if shown else "",
+                "where": describe(current.queue_model.database.connection_settings) if shown else "",
                 "next_path": request.full_path.rstrip("?"),
                 "logged_in": bool(current.credentials.token and session.get(AUTH_KEY))}
 
@@ -198,19 +259,48 @@ def _register_security(app: Flask) -> None:
         if not credentials.token:
             return redirect(request.script_root + back, 303)
         if request.method == "POST":
+            backoff = settings().backoff
+            address = request.remote_addr or ""
+            wait = backoff.wait(address)
+            if wait:
+                return _too_many(wait)
             if credentials.check_token(request.form.get("token", "")):
+                backoff.succeeded(address)
+                settings().sessions.open()  # a new session: a new id, a new CSRF token
                 session[AUTH_KEY] = credentials.token_fingerprint()
-                session[CSRF_KEY] = ""  # a new CSRF token for the new session
-                logger.info("dashboard login from %s", request.remote_addr)
+                logger.info("dashboard login from %s", address)
                 return redirect(request.script_root + back, 303)
-            logger.warning("dashboard login refused from %s: wrong token", request.remote_addr)
+            backoff.failed(address)
+            logger.warning("dashboard login refused from %s: wrong token", address)
             return render_template("login.html", next=back, wrong=True), 401
         return render_template("login.html", next=back, wrong=False)
 
     @app.post("/logout")
     def logout() -> Any:
-        session.pop(AUTH_KEY, None)
+        settings().sessions.close()  # revoked: the cookie, kept elsewhere, no longer opens a page
         return redirect(url_for("login"), 303)
+
+
+def _backoff(authorized: bool) -> Response | None:
+    """429 while the address of a request with credentials must wait; its failure counted."""
+    backoff = settings().backoff
+    address = request.remote_addr or ""
+    wait = backoff.wait(address)
+    if wait:
+        return _too_many(wait)
+    if authorized:
+        backoff.succeeded(address)
+    else:
+        backoff.failed(address)
+    return None
+
+
+def _too_many(wait: float) -> Response:
+    logger.warning("dashboard credentials from %s refused: too many failed attempts", request.remote_addr)
+    response = _error(429, "Too many attempts", "Too many failed attempts from this address: "
+                                                f"try again in {math.ceil(wait)} second(s).")
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
 
 
 def _unauthorized(credentials: Credentials) -> Response:
@@ -264,8 +354,7 @@ def _register_pages(app: Flask) -> None:
             dead_workers=sum(not worker.alive for worker in workers),
             failures=reading.recent_failures(counts, queue_model=current.queue_model,
                                              error_model=current.error_model),
-            throughput=reading.throughput([queue.name for queue in counts], current.queue_model.clock.now(),
-                                          current.queue_model))
+            throughput=reading.throughput(current.queue_model.clock.now(), current.queue_model))
 
     @app.get("/api/counts")
     def api_counts() -> Any:
@@ -275,8 +364,7 @@ def _register_pages(app: Flask) -> None:
             return jsonify(queues=[operations.counts(name, current.queue_model).as_dict()])
         counts = operations.all_counts(current.queue_model)
         workers = operations.workers(current.heartbeat_timeout, current.queue_model)
-        spark = reading.throughput([queue.name for queue in counts], current.queue_model.clock.now(),
-                                   current.queue_model)
+        spark = reading.throughput(current.queue_model.clock.now(), current.queue_model)
         return jsonify(queues=[queue.as_dict() for queue in counts], totals=_totals(counts),
                        workers_alive=sum(worker.alive for worker in workers), throughput=spark.as_dict())
 
@@ -289,6 +377,8 @@ def _register_pages(app: Flask) -> None:
             abort(400, f"state must be one of {', '.join(operations.STATES)}, not {state!r}")
         page = _page()
         identifier = request.args.get("identifier", "")
+        if identifier:
+            clean_identifier(identifier)  # bounded: 400 for what no job can be named
         counts = operations.counts(name, current.queue_model)
         size = current.page_size
         if identifier:
@@ -362,7 +452,9 @@ def _register_actions(app: Flask) -> None:
         action = ACTIONS.get(name)
         if action is None:
             abort(404, f"no action {name!r}")
-        target = _required(request.form, action.target)
+        target = request.form.get(action.target) if action.name == "unset" else None
+        if target is None:  # a schedule with an empty id (made before ids were checked) can be removed
+            target = _required(request.form, action.target)
         back = local_path(request.form.get("next")) or "/"
         if action.destructive and request.form.get("confirm") != "yes":
             return render_template("confirm.html", action=action, target=target, next=back)
@@ -386,7 +478,8 @@ def _do(action: Action, target: str) -> str:
     if action.name == "cancel":
         return f"Job {target}: {operations.cancel(target, queue_model=model)}."
     if action.name == "unset":
-        if not recurring.RecurringSchedule.exists(pk=target):
+        if recurring.tell(target)["status"] is None and not any(job_id == target for job_id, _ in
+                                                                 recurring.schedules()):
             abort(404, f"no recurring schedule {target!r}")
         recurring.unset_schedule(target)
         return f"Schedule {target} removed."
@@ -437,7 +530,8 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RedisError)
     def redis_error(exc: RedisError) -> Response:
-        where = describe(settings().queue_model.database.connection_settings)
+        where = describe(settings().queue_model.database.connection_settings) if g.get("authorized") \
+            else "(where: shown once logged in)"
         if not is_outage(exc):
             logger.exception("Redis at %s refused a command of the dashboard", where)
             return _error(500, "Redis error", f"Redis at {where} answered with an error: {exc}")

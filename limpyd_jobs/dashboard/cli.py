@@ -2,6 +2,7 @@
 
     limpyd-jobs-dashboard [--host=127.0.0.1] [--port=9181] [--database=redis://...]
                           [--token=TOKEN | --basic-auth=USER:PASS] [--read-only]
+                          [--allowed-hosts=NAME,...] [--session-lifetime=SECONDS]
 
 Every option may be set by an environment variable: ``LIMPYD_JOBS_DASHBOARD_`` and its name in
 capitals (``LIMPYD_JOBS_DASHBOARD_TOKEN``, ``..._BASIC_AUTH``, ``..._READ_ONLY=true``...), and
@@ -62,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
                        help="require HTTP basic auth with this user and password")
     parse.add_argument("--read-only", action="store_true", default=None,
                        help="show everything, do nothing: no action is shown nor accepted")
+    parse.add_argument("--allowed-hosts", default=_env("ALLOWED_HOSTS"),
+                       help="host names the dashboard answers for, comma-separated ('*': any; default: "
+                            "localhost, 127.0.0.1, ::1 and the --host address); others get 400")
+    parse.add_argument("--session-lifetime", type=float, default=_env("SESSION_LIFETIME") or "28800",
+                       help="seconds a login (--token) lasts (default: 28800, 8 hours)")
     parse.add_argument("--refresh", type=float, default=_env("REFRESH") or "5",
                        help="seconds between two refreshes of the counts on a page (default: 5)")
     parse.add_argument("--log-level", default=_env("LOG_LEVEL") or "INFO", type=str.upper,
@@ -88,17 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(LOGGER_NAME, getattr(logging, args.log_level))
     setup_logging("werkzeug", getattr(logging, args.log_level))
+    from ..operations import INTERACTIVE_TIMEOUT, use_timeouts
+    from .security import LOCAL_HOSTS
+
     use_database(args.database)
+    use_timeouts(INTERACTIVE_TIMEOUT)  # a hung Redis: a 503 within seconds
     check_connection()
     try:
+        hosts = args.allowed_hosts or ",".join([*LOCAL_HOSTS, args.host])
         app = create_app(token=args.token, basic_auth=args.basic_auth, read_only=args.read_only,
-                         refresh=args.refresh)
+                         refresh=args.refresh, allowed_hosts=hosts, session_lifetime=args.session_lifetime)
     except ValueError as exc:  # --basic-auth without a ':' (or its variable)
         raise ConfigurationException(f"argument --basic-auth: {exc}") from None
     settings = app.config["LIMPYD_JOBS_DASHBOARD"]
     if not settings.credentials.required and args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s with no --token nor --basic-auth: whoever reaches it may %s",
                        args.host, "look at every job" if settings.read_only else "act on every queue")
+    if not args.allowed_hosts and args.host not in LOCAL_HOSTS:
+        logger.warning("answering only for the host names %s: give the name it is reached by with "
+                       "--allowed-hosts", ", ".join(sorted(settings.allowed_hosts or ())))
     try:
         server = make_server(args.host, port, app, threaded=True)
     except OSError as exc:  # the port is taken, the address is not this machine's...

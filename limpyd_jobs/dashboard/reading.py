@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -13,28 +12,25 @@ from typing import Any
 from .. import operations, pending, recurring
 from ..constants import LOGGER_NAME
 from ..models import Error, Queue
+from ..protocol import KEYS
 from ..utils import to_utc
 
 logger = logging.getLogger(f"{LOGGER_NAME}.dashboard")
 
-#: The throughput sparkline: successes per bucket over the last WINDOW seconds.
+#: The throughput sparkline: successes per bucket over the last WINDOW seconds (whole minutes).
 THROUGHPUT_WINDOW = 3600
 THROUGHPUT_BUCKETS = 30
-#: Successes read per queue for the sparkline at most (the latest ended first).
-THROUGHPUT_SAMPLE = 500
 #: Failures shown on the overview, and read per queue to find them.
 RECENT_FAILURES = 10
 
 
 @dataclass
 class Throughput:
-    """Jobs that succeeded per bucket of ``bucket_seconds``, the oldest bucket first, up to ``now``.
-    ``partial`` when a queue had more successes in the window than were read."""
+    """Jobs that succeeded per bucket of ``bucket_seconds``, the oldest bucket first, up to ``now``."""
 
     buckets: list[int]
     bucket_seconds: int
     now: datetime
-    partial: bool = False
 
     @property
     def total(self) -> int:
@@ -53,31 +49,36 @@ class Throughput:
 
     def as_dict(self) -> dict[str, Any]:
         return {"buckets": self.buckets, "bucket_seconds": self.bucket_seconds, "total": self.total,
-                "since": self.since.isoformat(), "partial": self.partial, "points": self.points()}
+                "since": self.since.isoformat(), "points": self.points()}
 
 
-def throughput(names: list[str], now: datetime, queue_model: type[Queue] = Queue,
-               window: int = THROUGHPUT_WINDOW, buckets: int = THROUGHPUT_BUCKETS,
-               sample: int = THROUGHPUT_SAMPLE) -> Throughput:
-    """Successes per bucket over the last ``window`` seconds, from the ``end`` of the latest
-    ``sample`` successes of each queue (``operations.jobs(name, "success")``, latest first)."""
-    size = window // buckets
+def throughput(now: datetime, queue_model: type[Queue] = Queue, window: int = THROUGHPUT_WINDOW,
+               buckets: int = THROUGHPUT_BUCKETS) -> Throughput:
+    """Successes per bucket over the last ``window`` seconds (the minute of ``now`` last), from
+    the per-minute counts the end scripts keep (``KEYS.throughput``): one round trip."""
+    minutes = window // 60
+    per_bucket = max(minutes // buckets, 1)
+    last = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    first = last - timedelta(minutes=minutes - 1)
+    hours = sorted({(first + timedelta(minutes=step)).strftime("%Y-%m-%d %H") for step in range(minutes)})
+    connection = queue_model.get_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        for hour in hours:
+            pipe.hgetall(KEYS.throughput(hour=hour))
+        read = pipe.execute()
     counted = [0] * buckets
-    since = now - timedelta(seconds=size * buckets)
-    partial = False
-    for name in names:
-        try:
-            infos = operations.jobs(name, "success", 0, sample, queue_model)
-        except operations.UnknownQueue:  # emptied and gone meanwhile
-            continue
-        ends = [to_utc(info.fields.get("end")) for info in infos]
-        for end in ends:
-            if end is not None and since <= end <= now:
-                counted[min(int((end - since).total_seconds() // size), buckets - 1)] += 1
-        oldest = min((end for end in ends if end is not None), default=None)
-        if len(infos) == sample and oldest is not None and oldest > since:
-            partial = True
-    return Throughput(counted, size, now, partial)
+    for hour, values in zip(hours, read, strict=True):
+        for minute, count in values.items():
+            if not (minute.isdigit() and count.lstrip("-").isdigit()):
+                continue  # not what the scripts write: left out
+            try:
+                moment = datetime.strptime(f"{hour}:{minute}", "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+            except ValueError:
+                continue
+            if first <= moment <= last:
+                index = int((moment - first).total_seconds() // 60) // per_bucket
+                counted[min(index, buckets - 1)] += max(int(count), 0)
+    return Throughput(counted, per_bucket * 60, now)
 
 
 @dataclass
@@ -95,16 +96,9 @@ class Failure:
 def recent_failures(counts: list[operations.QueueCounts], limit: int = RECENT_FAILURES,
                     queue_model: type[Queue] = Queue, error_model: type[Error] = Error) -> list[Failure]:
     """The latest failed jobs of every queue (at most ``limit``), the latest first."""
-    found: list[Failure] = []
-    for queue in counts:
-        if queue.error:
-            try:
-                found += [Failure(info, error) for info, error in
-                          operations.failures(queue.name, 0, limit, error_model, queue_model)]
-            except operations.UnknownQueue:
-                continue
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted(found, key=lambda failure: failure.when or epoch, reverse=True)[:limit]
+    names = [queue.name for queue in counts if queue.error]
+    return [Failure(info, error) for info, error in
+            operations.recent_failures(names, limit, error_model, queue_model)]
 
 
 @dataclass
@@ -144,10 +138,12 @@ class ScheduleRow:
 
 
 def schedule_rows() -> list[ScheduleRow]:
-    """Every recurring schedule (``recurring.schedules`` and ``tell``), by job id."""
+    """Every recurring schedule (``recurring.schedules`` and ``tell_all``), by job id: read
+    commands only, whatever the ids are."""
+    found = recurring.schedules()
     rows = []
-    for job_id, text in recurring.schedules():
-        told = recurring.tell(job_id)
+    for (job_id, text), told in zip(found, recurring.tell_all([job_id for job_id, _ in found]),
+                                    strict=True):
         event, _, stamp = (told.get("status") or "").partition(":")
         rows.append(ScheduleRow(job_id=job_id, schedule=text, event=event,
                                 event_at=to_utc(int(stamp)) if stamp.isdigit() else None,
@@ -168,7 +164,7 @@ class PendingRow:
 def pending_rows(offset: int, limit: int) -> tuple[list[PendingRow], bool]:
     """A page of the pending jobs, the first due first (read only: nothing is taken), and
     whether more follow."""
-    page = list(itertools.islice(pending.scheduled_jobs(with_times=True), offset, offset + limit + 1))
+    page = pending.scheduled_page(offset, limit + 1)
     rows = []
     for job_id, due in page[:limit]:
         details = pending.job_details(job_id)

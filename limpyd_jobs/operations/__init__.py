@@ -22,8 +22,10 @@ from .reads import (
     jobs,
     paused,
     queue_names,
+    recent_failures,
     workers,
 )
+from .timeouts import INTERACTIVE_TIMEOUT, use_timeouts
 from .views import ErrorInfo, Health, JobInfo, QueueCounts, RunningJob, WorkerState
 from .writes import (
     HALT,
@@ -43,5 +45,5 @@ __all__ = [
     "JobStateError", "QueueCounts", "JobInfo", "ErrorInfo", "RunningJob", "WorkerState", "Health",
     "queue_names", "counts", "all_counts", "jobs", "find_job", "job_errors", "job_history", "failures",
     "cancel", "requeue", "requeue_failed", "empty", "pause", "resume", "paused", "workers", "stop_workers",
-    "health", "STOP_REQUEST_TTL", "HALT", "control",
+    "health", "STOP_REQUEST_TTL", "HALT", "control", "recent_failures", "INTERACTIVE_TIMEOUT", "use_timeouts",
 ]

@@ -11,7 +11,7 @@ from ..constants import LOGGER_NAME
 from ..models import Queue, job_models
 from ..protocol import KEYS, STATUSES
 from ..utils import to_utc
-from ..validation import clean_queue_name
+from ..validation import clean_lookup_name, printable
 from .errors import UnknownQueue
 from .views import JobInfo
 
@@ -45,6 +45,7 @@ class Reader:
         self._models: dict[str, str] | None = None
         self._queue_names: dict[str, str] = {}
         self._running: list[tuple[str, str, float]] | None = None
+        self._running_jobs: list[JobInfo] | None = None
 
     def each(self, items: Sequence[Any], command: Callable[[Any, Any], Any]) -> list[Any]:
         """``command(pipe, item)`` for each item, in pipelines; the replies, in order."""
@@ -76,15 +77,16 @@ class Reader:
         model = self.models().get(model_repr) if sep and pk else None
         return (model, pk) if model else None
 
-    def queues(self, name: str | None = None) -> list[QueueRef]:
-        """The queues of a name (all if None), highest priority first, then by name."""
+    def queues(self, name: str | list[str] | None = None) -> list[QueueRef]:
+        """The queues of a name, or of names (all if None), highest priority first, then by name."""
         model = self.queue_model._name
+        names = [name] if isinstance(name, str) else name
         found = []
-        for pk, queue_name, priority in self.queue_model.by_priority(None if name is None else [name]):
+        for pk, queue_name, priority in self.queue_model.by_priority(names):
             if priority is None:
                 logger.warning("queue %s:%s has a malformed priority: left out", model, pk)
                 continue
-            if queue_name is not None and (name is None or queue_name == name):
+            if queue_name is not None and (names is None or queue_name in names):
                 key = KEYS.queue(model=model, pk=pk)
                 self._queue_names[key] = queue_name
                 found.append(QueueRef(queue_name, priority, pk, key))
@@ -92,9 +94,9 @@ class Reader:
 
     def queues_of(self, name: str) -> list[QueueRef]:
         """The queues of a name; UnknownQueue if there is none."""
-        found = self.queues(clean_queue_name(name))
+        found = self.queues(clean_lookup_name(name))
         if not found:
-            raise UnknownQueue(f"no queue named {name!r}")
+            raise UnknownQueue(f"no queue named {printable(name)!r}")
         return found
 
     def queue_name(self, queue_key: str | None) -> str:
@@ -132,44 +134,62 @@ class Reader:
                              for ident, score in members]
         return self._running
 
+    def running_jobs(self) -> list[JobInfo]:
+        """Every job a registered worker runs (RUNNING, or CANCELED while it runs: its end is to
+        come), with its worker and since when, the oldest taken first (read once per Reader)."""
+        if self._running_jobs is None:
+            taken = {ident: (worker, score) for ident, worker, score in self.running()}
+            found = []
+            for info in self.infos(list(taken)):
+                if info.fields.get("status") in RUNS:
+                    info.worker, score = taken[info.ident]
+                    info.since = to_utc(score)
+                    found.append(info)
+            self._running_jobs = sorted(found, key=lambda info: taken[info.ident][1])
+        return self._running_jobs
+
     def running_of(self, queues: list[QueueRef]) -> list[JobInfo]:
-        """The jobs of these queues a registered worker runs (RUNNING, or CANCELED while it runs:
-        its end is to come), the oldest taken first."""
+        """The jobs of these queues a registered worker runs, the oldest taken first."""
         keys = {queue.key for queue in queues}
-        taken = {ident: (worker, score) for ident, worker, score in self.running()}
-        found = []
-        for info in self.infos(list(taken)):
-            if info.fields.get("status") in RUNS and info.fields.get("queue_key") in keys:
-                info.worker, score = taken[info.ident]
-                info.since = to_utc(score)
-                found.append(info)
-        return sorted(found, key=lambda info: taken[info.ident][1])
+        return [info for info in self.running_jobs() if info.fields.get("queue_key") in keys]
 
-    def finished(self, queues: list[QueueRef], list_name: str, status: str) -> list[tuple[str, str]]:
-        """(ident, end) of the jobs of these queues' ``success`` or ``errors`` lists whose status is
-        ``status`` now (each once: a list has an entry per end of a run), the latest ended first."""
-        keys = {queue.key for queue in queues}
-        lists = self.each(queues, lambda pipe, queue: pipe.lrange(queue.list_key(list_name), 0, -1))
-        idents = list(dict.fromkeys(ident for entries in lists for ident in entries))
-        located = [(ident, self.locate(ident)) for ident in idents]
-        located = [(ident, where) for ident, where in located if where is not None]
-        values = self.each(located, lambda pipe, item: pipe.hmget(KEYS.hash(model=item[1][0], pk=item[1][1]),
-                                                                    "status", "queue_key", "end"))
-        found = [(ident, end or "")
-                 for (ident, _), (current, queue_key, end) in zip(located, values, strict=True)
-                 if current == status and (not queue_key or queue_key in keys)]
-        order = {ident: position for position, ident in enumerate(idents)}
-        return sorted(found, key=lambda item: (item[1], order[item[0]]), reverse=True)
+    def finished_page(self, queues: list[QueueRef], list_name: str, offset: int, limit: int) -> list[JobInfo]:
+        """Entries ``offset`` to ``offset + limit`` of these queues' ``success`` or ``errors``
+        lists (an entry per end of a run), the latest ended first, each job as it is now: reads
+        the ``offset + limit`` last entries of each list, never a whole list."""
+        if limit <= 0:
+            return []
+        window = offset + limit
+        tails = self.each(queues, lambda pipe, queue: pipe.lrange(queue.list_key(list_name), -window, -1))
+        if len(queues) == 1:  # one list: its entries are in the order of their ends
+            idents = list(reversed(tails[0]))[offset:offset + limit]
+            return self.infos(idents, keep_unknown=True)
+        entries = [(ident, rank) for tail in tails for rank, ident in enumerate(reversed(tail))]
+        infos = self.infos([ident for ident, _ in entries], keep_unknown=True)
+        ranked = sorted(zip(infos, (rank for _, rank in entries), strict=True),
+                        key=lambda item: (item[0].fields.get("end") or "", -item[1]), reverse=True)
+        return [info for info, _ in ranked[offset:offset + limit]]
 
-    def canceled(self, queues: list[QueueRef]) -> list[str]:
-        """Idents of the CANCELED jobs whose queue is one of these, the latest made first."""
+    def canceled(self, queues: list[QueueRef], offset: int = 0, limit: int | None = None) -> list[str]:
+        """Idents of the CANCELED jobs whose queue is one of these, the latest made first (entries
+        ``offset`` to ``offset + limit``): the jobs of the latest pks are read first, in batches,
+        until the page is full."""
         keys = {queue.key for queue in queues}
-        found: list[tuple[int, str]] = []
+        candidates: list[tuple[int, str, str, str]] = []
         for model, model_repr in self.model_reprs().items():
             index = KEYS.index(model=model, field="status", value=STATUSES.CANCELED)
-            pks = list(self.connection.sscan_iter(index, count=CHUNK))
-            queue_keys = self.each(pks, lambda pipe, pk, model=model: pipe.hget(KEYS.hash(model=model, pk=pk),
-                                                                                "queue_key"))
-            found += [(int(pk) if pk.isdigit() else 0, f"{model_repr}:{pk}")
-                      for pk, queue_key in zip(pks, queue_keys, strict=True) if queue_key in keys]
-        return [ident for _, ident in sorted(found, reverse=True)]
+            candidates += [(int(pk) if pk.isdigit() else 0, pk, model, model_repr)
+                           for pk in self.connection.smembers(index)]
+        candidates.sort(reverse=True)
+        wanted = None if limit is None else offset + limit
+        found: list[str] = []
+        for start in range(0, len(candidates), CHUNK):
+            batch = candidates[start:start + CHUNK]
+            queue_keys = self.each(batch, lambda pipe, item: pipe.hget(KEYS.hash(model=item[2], pk=item[1]),
+                                                                       "queue_key"))
+            found += [f"{model_repr}:{pk}" for (_, pk, _, model_repr), queue_key in zip(batch, queue_keys,
+                                                                                       strict=True)
+                      if queue_key in keys]
+            if wanted is not None and len(found) >= wanted:
+                break
+        return found[offset:None if limit is None else offset + limit]

@@ -14,6 +14,7 @@ from ..history import history_entries
 from ..models import Error, Job, Queue
 from ..protocol import KEYS, STATUSES, ControlOrder
 from ..utils import str_to_datetime, to_utc
+from ..validation import MAX_IDENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_QUEUE_NAME_LENGTH, printable
 from .errors import UnknownJob, UnknownQueue
 from .reader import RUNS, QueueRef, Reader
 from .views import ErrorInfo, Health, JobInfo, QueueCounts, RunningJob, WorkerState
@@ -39,38 +40,53 @@ def counts(name: str, queue_model: type[Queue] = Queue) -> QueueCounts:
     """The jobs of a queue name by state, all priorities; UnknownQueue if no queue has the name.
 
     waiting and delayed are the lengths of the waiting lists and delayed sets; running counts the
-    jobs a registered worker runs (RUNNING, or CANCELED while they run); success and error count
-    the jobs of the success and errors lists whose status is SUCCESS (or ERROR) now, each once: a
-    job that failed, was retried and succeeded is a success, not an error."""
+    jobs a registered worker runs (RUNNING, or CANCELED while they run); success and error are the
+    lengths of the success and errors lists: the runs ended so that are kept (``keep_finished``),
+    a job failing twice counting twice. A few round trips, whatever the lists hold."""
     reader = Reader(queue_model)
-    return _counts(reader, name, reader.queues_of(name), paused(queue_model))
+    return _counts(reader, {name: reader.queues_of(name)}, paused(queue_model))[0]
 
 
 def all_counts(queue_model: type[Queue] = Queue) -> list[QueueCounts]:
-    """``counts`` of every queue name, sorted by name."""
+    """``counts`` of every queue name, sorted by name (the same few round trips for all)."""
     reader = Reader(queue_model)
     by_name: dict[str, list[QueueRef]] = {}
     for queue in reader.queues():
         by_name.setdefault(queue.name, []).append(queue)
-    stopped = paused(queue_model)
-    return [_counts(reader, name, by_name[name], stopped) for name in sorted(by_name)]
+    return _counts(reader, dict(sorted(by_name.items())), paused(queue_model))
 
 
-def _counts(reader: Reader, name: str, queues: list[QueueRef], stopped: set[str]) -> QueueCounts:
-    lengths = reader.each(queues, lambda pipe, queue: pipe.llen(queue.list_key("waiting"))
-                          .zcard(queue.list_key("delayed")))
-    return QueueCounts(
-        name=name, priorities=[queue.priority for queue in queues],
-        waiting=sum(lengths[0::2]), delayed=sum(lengths[1::2]), running=len(reader.running_of(queues)),
-        success=len(reader.finished(queues, "success", STATUSES.SUCCESS)),
-        error=len(reader.finished(queues, "errors", STATUSES.ERROR)), paused=name in stopped)
+def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str]) -> list[QueueCounts]:
+    queues = [queue for group in by_name.values() for queue in group]
+    lengths = dict(zip(queues, _chunks(reader.each(queues, lambda pipe, queue: (
+        pipe.llen(queue.list_key("waiting")).zcard(queue.list_key("delayed"))
+        .llen(queue.list_key("success")).llen(queue.list_key("errors"))
+        .hget(KEYS.metrics(queue=queue.key), "succeeded"))), 5), strict=True))
+    running: dict[str, int] = {}
+    for info in reader.running_jobs():
+        running[info.fields.get("queue_key", "")] = running.get(info.fields.get("queue_key", ""), 0) + 1
+    found = []
+    for name, group in by_name.items():
+        totals = [sum(lengths[queue][index] for queue in group) for index in range(4)]
+        succeeded = sum(int(value) for queue in group if (value := lengths[queue][4] or "").isdigit())
+        found.append(QueueCounts(
+            name=name, priorities=[queue.priority for queue in group], waiting=totals[0], delayed=totals[1],
+            running=sum(running.get(queue.key, 0) for queue in group), success=totals[2], error=totals[3],
+            paused=name in stopped, succeeded_total=succeeded))
+    return found
+
+
+def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+    return [values[start:start + size] for start in range(0, len(values), size)]
 
 
 def jobs(name: str, state: str = "waiting", offset: int = 0, limit: int = 20,
          queue_model: type[Queue] = Queue) -> list[JobInfo]:
     """A page of the jobs of a queue name in a state (``STATES``): waiting in the order workers
     take them (highest priority first), delayed by due time, running by the time they were taken,
-    success and error the latest ended first, canceled the latest made first."""
+    success and error the entries of those lists, the latest ended first (each job as it is now:
+    one failed and retried since is shown with its status now), canceled the latest made first.
+    Each reads what it shows (and ``offset`` entries of each list), never a whole list."""
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
     if offset < 0 or limit < 0:
@@ -81,21 +97,17 @@ def jobs(name: str, state: str = "waiting", offset: int = 0, limit: int = 20,
         return []
     if state == "running":
         return reader.running_of(queues)[offset:offset + limit]
+    if state in ("success", "error"):
+        return reader.finished_page(queues, "success" if state == "success" else "errors", offset, limit)
+    if state == "canceled":
+        return reader.infos(reader.canceled(queues, offset, limit))
     if state == "waiting":
         idents = _waiting_page(reader, queues, offset, limit)
-    elif state == "delayed":
+    else:
         scored = reader.each(queues, lambda pipe, queue: pipe.zrange(queue.list_key("delayed"), 0,
                                                                      offset + limit - 1, withscores=True))
         merged = sorted((score, ident) for members in scored for ident, score in members)
         idents = [ident for _, ident in merged[offset:offset + limit]]
-    else:
-        if state == "canceled":
-            idents = reader.canceled(queues)[offset:offset + limit]
-        else:
-            list_name, status = (("success", STATUSES.SUCCESS) if state == "success"
-                                 else ("errors", STATUSES.ERROR))
-            idents = [ident for ident, _ in reader.finished(queues, list_name, status)[offset:offset + limit]]
-        return reader.infos(idents)
     return reader.infos(idents, keep_unknown=True)  # what the lists hold, whatever it is
 
 
@@ -118,15 +130,20 @@ def _waiting_page(reader: Reader, queues: list[QueueRef], offset: int, limit: in
 def find_job(text: str, queue_model: type[Queue] = Queue) -> JobInfo:
     """The job named by its ident (``module.Class:pk``) or by ``QUEUE/identifier`` (the job of
     that identifier queued in that queue, else the latest one). InvalidIdent for a text that is
-    neither, UnknownQueue or UnknownJob when there is no such queue or job. Nothing is imported:
-    the model must be registered in Redis (every add_job does it) or defined in this process."""
+    neither (or longer than a queue name and an identifier may be), UnknownQueue or UnknownJob when
+    there is no such queue or job. Nothing is imported: the model must be registered in Redis
+    (every add_job does it) or defined in this process. Linear in the text, a few round trips."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidIdent(f"a job is named in at most {MAX_TEXT_LENGTH} characters (its ident, or "
+                           f"QUEUE/identifier), not {len(text)}")
     text = text.strip()
     reader = Reader(queue_model)
     if "/" in text:
         return _find_by_identifier(reader, text)
-    matched = _IDENT.match(text)
+    matched = _IDENT.match(text) if len(text) <= MAX_IDENT_LENGTH else None
     if not matched:
-        raise InvalidIdent(f"{text!r} names no job: give its ident (module.Class:pk) or QUEUE/identifier")
+        raise InvalidIdent(f"{printable(text[:80])!r} names no job: give its ident (module.Class:pk) or "
+                           "QUEUE/identifier")
     model = reader.models().get(matched.group(1))
     if model is None:
         raise UnknownJob(f"no job {text}: {matched.group(1)!r} is not a registered Job model")
@@ -136,35 +153,59 @@ def find_job(text: str, queue_model: type[Queue] = Queue) -> JobInfo:
     return _with_worker(reader, found[0])
 
 
+#: The longest text naming a job: a queue name, ``/`` and an identifier.
+MAX_TEXT_LENGTH = MAX_QUEUE_NAME_LENGTH + 1 + MAX_IDENTIFIER_LENGTH
+#: Pks of the jobs of an identifier read per round trip while looking for the one of a queue.
+_BATCH = 200
+
+
+def _splits(text: str) -> list[tuple[str, str]]:
+    """The (queue name, identifier) pairs ``QUEUE/identifier`` may stand for (a queue name may
+    hold ``/``): one per ``/`` within the longest queue name, both parts valid."""
+    found = []
+    position = text.find("/")
+    while 0 <= position <= MAX_QUEUE_NAME_LENGTH:
+        name, identifier = text[:position], text[position + 1:]
+        if name and "," not in name and identifier and len(identifier) <= MAX_IDENTIFIER_LENGTH:
+            found.append((name, identifier))
+        position = text.find("/", position + 1)
+    return found
+
+
 def _find_by_identifier(reader: Reader, text: str) -> JobInfo:
-    splits = [(text[:i], text[i + 1:]) for i, char in enumerate(text) if char == "/"]
-    for queue_name, identifier in splits:
-        if not queue_name or not identifier or "," in queue_name:
-            continue
-        queues = reader.queues(queue_name)
-        if queues:
-            break
-    else:
-        queue_name = splits[0][0]
-        if not queue_name or not splits[0][1]:
-            raise InvalidIdent(f"{text!r} names no job: give its ident (module.Class:pk) or QUEUE/identifier")
-        raise UnknownQueue(f"no queue named {queue_name!r}")
-    keys = {queue.key for queue in queues}
-    candidates: list[tuple[bool, str, int, str]] = []
-    for model, model_repr in reader.model_reprs().items():
-        index = KEYS.index(model=model, field="identifier", value=identifier)
-        pks = sorted(reader.connection.smembers(index))
-        values = reader.each(pks, lambda pipe, pk, model=model: pipe.hmget(KEYS.hash(model=model, pk=pk),
-                                                                           "queue_key", "queued", "added"))
-        candidates += [(queued == "1", added or "", int(pk) if pk.isdigit() else 0, f"{model_repr}:{pk}")
-                       for pk, (queue_key, queued, added) in zip(pks, values, strict=True)
-                       if queue_key in keys]
-    if not candidates:
-        raise UnknownJob(f"no job {identifier!r} in queue {queue_name!r}")
-    found = reader.infos([max(candidates)[3]])
-    if not found:
-        raise UnknownJob(f"no job {identifier!r} in queue {queue_name!r}")
-    return _with_worker(reader, found[0])
+    splits = _splits(text)
+    if not splits:
+        raise InvalidIdent(f"{printable(text[:80])!r} names no job: give its ident (module.Class:pk) or "
+                           "QUEUE/identifier")
+    by_name: dict[str, list[QueueRef]] = {}
+    for queue in reader.queues([name for name, _ in splits]):
+        by_name.setdefault(queue.name, []).append(queue)
+    chosen = next(((name, identifier) for name, identifier in splits if name in by_name), None)
+    if chosen is None:
+        raise UnknownQueue(f"no queue named {printable(splits[0][0])!r}")
+    queue_name, identifier = chosen
+    keys = {queue.key for queue in by_name[queue_name]}
+    connection = reader.connection
+    models = list(reader.model_reprs().items())
+    with connection.pipeline(transaction=False) as pipe:
+        for model, _ in models:
+            index = KEYS.index(model=model, field="identifier", value=identifier)
+            pipe.sinter(index, KEYS.index(model=model, field="queued", value="1")).smembers(index)
+        found = pipe.execute() if models else []
+    for queued_only in (True, False):  # the queued job of this identifier first, else the latest
+        for number, (model, model_repr) in enumerate(models):
+            pks = sorted(found[2 * number + (0 if queued_only else 1)],
+                         key=lambda pk: int(pk) if pk.isdigit() else 0, reverse=True)
+            for start in range(0, len(pks), _BATCH):
+                batch = pks[start:start + _BATCH]
+                queue_keys = reader.each(batch, lambda pipe, pk, model=model: pipe.hget(
+                    KEYS.hash(model=model, pk=pk), "queue_key"))
+                pk = next((pk for pk, key in zip(batch, queue_keys, strict=True) if key in keys), None)
+                if pk is not None:
+                    infos = reader.infos([f"{model_repr}:{pk}"])
+                    if infos:
+                        return _with_worker(reader, infos[0])
+    raise UnknownJob(f"no job {printable(identifier[:200])!r} in queue {printable(queue_name)!r}")
 
 
 def _with_worker(reader: Reader, info: JobInfo) -> JobInfo:
@@ -204,9 +245,48 @@ def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> l
 
 def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Error] = Error,
              queue_model: type[Queue] = Queue) -> list[tuple[JobInfo, ErrorInfo | None]]:
-    """The failed jobs (ERROR) of a queue name, the latest first, each with its last error."""
-    return [(info, (job_errors(info, error_model, queue_model) or [None])[-1])
-            for info in jobs(name, "error", offset, limit, queue_model)]
+    """The failed jobs of a queue name among entries ``offset`` to ``offset + limit`` of its
+    errors lists (the latest first): those still in ERROR, each once, with its last error."""
+    page = {info.ident: info for info in jobs(name, "error", offset, limit, queue_model)
+            if info.fields.get("status") == STATUSES.ERROR}
+    return list(zip(page.values(), last_errors(list(page.values()), error_model), strict=True))
+
+
+def recent_failures(names: Iterable[str], limit: int = 10, error_model: type[Error] = Error,
+                    queue_model: type[Queue] = Queue) -> list[tuple[JobInfo, ErrorInfo | None]]:
+    """The latest ``limit`` failed jobs (still ERROR) of these queue names, the latest ended
+    first, each with its last error: the last ``limit`` entries of each errors list, in a few
+    round trips for all the queues."""
+    reader = Reader(queue_model)
+    wanted = set(names)
+    queues = [queue for queue in reader.queues(sorted(wanted))] if wanted else []
+    tails = reader.each(queues, lambda pipe, queue: pipe.lrange(queue.list_key("errors"), -limit, -1))
+    idents = list(dict.fromkeys(ident for tail in tails for ident in tail))
+    failed = [info for info in reader.infos(idents) if info.fields.get("status") == STATUSES.ERROR]
+    failed = sorted(failed, key=lambda info: info.fields.get("end") or "", reverse=True)[:limit]
+    return list(zip(failed, last_errors(failed, error_model), strict=True))
+
+
+def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[ErrorInfo | None]:
+    """The last error saved for each of these jobs (None if none): three round trips for all."""
+    connection = error_model.get_connection()
+    model = error_model._name
+    with connection.pipeline(transaction=False) as pipe:
+        for info in infos:
+            pipe.sinter(KEYS.index(model=model, field="job_model_repr", value=info.model_repr),
+                        KEYS.index(model=model, field="job_pk", value=info.pk))
+        pk_sets = pipe.execute() if infos else []
+    lasts = [max(pks, key=lambda pk: int(pk) if pk.isdigit() else 0) if pks else None for pks in pk_sets]
+    with connection.pipeline(transaction=False) as pipe:
+        for pk in lasts:
+            if pk is not None:
+                pipe.hgetall(KEYS.hash(model=model, pk=pk))
+        values = iter(pipe.execute() if any(pk is not None for pk in lasts) else [])
+    found: list[ErrorInfo | None] = []
+    for pk in lasts:
+        fields = next(values) if pk is not None else None
+        found.append(ErrorInfo(pk, fields) if pk is not None and fields else None)
+    return found
 
 
 def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,

@@ -24,6 +24,8 @@ class QueueCounts:
     success: int = 0
     error: int = 0
     paused: bool = False
+    #: Jobs that ever succeeded in the queue (the scripts' ``succeeded`` counter).
+    succeeded_total: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

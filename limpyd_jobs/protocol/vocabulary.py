@@ -185,6 +185,9 @@ class Keys:
     metrics = KeyTemplate("{prefix}:metrics:{queue}", "hash",
                           "a queue's counters (started, succeeded, failed, timed_out, requeued, recovered) "
                           "and run durations (`d:<bucket>` counts, `duration_sum`), kept by the scripts")
+    throughput = KeyTemplate("{prefix}:throughput:{hour}", "hash (expires)",
+                             "jobs that succeeded in each minute (`MM` -> count) of an hour "
+                             "(`YYYY-MM-DD HH`, UTC), all queues: the dashboard's sparkline; kept two hours")
     control = KeyTemplate("{prefix}:control", "string",
                           "`HALT` while workers and dispatchers must stop after their current task")
     purged_errors = KeyTemplate("{prefix}:purged-errors:{model}", "set",

@@ -33,10 +33,11 @@ from .scheduler import (
     set_schedule,
     statuses,
     tell,
+    tell_all,
     unset_schedule,
 )
 
 __all__ = [
     "BadSchedule", "RecurringJob", "RecurringSchedule", "StopWork", "UnsetJob", "control", "dispatch",
-    "run_dispatcher", "schedules", "set_schedule", "statuses", "tell", "unset_schedule",
+    "run_dispatcher", "schedules", "set_schedule", "statuses", "tell", "tell_all", "unset_schedule",
 ]

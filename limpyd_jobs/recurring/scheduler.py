@@ -39,7 +39,7 @@ from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
 from ..protocol.scripts import dispatch_due, schedule_mark, schedule_set, schedule_unset
 from ..utils import stored
-from ..validation import clean_timeout
+from ..validation import clean_priority, clean_schedule_id, clean_timeout
 from .rules import CONTINUE, BadSchedule, parse
 
 TIMELINE_PK = "all"
@@ -134,10 +134,13 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
     """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
     timeline, straight in its queue if due, or after the end of a run running now. ``None``
     unsets. ``timeout``: seconds each run may take (default: ``DEFAULT_TIMEOUT``). Returns the
-    status set."""
+    status set. InvalidValue for a job id or queue name the workers cannot use (the job id's part
+    after its last ``:`` names the queue when ``queue_name`` is not given)."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
+    clean_schedule_id(job_id, queue_name or None)
+    priority = clean_priority(priority)
     now = RecurringSchedule.clock.time()
     after = now if after is None else after
     reason = ""
@@ -226,35 +229,74 @@ def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queu
 
 def tell(job_id: str) -> dict[str, Any]:
     """What is known of a job id: status, next run, schedule, and whether a run is working."""
-    if not RecurringSchedule.exists(pk=job_id):
-        return {"job_id": job_id, "status": None, "next_run": None, "schedule": None, "working": False,
-                "reason": None}
-    text, status, reason, deferred = RecurringSchedule(job_id).hmget("schedule", "status", "reason",
-                                                                     "deferred")
-    next_run = timeline().due_at(job_id)
-    if next_run is None and deferred:  # due after the end of the running run
-        next_run = float(deferred)
-    working = any(job.status.hget() == STATUSES.RUNNING
-                  for job in RecurringJob.collection(identifier=job_id, queued=1).instances())
-    return {"job_id": job_id, "status": status, "next_run": next_run, "schedule": text, "working": working,
-            "reason": reason}
+    return tell_all([job_id])[0]
+
+
+def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
+    """``tell`` of each of these job ids, read in two round trips for all (read commands only)."""
+    connection = RecurringSchedule.get_connection()
+    model, job_model = RecurringSchedule._name, RecurringJob._name
+    runs = timeline().key
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.sismember(KEYS.collection(model=model), job_id)
+            pipe.hmget(KEYS.hash(model=model, pk=job_id), "schedule", "status", "reason", "deferred")
+            pipe.zscore(runs, job_id)
+            pipe.sinter(KEYS.index(model=job_model, field="identifier", value=job_id),
+                        KEYS.index(model=job_model, field="queued", value="1"))
+        read = pipe.execute() if job_ids else []
+    queued = [sorted(read[4 * number + 3]) for number in range(len(job_ids))]
+    with connection.pipeline(transaction=False) as pipe:
+        for pks in queued:
+            for pk in pks:
+                pipe.hget(KEYS.hash(model=job_model, pk=pk), "status")
+        statuses = iter(pipe.execute() if any(queued) else [])
+    found = []
+    for number, job_id in enumerate(job_ids):
+        exists, (text, status, reason, deferred), next_run, _ = read[4 * number:4 * number + 4]
+        working = [next(statuses) == STATUSES.RUNNING for _ in queued[number]]
+        if not exists:
+            found.append({"job_id": job_id, "status": None, "next_run": None, "schedule": None,
+                          "working": False, "reason": None})
+            continue
+        if next_run is None and deferred:  # due after the end of the running run
+            try:
+                next_run = float(deferred)
+            except ValueError:
+                next_run = None
+        found.append({"job_id": job_id, "status": status, "next_run": next_run, "schedule": text,
+                      "working": any(working), "reason": reason})
+    return found
+
+
+def _ids() -> list[str]:
+    return sorted(RecurringSchedule.get_connection().smembers(KEYS.collection(model=RecurringSchedule._name)))
+
+
+def _fields(job_ids: list[str], field: str) -> list[str]:
+    connection = RecurringSchedule.get_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(KEYS.hash(model=RecurringSchedule._name, pk=job_id), field)
+        return [value or "" for value in (pipe.execute() if job_ids else [])]
 
 
 def statuses(before: float | None = None) -> list[tuple[str, str, int]]:
     """``(job id, event, timestamp)`` of every schedule, only those older than ``before`` if given."""
     found = []
-    for job_id in sorted(RecurringSchedule.collection()):
-        status = RecurringSchedule(job_id).status.hget() or ""
+    job_ids = _ids()
+    for job_id, status in zip(job_ids, _fields(job_ids, "status"), strict=True):
         event, _, stamp = status.partition(":")
-        if event and (before is None or int(stamp or 0) < before):
-            found.append((job_id, event, int(stamp or 0)))
+        number = int(stamp) if stamp.isdigit() else 0
+        if event and (before is None or number < before):
+            found.append((job_id, event, number))
     return found
 
 
 def schedules() -> list[tuple[str, str]]:
-    """``(job id, schedule)`` of every job id with a schedule."""
-    return [(job_id, RecurringSchedule(job_id).schedule.hget() or "")
-            for job_id in sorted(RecurringSchedule.collection())]
+    """``(job id, schedule)`` of every job id with a schedule (read commands only)."""
+    job_ids = _ids()
+    return list(zip(job_ids, _fields(job_ids, "schedule"), strict=True))
 
 
 def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: bool = False,

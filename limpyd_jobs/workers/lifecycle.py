@@ -49,8 +49,9 @@ class RunSteps:
         if worker.metrics_port is not None and self.metrics_server is None:
             from ..metrics import serve  # prometheus_client: only for those who want metrics
 
-            self.metrics_server = serve(worker.metrics_port, queue_model=worker.queue_model,
-                                        names=worker.queues, heartbeat_timeout=worker.heartbeat_timeout)
+            self.metrics_server = serve(worker.metrics_port, worker.metrics_host,
+                                        queue_model=worker.queue_model, names=worker.queues,
+                                        heartbeat_timeout=worker.heartbeat_timeout)
         if not worker.keys:
             worker.log(f"no queue {','.join(worker.queues)} yet: waiting for one", level="warning")
         return True

@@ -294,6 +294,9 @@ class WorkerSettings:
         None, optional(integer(0)), "Serve the Prometheus metrics of the worker's queues over HTTP on "
         "this port (needs prometheus_client; `limpyd-jobs metrics` serves those of every queue)",
         "--metrics-port=9100")
+    metrics_host: str = option(
+        "127.0.0.1", text, "Address the metrics port listens on (default: this machine only; 0.0.0.0: all)",
+        "--metrics-host=127.0.0.1")
     # --- retention of finished jobs
     keep_finished: int | None = option(
         10000, optional(integer(0)),

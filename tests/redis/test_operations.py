@@ -47,7 +47,7 @@ def assert_nothing_stuck(connection) -> None:
 # --- reads
 
 
-def test_counts_are_jobs_of_every_priority_not_list_entries(make_worker):
+def test_counts_are_list_lengths_of_every_priority_and_failures_the_jobs_in_error(make_worker):
     tries: Counter[str] = Counter()
 
     def callback(job, queue):
@@ -67,7 +67,10 @@ def test_counts_are_jobs_of_every_priority_not_list_entries(make_worker):
     assert entries == 4  # bad failed 3 times (at priorities 1, 0, -1), flaky once
     counts = ops.counts("q")
     assert counts.priorities == [1, 0, -1]
-    assert (counts.waiting, counts.delayed, counts.running, counts.success, counts.error) == (1, 1, 0, 2, 1)
+    # success and error count the runs ended so (kept): bad's three failed runs and flaky's one
+    assert (counts.waiting, counts.delayed, counts.running, counts.success, counts.error) == (1, 1, 0, 2, 4)
+    assert [info.identifier for info, _ in ops.failures("q")] == ["bad"]  # each job in ERROR once
+    assert [info.identifier for info in ops.jobs("q", "error")] == ["bad", "bad", "bad", "flaky"]
     assert not counts.paused
     assert [count.name for count in ops.all_counts()] == ["other-queue", "q"]
     assert ops.queue_names() == ["other-queue", "q"]
@@ -256,14 +259,14 @@ def test_requeue_failed_resets_tries_so_the_retries_apply_again(make_worker):
     burst(make_worker, callback, requeue_times=1, requeue_delay_delta=0)
     assert [job.status.hget() for job in jobs] == [STATUSES.ERROR] * 3
     assert [job.tries.hget() for job in jobs] == ["2"] * 3  # a try and its one retry
-    assert ops.counts("q").error == 3
+    assert ops.counts("q").error == 6 and len(ops.failures("q")) == 3
 
     jobs[2].requeue(queue_name="q")  # by hand: tries stay at 2, so no retry is left
     assert ops.requeue_failed("q") == 2  # job:0 and job:1; job:2 is WAITING already
     assert [job.tries.hget() for job in jobs[:2]] == ["0", "0"]
     last = jobs[0].events()[-1]
     assert (last["event"], last["by"], last["tries"], last["queue"]) == ("requeued", "operator", 0, "q")
-    assert ops.counts("q").error == 0
+    assert ops.failures("q") == []
     burst(make_worker, callback, requeue_times=1, requeue_delay_delta=0)
     # job:1 fails its 3rd attempt, is retried (its tries were reset) and succeeds; job:2 is not retried
     assert [job.status.hget() for job in jobs] == [STATUSES.ERROR, STATUSES.SUCCESS, STATUSES.ERROR]
@@ -557,7 +560,7 @@ def test_requeue_failed_while_a_worker_runs_runs_each_job_once_more(connection, 
     assert set(statuses([job.ident for job in failed + fine]).values()) == {STATUSES.SUCCESS}
     assert all(tracker.runs[job.identifier.hget()] == 2 for job in failed)
     assert all(tracker.runs[job.identifier.hget()] == 1 for job in fine)
-    assert ops.counts("q").error == 0 and ops.counts("q").success == 300
+    assert ops.failures("q", limit=200) == [] and ops.counts("q").success == 300
     assert_nothing_stuck(connection)
 
 

@@ -92,9 +92,6 @@
       document.querySelectorAll("[data-throughput-total]").forEach(function (element) {
         setText(element, data.throughput.total);
       });
-      document.querySelectorAll("[data-throughput-partial]").forEach(function (element) {
-        element.hidden = !data.throughput.partial;
-      });
     }
   }
 

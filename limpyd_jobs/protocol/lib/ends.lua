@@ -40,6 +40,7 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     count_event(current[4], event)
     if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
     count_duration(current[4], current[5], end_str)
+    if status == SUCCESS then count_success_minute(end_str) end
   end
   if event then
     record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
@@ -62,7 +63,7 @@ end
 -- indexes, the release from the running set, the pushes to the success lists, the metrics.
 -- ends: tables of job_model, pk, ident, list, end_str, token; returns finish()'s answer for each.
 local function finish_successes(worker, ends)
-  local answers, released, models, pushes, counts = {}, {}, {}, {}, {}
+  local answers, released, models, pushes, counts, minutes = {}, {}, {}, {}, {}, {}
   for i, e in ipairs(ends) do
     local key = key_hash(e.job_model, e.pk)
     local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
@@ -95,6 +96,8 @@ local function finish_successes(worker, ends)
         local count = counts[current[4]] or {n = 0, sum = 0, buckets = {}}
         counts[current[4]] = count
         count.n = count.n + 1
+        local minute = string.sub(e.end_str, 1, 16)
+        minutes[minute] = (minutes[minute] or 0) + 1
         local seconds, bucket = duration_bucket(current[5], e.end_str)
         if bucket then
           count.sum = count.sum + seconds
@@ -116,6 +119,7 @@ local function finish_successes(worker, ends)
     for bucket, n in pairs(count.buckets) do redis.call('HINCRBY', key, 'd:' .. bucket, n) end
     if count.sum > 0 then redis.call('HINCRBYFLOAT', key, 'duration_sum', count.sum) end
   end
+  for minute, n in pairs(minutes) do count_success_minute(minute, n) end
   return answers
 end
 

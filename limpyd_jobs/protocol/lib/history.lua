@@ -22,6 +22,16 @@ local function count_event(queue, field, by)
   redis.call('HINCRBY', key_metrics(queue), field, by or 1)
 end
 
+-- Count `by` successes in the minute of `end_str` ('YYYY-MM-DD HH:MM...') in the throughput of
+-- its hour, a hash kept two hours.
+local function count_success_minute(end_str, by)
+  local hour, minute = string.match(end_str or '', '^(%d+-%d+-%d+ %d+):(%d+)')
+  if not hour then return end
+  local key = key_throughput(hour)
+  redis.call('HINCRBY', key, minute, by or 1)
+  redis.call('EXPIRE', key, 7200)
+end
+
 -- Seconds since 1970 of a date as the models store it ('YYYY-MM-DD HH:MM:SS[.ffffff]', UTC).
 local function epoch_of(date)
   local y, m, d, hh, mm, ss = string.match(date or '', '^(%d+)-(%d+)-(%d+)[ T](%d+):(%d+):([%d.]+)')
