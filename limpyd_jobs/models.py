@@ -191,7 +191,8 @@ class Queue(BaseJobsModel):
         error_model: type["Error"] | None = None,
     ) -> int:
         """Delete finished jobs (and their errors) beyond the ``keep`` latest of each of the
-        success and errors lists, or ended more than ``older_than`` (seconds) ago.
+        success and errors lists, or ended more than ``older_than`` (seconds) ago (a job with a
+        ``finished_ttl`` field: that many seconds, instead).
 
         At most ``max_entries`` entries per list and call. Returns the number of jobs deleted.
         """
@@ -203,7 +204,8 @@ class Queue(BaseJobsModel):
         deleted: list[str] = []
         for key in (self.success.key, self.errors.key):
             deleted += purge_finished.call(self.database, list_key=key, keep=-1 if keep is None else keep,
-                                           limit=max_entries, cutoff=cutoff, models_json=descriptions).deleted
+                                           limit=max_entries, cutoff=cutoff, now_score=self.clock.time(),
+                                           models_json=descriptions).deleted
         (error_model or Error).delete_for_jobs(deleted)
         return len(deleted)
 
@@ -702,9 +704,21 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     # --- execution and hooks (no-ops, for subclasses to override)
 
+    #: True: the worker calls ``run`` even when it was given a callback (a task job runs its task).
+    runs_itself = False
+
     def run(self, queue: Queue) -> Any:
         """The work itself, called by the worker when no callback is given."""
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    def fields_at_end(self) -> dict[str, str]:
+        """Fields to write with the job's successful end, in the same script (a task: its result)."""
+        return {}
+
+    def retry_settings(self) -> Any:
+        """What holds this job's retry settings (``requeue_times``... ``never_retry`` attributes):
+        its class; a task job, its task's."""
+        return type(self)
 
     def on_started(self, queue: Queue) -> None:
         """Called when the worker is about to run the job."""

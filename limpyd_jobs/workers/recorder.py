@@ -45,6 +45,7 @@ class Recorder:
         """Mark the job SUCCESS, unless its status changed while it ran. With ``then``, take the
         next job in the same round trip."""
         arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False)
+        arguments["end_fields"] = finish.end_fields(job.fields_at_end())
         if then is not None:
             try:
                 ended = finish_and_take.call(
@@ -65,7 +66,8 @@ class Recorder:
         ``Success`` says)."""
         ends = [finish_all_and_take.Ended(
             job._name, job._pk or job.pk.get(), attempt.ident, self._list_key(attempt.queue_pk, "success"),
-            datetime_to_str(end), attempt.token) for job, attempt, end in ended]
+            datetime_to_str(end), attempt.token, finish.end_fields(job.fields_at_end()))
+            for job, attempt, end in ended]
         database, worker = self.queue_model.database, self.worker_id
 
         def write(request: TakeRequest | None) -> finish_all_and_take.EndedAllAndTaken:

@@ -97,7 +97,7 @@ class Worker(WorkerSettings):
                                  self.timeout)
         self.recorder = Recorder(self.queue_model, self.id, self.clock, self._stopping_now, self.log)
         self.executor = EXECUTORS[self.execution_mode](self._run_attempt, self.timeout_grace)
-        self._retry_policies: dict[type, RetryPolicy] = {}
+        self._retry_policies: dict[Any, RetryPolicy] = {}
         self.presence = registry.Presence(
             lambda: self.queue_model.database, self.id, self.queues, self.execution_mode,
             self.heartbeat_interval, self.clock)
@@ -669,7 +669,7 @@ class Worker(WorkerSettings):
         self.notify("before_run", self, attempt)
         try:
             with self.executor.guard(attempt.timeout):
-                result = self.callback(job, queue)
+                result = (self.execute if job.runs_itself else self.callback)(job, queue)
         except Exception as exc:
             job.drop_snapshot()  # its end is written by scripts: read from Redis from now on
             self.notify("after_run", self, attempt, exc)
@@ -870,10 +870,11 @@ class Worker(WorkerSettings):
                 self._requeue_after_error(job, queue, attempt)
 
     def retry_policy(self, job: Job) -> RetryPolicy:
-        """The retry settings for ``job``: the worker's, overridden by its Job class's."""
-        policy = self._retry_policies.get(type(job))
+        """The retry settings for ``job``: the worker's, overridden by its Job class's (a task's own)."""
+        source = job.retry_settings()
+        policy = self._retry_policies.get(source)
         if policy is None:
-            policy = self._retry_policies[type(job)] = RetryPolicy.of(self, type(job))
+            policy = self._retry_policies[source] = RetryPolicy.of(self, source)
         return policy
 
     def _must_requeue(self, job: Job, error: BaseException | None = None) -> bool:

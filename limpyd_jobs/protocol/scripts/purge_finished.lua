@@ -1,12 +1,14 @@
 -- Delete the oldest finished jobs of a queue's success or errors list, atomically.
--- ARGV: list_key, keep, limit, cutoff, models_json
+-- ARGV: list_key, keep, limit, cutoff, now_score, models_json
 -- RETURNS: removed, [ident]...
 -- list_key: the queue's `success` or `errors` list; keep: entries to keep (-1: no count limit);
 -- limit: at most this many entries examined; cutoff: entries of jobs ended before this stored
--- date string go too ('' for none); models_json: job model name -> {"indexed": [EqualIndex
--- fields], "keys": [fields stored in keys of their own]}, for every Job model the caller knows.
+-- date string go too ('' for none); now_score: the time now (a job whose hash has a
+-- `finished_ttl` in seconds goes once its `end` is that old, its own limit instead of the cutoff);
+-- models_json: job model name -> {"indexed": [EqualIndex fields], "keys": [fields stored in keys
+-- of their own]}, for every Job model the caller knows.
 -- The list holds one entry per end of a run, oldest first. An entry goes if it is beyond the
--- ones to keep, or if its job ended before the cut-off; its job is deleted (hash, index
+-- ones to keep, or if its job ended before the cut-off (or its own limit); its job is deleted (hash, index
 -- entries, own keys, collection) only if finished: SUCCESS or ERROR and no longer queued (a
 -- job requeued after an error stays). Jobs of models not described are left (entry removed).
 -- The result counts the entries removed, then lists the jobs deleted.
@@ -14,16 +16,23 @@ local models = cjson.decode(models_json)
 local keep_count = tonumber(keep)
 local length = redis.call('LLEN', list_key)
 local excess = keep_count < 0 and 0 or math.max(length - keep_count, 0)
-if excess == 0 and cutoff == '' then return {0} end
-local candidates = redis.call('LRANGE', list_key, 0, tonumber(limit) - 1)
+if length == 0 then return {0} end
+local now = tonumber(now_score)
+local examined = tonumber(limit)
+if excess == 0 and cutoff == '' then examined = math.min(examined, 100) end  -- jobs with their own limit only
+local candidates = redis.call('LRANGE', list_key, 0, examined - 1)
 local result, removed = {0}, 0
 for _, ident in ipairs(candidates) do
   local job_model, pk = job_model_of(ident)
   local description = job_model and models[job_model]
   local key = description and key_hash(job_model, pk)
-  if removed >= excess then  -- within the ones to keep: only an age cut-off removes it
-    local ended = key and redis.call('HGET', key, 'end')
-    if cutoff == '' or not ended or ended >= cutoff then break end
+  if removed >= excess then  -- within the ones to keep: only an age limit removes it
+    local found = key and redis.call('HMGET', key, 'end', 'finished_ttl') or {}
+    local ended, ttl = found[1], tonumber(found[2])
+    if not ended then break end
+    if ttl then
+      if (epoch_of(ended) or now) + ttl > now then break end
+    elseif cutoff == '' or ended >= cutoff then break end
   end
   removed = removed + 1
   if key then

@@ -14,6 +14,7 @@ class Purged(NamedTuple):
     deleted: list[str]  # idents of the jobs deleted
 
 
-def call(database: Any, *, list_key: str, keep: int, limit: int, cutoff: str, models_json: str) -> Purged:
-    reply = SCRIPT(database, args=[list_key, keep, limit, cutoff, models_json])
+def call(database: Any, *, list_key: str, keep: int, limit: int, cutoff: str, now_score: float,
+         models_json: str) -> Purged:
+    reply = SCRIPT(database, args=[list_key, keep, limit, cutoff, now_score, models_json])
     return Purged(reply[0], reply[1:])
