@@ -12,7 +12,11 @@ __version__ = "3.0.0.dev0"
 __all__ = [
     "STATUSES", "LOGGER_NAME", "Queue", "Job", "Error", "Worker",
     "LimpydJobsException", "ConfigurationException", "__version__",
+    "task", "get_result", "TaskResult",
 ]
+
+#: Names of the tasks layer, loaded when first asked for.
+_TASKS = ("task", "get_result", "TaskResult")
 
 
 def __getattr__(name: str):
@@ -21,4 +25,8 @@ def __getattr__(name: str):
         from .workers import Worker
 
         return Worker
+    if name in _TASKS:
+        from . import tasks
+
+        return getattr(tasks, name)
     raise AttributeError(f"module 'limpyd_jobs' has no attribute {name!r}")
