@@ -29,7 +29,8 @@ end
 local END_NOTICE_TTL = 60
 
 -- Tell whoever waits for a job's end that it came: a token pushed to its `ended` list, for a job
--- whose hash has `end_notice` set (a task's), at its last end; the list expires soon after.
+-- whose hash has `end_notice` set (a task's), at its success; the list expires soon after. (A
+-- failure's notice is the job's own, once its Error is saved, after the end: see TaskJob.)
 local function notice_end(job_model, pk)
   local key = key_field(job_model, pk, 'ended')
   redis.call('RPUSH', key, '1')
@@ -392,7 +393,7 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
       redis.call('HDEL', key, 'queued')
     end
     redis.call('ZREM', running, ident)
-    if current[6] and (status == SUCCESS or status == ERROR) then notice_end(job_model, pk) end
+    if current[6] and status == SUCCESS then notice_end(job_model, pk) end
   end
   return previous
 end

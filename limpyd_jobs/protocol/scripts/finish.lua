@@ -11,7 +11,7 @@
 -- attempt is not token (it was recovered and taken again: this attempt is over); in these two
 -- cases only the release from the running set is written. detail: the error of a failure, for
 -- the event the job's history gets ('' for none). end_fields: a JSON array of more field/value
--- pairs the job writes with its end ('' for none: a task's result), in the same HSET. The last
--- end of a job whose hash has `end_notice` pushes a token to its `ended` list (see notice_end).
+-- pairs the job writes with its end ('' for none: a task's result), in the same HSET. The
+-- success of a job whose hash has `end_notice` pushes a token to its `ended` list (notice_end).
 return finish(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token, detail,
               end_fields)
