@@ -368,6 +368,21 @@ def test_a_failed_task_wakes_its_waiter_only_once_it_is_not_retried(make_worker,
     assert 0 < connection.ttl(key) <= 60
 
 
+def test_a_final_failure_wakes_its_waiter_once_its_error_is_saved(make_worker, connection, threads):
+    result = app.booms.enqueue()
+    seen = []
+    threads.start(lambda: seen.append(get_result(result.id).wait(timeout=30)))
+    deadline = time.monotonic() + 10
+    while not blocked_clients(connection) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    run_tasks(make_worker)
+    threads.join()
+    [read] = seen
+    assert read.status == "FAILED" and [error.exception_class_path for error in read.errors] == [
+        "test_tasks_app.Boom"]
+    assert connection.llen(ended_key(result)) == 1
+
+
 # --- async
 
 

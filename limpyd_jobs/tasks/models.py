@@ -8,8 +8,12 @@ from typing import Any
 from limpyd import fields
 
 from ..models import Job, Queue
+from ..protocol import KEYS
 from . import codec, registry
 from .exceptions import InvalidTaskData, UnknownTask
+
+#: Seconds the ``ended`` list of a task keeps its token (lib.lua's END_NOTICE_TTL).
+END_NOTICE_TTL = 60
 
 
 class TaskJob(Job):
@@ -60,6 +64,14 @@ class TaskJob(Job):
         """The result, written with the successful end."""
         result = self.__dict__.get("_result")
         return {"result": result} if result is not None else {}
+
+    def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
+        """A failure not retried wakes whoever waits for the task, once its Error is saved (the
+        worker saves it after the end: a notice from the end script would come before it)."""
+        if self.queued.hget() is None:
+            key = KEYS.field(model=self._name, pk=self.pk.get(), field="ended")
+            with self.get_connection().pipeline() as pipe:
+                pipe.rpush(key, "1").expire(key, END_NOTICE_TTL).execute()
 
     def retry_settings(self) -> Any:
         """The task's retry options (this class's when the task is not known here)."""
