@@ -533,3 +533,19 @@ def test_a_worker_finished_ttl_still_applies_to_other_jobs(make_clocked_worker, 
     worker.purge_finished_jobs()
     assert not Job.exists(pk=plain.pk.get())  # the worker's limit
     assert get_result(result.id).return_value == 2  # its own: a day
+
+
+# --- the commands see tasks as jobs
+
+
+def test_limpyd_jobs_show_takes_a_result_id_and_shows_the_task(make_worker, capsys):
+    from limpyd_jobs.cli.admin import main
+
+    result = app.echo.enqueue("é", n=1)
+    run_tasks(make_worker)
+    assert main(["show", result.id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ident"] == result.id and shown["status"] == "SUCCESS"
+    assert shown["fields"]["task_name"] == "test_tasks_app.echo"
+    assert json.loads(shown["fields"]["arguments"]) == {"args": ["é"], "kwargs": {"n": 1}}
+    assert json.loads(shown["fields"]["result"]) == {"args": ["é"], "kwargs": {"n": 1}}
