@@ -383,6 +383,15 @@ def test_a_final_failure_wakes_its_waiter_once_its_error_is_saved(make_worker, c
     assert connection.llen(ended_key(result)) == 1
 
 
+def test_a_task_past_its_timeout_fails_and_wakes_its_waiter(make_worker, connection):
+    result = app.sleeps.enqueue()  # timeout=0.2, killed by a worker that runs it in a child
+    run_tasks(make_worker, execution_mode="fork", timeout_grace=0.1)
+    read = result.wait(timeout=0)
+    assert read.status == "FAILED"
+    assert read.errors[-1].exception_class_path == "limpyd_jobs.exceptions.JobTimeout"
+    assert connection.llen(ended_key(result)) == 1
+
+
 # --- async
 
 

@@ -98,3 +98,8 @@ def waits_for_go(marker):
 @task(retries=1, retry_delay=10)
 def fails_then_waits():
     raise RuntimeError("retried in 10 seconds")
+
+
+@task(timeout=0.2)
+def sleeps():
+    time.sleep(30)

@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from .. import exceptions
 from ..exceptions import InvalidIdent
 from ..models import Error, Job, event_time, history_entries
 from ..protocol import KEYS, STATUSES
@@ -187,13 +188,17 @@ _RAISED = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 
 def exception_class_path(name: str, trace: str) -> str:
     """``module.Class`` of an exception, from an Error's class name and traceback (whose last
-    ``Class: message`` line names its module, but for builtins)."""
+    ``Class: message`` line names its module, but for builtins); without a traceback, a builtin
+    or one of limpyd_jobs.exceptions (what a worker records of a timeout, a dead process...)."""
     for line in reversed(trace.splitlines()):
         found = _RAISED.match(line)
         if found and found.group(1).rpartition(".")[2] == name:
             path = found.group(1)
             return path if "." in path else f"builtins.{path}"
-    return f"builtins.{name}" if isinstance(getattr(builtins, name, None), type) else name
+    for module in (builtins, exceptions):  # no traceback: the worker's own (a timeout...) or a builtin
+        if isinstance(getattr(module, name, None), type):
+            return f"{module.__name__}.{name}"
+    return name
 
 
 def _number(value: float) -> str:

@@ -68,6 +68,7 @@ class TaskJob(Job):
     def on_error(self, queue: Queue, exception: BaseException, traceback: str | None) -> None:
         """A failure not retried wakes whoever waits for the task, once its Error is saved (the
         worker saves it after the end: a notice from the end script would come before it)."""
+        self.drop_snapshot()  # a worker that ran it in a child still holds what its take read
         if self.queued.hget() is None:
             key = KEYS.field(model=self._name, pk=self.pk.get(), field="ended")
             with self.get_connection().pipeline() as pipe:
