@@ -558,3 +558,19 @@ def test_limpyd_jobs_show_takes_a_result_id_and_shows_the_task(make_worker, caps
     assert shown["fields"]["task_name"] == "test_tasks_app.echo"
     assert json.loads(shown["fields"]["arguments"]) == {"args": ["é"], "kwargs": {"n": 1}}
     assert json.loads(shown["fields"]["result"]) == {"args": ["é"], "kwargs": {"n": 1}}
+
+
+def test_the_dashboard_shows_a_task_with_its_arguments_result_and_error(make_worker):
+    from markupsafe import escape
+
+    from limpyd_jobs.dashboard import create_app
+
+    done, failed = app.echo.enqueue("<b>", n=1), app.booms.enqueue()
+    run_tasks(make_worker, loops=2)
+    client = create_app(secret_key="tests").test_client()
+    page = client.get(f"/jobs/{done.id}").get_data(as_text=True)
+    assert "test_tasks_app.echo" in page
+    for name in ("arguments", "result"):
+        assert f"<th>{name}</th>" in page and str(escape(job_of(done).get_field(name).hget())) in page
+    page = client.get(f"/jobs/{failed.id}").get_data(as_text=True)
+    assert "test_tasks_app.booms" in page and "test_tasks_app.Boom: boom" in page
