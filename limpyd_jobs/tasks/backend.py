@@ -46,8 +46,8 @@ class LimpydBackend:
         if task.func.__module__ == "__main__":
             raise InvalidTask(f"{task.module_path} is defined in __main__ (the script being run): no worker "
                               "can run it; define it in a module the workers import (--job-modules)")
-        arguments = codec.dumps({"args": list(args), "kwargs": kwargs},
-                                f"the arguments of {task.module_path}")
+        arguments, data = codec.encode({"args": list(args), "kwargs": kwargs},
+                                       f"the arguments of {task.module_path}")
         fields: dict[str, Any] = {"task_name": task.module_path, "arguments": arguments, "end_notice": "1",
                                   "finished_ttl": _number(task.result_ttl)}
         if task.timeout:
@@ -61,7 +61,6 @@ class LimpydBackend:
         enqueued_at = model.clock.now()
         job = model.add_job(self._identifier(task, arguments), queue_name=task.queue_name,
                             priority=task.priority, **delay, **fields)
-        data = json.loads(arguments)
         return TaskResult(task=task, id=job.ident, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
                           started_at=None, finished_at=None, last_attempted_at=None, args=data["args"],
                           kwargs=data["kwargs"], errors=[], worker_ids=[], attempts=0,

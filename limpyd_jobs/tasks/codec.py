@@ -9,6 +9,11 @@ from typing import Any
 def dumps(value: Any, what: str) -> str:
     """``value`` as JSON, compact, in UTF-8; TypeError or ValueError (naming ``what``) if reading it
     back would not give an equal value of the same types (tuples, sets, non-str keys, NaN...)."""
+    return encode(value, what)[0]
+
+
+def encode(value: Any, what: str) -> tuple[str, Any]:
+    """``dumps``, and the value read back from the JSON (the caller's objects are not shared)."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         text.encode("utf-8")  # a lone surrogate cannot be stored
@@ -16,10 +21,11 @@ def dumps(value: Any, what: str) -> str:
         raise TypeError(f"{what} must be JSON: {exc}") from None
     except ValueError as exc:  # NaN, infinities, a lone surrogate (UnicodeEncodeError)
         raise ValueError(f"{what} must be JSON: {exc}") from None
-    problem = _difference(value, json.loads(text))
+    read = json.loads(text)
+    problem = _difference(value, read)
     if problem:
         raise TypeError(f"{what} must be JSON, and {problem}: it would not read back the same")
-    return text
+    return text, read
 
 
 def _difference(given: Any, read: Any, where: str = "") -> str:
