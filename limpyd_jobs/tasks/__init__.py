@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Task, TaskError, TaskResult, TaskResultStatus, task
+from .base import Task, TaskError, TaskResult, TaskResultStatus, task, use_default_backend
 from .exceptions import (
     InvalidTask,
     InvalidTaskData,
@@ -24,11 +24,19 @@ __all__ = ["task", "Task", "TaskResult", "TaskResultStatus", "TaskError", "get_r
            "InvalidTaskData"]
 
 
-def get_result(result_id: str) -> TaskResult:
-    """The result of any task by its id, from any process; TaskResultDoesNotExist if unknown."""
+def _default_backend() -> Any:
+    """The backend of tasks that name none, imported (with the job models) when first used."""
     from .backend import default_backend
 
-    return default_backend().get_result(result_id)
+    return default_backend()
+
+
+use_default_backend(_default_backend)
+
+
+def get_result(result_id: str) -> TaskResult:
+    """The result of any task by its id, from any process; TaskResultDoesNotExist if unknown."""
+    return _default_backend().get_result(result_id)
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 ``enqueue`` is one round trip (``add_job``, the task's fields with it); ``get_result`` reads a
 job, its history and its errors in two pipelines at most; ``wait`` blocks on the token the end
-of a task pushes (see ``notice_end`` in the protocol's lib.lua).
+of a task pushes (see ``notice_end`` in the protocol's lib/ends.lua).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import exceptions
+from .. import exceptions, orm
 from ..exceptions import InvalidIdent
-from ..models import Error, Job, event_time, history_entries
+from ..history import decoded_events
+from ..models import Error, Job
 from ..protocol import KEYS, STATUSES
 from ..utils import str_to_datetime
 from . import codec, registry
@@ -84,16 +85,16 @@ class LimpydBackend:
         """The result of this id as stored now; TaskResultDoesNotExist if there is none."""
         model, pk = self._job_of(result_id)
         connection = model.get_connection()
-        errors = self.error_model._name
+        errors = orm.model_name(self.error_model)
         with connection.pipeline(transaction=False) as pipe:
-            pipe.hgetall(KEYS.hash(model=model._name, pk=pk))
-            pipe.lrange(KEYS.field(model=model._name, pk=pk, field="history"), 0, -1)
+            pipe.hgetall(KEYS.hash(model=orm.model_name(model), pk=pk))
+            pipe.lrange(KEYS.field(model=orm.model_name(model), pk=pk, field="history"), 0, -1)
             pipe.sinter(KEYS.index(model=errors, field="job_model_repr", value=model.get_model_repr()),
                         KEYS.index(model=errors, field="job_pk", value=pk))
             values, history, error_pks = pipe.execute()
         if not values or "task_name" not in values:
             raise TaskResultDoesNotExist(f"no task result has the id {result_id!r} (or it was deleted)")
-        return self._result(result_id, values, history_entries(history), self._errors(connection, error_pks))
+        return self._result(result_id, values, decoded_events(history), self._errors(connection, error_pks))
 
     def _job_of(self, result_id: Any) -> tuple[type[Job], str]:
         """The job model and pk an id names (a task job model of this process, nothing imported)."""
@@ -112,7 +113,7 @@ class LimpydBackend:
             return []
         with connection.pipeline(transaction=False) as pipe:
             for pk in ordered:
-                pipe.hmget(KEYS.hash(model=self.error_model._name, pk=pk), "type", "traceback")
+                pipe.hmget(KEYS.hash(model=orm.model_name(self.error_model), pk=pk), "type", "traceback")
             found = pipe.execute()
         return [TaskError(exception_class_path(name or "", trace or ""), trace or "")
                 for name, trace in found if name is not None]
@@ -135,7 +136,7 @@ class LimpydBackend:
         return TaskResult(
             task=registry.find(values["task_name"]), id=result_id, status=status,
             enqueued_at=str_to_datetime(values.get("added")),
-            started_at=(event_time(started[0].get("at")) if started else None)
+            started_at=(started[0]["at"] if started else None)
             or str_to_datetime(values.get("start")),
             finished_at=str_to_datetime(values.get("end")) if status in _FINISHED else None,
             last_attempted_at=str_to_datetime(values.get("start")),
@@ -151,7 +152,7 @@ class LimpydBackend:
         if it did not end within ``timeout`` seconds."""
         model, pk = self._job_of(result_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        key = KEYS.field(model=model._name, pk=pk, field="ended")
+        key = KEYS.field(model=orm.model_name(model), pk=pk, field="ended")
         connection = model.get_connection()
         woken = False
         while True:

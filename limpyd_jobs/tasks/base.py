@@ -23,6 +23,23 @@ MIN_PRIORITY, MAX_PRIORITY = -100, 100
 #: Seconds a result is kept by default (then deleted with its job): a day.
 DEFAULT_RESULT_TTL = 24 * 3600
 
+#: Makes the backend of the tasks and results that name none (see ``use_default_backend``).
+_backend_factory: Callable[[], Any] | None = None
+
+
+def use_default_backend(factory: Callable[[], Any]) -> None:
+    """Set what makes the backend of the tasks and results that name none: the package sets
+    ``backend.default_backend`` (the backend imports this module, so this one cannot import it)."""
+    global _backend_factory
+    _backend_factory = factory
+
+
+def default_backend() -> Any:
+    """The backend of the tasks and results that name none."""
+    if _backend_factory is None:
+        raise RuntimeError("no default task backend: import limpyd_jobs.tasks")
+    return _backend_factory()
+
 
 class TaskResultStatus(str, Enum):
     """Where a task is: READY (to run, or to run again), RUNNING, FAILED, SUCCESSFUL."""
@@ -123,11 +140,7 @@ class Task:
         return result
 
     def get_backend(self) -> Any:
-        if self.backend is not None:
-            return self.backend
-        from .backend import default_backend
-
-        return default_backend()
+        return self.backend if self.backend is not None else default_backend()
 
 
 def _retry_settings(task: Task) -> RetrySettings:
@@ -235,8 +248,4 @@ class TaskResult:
                 setattr(self, field.name, getattr(other, field.name))
 
     def _backend(self) -> Any:
-        if self.backend is not None:
-            return self.backend
-        from .backend import default_backend
-
-        return default_backend()
+        return self.backend if self.backend is not None else default_backend()

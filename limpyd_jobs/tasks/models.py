@@ -7,12 +7,13 @@ from typing import Any
 
 from limpyd import fields
 
+from .. import orm
 from ..models import Job, Queue
 from ..protocol import KEYS
 from . import codec, registry
 from .exceptions import InvalidTaskData, UnknownTask
 
-#: Seconds the ``ended`` list of a task keeps its token (lib.lua's END_NOTICE_TTL).
+#: Seconds the ``ended`` list of a task keeps its token (lib/ends.lua's END_NOTICE_TTL).
 END_NOTICE_TTL = 60
 
 
@@ -70,7 +71,7 @@ class TaskJob(Job):
         worker saves it after the end: a notice from the end script would come before it)."""
         self.drop_snapshot()  # a worker that ran it in a child still holds what its take read
         if self.queued.hget() is None:
-            key = KEYS.field(model=self._name, pk=self.pk.get(), field="ended")
+            key = KEYS.field(model=orm.model_name(self), pk=orm.pk_of(self), field="ended")
             with self.get_connection().pipeline() as pipe:
                 pipe.rpush(key, "1").expire(key, END_NOTICE_TTL).execute()
 
