@@ -35,7 +35,7 @@ def fails(message):
 
 
 class Boom(Exception):
-    """An exception of this module (its path is test_tasks_app.Boom)."""
+    """An exception of this module (its path is task_samples.Boom)."""
 
 
 @task

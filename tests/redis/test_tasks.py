@@ -2,7 +2,7 @@
 
 Every line of the API, JSON at the edges, failures, retries, delays, priorities, ``wait``, the
 result's retention, and the costs (one round trip to enqueue, one per task while a queue is
-not empty). Worker processes, kill -9 and lost replies are in test_tasks_faults.py.
+not empty). Worker processes, kill -9 and lost replies are in tests/system/test_tasks_processes.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import test_tasks_app as app
+import task_samples as app
+from helpers import wait_until
 
 from limpyd_jobs import STATUSES, Job, get_result
 from limpyd_jobs.protocol import KEYS
@@ -59,7 +60,7 @@ def test_enqueue_returns_a_ready_result_and_a_worker_runs_the_function(make_work
     assert result.errors == [] and result.worker_ids == []
     assert result.enqueued_at is not None and result.enqueued_at.tzinfo is not None
     assert result.started_at is None and result.finished_at is None and result.last_attempted_at is None
-    assert result.task is app.add and result.task_name == "test_tasks_app.add"
+    assert result.task is app.add and result.task_name == "task_samples.add"
     with pytest.raises(ValueError, match="not finished"):
         _ = result.return_value
     worker = run_tasks(make_worker)
@@ -82,7 +83,7 @@ def test_the_id_is_the_jobs_ident_and_the_job_holds_the_task(make_worker):
     result = app.echo.enqueue(1, "two", three=[3])
     job = job_of(result)
     assert isinstance(job, TaskJob) and job.ident == result.id
-    assert job.task_name.hget() == "test_tasks_app.echo"
+    assert job.task_name.hget() == "task_samples.echo"
     assert json.loads(job.arguments.hget()) == {"args": [1, "two"], "kwargs": {"three": [3]}}
     assert job.status.hget() == STATUSES.WAITING and job.queued.hget() == "1"
     run_tasks(make_worker)
@@ -218,10 +219,10 @@ def test_a_failure_keeps_its_exception_path_and_traceback(make_worker):
     assert result.status == "FAILED" and result.finished_at is not None
     [error] = result.errors
     assert isinstance(error, TaskError)
-    assert error.exception_class_path == "test_tasks_app.Boom"
+    assert error.exception_class_path == "task_samples.Boom"
     assert error.traceback.startswith("Traceback (most recent call last)")
     assert 'raise Boom("boom")' in error.traceback
-    assert error.traceback.rstrip().endswith("test_tasks_app.Boom: boom")
+    assert error.traceback.rstrip().endswith("task_samples.Boom: boom")
     other = app.fails.enqueue("a message")
     run_tasks(make_worker)
     assert get_result(other.id).errors[-1].exception_class_path == "builtins.ValueError"
@@ -297,12 +298,12 @@ def test_unique_tasks_and_identifiers_keep_one_queued_run(make_worker):
 
 
 class EndSeen(WorkerObserver):
-    """Notes when the end of each job was written."""
+    """Notes when the end of each job was about to be written (its waiters wake after that)."""
 
     def __init__(self):
         self.at: dict[str, float] = {}
 
-    def after_record(self, worker, attempt, ending):
+    def before_record(self, worker, attempt, ending):
         self.at[attempt.ident] = time.monotonic()
 
 
@@ -320,10 +321,7 @@ def test_wait_is_woken_by_the_end_of_the_task(make_worker, connection, threads, 
 
     with round_trips() as trips:
         threads.start(waiter)
-        deadline = time.monotonic() + 10
-        while not blocked_clients(connection) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert blocked_clients(connection), "wait() should block in Redis, on the task's token"
+        wait_until(lambda: blocked_clients(connection), 10, "wait() blocking in Redis, on the task's token")
         seen = EndSeen()
         run_tasks(make_worker, observers=[seen])
         threads.join()
@@ -350,9 +348,7 @@ def test_several_waiters_are_all_woken(make_worker, connection, threads):
     values = []
     for _ in range(3):
         threads.start(lambda: values.append(get_result(result.id).wait(timeout=30).return_value))
-    deadline = time.monotonic() + 10
-    while len(blocked_clients(connection)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: len(blocked_clients(connection)) == 3, 10, "the three waiters blocking in Redis")
     run_tasks(make_worker)
     threads.join()
     assert values == [3, 3, 3]
@@ -372,14 +368,12 @@ def test_a_final_failure_wakes_its_waiter_once_its_error_is_saved(make_worker, c
     result = app.booms.enqueue()
     seen = []
     threads.start(lambda: seen.append(get_result(result.id).wait(timeout=30)))
-    deadline = time.monotonic() + 10
-    while not blocked_clients(connection) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: blocked_clients(connection), 10, "the waiter blocking in Redis")
     run_tasks(make_worker)
     threads.join()
     [read] = seen
     assert read.status == "FAILED" and [error.exception_class_path for error in read.errors] == [
-        "test_tasks_app.Boom"]
+        "task_samples.Boom"]
     assert connection.llen(ended_key(result)) == 1
 
 
@@ -404,7 +398,7 @@ def test_an_async_task_runs_on_an_event_loop(make_worker):
 # --- what Redis holds never decides what runs
 
 
-@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "test_tasks_app.redis", "subprocess.run"])
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "task_samples.redis", "subprocess.run"])
 def test_a_task_name_rewritten_in_redis_is_refused_not_run(make_worker, connection, tmp_path, name):
     marker = tmp_path / "ran"
     result = app.add.enqueue(1, 2)
@@ -483,7 +477,7 @@ def test_prefetch_keeps_one_round_trip_per_batch_for_tasks(make_worker, round_tr
         app.add.enqueue(number, 0)
     worker = make_worker("default", prefetch=4, max_loops=0)
     worker.update_keys()
-    worker.maintain()
+    worker.maintenance.run_due()
     for _ in range(4):
         assert worker.run_one()
     with round_trips() as trips:
@@ -502,10 +496,10 @@ def test_a_result_is_kept_result_ttl_seconds_then_deleted_with_its_job(make_cloc
     worker = make_clocked_worker(queues="emails", max_loops=1, keep_finished=10000)
     worker.run()
     clock.advance(59)
-    worker.purge_finished_jobs()
+    worker.upkeep.purge_finished_jobs()
     assert get_result(kept.id).return_value == "kept"
     clock.advance(2)
-    worker.purge_finished_jobs()
+    worker.upkeep.purge_finished_jobs()
     with pytest.raises(TaskResultDoesNotExist):
         get_result(kept.id)
     assert not connection.exists(job_of_key(kept)) and TaskJob.collection().__len__() == 0
@@ -516,14 +510,14 @@ def test_a_failed_task_is_kept_as_long_and_keep_finished_still_bounds_the_lists(
     results = [app.add.enqueue(n, 0) for n in range(3)]
     worker = make_clocked_worker(queues="default", max_loops=4, keep_finished=1)
     worker.run()
-    worker.purge_finished_jobs()  # one kept per list, whatever its result_ttl
+    worker.upkeep.purge_finished_jobs()  # one kept per list, whatever its result_ttl
     assert get_result(results[-1].id).return_value == 2
     for result in results[:-1]:
         with pytest.raises(TaskResultDoesNotExist):
             get_result(result.id)
     assert get_result(failed.id).status == "FAILED"
     clock.advance(24 * 3600 + 1)
-    worker.purge_finished_jobs()
+    worker.upkeep.purge_finished_jobs()
     with pytest.raises(TaskResultDoesNotExist):
         get_result(failed.id)
 
@@ -539,7 +533,7 @@ def test_a_worker_finished_ttl_still_applies_to_other_jobs(make_clocked_worker, 
                                  finished_ttl=10)
     worker.run()
     clock.advance(11)
-    worker.purge_finished_jobs()
+    worker.upkeep.purge_finished_jobs()
     assert not Job.exists(pk=plain.pk.get())  # the worker's limit
     assert get_result(result.id).return_value == 2  # its own: a day
 
@@ -555,7 +549,7 @@ def test_limpyd_jobs_show_takes_a_result_id_and_shows_the_task(make_worker, caps
     assert main(["show", result.id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["ident"] == result.id and shown["status"] == "SUCCESS"
-    assert shown["fields"]["task_name"] == "test_tasks_app.echo"
+    assert shown["fields"]["task_name"] == "task_samples.echo"
     assert json.loads(shown["fields"]["arguments"]) == {"args": ["é"], "kwargs": {"n": 1}}
     assert json.loads(shown["fields"]["result"]) == {"args": ["é"], "kwargs": {"n": 1}}
 
@@ -569,8 +563,8 @@ def test_the_dashboard_shows_a_task_with_its_arguments_result_and_error(make_wor
     run_tasks(make_worker, loops=2)
     client = create_app(secret_key="tests").test_client()
     page = client.get(f"/jobs/{done.id}").get_data(as_text=True)
-    assert "test_tasks_app.echo" in page
+    assert "task_samples.echo" in page
     for name in ("arguments", "result"):
         assert f"<th>{name}</th>" in page and str(escape(job_of(done).get_field(name).hget())) in page
     page = client.get(f"/jobs/{failed.id}").get_data(as_text=True)
-    assert "test_tasks_app.booms" in page and "test_tasks_app.Boom: boom" in page
+    assert "task_samples.booms" in page and "task_samples.Boom: boom" in page

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
-README = Path(__file__).parent.parent / "README.rst"
+from helpers import ROOT
+
+README = ROOT / "README.rst"
 
 
 def tasks_example() -> str:

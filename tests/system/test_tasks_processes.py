@@ -7,12 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
-import test_tasks_app as app
+import task_samples as app
+from helpers import TESTS_DIR, wait_until
 
 from limpyd_jobs import get_result
 from limpyd_jobs.models import Job
@@ -21,25 +20,13 @@ from limpyd_jobs.tasks import TaskJob
 from limpyd_jobs.testing.proxy import FaultyProxy, script
 from limpyd_jobs.workers import Worker
 
-TESTS = str(Path(__file__).parent)
-
 
 def worker_process(redis_server, *options):
-    """``limpyd-jobs-worker`` in a process of its own, importing the tasks of test_tasks_app."""
+    """``limpyd-jobs-worker`` in a process of its own, importing the tasks of task_samples."""
     return subprocess.Popen(
-        [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=default", "--job-modules=test_tasks_app",
-         f"--pythonpath={TESTS}", f"--database=127.0.0.1:{redis_server.port}:0", "--no-title",
+        [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=default", "--job-modules=task_samples",
+         f"--pythonpath={TESTS_DIR}", f"--database=127.0.0.1:{redis_server.port}:0", "--no-title",
          "--timeout=0.2", *options], stderr=subprocess.PIPE, text=True)
-
-
-def wait_until(condition, timeout=30.0):
-    """Await a condition with a bounded number of short checks; fail if it never holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def pk_of(result):
@@ -71,7 +58,7 @@ def test_a_worker_process_runs_the_tasks_of_its_job_modules(redis_server, connec
     read = [get_result(result.id) for result in results]
     assert [result.status for result in read] == ["SUCCESSFUL", "SUCCESSFUL", "FAILED", "SUCCESSFUL"]
     assert read[0].return_value == 3 and read[1].return_value == {"sum": 7, "loop": True}
-    assert read[2].errors[0].exception_class_path == "test_tasks_app.Boom"
+    assert read[2].errors[0].exception_class_path == "task_samples.Boom"
     assert read[3].return_value == {"args": ["ü"], "kwargs": {"n": 2**53 + 1}}
 
 
@@ -106,7 +93,7 @@ def test_get_result_from_another_process(make_worker, redis_server):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [
         "SUCCESSFUL", {"args": [[1, {"a": None}]], "kwargs": {"text": "日本"}}, [[1, {"a": None}]],
-        {"text": "日本"}, 1, True, "test_tasks_app.echo"]  # the task is not imported there: None
+        {"text": "日本"}, 1, True, "task_samples.echo"]  # the task is not imported there: None
     missing = subprocess.run([sys.executable, "-c", code, result.id + "0"], capture_output=True, text=True,
                              timeout=60, env={**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
     assert missing.returncode == 1 and "TaskResultDoesNotExist" in missing.stderr
