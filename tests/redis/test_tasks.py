@@ -16,7 +16,7 @@ import pytest
 import task_samples as app
 from helpers import wait_until
 
-from limpyd_jobs import STATUSES, Job, get_result
+from limpyd_jobs import STATUSES, Job, Queue, get_result
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.tasks import (
     InvalidTask,
@@ -520,6 +520,20 @@ def test_a_failed_task_is_kept_as_long_and_keep_finished_still_bounds_the_lists(
     worker.upkeep.purge_finished_jobs()
     with pytest.raises(TaskResultDoesNotExist):
         get_result(failed.id)
+
+
+def test_results_past_their_ttl_go_in_bounded_slices_when_no_other_limit_applies(make_clocked_worker, clock):
+    results = [app.configured.enqueue(number) for number in range(150)]  # result_ttl=60
+    make_clocked_worker(queues="emails", max_loops=150, purge_delay=0).run()
+    queue = Queue.get_queue("emails", priority=5)  # the task's priority
+    assert queue.purge_finished_slice(keep=10000, max_entries=1000) == (0, False)  # none is 60 s old
+    clock.advance(61)
+    # nothing beyond keep, no cut-off: a purge reads 100 entries at most, and says more may be due
+    assert queue.purge_finished_slice(keep=10000, max_entries=1000) == (100, True)
+    assert queue.purge_finished_slice(keep=10000, max_entries=1000) == (50, False)
+    assert queue.success.llen() == 0 and len(TaskJob.collection()) == 0
+    with pytest.raises(TaskResultDoesNotExist):
+        get_result(results[-1].id)
 
 
 def job_of_key(result):
