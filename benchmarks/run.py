@@ -15,7 +15,9 @@ The job. Every system runs a job that reads what it works on and does nothing el
 limpyd-jobs and redis-limpyd-jobs 2 read the job's identifier in the callback
 (``job.identifier.hget()``: redis-limpyd-jobs 2 asks Redis, limpyd-jobs serves it from the job's
 hash that its take brought back), the others get their argument with the message
-(``len(identifier)``). So no system does less than a real job would.
+(``len(identifier)``). So no system does less than a real job would. Our tasks row runs a
+``@task`` that reads its argument, enqueued one by one with ``enqueue(identifier)``, as rq's
+``enqueue(f, i)``, huey's ``task(i)`` and dramatiq's ``send(i)`` (its result, None, is kept).
 
 The scenarios. Enqueue: N jobs added one by one, then with the system's bulk call if it has one
 (huey's ``map``, rq's ``enqueue_many``, our ``add_jobs``). Processing: the queue is filled with N
@@ -91,6 +93,7 @@ sys.path.insert(0, str(ROOT.parent))
 
 from limpyd_jobs import Job  # noqa: E402
 from limpyd_jobs.protocol import KEYS, STATUSES  # noqa: E402
+from limpyd_jobs.tasks import TaskJob  # noqa: E402
 from limpyd_jobs.testing.server import RedisServer  # noqa: E402
 
 POLL = 0.01  # seconds between two looks at the queue while workers drain it
@@ -118,8 +121,12 @@ DRAMATIQ_QUEUES = (("dramatiq:bench.msgs", "hlen"),)  # each job's message stays
 #: status index counts those.
 OURS_QUEUES = (("*:waiting", "llen"), (KEYS.index(model=Job._name, field="status", value=STATUSES.RUNNING),
                                        "scard"))
+#: Our tasks: their job model is TaskJob.
+TASKS_QUEUES = (("*:waiting", "llen"),
+                (KEYS.index(model=TaskJob._name, field="status", value=STATUSES.RUNNING), "scard"))
 SYSTEMS: dict[str, System] = {
     "limpyd-jobs (this)": System("ours.py", modes=True, queues=OURS_QUEUES),
+    "limpyd-jobs tasks (this)": System("ours_tasks.py", bulk=False, queues=TASKS_QUEUES),
     "limpyd-jobs (this, prefetch 16)": System("ours.py", options={"prefetch": 16}, queues=OURS_QUEUES),
     "huey": System("huey_driver.py", ["huey==3.5.4", "redis", "hiredis"], venv="huey", pool=True,
                    queues=(("huey.redis.*", "llen"),)),

@@ -10,7 +10,11 @@ from .protocol import STATUSES
 __all__ = [
     "STATUSES", "LOGGER_NAME", "Queue", "Job", "Error", "Worker",
     "LimpydJobsException", "ConfigurationException", "__version__",
+    "task", "get_result", "TaskResult",
 ]
+
+#: Names of the tasks layer, loaded when first asked for.
+_TASKS = ("task", "get_result", "TaskResult")
 
 
 def __getattr__(name: str):
@@ -19,4 +23,8 @@ def __getattr__(name: str):
         from .workers import Worker
 
         return Worker
+    if name in _TASKS:
+        from . import tasks
+
+        return getattr(tasks, name)
     raise AttributeError(f"module 'limpyd_jobs' has no attribute {name!r}")

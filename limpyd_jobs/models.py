@@ -216,7 +216,8 @@ class Queue(BaseJobsModel):
         error_model: type["Error"] | None = None,
     ) -> int:
         """Delete finished jobs (and their errors) beyond the ``keep`` latest of each of the
-        success and errors lists, or ended more than ``older_than`` (seconds) ago.
+        success and errors lists, or ended more than ``older_than`` (seconds) ago (a job with a
+        ``finished_ttl`` field: that many seconds, instead).
 
         At most ``max_entries`` entries per list and call. Returns the number of jobs deleted.
         """
@@ -239,7 +240,7 @@ class Queue(BaseJobsModel):
         error_model = error_model or Error
         found_by_script = error_model.indexed_by_job()
         purged = purge_finished.call(self.database, keep=-1 if keep is None else keep, limit=max_entries,
-                                     cutoff=cutoff, models_json=descriptions,
+                                     cutoff=cutoff, now_score=self.clock.time(), models_json=descriptions,
                                      error_model=orm.model_name(error_model) if found_by_script else "",
                                      list_keys=[self.success.key, self.errors.key])
         deleted, errors = purged.deleted, purged.errors
@@ -640,9 +641,21 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     # --- execution and hooks (no-ops, for subclasses to override)
 
+    #: True: the worker calls ``run`` even when it was given a callback (a task job runs its task).
+    runs_itself = False
+
     def run(self, queue: Queue) -> Any:
         """The work itself, called by the worker when no callback is given."""
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    def fields_at_end(self) -> dict[str, str]:
+        """Fields to write with the job's successful end, in the same script (a task: its result)."""
+        return {}
+
+    def retry_settings(self) -> Any:
+        """What holds this job's retry settings (``requeue_times``... ``never_retry`` attributes):
+        its class; a task job, its task's."""
+        return type(self)
 
     def on_started(self, queue: Queue) -> None:
         """Called when the worker is about to run the job."""

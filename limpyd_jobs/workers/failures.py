@@ -21,13 +21,14 @@ class Failures:
 
     def __init__(self, worker: Any) -> None:
         self.worker = worker
-        self._policies: dict[type, RetryPolicy] = {}
+        self._policies: dict[Any, RetryPolicy] = {}
 
     def policy(self, job: Job) -> RetryPolicy:
-        """The retry settings for ``job``: the worker's, overridden by its Job class's."""
-        policy = self._policies.get(type(job))
+        """The retry settings for ``job``: the worker's, overridden by its Job class's (a task's own)."""
+        source = job.retry_settings()
+        policy = self._policies.get(source)
         if policy is None:
-            policy = self._policies[type(job)] = RetryPolicy.of(self.worker, type(job))
+            policy = self._policies[source] = RetryPolicy.of(self.worker, source)
         return policy
 
     def record(self, job: Job, queue: Queue, exception: BaseException, trace: str | None) -> None:

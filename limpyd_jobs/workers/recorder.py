@@ -46,6 +46,7 @@ class Recorder:
         """Mark the job SUCCESS, unless its status changed while it ran. With ``take_next``, take
         the next job in the same round trip."""
         arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False)
+        arguments["end_fields"] = finish.end_fields(job.fields_at_end())
         if take_next is not None:
             request = take_next
             try:
@@ -68,7 +69,8 @@ class Recorder:
         ``Success`` says)."""
         ends = [finish_all_and_take.Ended(
             model_name(job), pk_of(job), attempt.ident, self._list_key(attempt.queue_pk, "success"),
-            datetime_to_str(end), attempt.token) for job, attempt, end in ended]
+            datetime_to_str(end), attempt.token, finish.end_fields(job.fields_at_end()))
+            for job, attempt, end in ended]
         database, worker = self.queue_model.database, self.worker_id
 
         def write(request: TakeRequest | None) -> finish_all_and_take.EndedAllAndTaken:

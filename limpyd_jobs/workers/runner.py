@@ -62,7 +62,7 @@ class JobRun:
         worker.notify("before_run", worker, attempt)
         try:
             with (guard or worker.executor.guard)(attempt.timeout):
-                result = worker.callback(job, queue)
+                result = (worker.execute if job.runs_itself else worker.callback)(job, queue)
         except Exception as exc:
             job.drop_snapshot()  # its end is written by scripts: read from Redis from now on
             worker.notify("after_run", worker, attempt, exc)

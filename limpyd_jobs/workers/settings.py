@@ -287,9 +287,10 @@ class WorkerSettings:
         None, cycle, "Work queues in this ratio instead of by priority alone: 'A:A:B' takes from A twice, "
         "then B, each turn falling back on the others when its queue is empty", "--queue-cycle=A:A:B")
     job_modules: tuple[str, ...] = option(
-        (), module_names, "Modules defining Job models, imported when the worker starts (jobs of models that "
-        "are neither defined in an imported module nor under limpyd_jobs are set aside, never imported "
-        "from what Redis holds)", "--job-modules=myapp.jobs,otherapp.tasks")
+        (), module_names, "Modules defining Job models or @task functions, imported when the worker starts "
+        "(jobs of models that are neither defined in an imported module nor under limpyd_jobs are set aside, "
+        "and tasks not registered by then fail: never imported from what Redis holds)",
+        "--job-modules=myapp.jobs,otherapp.tasks")
     metrics_port: int | None = option(
         None, optional(integer(0)), "Serve the Prometheus metrics of the worker's queues over HTTP on "
         "this port (needs prometheus_client; `limpyd-jobs metrics` serves those of every queue)",

@@ -19,8 +19,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
     ("exceptions", "constants", "validation", "clock", "outages", "utils", "connection", "logs", "due",
      "history", "script_fields"),
-    ("models", "databases", ""),  # "": the package's face (Queue, Job, Error, STATUSES, __version__)
-    ("workers", "operations", "recurring", "pending", "metrics", "tasks"),
+    # "": the package's face (Queue, Job, Error, STATUSES, __version__, and the tasks, loaded when asked
+    # for); tasks: a task's job is a Job subclass, run by any worker (it imports no worker part)
+    ("models", "databases", "", "tasks"),
+    ("workers", "operations", "recurring", "pending", "metrics"),
     ("dashboard",),  # the web application
     ("cli", "dashboard.cli", "contrib", "testing"),  # commands, and the kit for tests and demos
 )

@@ -2,11 +2,32 @@
 -- The loader links into a script the blocks it uses (and theirs). Keep one blank line between
 -- blocks and none inside them; each block is a comment and one top-level local or function.
 
+-- Seconds a job's `ended` list keeps its token (see notice_end).
+local END_NOTICE_TTL = 60
+
+-- Tell whoever waits for a job's end that it came: a token pushed to its `ended` list, for a job
+-- whose hash has `end_notice` set (a task's), at its success; the list expires soon after. (A
+-- failure's notice is the job's own, once its Error is saved, after the end: see TaskJob.)
+local function notice_end(job_model, pk)
+  local key = key_field(job_model, pk, 'ended')
+  redis.call('RPUSH', key, '1')
+  redis.call('EXPIRE', key, END_NOTICE_TTL)
+end
+
+-- The field/value pairs of a JSON array (`end_fields` of the ends: more fields a job writes with
+-- its end, a task its result) appended to a table of them; '' or nil adds none.
+local function add_end_fields(fields, end_fields)
+  if not end_fields or end_fields == '' then return fields end
+  for _, value in ipairs(cjson.decode(end_fields)) do table.insert(fields, value) end
+  return fields
+end
+
 -- Record the end of a job's run (see finish.lua for the arguments and the result).
-local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token, detail)
+local function finish(job_model, pk, ident, status, list, end_str, keep_queued, worker, only_if, token, detail,
+                      end_fields)
   local key = key_hash(job_model, pk)
   local running = key_running(worker)
-  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
+  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice')
   local previous = current[1]
   local refused = nil
   if not previous then
@@ -33,6 +54,7 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     table.insert(fields, 'end')
     table.insert(fields, end_str)
   end
+  add_end_fields(fields, end_fields)
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   if list ~= '' then redis.call('RPUSH', list, ident) end
   local event = status == SUCCESS and 'succeeded' or status == ERROR and 'failed' or status == '' and 'skipped'
@@ -53,6 +75,7 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
       redis.call('HDEL', key, 'queued')
     end
     redis.call('ZREM', running, ident)
+    if current[6] and status == SUCCESS then notice_end(job_model, pk) end
   end
   return previous
 end
@@ -61,12 +84,13 @@ end
 -- success (SUCCESS only if still RUNNING under its token; a retry after a lost reply answers as
 -- written), with the writes they share made once for all: the moves in the status and queued
 -- indexes, the release from the running set, the pushes to the success lists, the metrics.
--- ends: tables of job_model, pk, ident, list, end_str, token; returns finish()'s answer for each.
+-- ends: tables of job_model, pk, ident, list, end_str, token, end_fields; returns finish()'s answer
+-- for each.
 local function finish_successes(worker, ends)
   local answers, released, models, pushes, counts, minutes = {}, {}, {}, {}, {}, {}
   for i, e in ipairs(ends) do
     local key = key_hash(e.job_model, e.pk)
-    local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start')
+    local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice')
     if not current[1] or (e.token ~= '' and current[2] ~= e.token) then
       answers[i] = current[1] and END_STALE or END_MISSING
       table.insert(released, e.ident)
@@ -77,7 +101,8 @@ local function finish_successes(worker, ends)
       answers[i] = current[1]
     else
       answers[i] = RUNNING
-      redis.call('HSET', key, 'status', SUCCESS, 'end', e.end_str)
+      redis.call('HSET', key, unpack(add_end_fields({'status', SUCCESS, 'end', e.end_str}, e.end_fields)))
+      if current[6] then notice_end(e.job_model, e.pk) end
       local model = models[e.job_model] or {pks = {}, queued = {}}
       models[e.job_model] = model
       table.insert(model.pks, e.pk)

@@ -1,5 +1,5 @@
 -- Record the end of a job's run, atomically.
--- ARGV: job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token, detail
+-- ARGV: job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token, end_fields, detail
 -- RETURNS: previous
 -- RETRY: safe, the attempt's own end, written already, is recognised by its token
 -- status: the new status ('' to keep it); list_key: the list to push the ident to ('' for none);
@@ -10,5 +10,8 @@
 -- no check). previous: the status the job had, END_MISSING if it is gone, or END_STALE when its
 -- attempt is not token (it was recovered and taken again: this attempt is over); in these two
 -- cases only the release from the running set is written. detail: the error of a failure, for
--- the event the job's history gets ('' for none).
-return finish(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token, detail)
+-- the event the job's history gets ('' for none). end_fields: a JSON array of more field/value
+-- pairs the job writes with its end ('' for none: a task's result), in the same HSET. The
+-- success of a job whose hash has `end_notice` pushes a token to its `ended` list (notice_end).
+return finish(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if, token, detail,
+              end_fields)

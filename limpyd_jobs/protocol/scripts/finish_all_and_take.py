@@ -21,6 +21,7 @@ class Ended(NamedTuple):
     list_key: str
     end_str: str
     token: str
+    end_fields: str = ""  # see finish.end_fields
 
 
 class EndedAllAndTaken(NamedTuple):

@@ -18,10 +18,11 @@ class EndedAndTaken(NamedTuple):
 
 
 def call(database: Any, waiting_keys: Sequence[str], *, job_model: str, pk: str, ident: str, status: str,
-         list_key: str, end_str: str, keep_queued: bool, worker: str, only_if: str, token: str, now_str: str,
-         now_score: float, want_counts: bool, delayed_keys: Sequence[str]) -> EndedAndTaken:
+         list_key: str, end_str: str, keep_queued: bool, worker: str, only_if: str, token: str,
+         end_fields: str, now_str: str, now_score: float, want_counts: bool,
+         delayed_keys: Sequence[str]) -> EndedAndTaken:
     reply = SCRIPT(database, waiting_keys, [
         *finish.arguments(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if,
-                          token),
+                          token, end_fields),
         now_str, now_score, int(want_counts), *delayed_keys])
     return EndedAndTaken(reply[0], Taken.from_reply(reply[1:]) if len(reply) > 1 else None)

@@ -1,22 +1,27 @@
 -- Delete the oldest finished jobs of a queue's success and errors lists, a slice at a time, atomically.
--- ARGV: keep, limit, cutoff, models_json, error_model, list_keys...
+-- ARGV: keep, limit, cutoff, now_score, models_json, error_model, list_keys...
 -- RETURNS: full, deleted, [ident]..., [error_pk]...
 -- RETRY: safe, it deletes what is beyond `keep` or older than the cut-off when it runs: again, nothing more
 -- keep: entries to keep per list (-1: no count limit); limit: at most this many entries examined
 -- per list (a slice: it bounds the time Redis is blocked, about 7 us per job deleted); cutoff:
--- entries of jobs ended before this stored date string go too ('' for none); models_json: job
+-- entries of jobs ended before this stored date string go too ('' for none); now_score: the
+-- time now (a job whose hash has a `finished_ttl` in seconds goes once its `end` is that old: its
+-- own limit instead of the cut-off; without count or cut-off, TTL_SLICE entries are examined at
+-- most, a bound for a purge of such jobs only); models_json: job
 -- model name -> {"indexed": [EqualIndex fields], "keys": [fields stored in keys of their own]},
 -- for every Job model the caller knows; error_model: the limpyd name of the Error model whose
 -- `job_model_repr` and `job_pk` have EqualIndexes ('' for none); list_keys: a queue's `success`
 -- and `errors` lists (one entry per end of a run, oldest first).
--- An entry goes if it is beyond the ones to keep, or if its job ended before the cut-off; its
+-- An entry goes if it is beyond the ones to keep, or if its job ended before the cut-off (or its
+-- own limit); its
 -- job is deleted (hash, index entries, own keys, collection) only if finished: SUCCESS or ERROR
 -- and no longer queued (a job requeued after an error stays). Jobs of models not described are
--- left (entry removed). full: 1 if a list had `limit` entries removed (it may have more to
+-- left (entry removed). full: 1 if a list had all entries it examined removed (it may have more to
 -- remove), else 0; then the jobs deleted and up to `limit` pks of errors to delete: the deleted
 -- jobs' errors wait in a set for the caller to delete them (their date index is limpyd's), so
 -- that a lost reply leaves them to the next purge.
 local models, keep_count, slice = cjson.decode(models_json), tonumber(keep), tonumber(limit)
+local now, TTL_SLICE = tonumber(now_score), 100
 local result, errors, full = {0, 0}, {}, 0
 local members, keys, gone = {}, {}, {}  -- set key -> pks to remove; keys to delete; idents deleted
 local function forget(set_key, pk)
@@ -42,15 +47,19 @@ local function delete(ident, job_model, pk, description, values)
 end
 for _, list_key in ipairs(list_keys) do
   local excess = keep_count < 0 and 0 or math.max(redis.call('LLEN', list_key) - keep_count, 0)
-  local removed = 0
-  if excess > 0 or cutoff ~= '' then
-    for _, ident in ipairs(redis.call('LRANGE', list_key, 0, slice - 1)) do
+  local removed, examined = 0, (excess > 0 or cutoff ~= '') and slice or math.min(slice, TTL_SLICE)
+  if examined > 0 then
+    for _, ident in ipairs(redis.call('LRANGE', list_key, 0, examined - 1)) do
       local job_model, pk = job_model_of(ident)
       local description = job_model and models[job_model]
       local key = description and not gone[ident] and key_hash(job_model, pk)
-      if removed >= excess then  -- within the ones to keep: only an age cut-off removes it
-        local ended = key and redis.call('HGET', key, 'end')
-        if cutoff == '' or not ended or ended >= cutoff then break end
+      if removed >= excess then  -- within the ones to keep: only an age limit removes it
+        local found = key and redis.call('HMGET', key, 'end', 'finished_ttl') or {}
+        local ended, ttl = found[1], tonumber(found[2])
+        if not ended then break end
+        if ttl then
+          if (epoch_of(ended) or now) + ttl > now then break end
+        elseif cutoff == '' or ended >= cutoff then break end
       end
       removed = removed + 1
       if key then
@@ -62,7 +71,7 @@ for _, list_key in ipairs(list_keys) do
     end
   end
   if removed > 0 then redis.call('LTRIM', list_key, removed, -1) end
-  if removed >= slice then full = 1 end
+  if removed >= examined and removed > 0 then full = 1 end
 end
 for set_key, pks in pairs(members) do redis.call('SREM', set_key, unpack(pks)) end
 if #keys > 0 then redis.call('DEL', unpack(keys)) end

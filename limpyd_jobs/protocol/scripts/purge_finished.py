@@ -16,7 +16,7 @@ class Purged(NamedTuple):
     errors: list[str]  # pks of errors (of error_model) of deleted jobs, for the caller to delete
 
 
-def call(database: Any, *, keep: int, limit: int, cutoff: str, models_json: str, error_model: str,
-         list_keys: Sequence[str]) -> Purged:
-    reply = SCRIPT(database, args=[keep, limit, cutoff, models_json, error_model, *list_keys])
+def call(database: Any, *, keep: int, limit: int, cutoff: str, now_score: float, models_json: str,
+         error_model: str, list_keys: Sequence[str]) -> Purged:
+    reply = SCRIPT(database, args=[keep, limit, cutoff, now_score, models_json, error_model, *list_keys])
     return Purged(bool(reply[0]), reply[2:2 + reply[1]], reply[2 + reply[1]:])

@@ -1,0 +1,216 @@
+"""``LimpydBackend``: tasks stored as ``TaskJob`` jobs, run by the workers.
+
+``enqueue`` is one round trip (``add_job``, the task's fields with it); ``get_result`` reads a
+job, its history and its errors in two pipelines at most; ``wait`` blocks on the token the end
+of a task pushes (see ``notice_end`` in the protocol's lib/ends.lua).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import exceptions, orm
+from ..exceptions import InvalidIdent
+from ..history import decoded_events
+from ..models import Error, Job
+from ..protocol import KEYS, STATUSES
+from ..utils import str_to_datetime
+from . import codec, registry
+from .base import Task, TaskError, TaskResult, TaskResultStatus
+from .exceptions import InvalidTask, TaskResultDoesNotExist
+from .models import TaskJob
+
+#: The longest a ``wait`` blocks before it reads the status again: the end of a task wakes it up,
+#: this only bounds the wait for an end that pushes no token (a job canceled, or failed by recovery).
+WAIT_SLICE = 2.0
+
+
+class LimpydBackend:
+    """Enqueue tasks as ``job_model`` jobs and read their results (``error_model``: their errors)."""
+
+    def __init__(self, job_model: type[TaskJob] = TaskJob, error_model: type[Error] = Error) -> None:
+        self.job_model = job_model
+        self.error_model = error_model
+
+    # --- writing
+
+    def enqueue(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskResult:
+        """Add a job for a run of ``task``, in one round trip; nothing is written if the arguments
+        are not JSON (TypeError, ValueError)."""
+        if task.func.__module__ == "__main__":
+            raise InvalidTask(f"{task.module_path} is defined in __main__ (the script being run): no worker "
+                              "can run it; define it in a module the workers import (--job-modules)")
+        arguments, data = codec.encode({"args": list(args), "kwargs": kwargs},
+                                       f"the arguments of {task.module_path}")
+        fields: dict[str, Any] = {"task_name": task.module_path, "arguments": arguments, "end_notice": "1",
+                                  "finished_ttl": _number(task.result_ttl)}
+        if task.timeout:
+            fields["timeout"] = task.timeout
+        delay: dict[str, Any] = {}
+        if isinstance(task.run_after, timedelta):
+            delay["delayed_for"] = task.run_after
+        elif isinstance(task.run_after, datetime):
+            delay["delayed_until"] = task.run_after
+        model = self.job_model
+        enqueued_at = model.clock.now()
+        job = model.add_job(self._identifier(task, arguments), queue_name=task.queue_name,
+                            priority=task.priority, **delay, **fields)
+        return TaskResult(task=task, id=job.ident, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
+                          started_at=None, finished_at=None, last_attempted_at=None, args=data["args"],
+                          kwargs=data["kwargs"], errors=[], worker_ids=[], attempts=0,
+                          task_name=task.module_path, backend=task.backend)
+
+    @staticmethod
+    def _identifier(task: Task, arguments: str) -> str:
+        """The caller's identifier; for a unique task, one made of its name and arguments; else a new one."""
+        if task.identifier is not None:
+            return task.identifier
+        if task.unique:
+            canonical = json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False,
+                                   separators=(",", ":"))
+            digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+            return f"task:{task.module_path}:{digest}"
+        return uuid.uuid4().hex
+
+    # --- reading
+
+    def get_result(self, result_id: str) -> TaskResult:
+        """The result of this id as stored now; TaskResultDoesNotExist if there is none."""
+        model, pk = self._job_of(result_id)
+        connection = model.get_connection()
+        errors = orm.model_name(self.error_model)
+        with connection.pipeline(transaction=False) as pipe:
+            pipe.hgetall(KEYS.hash(model=orm.model_name(model), pk=pk))
+            pipe.lrange(KEYS.field(model=orm.model_name(model), pk=pk, field="history"), 0, -1)
+            pipe.sinter(KEYS.index(model=errors, field="job_model_repr", value=model.get_model_repr()),
+                        KEYS.index(model=errors, field="job_pk", value=pk))
+            values, history, error_pks = pipe.execute()
+        if not values or "task_name" not in values:
+            raise TaskResultDoesNotExist(f"no task result has the id {result_id!r} (or it was deleted)")
+        return self._result(result_id, values, decoded_events(history), self._errors(connection, error_pks))
+
+    def _job_of(self, result_id: Any) -> tuple[type[Job], str]:
+        """The job model and pk an id names (a task job model of this process, nothing imported)."""
+        model_repr, _, pk = str(result_id).rpartition(":")
+        try:
+            model = Job.model_for_repr(model_repr) if isinstance(result_id, str) and pk else None
+        except InvalidIdent:
+            model = None
+        if model is None or not issubclass(model, TaskJob):
+            raise TaskResultDoesNotExist(f"{result_id!r} is not the id of a task result")
+        return model, pk
+
+    def _errors(self, connection: Any, pks: set[str]) -> list[TaskError]:
+        ordered = sorted(pks, key=lambda pk: int(pk) if pk.isdigit() else 0)
+        if not ordered:
+            return []
+        with connection.pipeline(transaction=False) as pipe:
+            for pk in ordered:
+                pipe.hmget(KEYS.hash(model=orm.model_name(self.error_model), pk=pk), "type", "traceback")
+            found = pipe.execute()
+        return [TaskError(exception_class_path(name or "", trace or ""), trace or "")
+                for name, trace in found if name is not None]
+
+    def _result(self, result_id: str, values: dict[str, str], history: list[dict[str, Any]],
+                errors: list[TaskError]) -> TaskResult:
+        status = task_status(values)
+        started = [event for event in history if event.get("event") == "started"]
+        try:
+            arguments = json.loads(values.get("arguments") or "")
+        except ValueError:
+            arguments = {}
+        return_value = None
+        if status == TaskResultStatus.SUCCESSFUL and values.get("result") is not None:
+            return_value = json.loads(values["result"])
+        try:
+            attempts = int(values.get("tries") or 0)
+        except ValueError:
+            attempts = len(started)
+        return TaskResult(
+            task=registry.find(values["task_name"]), id=result_id, status=status,
+            enqueued_at=str_to_datetime(values.get("added")),
+            started_at=(started[0]["at"] if started else None)
+            or str_to_datetime(values.get("start")),
+            finished_at=str_to_datetime(values.get("end")) if status in _FINISHED else None,
+            last_attempted_at=str_to_datetime(values.get("start")),
+            args=arguments.get("args", []) if isinstance(arguments, dict) else [],
+            kwargs=arguments.get("kwargs", {}) if isinstance(arguments, dict) else {},
+            errors=errors, worker_ids=[str(event.get("worker", "")) for event in started], attempts=attempts,
+            task_name=values["task_name"], _return_value=return_value)
+
+    # --- waiting
+
+    def wait(self, result_id: str, timeout: float | None = None) -> TaskResult:
+        """The result once the task ended (FAILED or SUCCESSFUL), woken by its end; TimeoutError
+        if it did not end within ``timeout`` seconds."""
+        model, pk = self._job_of(result_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        key = KEYS.field(model=orm.model_name(model), pk=pk, field="ended")
+        connection = model.get_connection()
+        woken = False
+        while True:
+            result = self.get_result(result_id)
+            if result.is_finished:
+                return result
+            if woken:  # a token of an earlier end (the job was run again since): not this end's
+                connection.delete(key)
+            left = WAIT_SLICE if deadline is None else min(deadline - time.monotonic(), WAIT_SLICE)
+            if left <= 0:
+                raise TimeoutError(f"task result {result_id} did not end within {timeout}s")
+            # the token stays (moved from the list's end to its start) for every other waiter
+            woken = connection.blmove(key, key, max(left, 0.001), "RIGHT", "LEFT") is not None
+
+
+_FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+
+def task_status(values: dict[str, str]) -> TaskResultStatus:
+    """A task job's status in Django's words: a failed job to be retried is READY, a canceled one FAILED."""
+    status = values.get("status")
+    if status == STATUSES.SUCCESS:
+        return TaskResultStatus.SUCCESSFUL
+    if status == STATUSES.RUNNING:
+        return TaskResultStatus.RUNNING
+    if status == STATUSES.CANCELED or (status == STATUSES.ERROR and not values.get("queued")):
+        return TaskResultStatus.FAILED
+    return TaskResultStatus.READY
+
+
+_RAISED = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+
+
+def exception_class_path(name: str, trace: str) -> str:
+    """``module.Class`` of an exception, from an Error's class name and traceback (whose last
+    ``Class: message`` line names its module, but for builtins); without a traceback, a builtin
+    or one of limpyd_jobs.exceptions (what a worker records of a timeout, a dead process...)."""
+    for line in reversed(trace.splitlines()):
+        found = _RAISED.match(line)
+        if found and found.group(1).rpartition(".")[2] == name:
+            path = found.group(1)
+            return path if "." in path else f"builtins.{path}"
+    for module in (builtins, exceptions):  # no traceback: the worker's own (a timeout...) or a builtin
+        if isinstance(getattr(module, name, None), type):
+            return f"{module.__name__}.{name}"
+    return name
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+_DEFAULT: LimpydBackend | None = None
+
+
+def default_backend() -> LimpydBackend:
+    """The backend of tasks that name none."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = LimpydBackend()
+    return _DEFAULT
