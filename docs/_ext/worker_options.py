@@ -12,7 +12,6 @@ from sphinx.util.docutils import SphinxDirective
 
 from limpyd_jobs.workers.settings import SETTINGS, flag
 
-
 #: What the table says of defaults whose value tells nothing.
 DEFAULT_TEXTS = {"callback": "each job's ``run``", "clock": "the queue model's"}
 
