@@ -28,6 +28,8 @@ from .workers.observers import WorkerObserver
 SYSTEM = "limpyd_jobs"
 #: The job field holding the W3C ``traceparent`` of the enqueue that made the job.
 FIELD = "traceparent"
+#: The field naming the task of a task's job (``limpyd_jobs.tasks``): ``limpyd_jobs.task`` on its spans.
+TASK_FIELD = "task_name"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 #: How the attempt before this one ended, from the job's history event just before its start.
@@ -69,6 +71,8 @@ def _traced_add_job(add_job: Any, provider: Any, cls: type[Job], identifier: str
     attributes = {"messaging.system": SYSTEM, "messaging.operation.type": "send",
                   "messaging.operation.name": "send", "messaging.destination.name": queue,
                   "limpyd_jobs.identifier": str(identifier), "limpyd_jobs.model": cls.get_model_repr()}
+    if fields_if_new.get(TASK_FIELD):
+        attributes["limpyd_jobs.task"] = str(fields_if_new[TASK_FIELD])
     with _tracer(provider).start_as_current_span(f"send {queue}", kind=SpanKind.PRODUCER,
                                                  attributes=attributes) as span:
         if FIELD not in fields_if_new:
@@ -126,6 +130,8 @@ class TracingObserver(WorkerObserver):
                       "limpyd_jobs.worker": str(worker.id)}
         if attempt.tries:
             attributes["limpyd_jobs.attempt"] = attempt.tries
+        if attempt.snapshot.get(TASK_FIELD):
+            attributes["limpyd_jobs.task"] = attempt.snapshot[TASK_FIELD]
         span = _tracer(self.tracer_provider).start_span(
             f"process {attempt.queue_name}", context=parent, kind=SpanKind.CONSUMER, links=links,
             attributes=attributes)

@@ -8,18 +8,27 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from limpyd import fields
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from limpyd_jobs import STATUSES, Job
+from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.tracing import TracingObserver, instrument, uninstrument
-from tests.test_reliability import declare_dead, take
 
 WORKER = Path(__file__).resolve().parent / "tracing_worker.py"
+
+
+class NamedJob(Job):
+    """A job naming its task as the task layer's jobs do."""
+
+    namespace = "tracing-tests"
+    task_name = fields.InstanceHashField()
 
 
 @pytest.fixture
@@ -79,8 +88,9 @@ def test_a_job_keeps_its_enqueue_context_and_each_attempt_links_to_it(exporter, 
 def test_a_recovered_job_says_its_previous_attempt_was_lost(exporter, make_worker, connection):
     lost = Job.add_job(identifier="lost", queue_name="traced")
     dead = make_worker("traced")
-    take(dead)  # taken, then its worker stops beating: attempt 1 never ends
-    declare_dead(dead, connection)
+    dead.update_keys()
+    dead.wait_for_job()  # taken, then its worker stops beating: attempt 1 never ends
+    connection.zadd(KEYS.workers(), {dead.id: time.time() - 3600})
     make_worker("traced").recover_lost_jobs()
 
     [span] = [span for span in run_worker("traced", as_child=True) if span["kind"] == "CONSUMER"]
@@ -136,3 +146,18 @@ def test_nothing_of_tracing_is_loaded_until_asked_for():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "add_job"]
+
+
+def test_the_task_a_job_runs_is_named_on_both_spans(exporter, make_worker):
+    NamedJob.add_job(identifier="result:1", queue_name="tasks", task_name="myapp.tasks.resize")
+    provider_spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(provider_spans))
+
+    make_worker("tasks", max_loops=1, callback=lambda job, queue: None,
+                observers=[TracingObserver(tracer_provider=provider)]).run()
+
+    [sent] = exporter.get_finished_spans()
+    [processed] = provider_spans.get_finished_spans()
+    assert sent.attributes["limpyd_jobs.task"] == "myapp.tasks.resize"
+    assert processed.attributes["limpyd_jobs.task"] == "myapp.tasks.resize"
