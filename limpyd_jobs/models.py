@@ -280,6 +280,8 @@ class Job(orm.Snapshot, BaseJobsModel):
     attempt = fields.InstanceHashField()
     #: Seconds this job may run before a worker in a forked mode kills it (default: the worker's).
     timeout = fields.InstanceHashField()
+    #: The W3C trace context of the enqueue that made the job, when tracing is on (``tracing``).
+    traceparent = fields.InstanceHashField()
     #: What happened to the job, oldest first, one JSON object per event (see ``events()``); the
     #: scripts write each event with the change it tells, and retention deletes it with the job.
     history = fields.ListField()
