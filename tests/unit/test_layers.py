@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # "": the package's face (Queue, Job, Error, STATUSES, __version__, and the tasks, loaded when asked
     # for); tasks: a task's job is a Job subclass, run by any worker (it imports no worker part)
     ("models", "databases", "", "tasks"),
-    ("workers", "operations", "recurring", "pending", "metrics"),
+    ("workers", "operations", "recurring", "pending", "metrics", "tracing"),
     ("dashboard",),  # the web application
     ("cli", "dashboard.cli", "contrib", "testing"),  # commands, and the kit for tests and demos
 )

@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from limpyd import fields
-from opentelemetry.sdk.trace import TracerProvider
+
+pytest.importorskip("opentelemetry.sdk")
+
+from helpers import ROOT  # noqa: E402
+from limpyd import fields  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -44,7 +48,7 @@ def exporter():
 
 def run_worker(queue: str, **options) -> list[dict]:
     """Run the queue in a worker process of its own; the spans it made."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(ROOT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, str(WORKER), queue, json.dumps(options)], capture_output=True,
                           text=True, timeout=60, env=env)

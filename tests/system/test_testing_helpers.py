@@ -10,11 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from limpyd_jobs import STATUSES, Job
 from limpyd_jobs.testing import JobFailed, burst, eager, eager_enabled, run_jobs
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "testing"
+EXAMPLE = ROOT / "examples" / "testing"
 
 
 class Greeting(Job):

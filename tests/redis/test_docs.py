@@ -11,8 +11,9 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = ROOT / "docs"
 #: A runnable sample: ``.. code-block:: python`` with the option ``:class: runnable``.
 SAMPLE = re.compile(r"^\.\. code-block:: python\n((?:   :[\w-]+:.*\n)+)\n((?:(?:    .*)?\n)+)", re.MULTILINE)
 
