@@ -22,7 +22,7 @@ from ..history import decoded_events
 from ..models import Error, Job
 from ..protocol import KEYS, STATUSES
 from ..utils import str_to_datetime
-from . import codec, registry
+from . import codec, eager, registry
 from .base import Task, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask, TaskResultDoesNotExist
 from .models import TaskJob
@@ -43,7 +43,9 @@ class LimpydBackend:
 
     def enqueue(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskResult:
         """Add a job for a run of ``task``, in one round trip; nothing is written if the arguments
-        are not JSON (TypeError, ValueError)."""
+        are not JSON (TypeError, ValueError); in eager mode, run it here and now instead."""
+        if eager.eager_enabled():
+            return eager.run_now(task, args, kwargs)
         if task.func.__module__ == "__main__":
             raise InvalidTask(f"{task.module_path} is defined in __main__ (the script being run): no worker "
                               "can run it; define it in a module the workers import (--job-modules)")
@@ -83,6 +85,9 @@ class LimpydBackend:
 
     def get_result(self, result_id: str) -> TaskResult:
         """The result of this id as stored now; TaskResultDoesNotExist if there is none."""
+        kept = eager.result_of(result_id)
+        if kept is not None:
+            return kept
         model, pk = self._job_of(result_id)
         connection = model.get_connection()
         errors = orm.model_name(self.error_model)
@@ -150,6 +155,9 @@ class LimpydBackend:
     def wait(self, result_id: str, timeout: float | None = None) -> TaskResult:
         """The result once the task ended (FAILED or SUCCESSFUL), woken by its end; TimeoutError
         if it did not end within ``timeout`` seconds."""
+        kept = eager.result_of(result_id)
+        if kept is not None:
+            return kept
         model, pk = self._job_of(result_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         key = KEYS.field(model=orm.model_name(model), pk=pk, field="ended")
