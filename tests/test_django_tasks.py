@@ -430,19 +430,23 @@ def test_limpyd_jobs_show_presents_the_task_and_its_arguments(project, redis_ser
 # --- the example project, as its README runs it
 
 def test_the_example_project_runs_its_task_from_the_readme(tmp_path, redis_server):
+    readme = (EXAMPLE / "README.rst").read_text()
+    install, run = (line.strip() for line in readme.splitlines()
+                    if line.strip().startswith(("pip install", "python manage.py migrate")))
+    assert "Django" in install and "django-tasks" in install
     example = Project(tmp_path, redis_server.url, directory=EXAMPLE)
-    example.env["DJANGO_SETTINGS_MODULE"] = "djangoproject.settings"
-    example.manage("migrate", "--verbosity=0")
+    done = subprocess.run(["bash", "-c", run.replace("python ", f"{sys.executable} ")], cwd=EXAMPLE,
+                          env=example.env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert "photos.tasks.resize" in done.stderr  # the worker found the app's task
     seen = example.shell("""
         import json
-        from photos.services import add_photo
-        photo = add_photo("cat.jpg")
-        print(json.dumps({"pk": photo.pk}))
-    """, prelude="")
-    example.manage("limpyd_jobs_worker", "--max-loops=1", *BOUNDED)
-    resized = example.shell(f"""
-        import json
         from photos.models import Photo
-        print(json.dumps({{"resized": Photo.objects.get(pk={seen['pk']}).resized}}))
+        from photos.tasks import resize
+        from limpyd_jobs.contrib.django.tasks import DjangoTaskJob
+        (pk,) = DjangoTaskJob.collection()
+        result = resize.get_result(DjangoTaskJob.get(pk).ident)
+        print(json.dumps({"resized": [photo.resized for photo in Photo.objects.all()],
+                          "status": str(result.status), "value": result.return_value}))
     """, prelude="")
-    assert resized == {"resized": True}
+    assert seen == {"resized": [True], "status": "SUCCESSFUL", "value": "cat.jpg"}
