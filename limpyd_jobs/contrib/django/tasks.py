@@ -113,7 +113,7 @@ class DjangoTaskJob(TaskJob):
             self._finished()
 
     def _finished(self) -> None:
-        found = discovery.find(self.task_name.hget())
+        found = self.__dict__.get("_task") or discovery.find(self.task_name.hget())
         backend = found.get_backend() if found is not None else None
         if isinstance(backend, LimpydJobsBackend):
             _send(task_finished, backend, backend.get_result(self.ident))
