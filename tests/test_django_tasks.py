@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ except ImportError:
 
 from limpyd_jobs import STATUSES  # noqa: E402
 from limpyd_jobs.models import Job  # noqa: E402
+from limpyd_jobs.protocol import KEYS  # noqa: E402
+from limpyd_jobs.workers import Worker  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent / "django_tasks_project"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "django"
@@ -363,6 +366,31 @@ def test_the_worker_sends_the_signals_and_closes_connections(project, tmp_path):
     assert project.result(ok)["return_value"]["tables"] is True
 
 
+def test_a_task_whose_worker_is_killed_is_run_again_by_another(project, connection):
+    enqueued = project.shell("out(id=tasks.waits_for_go.enqueue('k').id)")
+    process = subprocess.Popen([sys.executable, "manage.py", "limpyd_jobs_worker", *BOUNDED],
+                               cwd=project.directory, env=project.env, stderr=subprocess.DEVNULL)
+    try:
+        assert connection.blpop("started:k", timeout=RUN_TIMEOUT) is not None
+        [dead] = Worker.registered_workers()
+        process.kill()  # SIGKILL while the task runs
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert project.result(enqueued["id"])["status"] == "RUNNING"
+    connection.zadd(KEYS.workers(), {dead.id: time.time() - 3600})  # its heartbeat stopped long ago
+    connection.delete(KEYS.recovery_lock())  # the dead worker's own look for lost jobs holds it a while
+    connection.rpush("go", 1)
+
+    project.worker("--max-loops=1")  # looks for lost jobs at start: gives the task back, runs it
+
+    result = project.result(enqueued["id"])
+    assert result["status"] == "SUCCESSFUL" and result["return_value"] == "k"
+    assert result["attempts"] == 2 and result["worker_ids"][0] == dead.id
+    assert connection.get("runs:k") == "1"  # the killed run never got to its end
+
+
 # --- enqueue on commit
 
 def test_enqueue_on_commit_enqueues_at_the_commit_and_never_on_rollback(project):
@@ -404,6 +432,29 @@ def test_enqueue_on_commit_enqueues_at_the_commit_and_never_on_rollback(project)
         [seen["after"].rpartition(":")[2], seen["outside"].rpartition(":")[2]])
 
 
+def test_enqueue_on_commit_follows_the_database_alias_it_names(project):
+    project.env["TASKS_OPTIONS"] = json.dumps({"enqueue_on_commit": "other"})
+    seen = project.shell("""
+        with transaction.atomic():  # default: not the database the option names
+            at_once = tasks.add.enqueue(1, 1)
+            in_default = len(list(DjangoTaskJob.collection()))
+        with transaction.atomic(using="other"):
+            deferred = tasks.add.enqueue(2, 2)
+            in_other = len(list(DjangoTaskJob.collection()))
+        out(in_default=in_default, in_other=in_other, deferred=deferred.id,
+            after=len(list(DjangoTaskJob.collection())))
+    """)
+    assert seen["in_default"] == 1 and seen["in_other"] == 1
+    assert seen["after"] == 2 and not seen["deferred"].startswith("pending-commit:")
+
+
+def test_enqueue_to_a_redis_that_does_not_answer_raises_and_writes_nothing(project):
+    project.env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    done = project.manage("shell", "-c", "from shop import tasks; tasks.add.enqueue(1, 2)", expect=None)
+    assert done.returncode != 0
+    assert "ConnectionError" in done.stderr and "127.0.0.1:1" in done.stderr
+
+
 # --- checks, display
 
 def test_check_reports_a_redis_that_does_not_answer_and_unserved_queues(project, tmp_path):
@@ -425,6 +476,21 @@ def test_limpyd_jobs_show_presents_the_task_and_its_arguments(project, redis_ser
     assert done.returncode == 0, done.stderr
     assert "shop.tasks.send" in done.stdout
     assert '"args":["a@b.c"]' in done.stdout and '"subject":"hi"' in done.stdout
+
+
+def test_the_dashboard_presents_the_task_its_arguments_and_result(project):
+    from markupsafe import escape
+
+    from limpyd_jobs.dashboard import create_app
+
+    enqueued = project.shell("out(id=tasks.send.enqueue('<a@b.c>', subject='hi').id)")
+    project.worker("--max-loops=1")
+    page = create_app(secret_key="tests").test_client().get(f"/jobs/{enqueued['id']}").get_data(as_text=True)
+    assert "shop.tasks.send" in page
+    job = job_of(enqueued["id"])
+    for name in ("arguments", "result"):
+        assert f"<th>{name}</th>" in page and str(escape(job.get_field(name).hget())) in page
+    assert "&lt;a@b.c&gt;" in page and "<a@b.c>" not in page
 
 
 # --- the example project, as its README runs it

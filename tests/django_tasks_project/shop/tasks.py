@@ -60,3 +60,13 @@ def flaky_with_retries(key):
 async def async_add(a, b):
     await asyncio.sleep(0)
     return a + b
+
+
+@task
+def waits_for_go(key):
+    """Says it started, then waits (30 s at most) for ``go``; counts the runs that got to their end."""
+    redis = _redis()
+    redis.rpush(f"started:{key}", 1)
+    redis.blpop("go", timeout=30)
+    redis.incr(f"runs:{key}")
+    return key

@@ -19,7 +19,10 @@ try:
 except ImportError:
     INSTALLED_APPS.insert(0, "django_tasks")  # the backport
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["TASKS_SQLITE_PATH"]}}
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["TASKS_SQLITE_PATH"]},
+    "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["TASKS_SQLITE_PATH"] + ".other"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {
