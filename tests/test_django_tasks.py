@@ -7,6 +7,7 @@ reach the other tests. Every worker is bounded (``--max-loops``, ``--max-duratio
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ except ImportError:
     pytest.importorskip("django_tasks")
 
 from limpyd_jobs import STATUSES  # noqa: E402
-from limpyd_jobs.models import Job  # noqa: E402
+from limpyd_jobs.models import Error, Job  # noqa: E402
 from limpyd_jobs.protocol import KEYS  # noqa: E402
 from limpyd_jobs.workers import Worker  # noqa: E402
 
@@ -130,6 +131,20 @@ def test_enqueue_returns_a_ready_result_and_the_worker_runs_it(project):
     assert result["enqueued_at"] <= result["started_at"] <= result["finished_at"]
     assert result["last_attempted_at"] == result["started_at"]
     assert result["errors"] == []
+
+
+def test_a_run_costs_its_take_and_end_and_two_reads_of_its_result(project, round_trips):
+    counted = {}
+    for count in (1, 11):
+        project.shell(f"[tasks.add.enqueue(i, 1) for i in range({count})]\nout()")
+        with round_trips() as trips:
+            project.worker(f"--max-loops={count}")
+        counted[count] = collections.Counter(trips.commands)
+    per_ten = counted[11] - counted[1]  # what ten runs more cost, the worker's start and end apart
+    # take and end in scripts (an end goes with the next take); the TaskResult of the signals and
+    # the context read at the start and at the end, each a pipeline of three reads
+    assert set(per_ten) <= {"EVALSHA", "HGETALL", "LRANGE", "SINTER"}
+    assert per_ten["EVALSHA"] <= 10 and per_ten["HGETALL"] == per_ten["LRANGE"] == per_ten["SINTER"] == 20
 
 
 def test_unknown_ids_raise_task_result_does_not_exist(project):
@@ -295,15 +310,20 @@ def test_invalid_tasks_are_refused(project):
 
 # --- the worker: only the tasks it imported, --job-modules, signals, connections
 
-def test_a_task_name_rewritten_in_redis_is_not_run(project):
-    enqueued = project.shell("out(id=tasks.add.enqueue(1, 2).id)")
-    job_of(enqueued["id"]).task_name.hset("os.system")
+def test_a_task_name_or_arguments_rewritten_in_redis_are_not_run(project):
+    enqueued = project.shell("out(name=tasks.record.enqueue('x').id, arguments=tasks.record.enqueue('y').id)")
+    job_of(enqueued["name"]).task_name.hset("os.system")
+    job_of(enqueued["arguments"]).arguments.hset('["rm -rf /"]')
 
-    project.worker("--max-loops=1")
+    project.worker("--max-loops=2", "--requeue-times=3")
 
-    result = job_of(enqueued["id"])
-    assert result.status.hget() == STATUSES.ERROR
-    assert result.queued.hget() is None  # never retried
+    for name, error in (("name", "UnknownTask"), ("arguments", "InvalidTaskData")):
+        job = job_of(enqueued[name])
+        assert job.status.hget() == STATUSES.ERROR
+        assert job.queued.hget() is None  # never retried
+        (saved,) = Error.collection(job_pk=job.pk.get()).instances()
+        assert saved.type.hget() == error
+    assert Job.get_connection().llen("tests:order") == 0  # neither ran
 
 
 def test_job_modules_add_tasks_of_other_modules(project):
