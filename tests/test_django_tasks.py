@@ -143,8 +143,10 @@ def test_a_run_costs_its_take_and_end_and_two_reads_of_its_result(project, round
     per_ten = counted[11] - counted[1]  # what ten runs more cost, the worker's start and end apart
     # take and end in scripts (an end goes with the next take); the TaskResult of the signals and
     # the context read at the start and at the end, each a pipeline of three reads
-    assert set(per_ten) <= {"EVALSHA", "HGETALL", "LRANGE", "SINTER"}
-    assert per_ten["EVALSHA"] <= 10 and per_ten["HGETALL"] == per_ten["LRANGE"] == per_ten["SINTER"] == 20
+    # (a script first used in the longer run is loaded once: SCRIPT LOAD)
+    assert set(per_ten) <= {"EVALSHA", "SCRIPT", "HGETALL", "LRANGE", "SINTER"}
+    assert per_ten["EVALSHA"] <= 12 and per_ten["SCRIPT"] <= 2
+    assert per_ten["HGETALL"] == per_ten["LRANGE"] == per_ten["SINTER"] == 20
 
 
 def test_unknown_ids_raise_task_result_does_not_exist(project):
