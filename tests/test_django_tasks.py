@@ -372,9 +372,10 @@ def test_the_worker_sends_the_signals_and_closes_connections(project, tmp_path):
             signal.connect(log(name), weak=False)
     """))
     project.use_settings(tmp_path, "signal_settings")
-    enqueued = project.shell("out(ok=tasks.send.enqueue('a@b.c').id, ko=tasks.fail.enqueue('x').id)")
+    enqueued = project.shell("out(ok=tasks.send.enqueue('a@b.c').id, ko=tasks.fail.enqueue('x').id, "
+                             "retried=tasks.flaky_with_retries.enqueue('tries:s').id)")
 
-    project.worker("--max-loops=2", "--requeue-times=0")
+    project.worker("--max-loops=5", "--requeue-times=0")
 
     events = [json.loads(line) for line in signals_log.read_text().splitlines()]
     ok, ko = enqueued["ok"], enqueued["ko"]
@@ -383,6 +384,9 @@ def test_the_worker_sends_the_signals_and_closes_connections(project, tmp_path):
         ["enqueued", "READY"], ["started", "RUNNING"], ["finished", "SUCCESSFUL"]]
     assert [[event[0], event[3]] for event in events if event[2] == ko] == [
         ["enqueued", "READY"], ["started", "RUNNING"], ["finished", "FAILED"]]
+    # failed twice, retried: finished once, at its end
+    assert [[event[0], event[3]] for event in events if event[2] == enqueued["retried"]] == [
+        ["enqueued", "READY"], *[["started", "RUNNING"]] * 3, ["finished", "SUCCESSFUL"]]
     # the task opened a database connection (send reads the tables); closed after it, as after a request
     assert [event[4] for event in events if event[2] == ok and event[0] == "finished"] == [False]
     assert project.result(ok)["return_value"]["tables"] is True

@@ -78,14 +78,13 @@ class DjangoTaskJob(TaskJob):
     (never imported from what Redis holds), given its context, and the signals are sent."""
 
     def run(self, queue: Queue) -> Any:
-        name = self.task_name.hget()
-        found = discovery.find(name)
-        backend = found.get_backend() if found is not None else None
-        if not isinstance(backend, LimpydJobsBackend):
-            raise ours.UnknownTask(f"{name!r} is not a Django task of this worker: only the Task objects of "
-                                   "the apps' tasks modules and of --job-modules run, never one imported "
-                                   "from Redis")
-        self.__dict__["_task"] = found
+        """Run the task (with its context if it takes one), its signals sent around it."""
+        found, backend = self._task_and_backend()
+        if backend is None:
+            raise ours.UnknownTask(f"{self.task_name.hget()!r} is not a Django task of this worker: only the "
+                                   "Task objects of the apps' tasks modules and of --job-modules run, never "
+                                   "one imported from Redis")
+        name = found.module_path
         args, kwargs = self.read_arguments()
         started = backend.get_result(self.ident)
         _send(task_started, backend, started)
@@ -98,11 +97,8 @@ class DjangoTaskJob(TaskJob):
 
     def retry_settings(self) -> Any:
         """The retry options of the task (its own, over the backend's ``OPTIONS``)."""
-        found = self.__dict__.get("_task") or discovery.find(self.task_name.hget())
-        backend = found.get_backend() if found is not None else None
-        if not isinstance(backend, LimpydJobsBackend):
-            return type(self)
-        return backend.limpyd_task(found).retry_settings
+        found, backend = self._task_and_backend()
+        return backend.limpyd_task(found).retry_settings if backend is not None else type(self)
 
     def on_success(self, queue: Queue, result: Any) -> None:
         self._finished()
@@ -113,10 +109,17 @@ class DjangoTaskJob(TaskJob):
             self._finished()
 
     def _finished(self) -> None:
-        found = self.__dict__.get("_task") or discovery.find(self.task_name.hget())
-        backend = found.get_backend() if found is not None else None
-        if isinstance(backend, LimpydJobsBackend):
+        found, backend = self._task_and_backend()
+        if backend is not None:
             _send(task_finished, backend, backend.get_result(self.ident))
+
+    def _task_and_backend(self) -> tuple[Any, LimpydJobsBackend | None]:
+        """The Task this job names, found among the worker's, and its backend (None: not one of ours)."""
+        found = self.__dict__.get("_task")
+        if found is None:
+            found = self.__dict__["_task"] = discovery.find(self.task_name.hget())
+        backend = found.get_backend() if found is not None else None
+        return found, backend if isinstance(backend, LimpydJobsBackend) else None
 
 
 def _send(signal: Any, backend: BaseTaskBackend, result: TaskResult) -> None:
