@@ -75,7 +75,7 @@ class Project:
         """Add a photo with the example's service (its job added on commit); return its pk."""
         return str(self.shell(f"""
             import json
-            from photos.services import add_photo
+            from photos.services import add_photo_with_a_job as add_photo
             print(json.dumps({{"pk": add_photo({path!r}).pk}}))
         """)["pk"])
 
@@ -138,7 +138,7 @@ def test_add_job_on_commit_adds_nothing_when_the_transaction_rolls_back(project)
         from django.db import transaction
         from limpyd_jobs import Job
         from photos.models import Photo
-        from photos.services import add_photo
+        from photos.services import add_photo_with_a_job as add_photo
 
         class Rollback(Exception):
             pass
@@ -168,7 +168,7 @@ def test_add_job_on_commit_adds_the_job_only_once_the_transaction_commits(projec
         import json
         from django.db import transaction
         from limpyd_jobs import Job
-        from photos.services import add_photo
+        from photos.services import add_photo_with_a_job as add_photo
 
         def count(identifier):
             return len(list(Job.collection(identifier=identifier)))

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from limpyd_jobs.cli import worker
+from limpyd_jobs.contrib.django import worker_tasks
 from limpyd_jobs.contrib.django.apps import configured
 from limpyd_jobs.contrib.django.options import SETTING_NAME, settings_arguments
 from limpyd_jobs.exceptions import ConfigurationException
@@ -67,9 +68,10 @@ class Command(BaseCommand):
 
     def worker_arguments(self, args: tuple[str, ...]) -> list[str]:
         """``DjangoWorker`` as the worker class, then the settings' options as arguments, then the
-        ones given (the last value of an option wins)."""
+        ones given (the last value of an option wins); the Django tasks imported (worker_tasks)."""
         try:
-            return [f"--worker-class={DJANGO_WORKER}", *settings_arguments(configured()), *args]
+            return [f"--worker-class={DJANGO_WORKER}",
+                    *worker_tasks.prepare([*settings_arguments(configured()), *args], say=self.stderr.write)]
         except ConfigurationException as exc:
             raise CommandError(str(exc)) from None
 
