@@ -1,16 +1,8 @@
 """Prometheus metrics, read from Redis at each scrape: one exporter serves a whole deployment.
 
-The counters live in Redis (``KEYS.metrics``, one hash per queue), kept by the scripts that change
-the jobs' states, so they survive worker restarts and cost no round trip of their own. At each
-scrape, ``JobsCollector`` reads them with the queues' depths and the registry::
-
-    limpyd_jobs_jobs_started_total{queue="images"}          counters: started, succeeded, failed,
-    limpyd_jobs_job_duration_seconds_bucket{queue=...,le=}  timed_out, requeued (retries), recovered
-    limpyd_jobs_queue_waiting_jobs{queue="images"}          gauges: waiting, delayed, oldest
-    limpyd_jobs_workers_alive                               waiting job's age, workers alive
-
-Queues are labelled by name (the priorities of a name are summed). Served on 127.0.0.1 unless
-told otherwise, with a token or basic auth if given. Needs ``prometheus_client``.
+The counters are kept in Redis by the scripts that change the jobs' states (``KEYS.metrics``);
+``JobsCollector`` reads them, with the queues' depths and the registry, in a few round trips.
+Needs ``prometheus_client``; the metrics it exports are listed in docs/operating.rst.
 """
 
 from __future__ import annotations

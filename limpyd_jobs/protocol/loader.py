@@ -1,23 +1,7 @@
-"""Loads a Lua script and sends it to Redis.
+"""Loads a Lua script, with the vocabulary and the helpers it uses, and sends it to Redis.
 
-A script file starts with a header, which the loader reads:
-
-    -- Take the first job of the first non-empty waiting list and start it, atomically.
-    -- KEYS: the waiting lists to look at, highest priority first
-    -- ARGV: worker, now_str, now_score, want_counts, pass_on, delayed_keys...
-    -- RETURNS: outcome, ident, waiting_key, ...
-    -- RETRY: safe, <why sending it again after a lost reply changes nothing> (if it is so)
-
-The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
-(statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, see ``vocabulary.py``), the
-``lib/*.lua`` helpers it calls (and those they call), then one local per ARGV name (``name...``
-takes the rest of ARGV as a table). Lua runs a script's top level at every call: only what a
-script uses is defined. Key names are written with the vocabulary's templates, as calls such as
-``key_running(worker)``; the loader writes each such call as the concatenation it stands for.
-
-The Python wrapper of each script (``scripts/<name>.py``, beside ``scripts/<name>.lua``) takes
-the ARGV names as named arguments and returns a typed result; ``tests/test_protocol.py`` checks
-that each wrapper matches its script's header.
+A script's header (``-- KEYS:``, ``-- ARGV:``, ``-- RETURNS:``, ``-- RETRY:``) says what it takes,
+returns and whether it is safe to resend; docs/ARCHITECTURE.md ("The Redis protocol") details it.
 """
 
 from __future__ import annotations
