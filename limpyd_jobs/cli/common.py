@@ -41,22 +41,36 @@ class CannotImport(ConfigurationException):
 
 
 def import_object(what: str, path: str) -> Any:
-    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...).
+    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...); the name
+    may be an attribute of a class of the module (``myapp.jobs.Jobs.run``).
 
     CannotImport says why, in one line, when the module is missing, raises while imported
     (a SyntaxError too) or lacks the name; ConfigurationException when ``path`` is no dotted path."""
     module_path, _, name = path.rpartition(".")
     if not module_path or not name:
         raise ConfigurationException(f"{what} {path!r} is not a dotted path like 'package.module.name'")
-    try:
-        module = importlib.import_module(module_path)
-    except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
-        raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise CannotImport(f"cannot import {what} {path!r}: module {module_path!r} has no attribute "
-                           f"{name!r}") from None
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes
+        module_path, names = ".".join(parts[:cut]), parts[cut:]
+        try:
+            found = importlib.import_module(module_path)
+        except ModuleNotFoundError as exc:
+            if cut > 1 and exc.name is not None and module_path.startswith(exc.name):
+                continue  # not a module: maybe a class holding the attribute
+            raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
+        except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
+            raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
+        reached = module_path
+        for attribute in names:
+            try:
+                found = getattr(found, attribute)
+            except AttributeError:
+                owner = f"module {reached!r}" if reached == module_path else repr(reached)
+                raise CannotImport(f"cannot import {what} {path!r}: {owner} has no attribute "
+                                   f"{attribute!r}") from None
+            reached += f".{attribute}"
+        return found
+    raise CannotImport(f"cannot import {what} {path!r}")  # pragma: no cover - the loop returns or raises
 
 
 def import_module(what: str, name: str) -> Any:

@@ -18,6 +18,8 @@ def proc_title(worker: Any) -> str:
     title += f" loop={worker.num_loops}/{worker.max_loops} waiting={waiting} delayed={delayed}"
     if worker.elapsed is not None and worker.status != "starting":
         title += f" duration={timedelta(seconds=int(worker.elapsed.total_seconds()))}"
+        if worker.max_duration:
+            title += f"/{worker.max_duration}"
     return title
 
 

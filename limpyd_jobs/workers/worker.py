@@ -193,7 +193,7 @@ class Worker(WorkerSettings):
         self.status = "starting"
         self.start_date = naive_utc(self.clock.now())
         if self.max_duration:
-            self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+            self.wanted_end_date = self.start_date + self.max_duration
         steps = self.steps
         try:
             if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
@@ -322,7 +322,7 @@ class Worker(WorkerSettings):
 
     def job_skipped_message(self, job: Job, queue: Queue) -> str:
         """The line ``job_skipped`` logs."""
-        status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
+        status = STATUSES.by_value(getattr(job, "_cached_status", None) or job.status.hget(), "UNKNOWN")
         return f"{self.holdings.label(job, queue)} job skipped (current status: {status})"
 
     def job_delayed(self, job: Job, queue: Queue) -> None:
