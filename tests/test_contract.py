@@ -139,3 +139,40 @@ def test_set_now_registers_stop_as_redbike_does(clock):
     assert set_schedule("report:daily", "NOW") == "ENQ"
     assert tell("report:daily")["schedule"] == "STOP"
     assert Queue.get_queue("daily").waiting.llen() == 1  # it runs once
+
+
+# --- the first hour of a new user
+
+
+def test_burst_is_not_stopped_by_the_default_max_loops(make_worker):
+    assert make_worker(burst=True).max_loops is None
+    assert make_worker(burst=True, max_loops=5).max_loops == 5
+
+
+def test_a_callback_that_cannot_take_job_and_queue_is_refused_at_start(make_worker):
+    from limpyd_jobs import ConfigurationException
+
+    with pytest.raises(ConfigurationException, match=r"cannot be called with \(job, queue\)"):
+        make_worker(callback=lambda: None)
+
+
+def test_a_mistyped_option_is_one_line_with_the_closest_one(capsys):
+    from limpyd_jobs.cli.worker import main
+
+    assert main(["--queues=q", "--max-loop=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean --max-loops?" in err
+
+
+def test_a_refused_connection_is_said_without_retrying():
+    from limpyd_jobs.cli.common import CannotConnect, check_connection
+    from limpyd_jobs.databases import use_database
+    from limpyd_jobs.models import BaseJobsModel
+
+    class Elsewhere(BaseJobsModel):
+        namespace = "elsewhere"
+        database = type(BaseJobsModel.database)(host="127.0.0.1", port=1, db=0)
+
+    use_database("127.0.0.1:1:0", [Elsewhere])
+    with pytest.raises(CannotConnect):
+        check_connection([Elsewhere])

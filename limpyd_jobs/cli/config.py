@@ -50,6 +50,7 @@ from .common import (
     RET_OK,
     RET_USAGE,
     CannotImport,
+    OneLineParser,
     check_connection,
     configure_logging,
     error_line,
@@ -194,7 +195,7 @@ class SeedHelpFormatter(argparse.HelpFormatter):
 
 def make_parser(prog: str = "limpyd-jobs-worker", version: str = "") -> argparse.ArgumentParser:
     """The ``limpyd-jobs-worker`` argument parser, built from the options."""
-    parser = argparse.ArgumentParser(prog=prog, description="Run a worker using limpyd-jobs",
+    parser = OneLineParser(prog=prog, description="Run a worker using limpyd-jobs", allow_abbrev=False,
                                      argument_default=argparse.SUPPRESS, formatter_class=SeedHelpFormatter)
     for setting in OPTIONS:
         _add_option(parser, setting)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..connection import describe
 from ..constants import __version__
+from ..recurring.scheduler import DEFAULT_TIMEOUT
 
 
 def proc_title(worker: Any) -> str:
@@ -28,6 +29,7 @@ def banner(worker: Any) -> str:
     limits = (("max_loops", worker.max_loops), ("max_duration", worker.max_duration),
               ("job_timeout", worker.job_timeout))
     options = [f"{name}={value if value else 'none'}" for name, value in limits]
+    options.append(f"(recurring runs: {DEFAULT_TIMEOUT:g}s unless their schedule sets a timeout)")
     options.append(f"requeue_times={worker.requeue_times}")
     if worker.requeue_times:
         options.append(f"(delay {worker.requeue_delay_delta}s, backoff x{worker.requeue_backoff})")

@@ -21,7 +21,7 @@ from ..orm import model_name
 from ..protocol import KEYS, STATUSES
 from ..utils import naive_utc
 from . import registry
-from .compose import compose, configure, wake_up_wait
+from .compose import compose, configure, run_warning, wake_up_wait
 from .settings import PARAMETERS, WorkerSettings
 from .title import banner, proc_title
 
@@ -336,8 +336,11 @@ class Worker(WorkerSettings):
         return f"{self.holdings.label(job, queue)} job delayed until {job.delayed_until.hget()}"
 
     def run_started(self) -> None:
-        """Called once the keys are known, just before the loop: logs the banner."""
+        """Called once the keys are known, just before the loop: logs the banner (and a warning
+        when no job can run: no callback, no ``run`` of a Job model)."""
         self.log(banner(self))
+        if (warning := run_warning(self)) is not None:
+            self.log(warning, level="warning")
 
     def run_ended(self) -> None:
         """Called when the loop is over."""
