@@ -251,7 +251,8 @@ def _helps() -> dict[str, str]:
     ("--logger-name", "(default: limpyd-jobs)"), ("--finished-ttl", "(default: no limit)"),
     ("--pythonpath", "(default: none)"), ("--save-errors", "(default: on)"), ("--dry-run", "(default: off)"),
     ("--execution-mode", "(default: inprocess)"), ("--log-format", "(default: text)"),
-    ("--database", "(default: REDIS_URL if set, else localhost:6379:0)"), ("--queues", "(required, unless the worker class has queues)"),
+    ("--database", "(default: REDIS_URL if set, else localhost:6379:0)"),
+        ("--queues", "(required, unless the worker class has queues)"),
 ])
 def test_help_ends_with_the_default(flag, ending):
     assert _helps()[flag].endswith(ending)
