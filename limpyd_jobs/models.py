@@ -20,7 +20,14 @@ from . import orm
 from .clock import SYSTEM_CLOCK, Clock
 from .connection import default_settings
 from .due import DueSet
-from .exceptions import ConfigurationException, InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
+from .exceptions import (
+    ConfigurationException,
+    InvalidIdent,
+    InvalidStatus,
+    InvalidValue,
+    LimpydJobsException,
+    UnknownModel,
+)
 from .history import decoded_events
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
@@ -31,6 +38,7 @@ from .utils import (
     datetime_to_score,
     datetime_to_str,
     import_string,
+    naive_utc,
     normalize_names,
     stored,
     str_to_datetime,
@@ -133,13 +141,15 @@ class Queue(BaseJobsModel):
 
     @classmethod
     def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
-        """``get_all`` sorted by priority (highest first), then by name (a malformed priority last)."""
+        """``get_all`` sorted by priority (highest first), then in the order of the names given (a
+        malformed priority last)."""
         return [orm.instance(cls, pk) for pk, _, _ in cls.by_priority(normalize_names(names))]
 
     @classmethod
     def by_priority(cls, names: Iterable[str] | None = None) -> list[tuple[str, str | None, int | None]]:
         """``(pk, name, priority)`` of the queues of these names (all if None), highest priority
-        first, then by name and pk; a malformed priority (None) last. Two round trips."""
+        first, then in the order of ``names`` (by name if None) and by pk; a malformed priority
+        (None) last. Two round trips."""
         connection = cls.get_connection()
         if names is None:
             pks = connection.smembers(KEYS.collection(model=cls._name))
@@ -160,11 +170,14 @@ class Queue(BaseJobsModel):
             except ValueError:  # malformed in Redis
                 number = None
             found.append((pk, name, number))
-        return sorted(found, key=lambda row: (row[2] is None, -(row[2] or 0), row[1] or ""))
+        rank = {name: position for position, name in enumerate(names or ())}
+        return sorted(found, key=lambda row: (row[2] is None, -(row[2] or 0), rank.get(row[1], len(rank)),
+                                              row[1] or ""))
 
     @classmethod
     def get_waiting_keys(cls, names: str | Iterable[str]) -> list[str]:
-        """Redis keys of the waiting lists of these queues, highest priority first, then by name."""
+        """Redis keys of the waiting lists of these queues, highest priority first, then in the
+        order of the names given (as redis-limpyd-jobs)."""
         return [queue.waiting.key for queue in cls.get_all_by_priority(names)]
 
     @classmethod
@@ -364,7 +377,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         try:
             model = import_string(model_repr)
         except ImportError as exc:
-            raise InvalidIdent(f"{model_repr!r} names no importable model: {exc}") from None
+            kind = UnknownModel if "has no attribute" in str(exc) else InvalidIdent
+            raise kind(f"{model_repr!r} names no importable model: {exc}") from None
         if not (isinstance(model, type) and issubclass(model, Job)):
             raise InvalidIdent(f"{model_repr!r} is not a Job model")
         cls._models_by_repr[model_repr] = model
@@ -429,7 +443,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         delayed_for: int | float | timedelta | None = None,
         **fields_if_new: Any,
     ) -> "Job":
-        """Create a job and queue it, or return the job already queued with this identifier.
+        """Create a job and queue it, or return the job already queued with this identifier in a
+        queue of this name (one job per identifier and queue name: another name adds another job).
 
         An existing job gets the higher of the two priorities (moving to that queue) and goes
         to the front of the list if ``prepend``; anything else about it is left unchanged.
@@ -511,7 +526,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         Each item is an identifier, or a dict with ``identifier`` and any ``add_job`` argument
         (``queue_name``, ``priority``, ``prepend``, ``delayed_for``... and fields), which wins
         over the ones given here. The rules for identifiers already queued are add_job's; an
-        identifier given twice acts as two add_job calls would (one job, the higher priority).
+        identifier given twice for a queue name acts as two add_job calls would (one job, the
+        higher priority).
         Returns the jobs, in the order of the items. A model with fields that only limpyd writes
         (see ``add_job``) takes one add_job per item.
         """
@@ -533,9 +549,10 @@ class Job(orm.Snapshot, BaseJobsModel):
     def _bulk_records(
         cls, jobs: Iterable[Any], defaults: dict[str, Any], now: datetime
     ) -> tuple[list[list[Any]], list[int]]:
-        """Validate the items into add_jobs.lua records, one per identifier (repeats merged)."""
+        """Validate the items into add_jobs.lua records, one per identifier and queue name (repeats
+        merged)."""
         records: list[list[Any]] = []
-        by_identifier: dict[str, int] = {}
+        by_identifier: dict[tuple[str, str], int] = {}
         positions: list[int] = []
         for item in jobs:
             values = {**defaults, **({"identifier": item} if not isinstance(item, dict) else item)}
@@ -544,14 +561,14 @@ class Job(orm.Snapshot, BaseJobsModel):
             job_priority = clean_priority(values.pop("priority"))
             when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"), now)
             item_prepend = int(bool(values.pop("prepend")))
-            if identifier in by_identifier:  # as a second add_job would: priority up, maybe first
-                record = records[by_identifier[identifier]]
+            if (identifier, name) in by_identifier:  # as a second add_job would: priority up, maybe first
+                record = records[by_identifier[identifier, name]]
                 record[2] = max(record[2], job_priority)
                 record[5] = max(record[5], item_prepend)
-                positions.append(by_identifier[identifier])
+                positions.append(by_identifier[identifier, name])
                 continue
             extra, _ = fields_of_new_job(cls, values)
-            by_identifier[identifier] = len(records)
+            by_identifier[identifier, name] = len(records)
             positions.append(len(records))
             records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
                             datetime_to_score(when) if when else "", item_prepend, len(extra) // 3, *extra])
@@ -648,7 +665,7 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     def run(self, queue: Queue) -> Any:
         """The work itself, called by the worker when no callback is given."""
-        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+        raise NotImplementedError("You must implement your own action")  # redis-limpyd-jobs' words
 
     def fields_at_end(self) -> dict[str, str]:
         """Fields to write with the job's successful end, in the same script (a task: its result)."""
@@ -770,8 +787,9 @@ class Error(BaseJobsModel):
 
     @property
     def datetime(self) -> datetime | None:
-        """The ``date_time`` field as an aware UTC datetime."""
-        return str_to_datetime(self.date_time.hget())
+        """The ``date_time`` field as a naive UTC datetime, as stored (and as redis-limpyd-jobs read it)."""
+        moment = str_to_datetime(self.date_time.hget())
+        return None if moment is None else naive_utc(moment)
 
 
 

@@ -14,6 +14,11 @@ from enum import Enum
 from typing import Any
 
 
+class UnknownStatus(KeyError, AttributeError):
+    """No status has this name: a KeyError, as redis-limpyd-jobs raised, and an AttributeError,
+    as ``getattr`` and ``hasattr`` expect."""
+
+
 class Statuses(dict):
     """The one-letter statuses stored in a job's ``status`` field, by name: a dict
     (``STATUSES["SUCCESS"]``, iteration over its items) whose names are also attributes
@@ -23,7 +28,7 @@ class Statuses(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(f"no status named {name!r}") from None
+            raise UnknownStatus(f"no status named {name!r}") from None
 
     def by_value(self, value: str, default: str | None = None) -> str:
         """The name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``); ``default`` for

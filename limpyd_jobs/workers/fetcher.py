@@ -81,8 +81,8 @@ class Fetcher:
         self.take_lost = False
 
     def refresh(self) -> list[str]:
-        """Read the queues of the names (one per priority), highest priority first, then by name;
-        return their waiting lists' keys."""
+        """Read the queues of the names (one per priority), highest priority first, then in the
+        order of the names; return their waiting lists' keys."""
         self.queues = []
         for queue in self.queue_model.get_all(self.names):
             name, priority = queue.hmget("name", "priority")
@@ -93,7 +93,8 @@ class Fetcher:
                 continue
             self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", number, queue.waiting.key,
                                          queue.delayed.key))
-        self.queues.sort(key=lambda info: (-info.priority, info.name))
+        rank = {name: position for position, name in enumerate(self.names)}
+        self.queues.sort(key=lambda info: (-info.priority, rank.get(info.name, len(rank)), info.name))
         self._by_key = {info.waiting_key: info for info in self.queues}
         self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]

@@ -54,6 +54,7 @@ class JobRun:
         worker, endings = self.worker, self.worker.endings
         attempt = worker.holdings.attempt_of(job, queue)
         if not attempt.runs:
+            job._cached_status = attempt.status  # the status the take found, as redis-limpyd-jobs set it
             hook = worker.job_delayed if attempt.status == STATUSES.DELAYED else worker.job_skipped
             endings.call_hook(job, hook, job, queue)
             return

@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import Field, dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 
 from ..clock import Clock
@@ -77,6 +78,13 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def seconds(value: Any) -> float:
     return clean_seconds(value)
+
+
+def duration(value: Any) -> timedelta:
+    """A duration: a timedelta, or a number of seconds (kept as a timedelta, as the seed says)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return timedelta(seconds=clean_seconds(value))
 
 
 def queue_names(value: Any) -> list[str]:
@@ -218,8 +226,8 @@ class WorkerSettings:
         1000, optional(integer(0)), "Max number of jobs to run (0 or None: no limit; 1000 by default, "
         "as in redis-limpyd-jobs, so that a supervisor restarts a fresh process now and then)",
         "--max-loops=100")
-    max_duration: float | None = option(
-        None, optional(seconds), "Max duration of the worker, in seconds (0 or None, the default: no limit)",
+    max_duration: timedelta | None = option(
+        None, optional(duration), "Max duration of the worker, in seconds (0 or None, the default: no limit)",
         "--max-duration=3600")
     terminate_gracefuly: bool = option(
         True, boolean, "Intercept SIGTERM and SIGINT signals to stop gracefuly", "--terminate-gracefuly",

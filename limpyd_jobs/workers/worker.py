@@ -21,7 +21,7 @@ from ..orm import model_name
 from ..protocol import KEYS, STATUSES
 from ..utils import naive_utc
 from . import registry
-from .compose import compose, configure, wake_up_wait
+from .compose import compose, configure, run_warning, wake_up_wait
 from .settings import PARAMETERS, WorkerSettings
 from .title import banner, proc_title
 
@@ -193,7 +193,7 @@ class Worker(WorkerSettings):
         self.status = "starting"
         self.start_date = naive_utc(self.clock.now())
         if self.max_duration:
-            self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+            self.wanted_end_date = self.start_date + self.max_duration
         steps = self.steps
         try:
             if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
@@ -322,7 +322,7 @@ class Worker(WorkerSettings):
 
     def job_skipped_message(self, job: Job, queue: Queue) -> str:
         """The line ``job_skipped`` logs."""
-        status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
+        status = STATUSES.by_value(getattr(job, "_cached_status", None) or job.status.hget(), "UNKNOWN")
         return f"{self.holdings.label(job, queue)} job skipped (current status: {status})"
 
     def job_delayed(self, job: Job, queue: Queue) -> None:
@@ -336,8 +336,11 @@ class Worker(WorkerSettings):
         return f"{self.holdings.label(job, queue)} job delayed until {job.delayed_until.hget()}"
 
     def run_started(self) -> None:
-        """Called once the keys are known, just before the loop: logs the banner."""
+        """Called once the keys are known, just before the loop: logs the banner (and a warning
+        when no job can run: no callback, no ``run`` of a Job model)."""
         self.log(banner(self))
+        if (warning := run_warning(self)) is not None:
+            self.log(warning, level="warning")
 
     def run_ended(self) -> None:
         """Called when the loop is over."""

@@ -410,7 +410,8 @@ def test_the_run_starts_with_a_banner_saying_what_runs(make_worker, caplog, redi
     [banner] = [record.getMessage() for record in caplog.records if "started on Redis" in record.getMessage()]
     assert f"limpyd-jobs {limpyd_jobs.__version__} worker {worker.id} started on Redis " in banner
     assert f":{redis_server.port} db " in banner
-    assert "queues=q mode=inprocess burst max_loops=1000 max_duration=none job_timeout=none" in banner
+    assert ("queues=q mode=inprocess burst max_loops=none max_duration=none job_timeout=none "
+            "(recurring runs: 10s unless their schedule sets a timeout)") in banner  # a burst: no max_loops
     assert "requeue_times=2 (delay 30.0s, backoff x2.0)" in banner
 
 
