@@ -28,7 +28,7 @@ from .exceptions import (
     LimpydJobsException,
     UnknownModel,
 )
-from .history import decoded_events
+from .history import decoded_events, read_history
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
@@ -419,7 +419,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         """The job's history, oldest first: dicts with ``event`` (added, started, succeeded, failed,
         skipped, requeued, due, recovered, untaken, canceled...), ``at`` (an aware UTC datetime, None
         when not known) and the event's details (worker, attempt, queue, priority, error...)."""
-        return decoded_events(self.history.lrange(0, -1))
+        return decoded_events(*read_history(self.get_connection(), self._name, orm.pk_of(self)))
 
     @property
     def duration(self) -> timedelta | None:

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from .. import orm
 from ..exceptions import InvalidIdent
-from ..history import history_entries
+from ..history import history_entries, read_history
 from ..models import Error, Job, Queue
 from ..protocol import KEYS, STATUSES, ControlOrder
 from ..utils import str_to_datetime, to_utc
@@ -239,8 +239,7 @@ def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> l
     """The events of a job's history (added, started, failed, requeued, canceled...), oldest
     first, as the scripts wrote them (``at``: a date string or a timestamp)."""
     info = job_info(job, queue_model)
-    key = KEYS.field(model=info.model, pk=info.pk, field="history")
-    return history_entries(queue_model.get_connection().lrange(key, 0, -1))
+    return history_entries(*read_history(queue_model.get_connection(), info.model, info.pk))
 
 
 def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Error] = Error,

@@ -53,6 +53,7 @@ end
 -- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more field/value
 -- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
 -- the pk of an instance made already, with its identifier and priority, to make the job of.
+-- No `added` history event is written: readers derive it from the job's `added` field.
 -- Returns pk, queue_pk, queue_created (0/1)
 local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
                           now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
@@ -71,7 +72,5 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
   local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
   enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
                    delayed_str, delayed_score, now_score, prepend, false, false, values)
-  record_event(job_model, pk, 'added', now_str, {queue = queue_name, priority = priority,
-                                           delayed_until = delayed_str ~= '' and delayed_str or nil})
   return pk, queue_pk, queue_created
 end

@@ -7,7 +7,8 @@
 -- indexed 0/1). (identifier, queue name) pairs are distinct (the caller merges repeats). New jobs are written in
 -- batches (one INCRBY for their pks, one SADD per index value, one push per queue), which is
 -- what makes this faster than add_job in a loop. The result holds a pair per record, in their
--- order, then the pks of the queues this call created.
+-- order, then the pks of the queues this call created. No `added` history event is written
+-- (readers derive it from the `added` field).
 if register == '1' then register_model(model_repr, job_model) end  -- once per process is enough
 local parsed, i = {}, 1
 while i <= #records do
@@ -74,9 +75,6 @@ if new_count > 0 then
         if records[e + 2] == '1' then reindex(job_model, pk, records[e], false, records[e + 1]) end
       end
       redis.call('HSET', key_hash(job_model, pk), unpack(fields))
-      record_event(job_model, pk, 'added', now_str, {
-        queue = record.queue_name, priority = record.priority,
-        delayed_until = record.delayed_str ~= '' and record.delayed_str or nil})
       reindex(job_model, pk, 'identifier', false, record.identifier)
       if status == DELAYED then reindex(job_model, pk, 'status', false, DELAYED) end
       by_priority[priority] = by_priority[priority] or {}
