@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from .clock import liveness_time
 from .constants import LOGGER_NAME
 from .exceptions import LimpydJobsException
 from .models import Job, Queue
@@ -80,7 +81,8 @@ class JobsCollector(Collector):
             oldest.add_metric([name], max(0.0, now - min(first_added)) if first_added else 0)
         yield from counters.values()
         yield from (durations, waiting, delayed, oldest)
-        alive = connection.zcount(KEYS.workers(), now - self.heartbeat_timeout, "+inf")
+        beat_limit = liveness_time(self.queue_model.clock, connection) - self.heartbeat_timeout
+        alive = connection.zcount(KEYS.workers(), beat_limit, "+inf")
         yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
 
     def _queues(self) -> dict[str, list[tuple[Queue, str]]]:

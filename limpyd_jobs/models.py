@@ -17,7 +17,7 @@ from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd_extensions import related
 
 from . import orm
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, script_time
 from .connection import default_settings
 from .due import DueSet
 from .exceptions import ConfigurationException, InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
@@ -256,7 +256,7 @@ class Queue(BaseJobsModel):
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
         """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip; returns
         ``(ident, reason)`` for the idents that name no job."""
-        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=cls.clock.time(),
+        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=script_time(cls.clock),
                                     queues=names_by_pk).failures
 
 

@@ -293,3 +293,19 @@ def registered_models(database: Any) -> set[str]:
     ``JobsDatabase`` is pointed elsewhere; a model missing from the registry anyway is registered
     by the first take of one of its jobs."""
     return database.__dict__.setdefault("registered_models", set())
+
+
+def note_server_time(database: Any, server_now: float) -> float:
+    """Note how far Redis's clock is from this host's (``server_now``, read by a script just now);
+    returns the offset (seconds Redis is ahead). Used to turn due times into local wake-ups only."""
+    import time
+
+    offset = database.__dict__["server_offset"] = server_now - time.time()
+    return offset
+
+
+def local_time(database: Any, server_score: float | None) -> float | None:
+    """A time of Redis's clock (a due time) on this host's clock, by the offset last noted."""
+    if server_score is None:
+        return None
+    return server_score - database.__dict__.get("server_offset", 0.0)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import redis
 from redis.exceptions import RedisError
 
+from .. import orm
 from ..clock import Clock
 from ..constants import LOGGER_NAME
 from ..models import Queue
@@ -157,8 +158,9 @@ class Fetcher:
         batch = taken if isinstance(taken, list) else [taken]
         last = batch[-1]
         self.counts = (last.waiting, last.delayed)
-        self.next_due = last.next_due
-        self.on_next_due(last.next_due)
+        due = last.next_due  # on Redis's clock, when it decides: as a time of this worker's clock
+        self.next_due = orm.local_time(self.queue_model.database, due) if self.clock.server_time else due
+        self.on_next_due(self.next_due)
         return [one for one in batch if one.outcome != TakeOutcome.EMPTY]
 
     @property
