@@ -274,6 +274,18 @@ class JobsDatabase(PipelineDatabase):
         self._connection_settings = settings
         self.__dict__.pop("registered_models", None)
 
+    def connect(self, **settings: Any) -> Any:
+        """The client of these settings (default: the database's), one per settings in the
+        process; on the master of a service when the settings name sentinels."""
+        from .connection import client_for
+
+        settings = settings or self.connection_settings
+        key = repr(sorted(settings.items()))
+        if key not in self._connections:
+            self._connections[key] = client_for(settings, decode_responses=True)
+            self.ensure_redis_versions()
+        return self._connections[key]
+
     @property
     def redis_version(self) -> tuple[int, ...]:
         if not hasattr(self, "_redis_version"):

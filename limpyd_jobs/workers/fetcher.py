@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import redis
 from redis.exceptions import RedisError
 
 from .. import orm
 from ..clock import Clock
+from ..connection import client_for
 from ..constants import LOGGER_NAME
 from ..models import Queue
 from ..orm import model_name, shut_down
@@ -199,7 +199,7 @@ class WakeUpWait:
         settings = dict(self.database.connection_settings)
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._connection is None or self._connection[0] != settings:
-            client = redis.Redis(decode_responses=True, **settings)
+            client = client_for(settings, decode_responses=True)  # a master found through sentinels
             self._connection = (settings, client.connection_pool.get_connection())
         return self._connection[1]
 
