@@ -5,7 +5,8 @@
 - ``LazyFields``: fields (and a ``RelatedModel``'s related collections) made on first use
   (limpyd makes them all up front, which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
-  thread and process, and given back to its pool when the thread ends.
+  thread and process, and given back to its pool when the thread ends; ``connected`` (re)connects
+  one through its own ``connect`` (behind sentinels: to the master of now).
 - ``move_relations``: moving models to another database with their related fields (limpyd's own
   ``RelatedModel.use_database`` fails when some models have relations and others not).
 - ``model_name(model)``, ``pk_of(instance)``, ``shut_down(connection)``: a model's name in its
@@ -227,6 +228,14 @@ class _KeptConnections:
 
 
 _local = threading.local()
+
+
+def connected(connection: Any) -> Any:
+    """``connection``, connected by its own ``connect`` if it is not: a connection to the master
+    of sentinels asks them where the master is (a send reconnects to the last address it knew)."""
+    if getattr(connection, "_sock", True) is None:
+        connection.connect()
+    return connection
 
 
 def kept_connection(client: Any) -> Any:

@@ -22,6 +22,7 @@ that each wrapper matches its script's header.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -240,20 +241,21 @@ class LuaScript:
         lost = 0
         for _ in range(3):
             try:
-                connection.send_packed_command(packed)
+                orm.connected(connection).send_packed_command(packed)
             except (ConnectionError, TimeoutError):  # nothing was sent: safe to send again
                 connection.disconnect()
                 continue
             try:
                 return _read(connection, wait)
-            except NoScriptError:
-                client.script_load(self.source)
+            except NoScriptError:  # loaded where it is sent (after a failover, another server)
+                connection.send_command("SCRIPT", "LOAD", self.source)
+                connection.read_response()
             except (ConnectionError, TimeoutError):  # it may have run
                 connection.disconnect()
                 lost += 1
                 if not self.header.retry or lost > 1:
                     raise
-        connection.send_packed_command(packed)
+        orm.connected(connection).send_packed_command(packed)
         return _read(connection, wait)
 
     def __repr__(self) -> str:
@@ -266,10 +268,15 @@ def _read(connection: Any, wait: tuple[int, int] | None) -> Any:
         reply = connection.read_response()
     except ResponseError:
         if wait:
-            connection.read_response()
+            with contextlib.suppress(ResponseError):
+                connection.read_response()
         raise
     if wait:
-        acknowledged = connection.read_response()
+        try:
+            acknowledged = connection.read_response()
+        except ResponseError as exc:  # a replica now (a failover): the next connection finds the master
+            connection.disconnect()
+            raise NotReplicated(str(exc)) from None
         if acknowledged < wait[0]:
             raise NotReplicated(f"{acknowledged} of {wait[0]} replica(s) acknowledged in {wait[1]} ms")
     return reply

@@ -211,7 +211,7 @@ class WakeUpWait:
         try:
             if must_stop():
                 return False
-            connection.send_command("BLPOP", *self.keys, seconds)
+            orm.connected(connection).send_command("BLPOP", *self.keys, seconds)
             reply = connection.read_response()
             self.woken_by = reply[0] if reply else None
             return bool(reply)
