@@ -1,0 +1,91 @@
+"""Clocks that disagree: workers whose hosts are 90 s behind and 90 s ahead (libfaketime) beside
+one on time, all running long jobs and recovering each other's. Liveness and due times are
+decided with Redis's clock, so nothing is taken from a live worker, nothing runs twice, and a
+delayed job waits its delay by Redis's clock whatever the clock of the worker that moves it."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from chaos import _command, stop
+
+from limpyd_jobs import STATUSES, Job
+from limpyd_jobs.protocol import KEYS
+
+TESTS_DIR = str(Path(__file__).parent)
+QUEUE = "skew"
+SKEWS = ("-90s", None, "+90s")
+OPTIONS = ["--max-loops=100000", "--timeout=0.2", "--no-title", "--heartbeat-interval=0.3",
+           "--heartbeat-timeout=3", "--recovery-delay=0.2", "--fetch-delayed-delay=0.2",
+           "--logger-level=WARNING"]
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("faketime") is None, reason="needs libfaketime (faketime)")]
+
+
+def long_work(job, queue):
+    """Note the run, when it started by Redis's clock and in which process, then work 1.5 s."""
+    connection = job.get_connection()
+    seconds, microseconds = connection.time()
+    connection.rpush("runs", f"{job.identifier.hget()}|{os.getpid()}|{seconds + microseconds / 1e6}")
+    threading.Event().wait(1.5)  # not time.sleep: libfaketime makes its absolute monotonic wait fail
+
+
+def _worker(skew: str | None, log: Path) -> subprocess.Popen:
+    command = [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=test_clock_skew.long_work",
+               f"--pythonpath={TESTS_DIR}", *OPTIONS]
+    environment = dict(os.environ)
+    if skew:  # the whole process sees its host's clock off by `skew` (time.time(), datetime.now());
+        command = ["faketime", "-f", skew, *command]  # not the monotonic clock (timed waits hang)
+        environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    with log.open("a") as output:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=output, env=environment)
+
+
+def _wait(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_skewed_clocks_take_nothing_from_live_workers(connection, tmp_path):
+    logs = [tmp_path / f"worker{skew or ''}.log" for skew in SKEWS]
+    workers = [_worker(skew, log) for skew, log in zip(SKEWS, logs, strict=True)]
+    try:
+        assert _wait(lambda: connection.zcard(KEYS.workers()) == 3, 30), "the workers did not register"
+        seconds, microseconds = connection.time()
+        added_at = seconds + microseconds / 1e6
+        delayed = Job.add_job(identifier="delayed", queue_name=QUEUE, delayed_for=4)
+        jobs = Job.add_jobs([f"long:{number}" for number in range(15)], queue_name=QUEUE)
+        everything = [*jobs, delayed]
+        # each worker recovers the others' jobs every 0.2 s while 16 jobs of 1.5 s run (~8 s)
+        assert _wait(lambda: all(job.status.hget() == STATUSES.SUCCESS for job in everything), 60), \
+            "the jobs did not all end"
+        runs = [run.split("|") for run in connection.lrange("runs", 0, -1)]
+        counts = collections.Counter(identifier for identifier, _, _ in runs)
+        assert [identifier for identifier, count in counts.items() if count > 1] == []  # none ran twice
+        assert len(counts) == 16
+        # each of the three ran some: the skewed ones were not kept out (nor their jobs taken)
+        registered = {connection.hget(KEYS.worker(worker=worker), "pid")
+                      for worker in connection.zrange(KEYS.workers(), 0, -1)}
+        assert {pid for _, pid, _ in runs} == registered and len(registered) == 3  # (faketime's children)
+        metrics = [connection.hget(KEYS.metrics(queue=key), "recovered")
+                   for key in {job.queue_key.hget() for job in everything}]
+        assert [value for value in metrics if value not in (None, "0")] == []  # nothing recovered
+        delayed_start = next(float(at) for identifier, _, at in runs if identifier == "delayed")
+        assert delayed_start >= added_at + 4  # by Redis's clock, even if the +90 s worker moved it
+        assert connection.zcard(KEYS.workers()) == 3  # none was declared dead
+        assert [worker.pid for worker in workers if worker.poll() is not None] == []
+        assert "declared dead" not in "".join(log.read_text() for log in logs)
+    finally:
+        stop(workers)
