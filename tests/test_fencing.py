@@ -23,11 +23,11 @@ OPTIONS = ["--max-loops=100000", "--timeout=0.2", "--no-title", "--heartbeat-int
 
 
 def noted_work(job, queue):
-    """Note the start and the end of the run, with the worker's pid, around a second of work."""
+    """Note the start and the end of the run, with the worker's pid, around 3 s of work."""
     connection = job.get_connection()
     note = f"{job.identifier.hget()}:{os.getpid()}"
     connection.rpush("starts", note)
-    time.sleep(1.0)
+    time.sleep(3.0)
     connection.rpush("ends", note)
 
 
@@ -56,7 +56,8 @@ def test_a_paused_worker_is_fenced_off_and_comes_back(connection, tmp_path):
         paused_id = connection.zrange(KEYS.workers(), 0, -1)[0]
         job = Job.add_job(identifier="long", queue_name=QUEUE)
         assert _wait(lambda: connection.lrange("starts", 0, -1) == [f"long:{paused.pid}"], 20)
-        paused.send_signal(signal.SIGSTOP)  # in the middle of the job's second of work
+        paused.send_signal(signal.SIGSTOP)  # in the middle of the job's 3 s of work
+        assert connection.lrange("ends", 0, -1) == [], "the job ended before the worker was paused"
 
         other = _worker(other_log)  # a live worker: it recovers the job of the silent one and runs it
         assert _wait(lambda: f"long:{other.pid}" in connection.lrange("ends", 0, -1), 30), \
