@@ -176,6 +176,15 @@ def test_a_sentinel_url_reaches_the_master(redis_server, database):
         master = setup.master.client(decode_responses=True)
         stored = master.hget(f"jobs:job:{job.pk.get()}:hash", "identifier")
         assert stored == "through-sentinels" and redis_server.client().dbsize() == 0
+        # a command, and the dashboard, given the URL
+        shown = subprocess.run([*_command("limpyd-jobs"), "queues", f"--database={setup.url()}", "--json"],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and '"q"' in shown.stdout, shown.stderr
+        database.reset(host="127.0.0.1", port=redis_server.port, db=0)
+        from limpyd_jobs.dashboard import create_app
+
+        page = create_app(setup.url(), secret_key="tests").test_client().get("/api/counts")
+        assert page.status_code == 200 and [queue["name"] for queue in page.get_json()["queues"]] == ["q"]
     finally:
         database.reset(host="127.0.0.1", port=redis_server.port, db=0)
         setup.stop()
