@@ -26,6 +26,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from copy import copy
 from typing import Any, TypeVar
@@ -318,11 +319,20 @@ def registered_models(database: Any) -> set[str]:
 
 def note_server_time(database: Any, server_now: float) -> float:
     """Note how far Redis's clock is from this host's (``server_now``, read by a script just now);
-    returns the offset (seconds Redis is ahead). Used to turn due times into local wake-ups only."""
-    import time
-
+    returns the offset (seconds Redis is ahead): for wake-ups, and where delays start."""
     offset = database.__dict__["server_offset"] = server_now - time.time()
+    database.__dict__["server_offset_at"] = time.monotonic()
     return offset
+
+
+def server_offset(database: Any, max_age: float = 60.0) -> float:
+    """How far Redis's clock is ahead of this host's: as last noted, or read (TIME) if that was
+    more than ``max_age`` seconds ago."""
+    noted = database.__dict__.get("server_offset_at")
+    if noted is None or time.monotonic() - noted > max_age:
+        seconds, microseconds = database.connection.time()
+        return note_server_time(database, seconds + microseconds / 1_000_000)
+    return database.__dict__["server_offset"]
 
 
 def local_time(database: Any, server_score: float | None) -> float | None:

@@ -89,3 +89,18 @@ def test_skewed_clocks_take_nothing_from_live_workers(connection, tmp_path):
         assert "declared dead" not in "".join(log.read_text() for log in logs)
     finally:
         stop(workers)
+
+
+@pytest.mark.parametrize("skew", ["-90s", "+90s"])
+def test_delayed_for_counts_from_redis_time_on_a_skewed_host(connection, skew):
+    """A producer whose clock is off adds a job delayed by 30 s: it is due 30 s after Redis's now."""
+    import sys
+
+    script = ("from limpyd_jobs import Job; "
+              "Job.add_job(identifier='later', queue_name='skew', delayed_for=30)")
+    subprocess.run(["faketime", "-f", skew, sys.executable, "-c", script], check=True, timeout=60,
+                   env={**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    seconds, microseconds = connection.time()
+    job = Job.collection(identifier="later").instances()[0]
+    due = connection.zscore(f"{job.queue_key.hget()}:delayed", job.ident)
+    assert abs(due - (seconds + microseconds / 1e6 + 30)) < 5  # not 90 s off
