@@ -12,9 +12,12 @@
 - ``model_name(model)``, ``pk_of(instance)``, ``shut_down(connection)``: a model's name in its
   keys; an instance's pk without a round trip when it is known; ending a blocking read on a
   redis-py connection from a signal handler.
+- ``note_server_time``, ``server_offset``, ``local_time``: how far Redis's clock is from this
+  host's, kept on each database (for wake-ups, and where relative delays start).
 - ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
-  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO; ``JobsDatabase.lazy``
-  makes one whose settings are read on first use (the models' ``REDIS_URL``, not at import).
+  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO, and connecting
+  through ``connection.client_for`` (sentinels); ``JobsDatabase.lazy`` makes one whose settings
+  are read on first use (the models' ``REDIS_URL``, not at import).
 
 ``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
 (collections, filters, ``get``, ``hget``, ``delete``).
