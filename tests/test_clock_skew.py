@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from chaos import _command, stop
 
 from limpyd_jobs import STATUSES, Job
 from limpyd_jobs.protocol import KEYS
+from limpyd_jobs.utils import to_utc
 
 TESTS_DIR = str(Path(__file__).parent)
 QUEUE = "skew"
@@ -26,8 +26,20 @@ OPTIONS = ["--max-loops=100000", "--timeout=0.2", "--no-title", "--heartbeat-int
            "--heartbeat-timeout=3", "--recovery-delay=0.2", "--fetch-delayed-delay=0.2",
            "--logger-level=WARNING"]
 
+#: libfaketime, preloaded into the worker itself (``faketime`` would run it as a child of its own,
+#: which a signal to the process started does not reach).
+FOLDERS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib")
+LIBFAKETIME = next((str(path) for folder in FOLDERS
+                    for path in [Path(folder) / "faketime" / "libfaketime.so.1"] if path.exists()), None)
+
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("faketime") is None, reason="needs libfaketime (faketime)")]
+              pytest.mark.skipif(LIBFAKETIME is None, reason="needs libfaketime (Debian's faketime)")]
+
+
+def skewed(skew: str) -> dict[str, str]:
+    """The environment of a process whose clock is off by ``skew`` (time.time(), datetime.now()),
+    but not its monotonic clock (libfaketime makes timed waits hang or fail with it)."""
+    return {**os.environ, "LD_PRELOAD": LIBFAKETIME, "FAKETIME": skew, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 def long_work(job, queue):
@@ -41,10 +53,7 @@ def long_work(job, queue):
 def _worker(skew: str | None, log: Path) -> subprocess.Popen:
     command = [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=test_clock_skew.long_work",
                f"--pythonpath={TESTS_DIR}", *OPTIONS]
-    environment = dict(os.environ)
-    if skew:  # the whole process sees its host's clock off by `skew` (time.time(), datetime.now());
-        command = ["faketime", "-f", skew, *command]  # not the monotonic clock (timed waits hang)
-        environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    environment = skewed(skew) if skew else dict(os.environ)
     with log.open("a") as output:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=output, env=environment)
 
@@ -65,6 +74,10 @@ def test_skewed_clocks_take_nothing_from_live_workers(connection, tmp_path):
         assert _wait(lambda: connection.zcard(KEYS.workers()) == 3, 30), "the workers did not register"
         seconds, microseconds = connection.time()
         added_at = seconds + microseconds / 1e6
+        # the clocks are off indeed: each worker wrote when it started, by its own clock
+        offsets = sorted(round((to_utc(connection.hget(KEYS.worker(worker=worker), "started")).timestamp()
+                                - added_at) / 30) * 30 for worker in connection.zrange(KEYS.workers(), 0, -1))
+        assert offsets == [-90, 0, 90]
         delayed = Job.add_job(identifier="delayed", queue_name=QUEUE, delayed_for=4)
         jobs = Job.add_jobs([f"long:{number}" for number in range(15)], queue_name=QUEUE)
         everything = [*jobs, delayed]
@@ -78,7 +91,8 @@ def test_skewed_clocks_take_nothing_from_live_workers(connection, tmp_path):
         # each of the three ran some: the skewed ones were not kept out (nor their jobs taken)
         registered = {connection.hget(KEYS.worker(worker=worker), "pid")
                       for worker in connection.zrange(KEYS.workers(), 0, -1)}
-        assert {pid for _, pid, _ in runs} == registered and len(registered) == 3  # (faketime's children)
+        pids = {worker.pid for worker in workers}
+        assert {int(pid) for _, pid, _ in runs} == {int(pid) for pid in registered} == pids
         metrics = [connection.hget(KEYS.metrics(queue=key), "recovered")
                    for key in {job.queue_key.hget() for job in everything}]
         assert [value for value in metrics if value not in (None, "0")] == []  # nothing recovered
@@ -98,8 +112,7 @@ def test_delayed_for_counts_from_redis_time_on_a_skewed_host(connection, skew):
 
     script = ("from limpyd_jobs import Job; "
               "Job.add_job(identifier='later', queue_name='skew', delayed_for=30)")
-    subprocess.run(["faketime", "-f", skew, sys.executable, "-c", script], check=True, timeout=60,
-                   env={**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, env=skewed(skew))
     seconds, microseconds = connection.time()
     job = Job.collection(identifier="later").instances()[0]
     due = connection.zscore(f"{job.queue_key.hget()}:delayed", job.ident)
