@@ -235,10 +235,11 @@ _local = threading.local()
 
 
 def connected(connection: Any) -> Any:
-    """``connection``, connected by its own ``connect`` if it is not: a connection to the master
-    of sentinels asks them where the master is (a send reconnects to the last address it knew)."""
-    if getattr(connection, "_sock", True) is None:
-        connection.connect()
+    """``connection``, pointed at the master the sentinels name now if it is a disconnected
+    connection to a sentinels' master (sending on it reconnects to the last address it knew)."""
+    pool = getattr(connection, "connection_pool", None)  # only sentinel-managed connections have one
+    if pool is not None and getattr(connection, "_sock", True) is None and getattr(pool, "is_master", False):
+        connection.host, connection.port = pool.get_master_address()
     return connection
 
 
