@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from .clock import liveness_time
 from .constants import LOGGER_NAME
 from .exceptions import ConfigurationException
 from .models import Queue
@@ -98,7 +99,8 @@ class JobsCollector(Collector):
             oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
         yield from counters.values()
         yield from (durations, waiting, delayed, oldest)
-        alive = reader.connection.zcount(KEYS.workers(), now - self.heartbeat_timeout, "+inf")
+        beat_limit = liveness_time(self.queue_model.clock, reader.connection) - self.heartbeat_timeout
+        alive = reader.connection.zcount(KEYS.workers(), beat_limit, "+inf")
         yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
 
 

@@ -17,7 +17,7 @@ from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd_extensions import related
 
 from . import orm
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, script_time
 from .connection import default_settings
 from .due import DueSet
 from .exceptions import (
@@ -81,6 +81,22 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
     namespace = configured_prefix() or "jobs"
     database = orm.JobsDatabase.lazy(default_settings)  # REDIS_URL is read on first use
     clock: Clock = SYSTEM_CLOCK
+
+    @classmethod
+    def delays_start(cls, now: datetime, delayed_for: Any) -> datetime:
+        """When a ``delayed_for`` delay starts: ``now`` on Redis's clock (this host's, moved by
+        their offset, read at most once a minute), which decides when delayed jobs are due."""
+        if delayed_for is None or not cls.clock.server_time:
+            return now
+        return now + timedelta(seconds=orm.server_offset(cls.database))
+
+    @classmethod
+    def due_now_score(cls, now_score: float) -> float:
+        """``now_score`` on Redis's clock: what tells whether a delay is over, as the workers
+        moving delayed jobs tell it."""
+        if not cls.clock.server_time:
+            return now_score
+        return now_score + orm.server_offset(cls.database)
 
     @classmethod
     def use_database(cls, database: Any) -> Any:
@@ -270,7 +286,7 @@ class Queue(BaseJobsModel):
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
         """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip; returns
         ``(ident, reason)`` for the idents that name no job."""
-        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=cls.clock.time(),
+        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=script_time(cls.clock),
                                     queues=names_by_pk).failures
 
 
@@ -461,8 +477,10 @@ class Job(orm.Snapshot, BaseJobsModel):
             priority = clean_priority(priority)
         now = cls.clock.now()
         when = None if delayed_until is None and delayed_for is None else compute_delayed_until(
-            delayed_until, delayed_for, now)
+            delayed_until, delayed_for, cls.delays_start(now, delayed_for))
         now_str, now_score = stored(now)
+        if when:
+            now_score = cls.due_now_score(now_score)
         delayed_str, delayed_score = stored(when) if when else ("", "")
         script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
         arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
@@ -559,7 +577,9 @@ class Job(orm.Snapshot, BaseJobsModel):
             identifier = clean_identifier(values.pop("identifier", None))
             name = cls._resolve_queue_name(values.pop("queue_name"))
             job_priority = clean_priority(values.pop("priority"))
-            when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"), now)
+            delayed_for = values.pop("delayed_for")
+            when = compute_delayed_until(values.pop("delayed_until"), delayed_for,
+                                         cls.delays_start(now, delayed_for))
             item_prepend = int(bool(values.pop("prepend")))
             if (identifier, name) in by_identifier:  # as a second add_job would: priority up, maybe first
                 record = records[by_identifier[identifier, name]]
@@ -578,6 +598,8 @@ class Job(orm.Snapshot, BaseJobsModel):
     def _add_chunk(cls, records: list[list[Any]], queue_model: type[Queue]) -> list[str]:
         """Run add_jobs.lua for some records; return their job pks."""
         now_str, now_score = stored(cls.clock.now())
+        if any(record[4] != "" for record in records):  # delayed jobs: due by Redis's clock
+            now_score = cls.due_now_score(now_score)
         added = add_jobs.call(cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
                               register=cls._unregistered(), queue_model=queue_model._name, now_str=now_str,
                               now_score=now_score, records=records)
@@ -627,11 +649,13 @@ class Job(orm.Snapshot, BaseJobsModel):
         name and priority (the job then takes that priority); ``release_from``: a worker id.
         False if the attempt token of this instance is not the job's any more."""
         delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
+        if now_score is None:
+            now_score = self.due_now_score(self.clock.time()) if delayed else self.clock.time()
         enqueued = enqueue_job.call(
             self.database, job_model=self._name, pk=self.pk.get(), ident=self.ident,
             queue_model=queue_model._name, queue_pk=queue_pk, queue_name=queue_name, priority=priority,
             delayed_str=delayed_str,
-            delayed_score=delayed_score, now_score=self.clock.time() if now_score is None else now_score,
+            delayed_score=delayed_score, now_score=now_score,
             prepend=prepend, set_priority=not queue_pk, release_from=release_from, token=self._attempt_token)
         if enqueued.queue_created:
             queue_model._found(enqueued.queue_pk, True)
@@ -655,7 +679,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         if status != STATUSES.ERROR:
             raise LimpydJobsException(f"job {self.ident} cannot be requeued: it is not in ERROR but "
                                       f"{STATUSES.by_value(status, repr(status))}")
-        when = compute_delayed_until(delayed_until, delayed_for, self.clock.now())
+        start = self.delays_start(self.clock.now(), delayed_for)
+        when = compute_delayed_until(delayed_until, delayed_for, start)
         return self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
 
     # --- execution and hooks (no-ops, for subclasses to override)

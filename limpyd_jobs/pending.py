@@ -26,6 +26,7 @@ from typing import Any
 import redis
 from limpyd import fields
 
+from .connection import client_for
 from .due import DueSet
 from .models import BaseJobsModel, Job
 from .protocol import KEYS
@@ -93,7 +94,7 @@ def _default_client() -> redis.Redis:
     settings = dict(BaseJobsModel.database.connection_settings)
     key = repr(sorted(settings.items()))
     if key not in _raw_clients:
-        _raw_clients[key] = redis.Redis(**settings)
+        _raw_clients[key] = client_for(settings)
     return _raw_clients[key]
 
 

@@ -34,7 +34,8 @@ LOG_FORMAT = "[%(process)d] %(asctime)s (%(name)s) %(levelname)-8s %(message)s"
 #: The values of ``--log-format``.
 LOG_FORMATS = ("text", "json")
 
-DATABASE_HELP = "Redis database to use: host:port:db, or a redis://, rediss:// or unix:// URL"
+DATABASE_HELP = ("Redis database to use: host:port:db, or a redis://, rediss://, unix:// or "
+                 "redis+sentinel://host:port[,host:port]/service/db URL")
 
 
 class CannotConnect(ConfigurationException):

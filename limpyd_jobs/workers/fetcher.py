@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import redis
 from redis.exceptions import RedisError
 
+from .. import orm
 from ..clock import Clock
+from ..connection import client_for
 from ..constants import LOGGER_NAME
 from ..models import Queue
 from ..orm import model_name, shut_down
@@ -158,8 +159,9 @@ class Fetcher:
         batch = taken if isinstance(taken, list) else [taken]
         last = batch[-1]
         self.counts = (last.waiting, last.delayed)
-        self.next_due = last.next_due
-        self.on_next_due(last.next_due)
+        due = last.next_due  # on Redis's clock, when it decides: as a time of this worker's clock
+        self.next_due = orm.local_time(self.queue_model.database, due) if self.clock.server_time else due
+        self.on_next_due(self.next_due)
         return [one for one in batch if one.outcome != TakeOutcome.EMPTY]
 
     @property
@@ -198,7 +200,7 @@ class WakeUpWait:
         settings = dict(self.database.connection_settings)
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._connection is None or self._connection[0] != settings:
-            client = redis.Redis(decode_responses=True, **settings)
+            client = client_for(settings, decode_responses=True)  # a master found through sentinels
             self._connection = (settings, client.connection_pool.get_connection())
         return self._connection[1]
 
@@ -210,7 +212,7 @@ class WakeUpWait:
         try:
             if must_stop():
                 return False
-            connection.send_command("BLPOP", *self.keys, seconds)
+            orm.connected(connection).send_command("BLPOP", *self.keys, seconds)
             reply = connection.read_response()
             self.woken_by = reply[0] if reply else None
             return bool(reply)
