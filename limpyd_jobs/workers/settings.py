@@ -262,9 +262,15 @@ class WorkerSettings:
         "before a job of a higher priority added meanwhile", "--prefetch=8")
     # --- reliability
     execution_mode: str = option(
-        "inprocess", choice("inprocess", "fork", "prefork"),
+        "inprocess", choice("inprocess", "fork", "prefork", "threads", "asyncio"),
         "Where jobs run: in the worker process (inprocess), in a child forked per job (fork), "
-        "or in a pre-forked child reused across jobs (prefork)", "--execution-mode=fork")
+        "or in a pre-forked child reused across jobs (prefork); with --concurrency, in a pool of threads "
+        "(threads), on an event loop (asyncio), or, inprocess, each on the one that fits it",
+        "--execution-mode=fork")
+    concurrency: int = option(
+        1, integer(1, PREFETCH_MAX), "Jobs in flight at once in the worker process (at most 1000): "
+        "`async def` ones as coroutines on one event loop, the others in a pool of threads (1: one at "
+        "a time)", "--concurrency=100")
     job_timeout: float | None = option(
         None, optional(clean_timeout),
         "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it", "--job-timeout=300")
@@ -349,6 +355,10 @@ def check(values: Any) -> None:
         problem = object_problem(name, getattr(values, name))
         if problem:
             raise ConfigurationException(f"{name}: {getattr(values, name)!r} {problem}")
+    if values.concurrency > 1 and values.execution_mode in ("fork", "prefork"):
+        raise ConfigurationException(
+            f"concurrency runs jobs in the worker process: not with execution_mode {values.execution_mode} "
+            "(--processes runs several processes)")
     for module in values.job_modules or ():
         try:
             importlib.import_module(module)
