@@ -221,7 +221,7 @@ class Flights:
     def give_back_all(self) -> None:
         """Put every job in flight back at the front of its queue (their ends are discarded)."""
         worker = self.worker
-        for ident, flight in list(self.flying.items()):
+        for ident, flight in reversed(list(self.flying.items())):  # each to the front: the first ends first
             if flight.lane.abandon(flight):
                 del self.flying[ident]
                 try:
