@@ -123,7 +123,7 @@ def chaos_work(job, queue):
 
     import redis
 
-    time.sleep(0.002)
+    time.sleep(float(os.environ.get("CHAOS_WORK_SECONDS", 0.002)))
     port = int(os.environ["CHAOS_DIRECT_PORT"])
     client = _direct.get(port) or _direct.setdefault(port, redis.Redis(port=port))
     client.rpush("executions", job.identifier.hget())
