@@ -132,13 +132,20 @@ class LoopLane(Lane):
         super().__init__(land)
         self.worker_id = worker_id
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[Flight] = []  # submitted, not started yet: started together
+        self._called = False
 
     def submit(self, flight: Flight) -> None:
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
             threading.Thread(target=self.loop.run_forever, daemon=True,
                              name=f"limpyd-jobs-{self.worker_id}-loop").start()
-        self.loop.call_soon_threadsafe(self._start, flight)
+        with self._lock:
+            self._waiting.append(flight)
+            if self._called:  # the loop is told already: it starts this one with the others
+                return
+            self._called = True
+        self.loop.call_soon_threadsafe(self._start_waiting)
 
     def abandon(self, flight: Flight) -> bool:
         """Cancel a flight's task (its end is discarded)."""
@@ -152,9 +159,12 @@ class LoopLane(Lane):
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)
 
-    def _start(self, flight: Flight) -> None:
-        if flight.state == RUNNING:
-            flight.task = self.loop.create_task(self._run(flight))
+    def _start_waiting(self) -> None:
+        with self._lock:
+            waiting, self._waiting, self._called = self._waiting, [], False
+        for flight in waiting:
+            if flight.state == RUNNING:
+                flight.task = self.loop.create_task(self._run(flight))
 
     async def _run(self, flight: Flight) -> None:
         try:
