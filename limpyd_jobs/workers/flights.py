@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from ..exceptions import JobTimeout
 from ..models import Job, Queue
 from .attempt import Attempt
@@ -147,7 +149,10 @@ class Flights:
         with self._poke_lock:
             poke, self._poke_armed = self._poke_armed, False
         if poke:  # it blocks on the wake-up lists: a token in its own list ends the wait
-            self.worker.connection.rpush(self.worker.wakeup_key, "landed")
+            try:
+                self.worker.connection.rpush(self.worker.wakeup_key, "landed")
+            except RedisError as exc:  # its wait ends at its timeout instead
+                self.worker.log(f"could not wake the worker up ({exc})", level="debug")
 
     def settle(self, block: bool) -> None:
         """End the flights that landed (waiting for one if ``block``): errors one by one, the

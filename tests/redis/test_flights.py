@@ -4,6 +4,7 @@ taken than free slots, hooks in the worker's thread, timeouts per job, ends writ
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from helpers import Tracker, tracked_worker, wait_until
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.exceptions import ConfigurationException
 from limpyd_jobs.tasks import TaskJob
+from limpyd_jobs.testing.proxy import FaultyProxy, script
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.title import banner
 
@@ -189,3 +191,31 @@ def test_concurrency_needs_the_worker_process():
         Worker("q", concurrency=4, execution_mode="fork")
     with pytest.raises(ConfigurationException, match="concurrency"):
         Worker("q", concurrency=0)
+
+
+@pytest.fixture
+def proxy(redis_server, database):
+    """A fault-injecting proxy between the models (and workers made afterwards) and Redis."""
+    with FaultyProxy(redis_server.port) as faulty:
+        database.reset(host="127.0.0.1", port=faulty.port, db=0)
+        yield faulty
+        faulty.calm()
+    database.reset(host="127.0.0.1", port=redis_server.port, db=0)
+
+
+@pytest.mark.parametrize("lost", ["take_many", "finish_all_and_take"])
+def test_a_lost_reply_loses_no_job_and_runs_none_twice(proxy, connection, lost):
+    jobs = Job.add_jobs([f"job:{number}" for number in range(12)], queue_name="q")
+    runs = collections.Counter()
+
+    async def callback(job, queue):
+        runs[job.identifier.hget()] += 1
+        await asyncio.sleep(0.01)
+
+    proxy.lose_reply(script(lost))
+    worker = burst_worker(callback, 4)
+    worker.run()
+    assert proxy.counts.lost == 1
+    assert statuses(jobs) == [STATUSES.SUCCESS] * 12
+    assert runs == {f"job:{number}": 1 for number in range(12)}
+    assert connection.zcard(worker.running_key) == 0
