@@ -219,3 +219,37 @@ def test_a_lost_reply_loses_no_job_and_runs_none_twice(proxy, connection, lost):
     assert statuses(jobs) == [STATUSES.SUCCESS] * 12
     assert runs == {f"job:{number}": 1 for number in range(12)}
     assert connection.zcard(worker.running_key) == 0
+
+
+def test_execution_modes_put_every_job_in_one_lane():
+    Job.add_jobs([f"job:{number}" for number in range(4)], queue_name="q")
+    on_loop, in_threads = [], []
+
+    def plain(job, queue):  # on the loop: it runs there, blocking it (for async code only)
+        on_loop.append(threading.current_thread().name)
+
+    burst_worker(plain, 4, execution_mode="asyncio").run()
+    assert len(on_loop) == 4 and all(name.endswith("-loop") for name in on_loop)  # the loop's thread
+
+    Job.add_jobs([f"again:{number}" for number in range(4)], queue_name="q")
+
+    async def coroutine(job, queue):  # in the threads, each on a loop of its own
+        in_threads.append(threading.current_thread().name)
+        await asyncio.sleep(0)
+
+    burst_worker(coroutine, 4, execution_mode="threads").run()
+    assert len(in_threads) == 4  # in the pool's threads, never on a loop's
+    assert all(name.startswith("limpyd-jobs-") and not name.endswith("-loop") for name in in_threads)
+
+
+def test_an_async_callback_runs_one_at_a_time_too():
+    job = Job.add_job("job", queue_name="q")
+
+    async def callback(job, queue):
+        await asyncio.sleep(0)
+        return "awaited"
+
+    worker = burst_worker(callback, 1)
+    assert not worker.flights.active  # the default: one job at a time, as before
+    worker.run()
+    assert job.status.hget() == STATUSES.SUCCESS
