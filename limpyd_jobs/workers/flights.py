@@ -86,14 +86,14 @@ class Flights:
     def _take_one(self) -> bool:
         """Take one job (waiting for one if none is kept), and launch it. True if one was taken."""
         worker = self.worker
-        worker.notify("before_fetch", worker)
-        worker.fetcher.prefetch = max(self.room, 1)  # never more taken than free slots
-        with self._poke_lock:
+        with self._poke_lock:  # armed before looking at the landings: none is missed
             self._poke_armed = bool(self.flying)
         if self.flying and not worker.fetcher.holds_one and not self.landed.empty():
             with self._poke_lock:
                 self._poke_armed = False
             return False  # end those first: their write takes the next jobs along
+        worker.notify("before_fetch", worker)
+        worker.fetcher.prefetch = max(self.room, 1)  # never more taken than free slots
         try:
             queue, job = worker.wait_for_job() or (None, None)
         finally:
