@@ -107,7 +107,8 @@ def main() -> None:
                 result = measure(server, name, concurrency, jobs_for(concurrency, args.jobs))
                 results.setdefault(name, {})[concurrency] = result
                 print(f"# {name} N={concurrency}: {result['jobs']} jobs, {result['rate']:.0f} jobs/s "
-                      f"({result['ideal']:.0%} of ideal), peak RSS {result['rss'] / 2**20:.1f} MiB", flush=True)
+                      f"({result['ideal']:.0%} of ideal), peak RSS {result['rss'] / 2**20:.1f} MiB",
+                      flush=True)
     print("\n| system | job | " + " | ".join(f"N={n} jobs/s (of ideal)" for n in args.concurrency)
           + " | peak RSS at the largest N | memory per in-flight job |")
     print("|" + " --- |" * (len(args.concurrency) + 4))
