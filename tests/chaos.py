@@ -4,6 +4,7 @@ processes that exited on their own. ``tests/test_chaos.py`` runs short ones; for
 
     .venv/bin/python tests/chaos.py network --seconds 40 --jobs 1200
     .venv/bin/python tests/chaos.py kill --jobs 300
+    .venv/bin/python tests/chaos.py kill --jobs 1000 --concurrency 50 --work 0.2
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ def main() -> None:
     parser.add_argument("--lose", type=float, default=0.01, help="probability of a lost reply, per request")
     parser.add_argument("--mode", default="inprocess", help="execution mode (kill)")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs in flight per worker (kill)")
+    parser.add_argument("--work", type=float, default=0.002, help="seconds each job works (kill)")
     args = parser.parse_args()
     from limpyd_jobs.testing.server import RedisServer
 
@@ -213,7 +215,7 @@ def main() -> None:
         if args.kind == "network":
             print(network(server.port, args.seconds, args.jobs, args.reset, args.lose))
         else:
-            print(kill(server.port, args.jobs, mode=args.mode, concurrency=args.concurrency))
+            print(kill(server.port, args.jobs, mode=args.mode, concurrency=args.concurrency, work=args.work))
 
 
 if __name__ == "__main__":
