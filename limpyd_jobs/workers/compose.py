@@ -13,6 +13,7 @@ from .endings import Endings
 from .executors import EXECUTORS
 from .failures import Failures
 from .fetcher import Fetcher, WakeUpWait
+from .flights import Flights, FlightsExecutor
 from .holding import Holdings
 from .lifecycle import RunSteps
 from .lookout import Lookout
@@ -93,7 +94,9 @@ def compose(worker: Any) -> None:
     worker.recorder = Recorder(worker.queue_model, worker.id, worker.clock, worker.signals.stopping_now,
                                worker.log)
     worker.runner = JobRun(worker)
-    worker.executor = EXECUTORS[worker.execution_mode](worker.runner.run, worker.timeout_grace)
+    worker.flights = Flights(worker)
+    worker.executor = (FlightsExecutor(worker.flights, worker.timeout_grace) if worker.flights.active
+                       else EXECUTORS[worker.execution_mode](worker.runner.run, worker.timeout_grace))
     worker.endings = Endings(worker)
     worker.batch = SuccessBatch(worker)
     worker.failures = Failures(worker)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +66,8 @@ class JobRun:
         try:
             with (guard or worker.executor.guard)(attempt.timeout):
                 result = (worker.execute if job.runs_itself else worker.callback)(job, queue)
+                if inspect.isawaitable(result):  # an ``async def`` callback: run on a loop of its own
+                    result = asyncio.run(_awaited(result))
         except Exception as exc:
             job.drop_snapshot()  # its end is written by scripts: read from Redis from now on
             worker.notify("after_run", worker, attempt, exc)
@@ -88,3 +92,7 @@ class JobRun:
             worker.endings.call_hook(job, worker.job_error, job, queue, error)
         elif outcome.kind == INTERRUPTED:
             worker.give_back(job, queue)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

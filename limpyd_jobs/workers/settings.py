@@ -272,9 +272,13 @@ class WorkerSettings:
         "--prefetch=8")
     # --- reliability
     execution_mode: str = option(
-        "inprocess", choice("inprocess", "fork", "prefork"),
-        "Where jobs run: in the worker (inprocess), a child per job (fork), a reused child (prefork)",
+        "inprocess", choice("inprocess", "fork", "prefork", "threads", "asyncio"),
+        "Where jobs run: inprocess, fork (a child per job), prefork, threads or asyncio (--concurrency)",
         "--execution-mode=fork")
+    concurrency: int = option(
+        1, integer(1, PREFETCH_MAX),
+        "Jobs in flight at once (at most 1000): async ones on an event loop, others in threads",
+        "--concurrency=100")
     job_timeout: float | None = option(
         None, optional(clean_timeout),
         "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it", "--job-timeout=300")
@@ -360,6 +364,10 @@ def check(values: Any) -> None:
         problem = object_problem(name, getattr(values, name))
         if problem:
             raise ConfigurationException(f"{name}: {getattr(values, name)!r} {problem}")
+    if values.concurrency > 1 and values.execution_mode in ("fork", "prefork"):
+        raise ConfigurationException(
+            f"concurrency runs jobs in the worker process: not with execution_mode {values.execution_mode} "
+            "(--processes runs several processes)")
     for module in values.job_modules or ():
         try:
             importlib.import_module(module)

@@ -33,7 +33,8 @@ def banner(worker: Any) -> str:
     options.append(f"requeue_times={worker.requeue_times}")
     if worker.requeue_times:
         options.append(f"(delay {worker.requeue_delay_delta}s, backoff x{worker.requeue_backoff})")
-    mode = worker.execution_mode + (" burst" if worker.burst else "")
+    mode = worker.execution_mode + (f" {worker.flights.describe()}" if worker.flights.active else "")
+    mode += " burst" if worker.burst else ""
     return (f"limpyd-jobs {__version__} worker {worker.id} started on Redis "
             f"{describe(worker.queue_model.database.connection_settings)}: queues={','.join(worker.queues)} "
             f"mode={mode} {' '.join(options)}")

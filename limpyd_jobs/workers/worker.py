@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .executors import InProcessExecutor
     from .failures import Failures
     from .fetcher import Fetcher, WakeUpWait
+    from .flights import Flights
     from .holding import Holdings
     from .lifecycle import RunSteps
     from .lookout import Lookout
@@ -69,6 +70,7 @@ class Worker(WorkerSettings):
     endings: Endings
     batch: SuccessBatch
     failures: Failures
+    flights: Flights
     steps: RunSteps
     presence: registry.Presence
 
@@ -205,6 +207,8 @@ class Worker(WorkerSettings):
 
     def run_one(self) -> bool:
         """One pass of the loop: maintenance, then wait for a job and run it. True if one was taken."""
+        if self.flights.active:  # with concurrency: several jobs in flight
+            return self.flights.run_one()
         self.maintenance.run_due()
         if self.must_stop():  # a HALT, or a signal, seen during the maintenance
             return False

@@ -37,7 +37,8 @@ def test_parameters_tuple_and_defaults(make_worker):
     )
     assert Worker.parameters[17:] == (
         "requeue_backoff", "requeue_jitter", "requeue_max_delay", "never_retry", "burst", "prefetch",
-        "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
+        "execution_mode", "concurrency", "job_timeout", "timeout_grace", "heartbeat_interval",
+        "heartbeat_timeout",
         "recovery_delay", "lost_job_max_tries", "queue_cycle", "job_modules", "metrics_port", "metrics_host",
         "keep_finished",
         "finished_ttl",
