@@ -34,7 +34,6 @@ from redis.exceptions import RedisError
 
 from .. import operations
 from ..constants import __version__
-from ..databases import use_database
 from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, InvalidValue
 from ..models import Queue
 from ..operations import JobInfo, OperationError
@@ -46,9 +45,11 @@ from .common import (
     RET_OK,
     RET_USAGE,
     CannotConnect,
-    add_database_argument,
+    add_connection_arguments,
     check_connection,
+    connect,
     error_line,
+    reader_gone,
     redis_failed,
 )
 
@@ -75,17 +76,18 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The arguments of the commands that look at queues, jobs and workers, and act on them."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Look at queues, jobs and workers, and act on them. A JOB is its ident "
+        prog=prog, description="Look at queues, jobs and workers, and act on them. A JOB is its ident "
                                "(module.Class:pk) or QUEUE/identifier.")
-    add_database_argument(parser)
+    add_connection_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
-        add_database_argument(sub, default=argparse.SUPPRESS)
+        add_connection_arguments(sub, subcommand=True)
         if name in READ_COMMANDS:
             sub.add_argument("--json", action="store_true", help="write JSON instead of text")
         return sub
@@ -447,7 +449,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None,
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     runner = _Command(args, out or sys.stdout, stop or threading.Event())
     try:
-        use_database(args.database)
+        connect(args.database, args.config)
         operations.use_timeouts()  # a hung Redis: a one-line error within seconds
         check_connection()
         return getattr(runner, args.command.replace("-", "_"))()
@@ -461,6 +463,8 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None,
         return error_line(PROG, exc, RET_USAGE)
     except KeyboardInterrupt:
         return RET_OK
+    except BrokenPipeError:  # the reader went away (``info --watch | head``): nothing more to say
+        return reader_gone()
 
 
 def run() -> None:

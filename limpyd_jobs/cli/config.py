@@ -49,6 +49,7 @@ from .common import (
     RET_IMPORT,
     RET_OK,
     RET_USAGE,
+    SHARED_SECTION,
     CannotImport,
     OneLineParser,
     check_connection,
@@ -133,10 +134,14 @@ def read_config_file(path: str) -> dict[str, str]:
     may use dashes or underscores). ConfigurationException names the file and what is wrong:
     unreadable, no such section, a key that is no option."""
     parser = read_ini(path, f"argument --config: {path!r}")
-    if not parser.has_section(CONFIG_SECTION):
+    if not parser.has_section(CONFIG_SECTION) and not parser.has_option(SHARED_SECTION, "database"):
         raise ConfigurationException(f"argument --config: {path!r} has no [{CONFIG_SECTION}] section")
     names = {setting.name for setting in OPTIONS} - {"config"}
     values: dict[str, str] = {}
+    shared = ({"database": parser.get(SHARED_SECTION, "database")}  # what every command reads
+              if parser.has_option(SHARED_SECTION, "database") else {})
+    if not parser.has_section(CONFIG_SECTION):
+        return shared
     for key, value in parser.items(CONFIG_SECTION):
         name = key.strip().replace("-", "_")
         if name not in names:
@@ -146,7 +151,7 @@ def read_config_file(path: str) -> dict[str, str]:
             raise ConfigurationException(
                 f"argument --config: option {name!r} given twice in [{CONFIG_SECTION}] of {path!r}")
         values[name] = value
-    return values
+    return {**shared, **values}
 
 
 def configured_values(given: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:

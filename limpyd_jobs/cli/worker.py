@@ -66,7 +66,7 @@ def load_config_class(path: str | None) -> type[WorkerConfig]:
     return config_class
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     add_current_directory()
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in reversed(early.pythonpath):
         if path not in sys.path:
             sys.path.insert(0, path)
-    return run_command(PROG, lambda: load_config_class(early.worker_config)([PROG, *argv]).execute())
+    return run_command(prog, lambda: load_config_class(early.worker_config)([prog, *argv]).execute())
 
 
 def run() -> None:

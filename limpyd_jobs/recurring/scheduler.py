@@ -32,7 +32,7 @@ from limpyd import fields
 from .. import orm
 from ..constants import LOGGER_NAME
 from ..due import DueSet
-from ..exceptions import LimpydJobsException
+from ..exceptions import InvalidValue, LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
 from ..operations.writes import HALT, control
 from ..outages import every, log_to
@@ -45,6 +45,9 @@ from .rules import CONTINUE, BadSchedule, parse
 TIMELINE_PK = "all"
 #: Seconds a run may take when its schedule sets no timeout (a run past it is killed: DIE).
 DEFAULT_TIMEOUT = 10.0
+#: What a failed run does to its schedule: ends it (redbike's DIE, the default), or not.
+DIE, CONTINUE_ON_ERROR = "die", "continue"
+ON_ERROR = (DIE, CONTINUE_ON_ERROR)
 logger = logging.getLogger(LOGGER_NAME)
 
 
@@ -74,6 +77,8 @@ class RecurringSchedule(BaseJobsModel):
     reason = fields.InstanceHashField()
     #: When the next run is due, while it waits for the end of the running one (set meanwhile).
     deferred = fields.InstanceHashField()
+    #: What a failed run does: ``die`` (or ''), the schedule ends; ``continue``, the next run is placed.
+    on_error = fields.InstanceHashField()
 
 
 class Timeline(BaseJobsModel):
@@ -102,8 +107,11 @@ class RecurringJob(Job):
         if isinstance(exception, (StopWork, UnsetJob)) and _same_version(job_id, version):
             set_schedule(job_id, "STOP") if isinstance(exception, StopWork) else unset_schedule(job_id)
             return
-        # DIE, unless the schedule was set anew meanwhile: then its deferred run is placed
-        _placed(job_id, version, ScheduleEvent.DIE, reason=f"{type(exception).__name__}: {exception}")
+        # DIE (the next run placed only for on_error=continue, by the script), unless the schedule
+        # was set anew meanwhile: then its deferred run is placed
+        same = RecurringSchedule.exists(pk=job_id) and _same_version(job_id, version)
+        next_run = _next_run(job_id)[1] if same else None
+        _placed(job_id, version, ScheduleEvent.DIE, next_run, f"{type(exception).__name__}: {exception}")
 
 
 def default_queue_name(job_id: str) -> str:
@@ -130,15 +138,15 @@ def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_ru
 
 def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
                  queue_name: str | None = None, priority: int = 0, tz: str | None = None,
-                 timeout: float | None = None) -> str:
+                 timeout: float | None = None, on_error: str = DIE) -> str:
     """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
     timeline, straight in its queue if due, or after the end of a run running now. ``None``
-    unsets. ``timeout``: seconds each run may take (default: ``DEFAULT_TIMEOUT``). Returns the
-    status set. InvalidValue for a job id or queue name the workers cannot use (the job id's part
-    after its last ``:`` names the queue when ``queue_name`` is not given)."""
+    unsets; ``on_error``: ``die`` (a failed run ends it) or ``continue``. Returns the status set."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
+    if on_error not in ON_ERROR:
+        raise InvalidValue(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
     clean_schedule_id(job_id, queue_name or None)
     priority = clean_priority(priority)
     now = RecurringSchedule.clock.time()
@@ -153,7 +161,7 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
         schedule = "STOP"  # as redbike: the run placed now is the last one
     values = (("schedule", schedule, 0), ("tz", tz or "", 0), ("priority", int(priority), 0),
               ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0),
-              ("timeout", "" if timeout is None else clean_timeout(timeout), 0))
+              ("timeout", "" if timeout is None else clean_timeout(timeout), 0), ("on_error", on_error, 0))
     written = schedule_set.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_model=RecurringJob._name, model_repr=RecurringJob.get_model_repr(),
@@ -190,18 +198,21 @@ def reschedule(job_id: str, backoff: float | None = None, version: str | None = 
         return None
     if not _same_version(job_id, version):
         return _placed(job_id, version, ScheduleEvent.TML)
+    return _placed(job_id, version, *_next_run(job_id, backoff))
+
+
+def _next_run(job_id: str, backoff: float | None = None) -> tuple[ScheduleEvent, float | None]:
+    """The event and next run after a run of ``job_id``'s schedule (TML and when; STP; BAD)."""
     text, tz, start = RecurringSchedule(job_id).hmget("schedule", "tz", "start")
     try:
         schedule = parse(text, tz or None, start=float(start) if start else None)
-    except BadSchedule:
-        return _placed(job_id, version, ScheduleEvent.BAD)
+    except (BadSchedule, ValueError):
+        return ScheduleEvent.BAD, None
     now = RecurringSchedule.clock.time()
     if schedule.kind == CONTINUE:
-        return _placed(job_id, version, ScheduleEvent.TML, now + backoff if backoff else now)
+        return ScheduleEvent.TML, now + backoff if backoff else now
     next_run = schedule.next_run(now) if schedule.repeats else None  # NOW, AT and STOP run once at most
-    if next_run is None:
-        return _placed(job_id, version, ScheduleEvent.STP)
-    return _placed(job_id, version, ScheduleEvent.TML, next_run)
+    return (ScheduleEvent.STP, None) if next_run is None else (ScheduleEvent.TML, next_run)
 
 
 def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: float | None = None,
@@ -242,7 +253,8 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.sismember(KEYS.collection(model=model), job_id)
-            pipe.hmget(KEYS.hash(model=model, pk=job_id), "schedule", "status", "reason", "deferred")
+            pipe.hmget(KEYS.hash(model=model, pk=job_id), "schedule", "status", "reason", "deferred",
+                       "on_error")
             pipe.zscore(runs, job_id)
             pipe.sinter(KEYS.index(model=job_model, field="identifier", value=job_id),
                         KEYS.index(model=job_model, field="queued", value="1"))
@@ -255,11 +267,11 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
         statuses = iter(pipe.execute() if any(queued) else [])
     found = []
     for number, job_id in enumerate(job_ids):
-        exists, (text, status, reason, deferred), next_run, _ = read[4 * number:4 * number + 4]
+        exists, (text, status, reason, deferred, on_error), next_run, _ = read[4 * number:4 * number + 4]
         working = [next(statuses) == STATUSES.RUNNING for _ in queued[number]]
         if not exists:
             found.append({"job_id": job_id, "status": None, "next_run": None, "schedule": None,
-                          "working": False, "reason": None})
+                          "working": False, "reason": None, "on_error": None})
             continue
         if next_run is None and deferred:  # due after the end of the running run
             try:
@@ -267,7 +279,7 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
             except ValueError:
                 next_run = None
         found.append({"job_id": job_id, "status": status, "next_run": next_run, "schedule": text,
-                      "working": any(working), "reason": reason})
+                      "working": any(working), "reason": reason, "on_error": on_error or DIE})
     return found
 
 
