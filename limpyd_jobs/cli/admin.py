@@ -54,7 +54,9 @@ from .common import (
 )
 
 PROG = "limpyd-jobs"
-#: The commands that only read.
+#: Every command, and the commands that only read.
+COMMANDS = ("info", "queues", "workers", "jobs", "show", "errors", "requeue", "cancel", "empty", "pause",
+            "resume", "stop-workers", "health", "metrics")
 READ_COMMANDS = ("info", "queues", "workers", "jobs", "show", "errors", "health")
 METRICS_TOKEN_VARIABLE = "LIMPYD_JOBS_METRICS_TOKEN"
 METRICS_BASIC_AUTH_VARIABLE = "LIMPYD_JOBS_METRICS_BASIC_AUTH"

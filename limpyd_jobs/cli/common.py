@@ -199,15 +199,16 @@ def connect(given: str | None, config: str | None = None) -> None:
     use_database(database_value(given, config))
 
 
-def autocomplete(parser: argparse.ArgumentParser) -> None:
-    """Shell completion by ``argcomplete``, when it is installed and the shell asks for it."""
+def autocomplete(build: Callable[[], argparse.ArgumentParser]) -> None:
+    """Shell completion by ``argcomplete``, when it is installed and the shell asks for it (then
+    ``build`` makes the parser, and argcomplete exits)."""
     if "_ARGCOMPLETE" not in os.environ:
         return
     try:
         import argcomplete
     except ImportError:
         return
-    argcomplete.autocomplete(parser)
+    argcomplete.autocomplete(build())
 
 
 def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:

@@ -481,7 +481,7 @@ def start(argv: Sequence[str], prog: str = PROG) -> int:
 
 def entry_point() -> None:
     """Console-script entry point."""
-    autocomplete(make_parser())
+    autocomplete(make_parser)
     sys.exit(start(sys.argv[1:]))
 
 

@@ -22,8 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from ..exceptions import ConfigurationException
-from .common import import_object, run_command
-from .config import WorkerConfig, configured_values
+from .common import autocomplete, import_object, run_command
+from .config import WorkerConfig, configured_values, make_parser
 
 PROG = "limpyd-jobs-worker"
 
@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    autocomplete(lambda: make_parser(PROG))
     sys.exit(main())
 
 

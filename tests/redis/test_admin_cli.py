@@ -62,7 +62,7 @@ def filled(clock, make_worker):
 
 def test_the_entry_point_is_declared_and_help_lists_every_command(capsys):
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["limpyd-jobs"] == "limpyd_jobs.cli.admin:run"
+    assert scripts["limpyd-jobs"] == "limpyd_jobs.cli.main:run"
     code, out, _ = run(capsys, "--help")
     assert code == RET_OK
     for command in ("info", "queues", "workers", "jobs", "show", "errors", "requeue", "cancel", "empty",

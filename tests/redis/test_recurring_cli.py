@@ -281,7 +281,8 @@ def test_a_prefix_in_the_configuration_puts_every_key_under_it(tmp_path, redis_s
     environment = {name: value for name, value in os.environ.items() if name != "LIMPYD_JOBS_PREFIX"}
     done = subprocess.run([*command, "set", "report:q", "NOW"], cwd=tmp_path, env=environment,
                           capture_output=True, text=True, timeout=60)
-    said = "report:q: 'STOP' set, its run queued now; queue q, priority 0, timeout 10s (the default), on error die\n"
+    said = ("report:q: 'STOP' set, its run queued now; queue q, priority 0, timeout 10s (the default), "
+            "on error die\n")
     assert (done.returncode, done.stdout, done.stderr) == (0, "ENQ\n", said)
     keys = direct.keys("*")
     assert schedule_key("report:q", prefix="myapp") in keys
@@ -461,7 +462,8 @@ def test_set_says_what_it_set_and_unset_what_it_removed(schedule, clock):
     assert err == (f"report:q: 'AT:{clock.time() + 3600}' set, next run {when}; queue q, priority 0, "
                    "timeout 10s (the default), on error continue\n")
     assert json.loads(schedule("tell", "report:q")[1])["on_error"] == "continue"
-    assert schedule("unset", "report:q") == (0, "", f"report:q: schedule 'AT:{clock.time() + 3600}' removed\n")
+    removed = f"report:q: schedule 'AT:{clock.time() + 3600}' removed\n"
+    assert schedule("unset", "report:q") == (0, "", removed)
     assert schedule("unset", "report:q") == (0, "", "report:q: no schedule to remove\n")
 
 
