@@ -177,18 +177,19 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def _date(value: Any) -> str:
-    """A stored date or a timestamp, to the second, in UTC ("-" if none)."""
+    """A stored date or a timestamp, to the second, in UTC, said ("-" if none)."""
     moment = to_utc(value)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
 def queues_text(counts: list[operations.QueueCounts]) -> str:
     if not counts:
         return "no queue"
     rows = [(count.name, ",".join(map(str, count.priorities)), count.waiting, count.delayed, count.running,
-             count.success, count.error, "paused" if count.paused else "") for count in counts]
-    return table(("QUEUE", "PRIORITIES", "WAITING", "DELAYED", "RUNNING", "SUCCESS", "ERROR", ""), rows,
-                 right=(2, 3, 4, 5, 6))
+             count.success, count.error, count.canceled, "paused" if count.paused else "")
+            for count in counts]
+    return table(("QUEUE", "PRIORITIES", "WAITING", "DELAYED", "RUNNING", "SUCCESS", "ERROR", "CANCELED", ""),
+                 rows, right=(2, 3, 4, 5, 6, 7))
 
 
 def workers_text(states: list[operations.WorkerState], now: datetime) -> str:
@@ -196,7 +197,8 @@ def workers_text(states: list[operations.WorkerState], now: datetime) -> str:
         return "no worker"
     rows = []
     for state in states:
-        running = ", ".join(f"{job.ident} ({ago(job.since, now)})" for job in state.running) or "-"
+        running = ", ".join(f"{job.identifier or job.ident} ({ago(job.since, now)})"
+                            for job in state.running) or "-"
         status = ("alive" if state.alive else "dead") + (", stopping" if state.stopping else "")
         rows.append((state.id, state.host, state.pid or "-", ",".join(state.queues), state.mode, status,
                      ago(state.last_beat, now) + " ago", running))
@@ -225,15 +227,18 @@ def jobs_text(found: list[JobInfo], state: str, now: datetime) -> str:
     return table(headers, rows, right=(3, 4))
 
 
+#: The fields of a job that hold a time, shown as every time is (``_date``).
+_TIMES = ("added", "start", "end", "delayed_until")
 _SHOWN = ("identifier", "status", "queue", "priority", "tries", "added", "start", "end", "delayed_until",
           "queued", "attempt", "timeout", "cancel_on_error", "queue_key")
 
 
 def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[dict[str, Any]]) -> str:
     values = {**info.fields, "status": info.status, "queue": info.queue}
+    values.update({name: _date(values[name]) for name in _TIMES if values.get(name)})
     names = [name for name in _SHOWN if values.get(name)] + sorted(set(values) - set(_SHOWN))
     if info.worker:
-        since = f" (since {info.since:%Y-%m-%d %H:%M:%S})" if info.since else ""
+        since = f" (since {_date(info.since)})" if info.since else ""
         values["worker"] = info.worker + since
         names.append("worker")
     width = max(len(printable(name)) for name in [*names, "ident"])
@@ -251,7 +256,7 @@ def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[d
     for number, error in enumerate(errors, 1):
         fields = error.fields
         code = f" [{fields['code']}]" if fields.get("code") else ""
-        lines.append(printable(f"#{number} {fields.get('date_time', '-')} {fields.get('type', '')}{code}: "
+        lines.append(printable(f"#{number} {_date(fields.get('date_time'))} {fields.get('type', '')}{code}: "
                                f"{fields.get('message', '')}"))
         lines += [f"    {printable(line)}" for line in (fields.get("traceback") or "").rstrip().split("\n")]
     return "\n".join(lines)

@@ -65,6 +65,7 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
     running: dict[str, int] = {}
     for info in reader.running_jobs():
         running[info.fields.get("queue_key", "")] = running.get(info.fields.get("queue_key", ""), 0) + 1
+    canceled = reader.canceled_by_queue()
     found = []
     for name, group in by_name.items():
         totals = [sum(lengths[queue][index] for queue in group) for index in range(4)]
@@ -72,7 +73,8 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
         found.append(QueueCounts(
             name=name, priorities=[queue.priority for queue in group], waiting=totals[0], delayed=totals[1],
             running=sum(running.get(queue.key, 0) for queue in group), success=totals[2], error=totals[3],
-            paused=name in stopped, succeeded_total=succeeded))
+            paused=name in stopped, succeeded_total=succeeded,
+            canceled=sum(canceled.get(queue.key, 0) for queue in group)))
     return found
 
 
@@ -299,8 +301,9 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     details = reader.each(scored, lambda pipe, item: pipe.hgetall(KEYS.worker(worker=item[0]))
                           .get(KEYS.worker_control(worker=item[0])))
     running: dict[str, list[RunningJob]] = {}
+    identifiers = {info.ident: info.identifier for info in reader.running_jobs()}
     for ident, worker, score in reader.running():
-        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score)))
+        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or ""))
     limit = queue_model.clock.time() - heartbeat_timeout
     found = []
     for index, (worker_id, last_beat) in enumerate(scored):
