@@ -1,22 +1,7 @@
-"""``limpyd-jobs``: look at queues, jobs and workers, and act on them (``limpyd_jobs.operations``).
+"""``limpyd-jobs``'s commands on queues, jobs and workers: ``info``, ``jobs``, ``show``, ``requeue``...
 
-    limpyd-jobs info [--watch [SECONDS]]          queues (jobs by state) and workers
-    limpyd-jobs queues | workers
-    limpyd-jobs jobs QUEUE [--state=STATE] [--limit=N] [--offset=N]
-    limpyd-jobs show JOB                          its fields, and its errors with their tracebacks
-    limpyd-jobs errors QUEUE                      its failed jobs, each with its last error
-    limpyd-jobs requeue QUEUE --all | requeue JOB... [--front]
-    limpyd-jobs cancel JOB...
-    limpyd-jobs empty QUEUE
-    limpyd-jobs pause QUEUE | resume QUEUE
-    limpyd-jobs stop-workers [ID...]
-    limpyd-jobs health [--queues=Q,R] [--worker=ID] [--heartbeat-timeout=S]
-
-A QUEUE is a queue name (all its priorities); a JOB is a job's ident (``module.Class:pk``) or
-``QUEUE/identifier``. Read commands take ``--json`` and write nothing. ``--database`` (or
-``REDIS_URL``) says which Redis. Exit codes: 0 done (healthy); 1 not done (a job whose status does
-not allow it), or not healthy; 2 misuse (an option, an unknown queue, job or worker, a malformed
-ident); 3 Redis does not answer.
+Arguments and text here; the reads and writes are ``limpyd_jobs.operations``'. The commands, their
+outputs and exit codes: docs/operating.rst.
 """
 
 from __future__ import annotations

@@ -50,11 +50,9 @@ class CannotImport(ConfigurationException):
 
 
 def import_object(what: str, path: str) -> Any:
-    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...); the name
-    may be an attribute of a class of the module (``myapp.jobs.Jobs.run``).
+    """Import ``package.module.name`` (or ``module.Class.attribute``) given for ``what`` ("callback"...).
 
-    CannotImport says why, in one line, when the module is missing, raises while imported
-    (a SyntaxError too) or lacks the name; ConfigurationException when ``path`` is no dotted path."""
+    CannotImport says on one line why not (missing, raising while imported, no such name)."""
     module_path, _, name = path.rpartition(".")
     if not module_path or not name:
         raise ConfigurationException(f"{what} {path!r} is not a dotted path like 'package.module.name'")
@@ -113,9 +111,10 @@ def error_line(program: str, error: Exception | str, code: int = RET_USAGE) -> i
 
 
 def run_command(program: str, command: Callable[[], int]) -> int:
-    """Call ``command`` and return its exit code; a start-up error is said on one line of stderr
-    and returns its code (``SystemExit``: argparse or ``WorkerConfig.fail``; RET_CONNECT, RET_IMPORT,
-    RET_USAGE for the errors of those names). Anything else is raised."""
+    """Call ``command``; its exit code, or the code of the start-up error said on one line.
+
+    SystemExit (argparse, ``WorkerConfig.fail``), CannotConnect, CannotImport and
+    ConfigurationException have their codes; anything else is raised."""
     try:
         return command()
     except BrokenPipeError:  # the reader went away (``| head``): no traceback, nothing more to say
@@ -244,10 +243,9 @@ def setup_logging(logger_name: str, level: int | None = None, log_format: str = 
 
 
 def configure_logging(path: str) -> None:
-    """Configure logging from a JSON file given to ``logging.config.dictConfig`` (loggers that
-    exist are kept unless it says ``"disable_existing_loggers": true``).
+    """Configure logging from a JSON file given to ``logging.config.dictConfig``.
 
-    Raises ConfigurationException naming ``--log-config`` and the file when it cannot be used."""
+    Loggers that exist are kept unless it says ``"disable_existing_loggers": true``."""
     try:
         with open(path, encoding="utf-8") as handle:
             config = json.load(handle)

@@ -1,42 +1,9 @@
-"""``limpyd-jobs-worker --processes=N``: N worker processes, started and kept running by a supervisor.
+"""``limpyd-jobs worker --processes=N``: N worker processes, forked and kept running by a supervisor.
 
-The supervisor (``WorkerPool``) checks what the command checks before running a worker, once: the
-options (parsed by ``WorkerConfig`` before the pool exists), Redis, the logging setup, and a worker
-built from the options (then dropped). A start-up error is thus said once, on one line, with the
-command's exit code, and no child is started. It then starts N children, each running the worker
-the options describe, and:
-
-- starts a new child when one ends, unless the pool is stopping: at once after a child that exited
-  0 having run jobs or for a while (``--max-loops`` and ``--max-duration`` make children exit 0
-  now and then: that is how a fresh process takes over), after a delay otherwise (a child that
-  failed, was killed, or exited 0 at once without running a job, as under ``HALT``): 1 s, doubled
-  at each such end in a row, 30 s at most, counted again from 1 s once a child ran for a minute;
-- with ``--burst`` (and ``--dry-run``), a child exiting 0 is not replaced (unless it stopped on
-  ``--max-loops`` or ``--max-duration``, its queues not found empty): the pool exits 0 once every
-  child exited 0;
-- SIGTERM, SIGINT, SIGHUP: sent on to every child (each finishes its current job), then the pool
-  waits for them all and exits 0; again: the children still finish (SIGQUIT stops now);
-- SIGQUIT: sent on to every child, which stops at once and puts its job back in its queue.
-
-Its process title is ``limpyd-jobs-worker-pool [running] processes=4 alive=4 queues=...``; a
-child's is its worker's, ``limpyd-jobs-worker#<id> [...]``. It logs through the worker's logger
-(``<logger_name>.pool``): each start, each end (exit code or signal, run time, jobs run) and
-when the next child starts.
-
-Why fork, and not run the command again N times: a child is a fork of the command after it has
-parsed and checked its options, so it is that very command, whatever started it (the console
-script, ``python -m``, Django's ``manage.py limpyd_jobs_worker`` with ``django.setup()`` done and
-``settings.LIMPYD_JOBS`` read once, a ``--worker-config`` class that set things up, ``main()``
-called by a program of yours), with no command line to rebuild (options may come from
-``LIMPYD_JOBS_*``, a ``--config`` file, Django's settings) and nothing imported again at each
-start: the startup is checked once, a new child is ready in milliseconds, and the code shared
-across children stays shared in memory. What a fork asks for is done in ``_become_child``: stop
-signals are blocked across the fork and handed back to the command's own handlers in the child
-(the worker then installs its own), the pool's wake-up pipe is closed there; redis-py and
-limpyd-jobs open new Redis connections in a new process by themselves (and the pool drops its own
-before forking). The supervisor never runs a job nor a thread, so each fork starts clean. The
-price: code changed on disk is not seen by a new child; stop the pool (SIGTERM, gracefully) and
-start it again to deploy. As the ``fork`` and ``prefork`` execution modes, POSIX only.
+``WorkerPool`` checks the start-up once (options, Redis, logging, a worker built then dropped),
+forks N children that run the worker, starts a new one when one ends (after a growing delay
+when it failed) and passes stop signals on. Why fork, the restart rules, the signals, the
+titles and logs: docs/operating.rst.
 """
 
 from __future__ import annotations
@@ -135,9 +102,9 @@ class Slot:
 
     def exited(self, code: int, now: float, backoff: Backoff, report: Report | None = None,
                final_when_clean: bool = False) -> float | None:
-        """The child ended with ``code`` (negative: killed by that signal); return the seconds until
-        the next one starts here, or None if none will (it exited 0, ``final_when_clean``, and did
-        not stop on a limit)."""
+        """Seconds until a child replaces the one that ended with ``code`` (None: none will).
+
+        None when it exited 0 under ``final_when_clean`` without stopping on a limit."""
         ran = now - self.started_at
         self.pid = None
         if code == 0 and final_when_clean and not (report and report.limit_reached):
@@ -176,12 +143,10 @@ def describe_exit(code: int) -> str:
 
 
 class WorkerPool:
-    """Run ``processes`` workers, each a fork of this process running ``config`` as the command
-    does with ``--processes=1``, and keep them running (see the module's docstring).
+    """Run ``processes`` forked workers running ``config``, and keep them running (``run()``).
 
-    ``run()`` is the whole life of the pool; its steps (``handle_signals``, ``reap``,
-    ``start_due``, ``wait``) read the time from ``clock`` and ``wait`` for the next thing to do, so
-    that a test may drive them with a clock of its own."""
+    Its steps (``handle_signals``, ``reap``, ``start_due``, ``wait``) read the time from ``clock``,
+    so that a test may drive them with a clock of its own."""
 
     title_prefix = TITLE_PREFIX
 
@@ -206,9 +171,9 @@ class WorkerPool:
     # --- the life of the pool
 
     def run(self) -> int:
-        """Check the options, start the children, keep them running until told to stop (or, with
-        --burst, until each exited 0); return the exit code. Start-up errors are raised as the
-        command raises them (``run_command`` says them)."""
+        """Check the start-up, then keep the children running until told to stop; the exit code.
+
+        With --burst, until each exited 0; start-up errors are raised for ``run_command`` to say."""
         self.prepare()
         self._reports = mmap.mmap(-1, _REPORT.size * self.processes)
         self.install_signal_handlers()

@@ -1,31 +1,8 @@
-"""``limpyd-jobs-schedule``: set, inspect and dispatch recurring jobs, as redbike's command does.
+"""``limpyd-jobs schedule`` (alias ``limpyd-jobs-schedule``): recurring jobs, as redbike's command.
 
-    limpyd-jobs-schedule set JOBID SCHEDULE [--after=TS] [--timefile=F] [--timeout=S]
-                                            [--queue=NAME] [--priority=N] [--tz=ZONE]
-    limpyd-jobs-schedule unset JOBID
-    limpyd-jobs-schedule tell JOBID                  # JSON
-    limpyd-jobs-schedule schedules                   # CSV: JOBID,SCHEDULE
-    limpyd-jobs-schedule statuses [--before=TS]      # JOBID,EVENT:TIMESTAMP (--format=columns: 3 columns)
-    limpyd-jobs-schedule dispatch [--schedules=CSV] [--after=TS] [--timefile=F] [--interval=S] [--once]
-    limpyd-jobs-schedule control HALT|CLEAR
-
-The configuration is the INI file of ``--config``, else ``.redbike.conf`` if the current
-directory has one. It is read as redbike reads it: ``[redbike]`` gives ``prefix``, ``timefile``
-and ``default-timeout`` (its ``worker`` is not used: workers are ``limpyd-jobs-worker``),
-``[redbike-redis]`` the keyword arguments of ``redis.StrictRedis`` (host, port, db, password,
-unix_socket_path...). Our ``[limpyd-jobs-schedule]`` (the same keys, and ``interval``) and
-``[limpyd-jobs-redis]`` (the same, or ``url``) win over them. Other sections are ignored; a
-file that cannot be read, is not INI, has none of these sections, or holds a key or value we do
-not know, is an error (exit 2).
-
-``--database`` wins over the file's connection, which wins over ``REDIS_URL``. ``prefix`` is
-what ``LIMPYD_JOBS_PREFIX`` sets (the variable wins over the file): it must be known before
-limpyd_jobs is imported, so the command starts itself again with the variable set.
-
-``set`` and ``dispatch`` compute next runs after ``--after``, else after the time in the
-timefile (which the dispatcher writes at each tick), else after now. Exit codes: 0 done, 2
-misuse (an option, the configuration, a bad schedule), 3 Redis does not answer when the command
-starts (once dispatching, the dispatcher rides out outages, as workers do).
+Reads the arguments and redbike's configuration file, then calls ``limpyd_jobs.recurring``. A
+prefix in the file must be known before limpyd_jobs is imported: the command then starts itself
+again with ``LIMPYD_JOBS_PREFIX`` set. Commands, configuration, exit codes: docs/recurring.rst.
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""``limpyd-jobs-worker``: run a worker from the command line.
+"""``limpyd-jobs worker`` (alias ``limpyd-jobs-worker``): run a worker from the command line.
 
-The current directory is on the Python path, as with ``python script.py``. ``--pythonpath``
-and ``--worker-config`` (from the command line, ``LIMPYD_JOBS_*`` or the ``--config`` file) are
-read first, since the config class they name may need the path; everything else is parsed by
-that ``WorkerConfig`` class.
-
-Errors are said on one line, with an exit code of ``common``: RET_USAGE for an option (or
-``REDIS_URL``, or a file) that cannot be used, RET_IMPORT for a callback or class that cannot
-be imported, RET_CONNECT when Redis does not answer.
-
-``--processes=N`` (N above 1) runs N workers under a supervisor, ``limpyd_jobs.cli.pool``: the
-options are parsed and checked once, as above (same errors, same exit codes), before any worker
-process starts.
+The current directory is on the Python path. ``--pythonpath`` and ``--worker-config`` are read
+first (the config class they name may need the path), ``WorkerConfig`` parses the rest;
+``--processes=N`` runs N workers under the supervisor of ``pool``.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
-"""Recurring jobs as limpyd models, run by ordinary workers (redbike-style).
+"""Recurring schedules as limpyd models; their runs are ordinary jobs taken by ordinary workers.
 
-    from limpyd_jobs.recurring.scheduler import set_schedule, dispatch
-
-    set_schedule("report:daily", "DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=DAILY")
-    dispatch()  # from a loop or a command: moves due runs into their queues
-
-Each run is a ``RecurringJob`` (an ordinary ``Job``; its identifier is the schedule's job id)
-in the queue named after the job id's last ``:`` part, unless set otherwise. After a run, the
-job's hooks put the next occurrence in the timeline (RRULE), back in the queue (CONTINUE, or
-after the number of seconds the run returned), or nowhere (NOW, AT, STOP; ``StopWork`` raised:
-schedule set to STOP; ``UnsetJob``: schedule removed; any other error: status DIE).
-Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (running), BAD
-(invalid schedule), STP (no run left), DIE (the run failed; its ``reason`` says why).
-
-A schedule is in one place at a time: the timeline, its queue (a run not started), or running. A
-schedule set anew replaces the old one wherever it stands: a run not started is canceled, and
-while a run is running the next run waits for its end (whatever the end: success, error, timeout).
-Runs are never retried by the worker (``requeue_times = 0``), and each has a timeout: the
-schedule's, else ``DEFAULT_TIMEOUT`` seconds (10, as redbike's).
+A run is a ``RecurringJob`` whose hooks place the next one: in the timeline (RRULE), back in its
+queue (CONTINUE), or nowhere (STP; a failed run: DIE, unless the schedule's ``on_error`` is
+``continue``). Each racing write is one script (schedule_set, schedule_mark, schedule_unset,
+dispatch_due). Statuses, the one-place rule, timeouts: docs/recurring.rst.
 """
 
 from __future__ import annotations
@@ -139,9 +125,9 @@ def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_ru
 def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
                  queue_name: str | None = None, priority: int = 0, tz: str | None = None,
                  timeout: float | None = None, on_error: str = DIE) -> str:
-    """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
-    timeline, straight in its queue if due, or after the end of a run running now. ``None``
-    unsets; ``on_error``: ``die`` (a failed run ends it) or ``continue``. Returns the status set."""
+    """Set (``None``: unset) the schedule of ``job_id``, its next run placed at once; the status set.
+
+    ``on_error``: ``die`` (a failed run ends the schedule, as redbike) or ``continue``."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
@@ -315,12 +301,10 @@ def schedules() -> list[tuple[str, str]]:
 
 def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: bool = False,
                    stop: Any = None) -> int:
-    """Dispatch due runs every ``interval`` seconds until HALT (or ``stop`` is set); write the
-    current time into ``timefile`` at each tick. Returns the number of runs dispatched.
+    """Dispatch due runs every ``interval`` seconds until HALT or ``stop``; the number dispatched.
 
-    Redis outages are ridden out: logged, then dispatching goes on as soon as Redis answers. The
-    timefile is replaced whole (a reader never finds it half written); if it cannot be written at
-    the first tick, OSError is raised; later, that is logged and dispatching goes on."""
+    Redis outages are ridden out; ``timefile`` gets the time at each tick, replaced whole (OSError
+    if it cannot be written at the first tick, logged afterwards)."""
     import os  # here: this function is the only one of the module to need it
 
     stop = stop or threading.Event()
