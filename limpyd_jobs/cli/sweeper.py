@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import uuid
@@ -51,9 +52,11 @@ def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Give back the jobs of workers that stopped beating")
     add_connection_arguments(parser)
-    for setting in SWEEPER_SETTINGS:
-        parser.add_argument(flag(setting), dest=setting.name, default=setting.default,
-                            help=f"{setting.metadata['help']} (default {setting.default})")
+    for setting in SWEEPER_SETTINGS:  # their LIMPYD_JOBS_* variables too, as the worker reads them
+        variable = f"LIMPYD_JOBS_{setting.name.upper()}"
+        default = os.environ.get(variable) or setting.default
+        parser.add_argument(flag(setting), dest=setting.name, default=default,
+                            help=f"{setting.metadata['help']} (default {setting.default}, or {variable})")
     parser.add_argument("--error-model", default="limpyd_jobs.models.Error",
                         help="The Error model in which to save the errors of jobs out of attempts")
     parser.add_argument("--once", action="store_true", help="Sweep once and exit")

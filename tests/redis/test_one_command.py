@@ -114,3 +114,12 @@ def test_the_full_parser_knows_every_commands_options():
     assert "--queues" in commands["worker"]._option_string_actions
     schedule = next(action for action in commands["schedule"]._actions if action.dest == "command").choices
     assert "--on-error" in schedule["set"]._option_string_actions
+
+
+def test_the_sweeper_reads_its_worker_options_from_limpyd_jobs_variables(monkeypatch, capsys, redis_server,
+                                                                           database):
+    monkeypatch.setenv("LIMPYD_JOBS_HEARTBEAT_TIMEOUT", "soon")
+    assert main(["sweeper", "--once", f"--database=127.0.0.1:{redis_server.port}:0"]) == RET_USAGE
+    assert "heartbeat_timeout" in capsys.readouterr().err
+    monkeypatch.setenv("LIMPYD_JOBS_HEARTBEAT_TIMEOUT", "20")
+    assert main(["sweeper", "--once", f"--database=127.0.0.1:{redis_server.port}:0"]) == RET_OK
