@@ -116,8 +116,9 @@ def _text(value: Any) -> Any:
 
 
 def _value(value: Any, convert: bool) -> Any:
-    """A stored value as text (bytes if it does not decode); with ``convert``, the text of an
-    integer written as Python writes it (``42``, not ``042`` nor ``²``) becomes that int."""
+    """A stored value as text (bytes if it does not decode), or the int its text writes.
+
+    With ``convert``, only integers written as Python writes them (``42``, not ``042`` nor ``²``)."""
     value = _text(value)
     if convert and isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
@@ -170,8 +171,9 @@ def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -
 
 def job_details(job_id: str, connection: Any = None, prefix: str | None = None,
                 convert: bool = True) -> dict[str, Any]:
-    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled);
-    integers come as ints unless ``convert=False``, as in ``pending_jobs``."""
+    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled).
+
+    Integers come as ints unless ``convert=False``, as in ``pending_jobs``."""
     target = _Target(connection, prefix)
     with target.connection.pipeline(transaction=True) as pipe:
         pipe.hgetall(target.data_key(job_id))
@@ -202,8 +204,9 @@ def scheduled_jobs(with_times: bool = False, connection: Any = None,
 def enqueue_pending_jobs(queue_name: str | None = None, job_model: type[Job] = Job, priority: int = 0,
                          reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
                          connection: Any = None, prefix: str | None = None) -> list[Job]:
-    """Turn the due pending jobs into limpyd-jobs jobs (identifier = pending job id), in one
-    ``add_jobs`` call; returns them. Their data stays in the scheduler (``job_details``)."""
+    """Turn the due pending jobs into jobs in one ``add_jobs`` call; the jobs made.
+
+    Each job's identifier is the pending job id; its data stays here (``job_details``)."""
     due = [job["id"] for job in pending_jobs(reschedule_in, limit, connection, prefix)]
     if not due:
         return []

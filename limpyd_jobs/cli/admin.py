@@ -370,8 +370,9 @@ class _Command:
                               f"{said[operations.cancel(info)]}")
 
     def _each_job(self, texts: list[str], act: Callable[[JobInfo], str]) -> int:
-        """Find every job first (nothing is done if one is unknown), then act on each; 1 if one
-        could not be acted on (said on stderr)."""
+        """Act on each of these jobs, all found first; 1 if one could not be acted on.
+
+        Nothing is done if one is unknown; a refusal is said on stderr."""
         found = [operations.find_job(text) for text in texts]
         code = RET_OK
         for info in found:

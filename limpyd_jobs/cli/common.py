@@ -89,8 +89,9 @@ def import_module(what: str, name: str) -> Any:
 
 
 def raised_by_an_import(error: BaseException) -> bool:
-    """Whether ``error`` was raised by an import: an ImportError, a SyntaxError, or anything raised
-    by the code of a module being imported (its traceback goes through importlib)."""
+    """Whether ``error`` was raised by an import (ImportError, SyntaxError, or a module's code).
+
+    A module's own code raising while imported shows importlib in the traceback."""
     if isinstance(error, (ImportError, SyntaxError)):
         return True
     return any(frame.f_code.co_filename.startswith("<frozen importlib")
@@ -141,8 +142,9 @@ def reader_gone() -> int:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage: ``--help`` shows it), with the
-    closest option when one is mistyped."""
+    """An argument parser whose errors are one line, with the closest option to a mistyped one.
+
+    No usage before the error: ``--help`` shows it."""
 
     def error(self, message: str) -> NoReturn:
         unknown = message.partition("unrecognized arguments: ")[2].split()
@@ -176,8 +178,10 @@ def add_connection_arguments(parser: argparse.ArgumentParser, subcommand: bool =
 
 def database_value(given: str | None, config: str | None = None,
                    environ: Mapping[str, str] | None = None) -> str | None:
-    """The ``--database`` text every command uses: given, else ``LIMPYD_JOBS_DATABASE``, else the
-    ``database`` of the ``--config`` file (or ``LIMPYD_JOBS_CONFIG``'s); None: ``REDIS_URL``."""
+    """The ``--database`` text of every command (None: ``REDIS_URL``).
+
+    Given, else ``LIMPYD_JOBS_DATABASE``, else the ``database`` of the ``--config`` file (or
+    ``LIMPYD_JOBS_CONFIG``'s): one function, so that every command reads it alike."""
     environ = os.environ if environ is None else environ
     if given:
         return given
@@ -199,8 +203,9 @@ def connect(given: str | None, config: str | None = None) -> None:
 
 
 def autocomplete(build: Callable[[], argparse.ArgumentParser]) -> None:
-    """Shell completion by ``argcomplete``, when it is installed and the shell asks for it (then
-    ``build`` makes the parser, and argcomplete exits)."""
+    """Shell completion by ``argcomplete``, when installed and asked for by the shell.
+
+    ``build`` makes the parser only then (argcomplete then exits): no cost otherwise."""
     if "_ARGCOMPLETE" not in os.environ:
         return
     try:
@@ -221,8 +226,9 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
 
 
 def _ping_once(settings: dict[str, Any]) -> None:
-    """PING with a client of its own that does not retry: a refused connection is said at once
-    (redis-py's pool retries with backoff for seconds)."""
+    """PING with a client of its own that does not retry.
+
+    A refused connection is said at once (redis-py's pool retries with backoff for seconds)."""
     client = redis.Redis(**{**settings, "retry": Retry(NoBackoff(), 0)})
     try:
         client.ping()
@@ -231,8 +237,9 @@ def _ping_once(settings: dict[str, Any]) -> None:
 
 
 def setup_logging(logger_name: str, level: int | None = None, log_format: str = "text") -> None:
-    """Add a stream handler when none handles the logger: lines in the documented format
-    (``text``), or JSON objects (``json``, see ``limpyd_jobs.logs.JsonFormatter``)."""
+    """Add a stream handler, in text or JSON lines, when none handles the logger.
+
+    ``json``: ``limpyd_jobs.logs.JsonFormatter``; ``text``: the documented format."""
     logger = logging.getLogger(logger_name)
     if not logger.hasHandlers():
         handler = logging.StreamHandler()
@@ -280,8 +287,7 @@ def usage_error(parser: argparse.ArgumentParser, error: Exception) -> int:
 
 
 def read_ini(path: str, label: str) -> configparser.ConfigParser:
-    """The INI file at ``path``; ConfigurationException (its text starting with ``label``, which
-    names the file) says why it cannot be read."""
+    """The INI file at ``path``; ConfigurationException, starting with ``label``, says why not."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as handle:

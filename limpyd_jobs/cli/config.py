@@ -271,8 +271,9 @@ class WorkerConfig:
         self.database_config = self.read_database_config()
 
     def read_database_config(self) -> dict[str, Any] | None:
-        """The connection settings of ``--database`` (None when not given), as redis-limpyd-jobs
-        kept them; exits with the one-line error when it cannot be read."""
+        """The connection settings of ``--database`` (None when not given), as redis-limpyd-jobs kept them.
+
+        Exits with the one-line error when it cannot be read."""
         if not self.options.database:
             return None
         try:
@@ -330,8 +331,9 @@ class WorkerConfig:
         return options
 
     def _clean_given(self, setting: Field, value: Any) -> Any:
-        """``clean`` a value given for an option, importing it first if it names an object; the
-        error names where the value was read when not on the command line."""
+        """``clean`` a value given for an option, importing it first if it names an object.
+
+        The error names where the value was read when not on the command line."""
         try:
             if setting.name in IMPORTED and isinstance(value, str):
                 try:
@@ -365,15 +367,17 @@ class WorkerConfig:
         return f"{message} (set by {source})"
 
     def prepare_worker_options(self) -> dict[str, Any]:
-        """What is passed to the worker: each of its options that has a value, or was given as
-        None (``--max-loops=None``: no limit)."""
+        """The options passed to the worker: those with a value, or given as None.
+
+        ``--max-loops=None`` means no limit: None given is not None omitted."""
         given = getattr(self, "given", set())
         return {name: value for name in self.worker_class.parameters
                 if (value := getattr(self.options, name, None)) is not None or name in given}
 
     def check_queues(self) -> None:
-        """Exit with the one-line error when neither the options nor the worker class name queues:
-        building the worker needs them, parsing the command line does not."""
+        """Exit with the one-line error when neither the options nor the worker class name queues.
+
+        Building the worker needs them; parsing the command line does not (a class may carry them)."""
         if not self.options.queues and not getattr(self.worker_class, "queues", None):
             self.fail("argument --queues is required, e.g. --queues=queue1,queue2 (or "
                       f"{ENV_PREFIX}QUEUES, or queues in the --config file, or on the worker class)")
@@ -396,8 +400,9 @@ class WorkerConfig:
         return RET_OK
 
     def prepare_models(self) -> None:
-        """Point the models at ``--database`` when given (else read ``REDIS_URL`` now), and check
-        the server answers; exits with the error on one line when either cannot be read."""
+        """Point the models at ``--database`` (else ``REDIS_URL``) and check the server answers.
+
+        Exits with the error on one line when either cannot be used."""
         models = [BaseJobsModel, self.options.queue_model, self.options.error_model]
         try:
             use_database(self.options.database, models)
@@ -406,8 +411,9 @@ class WorkerConfig:
         check_connection(models)
 
     def prepare_logging(self) -> None:
-        """Configure logging from the ``--log-config`` file when given; else add a stream handler,
-        in the ``--log-format`` (text or json), when none handles the worker's logger."""
+        """Configure logging from ``--log-config``, else a handler in the ``--log-format``.
+
+        The handler is added only when none handles the worker's logger."""
         if self.options.log_config:
             try:
                 configure_logging(self.options.log_config)
@@ -418,8 +424,7 @@ class WorkerConfig:
                       log_format=self.options.log_format or "text")
 
     def prepare_worker(self) -> Any:
-        """Create the worker (``self.worker``) from the options; its process title is on unless
-        ``--no-title``."""
+        """Create the worker (``self.worker``) from the options; its title on unless ``--no-title``."""
         self.check_queues()
         self.worker = self.worker_class(**self.prepare_worker_options())
         if self.options.dry_run:

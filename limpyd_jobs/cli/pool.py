@@ -57,8 +57,10 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class Backoff:
-    """When a new child starts after one ended: at once after a good run, else after ``first``
-    seconds, multiplied by ``factor`` at each bad end in a row, ``maximum`` at most."""
+    """The delay before a new child replaces one that ended.
+
+    At once after a good run, else ``first`` seconds, times ``factor`` at each bad end in a row,
+    ``maximum`` at most: a child failing at start never restarts in a tight loop."""
 
     first: float = 1.0
     factor: float = 2.0
@@ -129,8 +131,9 @@ class Slot:
 
 
 def describe_exit(code: int) -> str:
-    """``exited 0``, ``exited with code 3``, ``was killed by SIGKILL``, from an exit code
-    (negative: the signal that killed the process, as ``subprocess`` says it)."""
+    """``exited 0``, ``exited with code 3`` or ``was killed by SIGKILL``, from an exit code.
+
+    A negative code is the signal that killed the process, as ``subprocess`` says it."""
     if code == 0:
         return "exited 0"
     if code > 0:
@@ -195,8 +198,9 @@ class WorkerPool:
             self._reports = None
 
     def prepare(self) -> None:
-        """What the command does before running a worker, once: Redis, logging, a worker built
-        from the options (its errors raised here, before any child); ``--print-options`` prints."""
+        """Check once what the command checks before a worker runs: Redis, logging, a worker built.
+
+        Its errors are raised here, before any child; ``--print-options`` prints."""
         config = self.config
         config.prepare_models()
         config.prepare_logging()
@@ -211,8 +215,7 @@ class WorkerPool:
         _disconnect([BaseJobsModel, config.options.queue_model, config.options.error_model])
 
     def step(self) -> None:
-        """Handle the signals caught, reap the children that ended, start those due, then wait
-        for the next thing to do."""
+        """Handle the signals caught, reap ended children, start those due, wait for what comes next."""
         self.handle_signals()
         self.reap()
         self.start_due()
@@ -233,8 +236,7 @@ class WorkerPool:
         return max(0.0, min(due) - self.clock()) if due else None
 
     def wait(self, timeout: float | None) -> None:
-        """Wait ``timeout`` seconds at most (None: no limit) for a signal: a child that ended, or
-        an order to stop."""
+        """Wait ``timeout`` seconds at most (None: no limit) for a child's end or an order to stop."""
         if self._wakeup is None:  # signals are not caught here: look again soon
             time.sleep(POLL_INTERVAL if timeout is None else min(timeout, POLL_INTERVAL))
             return
@@ -247,8 +249,9 @@ class WorkerPool:
                 pass
 
     def abandon(self) -> None:
-        """On a failure of the pool itself: send SIGTERM to the children and wait for each (they
-        finish their current job), leaving none behind."""
+        """On a failure of the pool itself, SIGTERM the children and wait for each.
+
+        They finish their current job; none is left behind."""
         self.stopping = True
         for slot in self.alive():
             self.signal_child(slot, signal.SIGTERM)
@@ -262,8 +265,9 @@ class WorkerPool:
     # --- signals
 
     def install_signal_handlers(self) -> None:
-        """Catch the stop signals and SIGCHLD; each writes to a pipe that ends ``wait`` (main
-        thread only: elsewhere, ``wait`` polls, and the signals keep their handlers)."""
+        """Catch the stop signals and SIGCHLD, each writing to the pipe that ends ``wait``.
+
+        Main thread only: elsewhere ``wait`` polls, and the signals keep their handlers."""
         try:
             for signum in _CAUGHT:
                 self._previous_handlers[signum] = signal.signal(signum, self._catch)
@@ -298,8 +302,9 @@ class WorkerPool:
             self.on_signal(self._pending.pop(0))
 
     def on_signal(self, signum: int) -> None:
-        """A stop signal: send it on to each child (a graceful one only the first time), start no
-        child any more."""
+        """Send a stop signal on to each child and start no child any more.
+
+        A graceful signal is sent on the first time only."""
         name = signal.Signals(signum).name
         children = self.alive()
         if signum == STOP_NOW_SIGNAL:
@@ -341,8 +346,7 @@ class WorkerPool:
                 self.child_exited(slot, os.waitstatus_to_exitcode(status), self.read_report(slot))
 
     def child_exited(self, slot: Slot, code: int, report: Report | None = None) -> None:
-        """A child ended with ``code`` (negative: killed by that signal): log it, and say when
-        the next one starts in its place."""
+        """Log the end of a child (``code`` negative: its signal) and when its replacement starts."""
         now = self.clock()
         pid, ran = slot.pid, now - slot.started_at
         what = f"worker process {slot.number} (pid {pid}) {describe_exit(code)} after {ran:.1f}s"
@@ -399,8 +403,9 @@ class WorkerPool:
         return pid
 
     def _child(self, slot: Slot, mask: Any, parent: int) -> NoReturn:
-        """In a new child: run the command as with --processes=1, and exit with its code; it never
-        returns into the pool's code (nor its caller's)."""
+        """In a new child, run the command as with --processes=1 and exit with its code.
+
+        It never returns into the pool's code, nor its caller's."""
         code = RET_ERROR
         try:
             self._become_child(mask, parent)
@@ -421,8 +426,10 @@ class WorkerPool:
                 os._exit(code)
 
     def _become_child(self, mask: Any, parent: int) -> None:
-        """Leave the pool's part: the signals back to the command's handlers (then unblocked), the
-        wake-up pipe closed; die with the pool (``parent``); the options of one worker."""
+        """Leave the pool's part in a new child.
+
+        The signals go back to the command's handlers (then unblocked), the wake-up pipe is closed,
+        and the child dies with the pool (``parent``)."""
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         if self._wakeup is not None:
@@ -484,8 +491,9 @@ def _disconnect(models: list[Any]) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """On Linux, have this child get SIGTERM (it then finishes its job and exits) if the pool dies,
-    even killed: no worker is left running without its supervisor."""
+    """On Linux, have this child get SIGTERM if the pool dies, even killed.
+
+    It then finishes its job and exits: no worker is left running without its supervisor."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes  # here: only a child needs it

@@ -119,8 +119,9 @@ class Config:
 
 
 def read_config(path: str | None) -> Config:
-    """The configuration in ``path`` (``--config``), else in ``.redbike.conf`` if the current
-    directory has one; ConfigurationException says what is wrong with it."""
+    """The configuration of ``path``, else of ``./.redbike.conf`` if any (none: empty).
+
+    ConfigurationException says what is wrong with it."""
     if path is None:
         if not os.path.exists(DEFAULT_CONFIG):
             return Config()
@@ -148,8 +149,9 @@ def read_config(path: str | None) -> Config:
 
 def _section(parser: configparser.ConfigParser, path: str, name: str,
              types: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
-    """The values of a section, read by ``types`` (keys are also accepted with ``_`` for ``-``
-    and the other way round); unknown keys are an error, but for those of ``[DEFAULT]``."""
+    """The values of a section, each read by its ``types``.
+
+    Keys are accepted with ``_`` or ``-``; an unknown key is an error, but for ``[DEFAULT]``'s."""
     if not parser.has_section(name):
         return {}
     values = {}
@@ -185,8 +187,9 @@ def _prefix_in_use(prefix: str) -> bool:
 
 
 def _check_prefix(config: Config) -> None:
-    """ConfigurationException if the configuration's prefix is not the one of this process
-    (``LIMPYD_JOBS_PREFIX``, when set, wins over it)."""
+    """ConfigurationException if the configuration's prefix is not this process's.
+
+    ``LIMPYD_JOBS_PREFIX``, when set, wins over it."""
     if config.prefix is None or os.environ.get(PREFIX_VARIABLE) or _prefix_in_use(config.prefix):
         return
     raise ConfigurationException(
@@ -250,8 +253,9 @@ def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def _after(given: float | None, timefile: str | None) -> float | None:
-    """``--after``, else the timefile's time (None: now; never later than now: a timefile written
-    by a host whose clock is ahead does not delay what is due now)."""
+    """``--after``, else the timefile's time, never later than now (None: now).
+
+    A timefile written by a host whose clock is ahead does not delay what is due now."""
     if given is not None:
         return given
     written = scheduler.read_timefile(timefile)
@@ -266,8 +270,9 @@ def _check_schedule(text: str, tz: str | None) -> None:
 
 
 def _read_schedules(path: str) -> list[tuple[str, str | None]]:
-    """The ``JOBID,SCHEDULE`` rows of a CSV file (a job id alone: unset), each schedule checked
-    before any is set; BadSchedule names the line of the first bad one."""
+    """The ``JOBID,SCHEDULE`` rows of a CSV file (a job id alone: unset).
+
+    Every schedule is checked before any is set; BadSchedule names the line of the first bad one."""
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
@@ -302,8 +307,9 @@ def _zone_of(job_id: str, text: str | None) -> tzinfo | None:
 
 
 def tell_with_times(job_id: str) -> dict[str, Any]:
-    """``scheduler.tell``, with the next run as ISO 8601 in UTC (``next_run_utc``) and in the
-    schedule's time zone (``next_run_local``, None without one)."""
+    """``scheduler.tell``, with the next run in ISO 8601, in UTC and in the schedule's zone.
+
+    ``next_run_utc`` and ``next_run_local`` (None without a zone)."""
     told = scheduler.tell(job_id)
     next_run, zone = told.get("next_run"), _zone_of(job_id, told.get("schedule"))
     told["next_run_utc"] = _iso(next_run, timezone.utc)
@@ -431,8 +437,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 
 
 def _prefix_to_apply(argv: Sequence[str]) -> str | None:
-    """The configuration's prefix, if this process does not use it and ``LIMPYD_JOBS_PREFIX``
-    is not set (errors are left for ``main`` to say)."""
+    """The configuration's prefix, if this process does not use it and none is set by variable.
+
+    Errors are left for ``main`` to say."""
     if os.environ.get(PREFIX_VARIABLE):
         return None
     early = argparse.ArgumentParser(add_help=False)
@@ -447,8 +454,10 @@ def _prefix_to_apply(argv: Sequence[str]) -> str | None:
 
 
 def start(argv: Sequence[str], prog: str = PROG) -> int:
-    """Run the command; with a prefix in the configuration, start it again with
-    ``LIMPYD_JOBS_PREFIX`` set, so that the models are under it."""
+    """Run the command; the exit code.
+
+    With a prefix in the configuration, it starts again with ``LIMPYD_JOBS_PREFIX`` set, so that
+    the models, made at import, are under it."""
     prefix = _prefix_to_apply(argv)
     if prefix is not None:
         os.execve(sys.executable, [sys.executable, "-m", "limpyd_jobs.cli.schedule", *argv],

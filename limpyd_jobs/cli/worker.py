@@ -20,8 +20,9 @@ PROG = "limpyd-jobs-worker"
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
-    """``pythonpath`` (a list) and ``worker_config``, from the command line, else from the
-    environment or the ``--config`` file (whose errors are said once ``WorkerConfig`` parses)."""
+    """``pythonpath`` (a list) and ``worker_config``, from the command line, variables or file.
+
+    The file's errors are said once ``WorkerConfig`` parses it."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--pythonpath", action="append", default=[])
     parser.add_argument("--worker-config", default=None)
@@ -47,8 +48,7 @@ def add_current_directory() -> None:
 
 
 def load_config_class(path: str | None) -> type[WorkerConfig]:
-    """The ``--worker-config`` class, or ``WorkerConfig``; CannotImport or ConfigurationException
-    say why not."""
+    """The ``--worker-config`` class, or ``WorkerConfig``; CannotImport or ConfigurationException if not."""
     if not path:
         return WorkerConfig
     config_class = import_object("worker config", path)

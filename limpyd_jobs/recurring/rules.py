@@ -39,8 +39,9 @@ class Schedule:
     opens: float | None = None
 
     def next_run(self, after: float) -> float | None:
-        """Timestamp of the first run strictly after ``after`` (NOW and CONTINUE: ``after``
-        itself), or None when the schedule has no run left."""
+        """Timestamp of the first run strictly after ``after`` (None: no run left).
+
+        NOW and CONTINUE run at ``after`` itself."""
         if self.kind in (NOW, CONTINUE):
             return after
         if self.kind == STOP:
@@ -71,8 +72,9 @@ _PERIODS = {SECONDLY: timedelta(seconds=1), MINUTELY: timedelta(minutes=1), HOUR
 
 
 def _rule_start(rule: Any, when: float, zone: ZoneInfo | None) -> datetime:
-    """Where a rule without DTSTART starts when its start is ``when``: the whole minute of
-    ``when`` (a SECONDLY rule: the whole second after it), in the rule's zone."""
+    """Where a rule without DTSTART starts when set at ``when``, in the rule's zone.
+
+    The whole minute of ``when``; for a SECONDLY rule, the whole second after it."""
     if rule._freq == SECONDLY:
         return datetime.fromtimestamp(int(when) + 1, zone or timezone.utc)
     return datetime.fromtimestamp(when, zone or timezone.utc).replace(second=0, microsecond=0)

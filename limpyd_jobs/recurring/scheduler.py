@@ -113,8 +113,9 @@ def timeline() -> DueSet:
 
 def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_run: float | None = None,
           reason: str = "") -> schedule_mark.Marked:
-    """Record a schedule's event (and place its next run) if the schedule is still ``version``;
-    else place the run a newer schedule deferred until the end of this one."""
+    """Record a schedule's event and place its next run, if the schedule is still ``version``.
+
+    Else the run that a newer schedule deferred until the end of this one is placed."""
     return schedule_mark.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_id=job_id, version=version or "", event=event.value,
@@ -160,8 +161,9 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
 
 
 def unset_schedule(job_id: str) -> None:
-    """Remove a schedule: out of the timeline, its waiting run canceled; a running one ends
-    without being rescheduled."""
+    """Remove a schedule: out of the timeline, its waiting run canceled.
+
+    A running run ends without being rescheduled."""
     indexed = [field.name for field in RecurringSchedule.get_class_fields()
                if field.indexable and field is not orm.pk_field(RecurringSchedule)]
     schedule_unset.call(
@@ -178,8 +180,9 @@ def _same_version(job_id: str, version: str | None) -> bool:
 
 
 def reschedule(job_id: str, backoff: float | None = None, version: str | None = None) -> str | None:
-    """After a run: place the next occurrence of the job's schedule (None if unset, or if the
-    schedule was set anew while the run ran: the next run it deferred is placed then)."""
+    """After a run, place the next occurrence of the job's schedule; the status set.
+
+    None if unset, or if set anew while the run ran: the run it deferred is placed then."""
     if not RecurringSchedule.exists(pk=job_id):
         return None
     if not _same_version(job_id, version):
@@ -203,8 +206,9 @@ def _next_run(job_id: str, backoff: float | None = None) -> tuple[ScheduleEvent,
 
 def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: float | None = None,
             reason: str = "") -> str | None:
-    """Mark the event and place the next run (or, if the schedule changed meanwhile, the run it
-    deferred); dispatch it if it is due; the status set (None if the schedule changed)."""
+    """Mark the event, place the next run and dispatch it if due; the status set.
+
+    If the schedule changed meanwhile, the run it deferred is placed instead, and None returned."""
     marked = _mark(job_id, event, version, next_run, reason)
     placed = next_run if marked.marked else marked.placed
     due = placed is not None and placed <= RecurringSchedule.clock.time()
@@ -352,8 +356,9 @@ def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: boo
 
 
 def read_timefile(timefile: str | None) -> float | None:
-    """The time the dispatcher last wrote in ``timefile``; None when there is no such file (or
-    none is given). A file that cannot be read, or holds no timestamp, is logged, and gives None."""
+    """The time the dispatcher last wrote in ``timefile`` (None: none).
+
+    A file that cannot be read, or holds no timestamp, is logged and gives None."""
     import math  # here: this function is the only one of the module to need it
 
     if not timefile:
