@@ -309,7 +309,7 @@ class _Command:
                 return RET_OK
 
     def _info_frame(self) -> tuple[dict[str, Any], Callable[[], str]]:
-        counts = operations.all_counts()
+        counts = operations.all_counts(with_canceled=True)
         states = operations.workers(self.args.heartbeat_timeout)
         now = self.now()
         data = {"queues": [count.as_dict() for count in counts],
@@ -317,7 +317,7 @@ class _Command:
         return data, lambda: f"{queues_text(counts)}\n\n{workers_text(states, now)}"
 
     def queues(self) -> int:
-        counts = operations.all_counts()
+        counts = operations.all_counts(with_canceled=True)
         return self.emit([count.as_dict() for count in counts], lambda: queues_text(counts))
 
     def workers(self) -> int:

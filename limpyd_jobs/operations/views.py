@@ -24,8 +24,8 @@ class QueueCounts:
     success: int = 0
     error: int = 0
     paused: bool = False
-    #: Jobs of the queue whose status is CANCELED (read from the status index: one read per such job).
-    canceled: int = 0
+    #: Jobs of the queue whose status is CANCELED (None: not counted, see ``all_counts``).
+    canceled: int | None = None
     #: Jobs that ever succeeded in the queue (the scripts' ``succeeded`` counter).
     succeeded_total: int = 0
 
