@@ -74,6 +74,8 @@ def full_parser() -> argparse.ArgumentParser:
     from .config import make_parser as worker_parser
 
     parser = admin.make_parser(PROG)
+    parser.description = ("Run workers, schedules, the sweeper and the dashboard; look at queues, "
+                          "jobs and workers, and act on them. 'limpyd-jobs COMMAND --help' for each.")
     commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     parents = {"worker": lambda: worker_parser(f"{PROG} worker"),
                "schedule": lambda: schedule.make_parser(f"{PROG} schedule"),
