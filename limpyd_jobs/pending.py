@@ -6,13 +6,7 @@
     for job in pending_jobs(reschedule_in=3600):
         fetch(job["id"], timeout=job.get("timeout"))  # an int; absent if scheduled without one
 
-Jobs are limpyd models: a ``ScheduledJob`` per job id (its data in a hash field) and a
-``Schedule`` holding the sorted set of job ids by due time. Keys live under a prefix
-(``pending`` by default, or the ``LIMPYD_JOBS_PENDING_PREFIX`` environment variable, or the
-``prefix`` argument), so several applications can share a Redis. Every function takes an
-optional redis-py ``connection`` (``Redis`` or ``StrictRedis``, decoding responses or not);
-by default they use limpyd-jobs' database. Taking due jobs is atomic: two pollers never get
-the same job for the same due time.
+The models, key prefixes, connections, and why taking is atomic: docs/pending.rst.
 """
 
 from __future__ import annotations
@@ -123,8 +117,9 @@ def _text(value: Any) -> Any:
 
 
 def _value(value: Any, convert: bool) -> Any:
-    """A stored value as text (bytes if it does not decode); with ``convert``, the text of an
-    integer written as Python writes it (``42``, not ``042`` nor ``²``) becomes that int."""
+    """A stored value as text (bytes if it does not decode), or the int its text writes.
+
+    With ``convert``, only integers written as Python writes them (``42``, not ``042`` nor ``²``)."""
     value = _text(value)
     if convert and isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
@@ -134,8 +129,8 @@ def _value(value: Any, convert: bool) -> Any:
 
 def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: Any = None,
                  prefix: str | None = None, **kwargs: Any) -> None:
-    """Schedule ``job_id`` in ``schedule_in`` seconds (negative: already due), replacing any
-    earlier schedule; ``kwargs`` are kept with the job across calls (a key set to None is removed).
+    """Schedule ``job_id`` in ``schedule_in`` seconds, its ``kwargs`` kept (None removes a key).
+
     The job id becomes a job's identifier when enqueued: InvalidValue if it cannot be one."""
     clean_identifier(job_id, "a pending job id")
     if "id" in kwargs:
@@ -152,11 +147,8 @@ def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: in
                  convert: bool = True) -> Iterator[dict[str, Any]]:
     """Yield the due jobs, oldest first, each a dict of its data with its ``id``.
 
-    They leave the schedule, or are rescheduled ``reschedule_in`` seconds from now; with
-    ``limit``, the other due jobs stay scheduled. Values come as text (bytes if they do not
-    decode), but integers written as Python writes them (``42``, not ``007``), which come as
-    ints, as rache returns them; ``convert=False`` leaves them as stored text.
-    """
+    They leave the schedule, or come back ``reschedule_in`` seconds from now. Integers written as
+    Python writes them come as ints, as rache returns them (``convert=False``: the stored text)."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise TypeError(f"limit must be a positive integer or None, not {limit!r}")
     target = _Target(connection, prefix)
@@ -180,8 +172,9 @@ def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -
 
 def job_details(job_id: str, connection: Any = None, prefix: str | None = None,
                 convert: bool = True) -> dict[str, Any]:
-    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled);
-    integers come as ints unless ``convert=False``, as in ``pending_jobs``."""
+    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled).
+
+    Integers come as ints unless ``convert=False``, as in ``pending_jobs``."""
     target = _Target(connection, prefix)
     with target.connection.pipeline(transaction=True) as pipe:
         pipe.hgetall(target.data_key(job_id))
@@ -212,8 +205,9 @@ def scheduled_jobs(with_times: bool = False, connection: Any = None,
 def enqueue_pending_jobs(queue_name: str | None = None, job_model: type[Job] = Job, priority: int = 0,
                          reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
                          connection: Any = None, prefix: str | None = None) -> list[Job]:
-    """Turn the due pending jobs into limpyd-jobs jobs (identifier = pending job id), in one
-    ``add_jobs`` call; returns them. Their data stays in the scheduler (``job_details``)."""
+    """Turn the due pending jobs into jobs in one ``add_jobs`` call; the jobs made.
+
+    Each job's identifier is the pending job id; its data stays here (``job_details``)."""
     due = [job["id"] for job in pending_jobs(reschedule_in, limit, connection, prefix)]
     if not due:
         return []

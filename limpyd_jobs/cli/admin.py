@@ -1,22 +1,7 @@
-"""``limpyd-jobs``: look at queues, jobs and workers, and act on them (``limpyd_jobs.operations``).
+"""``limpyd-jobs``'s commands on queues, jobs and workers: ``info``, ``jobs``, ``show``, ``requeue``...
 
-    limpyd-jobs info [--watch [SECONDS]]          queues (jobs by state) and workers
-    limpyd-jobs queues | workers
-    limpyd-jobs jobs QUEUE [--state=STATE] [--limit=N] [--offset=N]
-    limpyd-jobs show JOB                          its fields, and its errors with their tracebacks
-    limpyd-jobs errors QUEUE                      its failed jobs, each with its last error
-    limpyd-jobs requeue QUEUE --all | requeue JOB... [--front]
-    limpyd-jobs cancel JOB...
-    limpyd-jobs empty QUEUE
-    limpyd-jobs pause QUEUE | resume QUEUE
-    limpyd-jobs stop-workers [ID...]
-    limpyd-jobs health [--queues=Q,R] [--worker=ID] [--heartbeat-timeout=S]
-
-A QUEUE is a queue name (all its priorities); a JOB is a job's ident (``module.Class:pk``) or
-``QUEUE/identifier``. Read commands take ``--json`` and write nothing. ``--database`` (or
-``REDIS_URL``) says which Redis. Exit codes: 0 done (healthy); 1 not done (a job whose status does
-not allow it), or not healthy; 2 misuse (an option, an unknown queue, job or worker, a malformed
-ident); 3 Redis does not answer.
+Arguments and text here; the reads and writes are ``limpyd_jobs.operations``'. The commands, their
+outputs and exit codes: docs/operating.rst.
 """
 
 from __future__ import annotations
@@ -34,7 +19,6 @@ from redis.exceptions import RedisError
 
 from .. import operations
 from ..constants import __version__
-from ..databases import use_database
 from ..exceptions import ConfigurationException, InvalidIdent, InvalidType, InvalidValue
 from ..models import Queue
 from ..operations import JobInfo, OperationError
@@ -46,14 +30,18 @@ from .common import (
     RET_OK,
     RET_USAGE,
     CannotConnect,
-    add_database_argument,
+    add_connection_arguments,
     check_connection,
+    connect,
     error_line,
+    reader_gone,
     redis_failed,
 )
 
 PROG = "limpyd-jobs"
-#: The commands that only read.
+#: Every command, and the commands that only read.
+COMMANDS = ("info", "queues", "workers", "jobs", "show", "errors", "requeue", "cancel", "empty", "pause",
+            "resume", "stop-workers", "health", "metrics")
 READ_COMMANDS = ("info", "queues", "workers", "jobs", "show", "errors", "health")
 METRICS_TOKEN_VARIABLE = "LIMPYD_JOBS_METRICS_TOKEN"
 METRICS_BASIC_AUTH_VARIABLE = "LIMPYD_JOBS_METRICS_BASIC_AUTH"
@@ -75,17 +63,18 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The arguments of the commands that look at queues, jobs and workers, and act on them."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Look at queues, jobs and workers, and act on them. A JOB is its ident "
+        prog=prog, description="Look at queues, jobs and workers, and act on them. A JOB is its ident "
                                "(module.Class:pk) or QUEUE/identifier.")
-    add_database_argument(parser)
+    add_connection_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
-        add_database_argument(sub, default=argparse.SUPPRESS)
+        add_connection_arguments(sub, subcommand=True)
         if name in READ_COMMANDS:
             sub.add_argument("--json", action="store_true", help="write JSON instead of text")
         return sub
@@ -173,18 +162,19 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def _date(value: Any) -> str:
-    """A stored date or a timestamp, to the second, in UTC ("-" if none)."""
+    """A stored date or a timestamp, to the second, in UTC, said ("-" if none)."""
     moment = to_utc(value)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
 def queues_text(counts: list[operations.QueueCounts]) -> str:
     if not counts:
         return "no queue"
     rows = [(count.name, ",".join(map(str, count.priorities)), count.waiting, count.delayed, count.running,
-             count.success, count.error, "paused" if count.paused else "") for count in counts]
-    return table(("QUEUE", "PRIORITIES", "WAITING", "DELAYED", "RUNNING", "SUCCESS", "ERROR", ""), rows,
-                 right=(2, 3, 4, 5, 6))
+             count.success, count.error, count.canceled, "paused" if count.paused else "")
+            for count in counts]
+    return table(("QUEUE", "PRIORITIES", "WAITING", "DELAYED", "RUNNING", "SUCCESS", "ERROR", "CANCELED", ""),
+                 rows, right=(2, 3, 4, 5, 6, 7))
 
 
 def workers_text(states: list[operations.WorkerState], now: datetime) -> str:
@@ -192,7 +182,8 @@ def workers_text(states: list[operations.WorkerState], now: datetime) -> str:
         return "no worker"
     rows = []
     for state in states:
-        running = ", ".join(f"{job.ident} ({ago(job.since, now)})" for job in state.running) or "-"
+        running = ", ".join(f"{job.identifier or job.ident} ({ago(job.since, now)})"
+                            for job in state.running) or "-"
         status = ("alive" if state.alive else "dead") + (", stopping" if state.stopping else "")
         rows.append((state.id, state.host, state.pid or "-", ",".join(state.queues), state.mode, status,
                      ago(state.last_beat, now) + " ago", running))
@@ -221,15 +212,18 @@ def jobs_text(found: list[JobInfo], state: str, now: datetime) -> str:
     return table(headers, rows, right=(3, 4))
 
 
+#: The fields of a job that hold a time, shown as every time is (``_date``).
+_TIMES = ("added", "start", "end", "delayed_until")
 _SHOWN = ("identifier", "status", "queue", "priority", "tries", "added", "start", "end", "delayed_until",
           "queued", "attempt", "timeout", "cancel_on_error", "queue_key")
 
 
 def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[dict[str, Any]]) -> str:
     values = {**info.fields, "status": info.status, "queue": info.queue}
+    values.update({name: _date(values[name]) for name in _TIMES if values.get(name)})
     names = [name for name in _SHOWN if values.get(name)] + sorted(set(values) - set(_SHOWN))
     if info.worker:
-        since = f" (since {info.since:%Y-%m-%d %H:%M:%S})" if info.since else ""
+        since = f" (since {_date(info.since)})" if info.since else ""
         values["worker"] = info.worker + since
         names.append("worker")
     width = max(len(printable(name)) for name in [*names, "ident"])
@@ -247,7 +241,7 @@ def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[d
     for number, error in enumerate(errors, 1):
         fields = error.fields
         code = f" [{fields['code']}]" if fields.get("code") else ""
-        lines.append(printable(f"#{number} {fields.get('date_time', '-')} {fields.get('type', '')}{code}: "
+        lines.append(printable(f"#{number} {_date(fields.get('date_time'))} {fields.get('type', '')}{code}: "
                                f"{fields.get('message', '')}"))
         lines += [f"    {printable(line)}" for line in (fields.get("traceback") or "").rstrip().split("\n")]
     return "\n".join(lines)
@@ -315,7 +309,7 @@ class _Command:
                 return RET_OK
 
     def _info_frame(self) -> tuple[dict[str, Any], Callable[[], str]]:
-        counts = operations.all_counts()
+        counts = operations.all_counts(with_canceled=True)
         states = operations.workers(self.args.heartbeat_timeout)
         now = self.now()
         data = {"queues": [count.as_dict() for count in counts],
@@ -323,7 +317,7 @@ class _Command:
         return data, lambda: f"{queues_text(counts)}\n\n{workers_text(states, now)}"
 
     def queues(self) -> int:
-        counts = operations.all_counts()
+        counts = operations.all_counts(with_canceled=True)
         return self.emit([count.as_dict() for count in counts], lambda: queues_text(counts))
 
     def workers(self) -> int:
@@ -376,8 +370,9 @@ class _Command:
                               f"{said[operations.cancel(info)]}")
 
     def _each_job(self, texts: list[str], act: Callable[[JobInfo], str]) -> int:
-        """Find every job first (nothing is done if one is unknown), then act on each; 1 if one
-        could not be acted on (said on stderr)."""
+        """Act on each of these jobs, all found first; 1 if one could not be acted on.
+
+        Nothing is done if one is unknown; a refusal is said on stderr."""
         found = [operations.find_job(text) for text in texts]
         code = RET_OK
         for info in found:
@@ -447,7 +442,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None,
         return exc.code if isinstance(exc.code, int) else RET_USAGE
     runner = _Command(args, out or sys.stdout, stop or threading.Event())
     try:
-        use_database(args.database)
+        connect(args.database, args.config)
         operations.use_timeouts()  # a hung Redis: a one-line error within seconds
         check_connection()
         return getattr(runner, args.command.replace("-", "_"))()
@@ -461,6 +456,8 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None,
         return error_line(PROG, exc, RET_USAGE)
     except KeyboardInterrupt:
         return RET_OK
+    except BrokenPipeError:  # the reader went away (``info --watch | head``): nothing more to say
+        return reader_gone()
 
 
 def run() -> None:

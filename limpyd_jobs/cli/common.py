@@ -12,7 +12,7 @@ import logging.config
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from redis.backoff import NoBackoff
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..connection import client_for, describe
-from ..databases import databases_of
+from ..databases import databases_of, use_database
 from ..exceptions import ConfigurationException
 from ..logs import JsonFormatter, TextFormatter
 from ..models import BaseJobsModel
@@ -35,6 +35,10 @@ LOG_FORMATS = ("text", "json")
 
 DATABASE_HELP = ("Redis database to use: host:port:db, or a redis://, rediss://, unix:// or "
                  "redis+sentinel://host:port[,host:port]/service/db URL")
+#: What every command reads when ``--database`` / ``--config`` are not given.
+DATABASE_VARIABLE, CONFIG_VARIABLE = "LIMPYD_JOBS_DATABASE", "LIMPYD_JOBS_CONFIG"
+#: The section of a ``--config`` INI file that every command reads (``database = URL``).
+SHARED_SECTION = "limpyd-jobs"
 
 
 class CannotConnect(ConfigurationException):
@@ -46,11 +50,9 @@ class CannotImport(ConfigurationException):
 
 
 def import_object(what: str, path: str) -> Any:
-    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...); the name
-    may be an attribute of a class of the module (``myapp.jobs.Jobs.run``).
+    """Import ``package.module.name`` (or ``module.Class.attribute``) given for ``what`` ("callback"...).
 
-    CannotImport says why, in one line, when the module is missing, raises while imported
-    (a SyntaxError too) or lacks the name; ConfigurationException when ``path`` is no dotted path."""
+    CannotImport says on one line why not (missing, raising while imported, no such name)."""
     module_path, _, name = path.rpartition(".")
     if not module_path or not name:
         raise ConfigurationException(f"{what} {path!r} is not a dotted path like 'package.module.name'")
@@ -87,8 +89,9 @@ def import_module(what: str, name: str) -> Any:
 
 
 def raised_by_an_import(error: BaseException) -> bool:
-    """Whether ``error`` was raised by an import: an ImportError, a SyntaxError, or anything raised
-    by the code of a module being imported (its traceback goes through importlib)."""
+    """Whether ``error`` was raised by an import (ImportError, SyntaxError, or a module's code).
+
+    A module's own code raising while imported shows importlib in the traceback."""
     if isinstance(error, (ImportError, SyntaxError)):
         return True
     return any(frame.f_code.co_filename.startswith("<frozen importlib")
@@ -109,14 +112,14 @@ def error_line(program: str, error: Exception | str, code: int = RET_USAGE) -> i
 
 
 def run_command(program: str, command: Callable[[], int]) -> int:
-    """Call ``command`` and return its exit code; a start-up error is said on one line of stderr
-    and returns its code (``SystemExit``: argparse or ``WorkerConfig.fail``; RET_CONNECT, RET_IMPORT,
-    RET_USAGE for the errors of those names). Anything else is raised."""
+    """Call ``command``; its exit code, or the code of the start-up error said on one line.
+
+    SystemExit (argparse, ``WorkerConfig.fail``), CannotConnect, CannotImport and
+    ConfigurationException have their codes; anything else is raised."""
     try:
         return command()
     except BrokenPipeError:  # the reader went away (``| head``): no traceback, nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return RET_OK
+        return reader_gone()
     except SystemExit as exc:  # argparse (usage, --help, --version) or WorkerConfig.fail
         if exc.code is None:
             return RET_OK
@@ -129,9 +132,19 @@ def run_command(program: str, command: Callable[[], int]) -> int:
         return error_line(program, exc, RET_USAGE)
 
 
+def reader_gone() -> int:
+    """After a BrokenPipeError on stdout: point it at /dev/null (no error at exit); RET_OK."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind stdout (a test's buffer)
+        pass
+    return RET_OK
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage: ``--help`` shows it), with the
-    closest option when one is mistyped."""
+    """An argument parser whose errors are one line, with the closest option to a mistyped one.
+
+    No usage before the error: ``--help`` shows it."""
 
     def error(self, message: str) -> NoReturn:
         unknown = message.partition("unrecognized arguments: ")[2].split()
@@ -146,7 +159,60 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_database_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
     """``--database``, as every command takes it (default: ``REDIS_URL``, else localhost:6379 db 0)."""
-    parser.add_argument("--database", help=f"{DATABASE_HELP}, e.g. --database=localhost:6379:15", **kwargs)
+    parser.add_argument("--database", help=f"{DATABASE_HELP}, e.g. --database=localhost:6379:15 "
+                        f"(default: {DATABASE_VARIABLE}, the --config file's, REDIS_URL)", **kwargs)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
+    """``--config``, an INI file whose ``[limpyd-jobs]`` section may give ``database``."""
+    parser.add_argument("--config", help=f"an INI file; its [{SHARED_SECTION}] section may give database "
+                        f"(default: {CONFIG_VARIABLE})", **kwargs)
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, subcommand: bool = False) -> None:
+    """``--database`` and ``--config``; on a subcommand, they do not hide the values given before it."""
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if subcommand else {}
+    add_database_argument(parser, **extra)
+    add_config_argument(parser, **extra)
+
+
+def database_value(given: str | None, config: str | None = None,
+                   environ: Mapping[str, str] | None = None) -> str | None:
+    """The ``--database`` text of every command (None: ``REDIS_URL``).
+
+    Given, else ``LIMPYD_JOBS_DATABASE``, else the ``database`` of the ``--config`` file (or
+    ``LIMPYD_JOBS_CONFIG``'s): one function, so that every command reads it alike."""
+    environ = os.environ if environ is None else environ
+    if given:
+        return given
+    if environ.get(DATABASE_VARIABLE):
+        return environ[DATABASE_VARIABLE]
+    path = config or environ.get(CONFIG_VARIABLE)
+    if not path:
+        return None
+    parser = read_ini(path, f"argument --config: {path!r}")
+    for section in (SHARED_SECTION, "limpyd-jobs-worker"):
+        if parser.has_option(section, "database"):
+            return parser.get(section, "database").strip() or None
+    return None
+
+
+def connect(given: str | None, config: str | None = None) -> None:
+    """Point the models at the database of ``database_value`` (ConfigurationException if unusable)."""
+    use_database(database_value(given, config))
+
+
+def autocomplete(build: Callable[[], argparse.ArgumentParser]) -> None:
+    """Shell completion by ``argcomplete``, when installed and asked for by the shell.
+
+    ``build`` makes the parser only then (argcomplete then exits): no cost otherwise."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(build())
 
 
 def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
@@ -160,8 +226,9 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
 
 
 def _ping_once(settings: dict[str, Any]) -> None:
-    """PING with a client of its own that does not retry: a refused connection is said at once
-    (redis-py's pool retries with backoff for seconds)."""
+    """PING with a client of its own that does not retry.
+
+    A refused connection is said at once (redis-py's pool retries with backoff for seconds)."""
     client = client_for(settings, retry=Retry(NoBackoff(), 0))
     try:
         client.ping()
@@ -170,8 +237,9 @@ def _ping_once(settings: dict[str, Any]) -> None:
 
 
 def setup_logging(logger_name: str, level: int | None = None, log_format: str = "text") -> None:
-    """Add a stream handler when none handles the logger: lines in the documented format
-    (``text``), or JSON objects (``json``, see ``limpyd_jobs.logs.JsonFormatter``)."""
+    """Add a stream handler, in text or JSON lines, when none handles the logger.
+
+    ``json``: ``limpyd_jobs.logs.JsonFormatter``; ``text``: the documented format."""
     logger = logging.getLogger(logger_name)
     if not logger.hasHandlers():
         handler = logging.StreamHandler()
@@ -182,10 +250,9 @@ def setup_logging(logger_name: str, level: int | None = None, log_format: str = 
 
 
 def configure_logging(path: str) -> None:
-    """Configure logging from a JSON file given to ``logging.config.dictConfig`` (loggers that
-    exist are kept unless it says ``"disable_existing_loggers": true``).
+    """Configure logging from a JSON file given to ``logging.config.dictConfig``.
 
-    Raises ConfigurationException naming ``--log-config`` and the file when it cannot be used."""
+    Loggers that exist are kept unless it says ``"disable_existing_loggers": true``."""
     try:
         with open(path, encoding="utf-8") as handle:
             config = json.load(handle)
@@ -220,8 +287,7 @@ def usage_error(parser: argparse.ArgumentParser, error: Exception) -> int:
 
 
 def read_ini(path: str, label: str) -> configparser.ConfigParser:
-    """The INI file at ``path``; ConfigurationException (its text starting with ``label``, which
-    names the file) says why it cannot be read."""
+    """The INI file at ``path``; ConfigurationException, starting with ``label``, says why not."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as handle:

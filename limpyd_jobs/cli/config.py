@@ -1,13 +1,8 @@
 """``WorkerConfig``: turns command-line arguments into a configured, running worker.
 
-Subclass it to run setup code first (``django.setup()``...) and pass the subclass to
-``limpyd-jobs-worker --worker-config=my.module.MyWorkerConfig``; ``limpyd_jobs.workers`` exports
-it, as redis-limpyd-jobs documents.
-
-Every option may also come from a ``LIMPYD_JOBS_<OPTION>`` environment variable
-(``LIMPYD_JOBS_MAX_LOOPS=100``) or from the ``[limpyd-jobs-worker]`` section of the INI file of
-``--config``; the command line wins over the environment, which wins over the file; options
-given nowhere keep the worker class's defaults.
+Subclass it to run setup code first, and name it with ``--worker-config=my.module.MyConfig``
+(``limpyd_jobs.workers`` exports it, as redis-limpyd-jobs documents). Options come from the
+command line, else ``LIMPYD_JOBS_<OPTION>``, else the ``--config`` file (docs/worker.rst).
 """
 
 from __future__ import annotations
@@ -49,6 +44,7 @@ from .common import (
     RET_IMPORT,
     RET_OK,
     RET_USAGE,
+    SHARED_SECTION,
     CannotImport,
     OneLineParser,
     check_connection,
@@ -129,14 +125,18 @@ def environment_variable(setting: Field) -> str:
 
 
 def read_config_file(path: str) -> dict[str, str]:
-    """The options of the ``[limpyd-jobs-worker]`` section of an INI file, by option name (keys
-    may use dashes or underscores). ConfigurationException names the file and what is wrong:
-    unreadable, no such section, a key that is no option."""
+    """The options of an INI file's ``[limpyd-jobs-worker]`` section (and ``[limpyd-jobs]`` database).
+
+    Keys may use dashes or underscores; ConfigurationException names the file and what is wrong."""
     parser = read_ini(path, f"argument --config: {path!r}")
-    if not parser.has_section(CONFIG_SECTION):
+    if not parser.has_section(CONFIG_SECTION) and not parser.has_option(SHARED_SECTION, "database"):
         raise ConfigurationException(f"argument --config: {path!r} has no [{CONFIG_SECTION}] section")
     names = {setting.name for setting in OPTIONS} - {"config"}
     values: dict[str, str] = {}
+    shared = ({"database": parser.get(SHARED_SECTION, "database")}  # what every command reads
+              if parser.has_option(SHARED_SECTION, "database") else {})
+    if not parser.has_section(CONFIG_SECTION):
+        return shared
     for key, value in parser.items(CONFIG_SECTION):
         name = key.strip().replace("-", "_")
         if name not in names:
@@ -146,13 +146,13 @@ def read_config_file(path: str) -> dict[str, str]:
             raise ConfigurationException(
                 f"argument --config: option {name!r} given twice in [{CONFIG_SECTION}] of {path!r}")
         values[name] = value
-    return values
+    return {**shared, **values}
 
 
 def configured_values(given: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """The options not in ``given`` that the environment (``LIMPYD_JOBS_*``, when not empty) or
-    the ``--config`` file (the one given, else ``LIMPYD_JOBS_CONFIG``'s) set: name -> (text, where
-    it was read)."""
+    """Name -> (text, where read) of the options not in ``given`` set by ``LIMPYD_JOBS_*`` or the file.
+
+    The file is the ``--config`` given, else ``LIMPYD_JOBS_CONFIG``'s; empty variables are unset."""
     found: dict[str, tuple[str, str]] = {}
     for setting in OPTIONS:
         variable = environment_variable(setting)
@@ -225,15 +225,10 @@ def _add_option(parser: argparse.ArgumentParser, setting: Field) -> None:
 
 
 class WorkerConfig:
-    """Parse the command line, then build and run the worker it describes (``execute``).
+    """Parse the command line (``argv`` as ``sys.argv``), then build and run its worker (``execute``).
 
-    ``argv`` is read as ``sys.argv`` is (the default): the program name first. Once parsed,
-    ``options`` holds every option under its name, as redis-limpyd-jobs' did: the value given
-    (``queues`` as the text given, classes and the callback imported), or None when not given
-    (the worker then uses its own default; classes default to the worker class's). A value is
-    given on the command line, else by a ``LIMPYD_JOBS_*`` environment variable, else in the
-    ``--config`` file; ``sources`` says where each option not from the command line was read.
-    """
+    ``options`` holds every option by name, as redis-limpyd-jobs' did (None: not given, the worker's
+    default); ``sources`` says where those not from the command line were read (docs/worker.rst)."""
 
     help = "Run a worker using limpyd-jobs"
 
@@ -258,9 +253,9 @@ class WorkerConfig:
         return make_parser(self.prog_name, self.get_version())
 
     def manage_options(self) -> None:
-        """Parse ``argv`` into ``options``, with the values of the environment and of the
-        ``--config`` file for options not given (exits with the usage and the error when argv
-        cannot be parsed, with the error alone, on one line, when a value cannot be used)."""
+        """Parse ``argv`` into ``options``, the environment and ``--config`` filling the gaps.
+
+        Exits with the error on one line when a value cannot be used."""
         self.parser = self.create_parser()
         given = vars(self.parser.parse_args(self.argv))
         try:
@@ -276,8 +271,9 @@ class WorkerConfig:
         self.database_config = self.read_database_config()
 
     def read_database_config(self) -> dict[str, Any] | None:
-        """The connection settings of ``--database`` (None when not given), as redis-limpyd-jobs
-        kept them; exits with the one-line error when it cannot be read."""
+        """The connection settings of ``--database`` (None when not given), as redis-limpyd-jobs kept them.
+
+        Exits with the one-line error when it cannot be read."""
         if not self.options.database:
             return None
         try:
@@ -287,9 +283,9 @@ class WorkerConfig:
 
     def read_configuration(self, given: dict[str, Any],
                            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """``given`` (the command line's options), with the options it lacks that the
-        environment (``LIMPYD_JOBS_*``) or the ``--config`` file set, as text; ``sources`` tells
-        where those were read."""
+        """``given``, with the options it lacks that ``LIMPYD_JOBS_*`` or ``--config`` set, as text.
+
+        ``sources`` then tells where those were read."""
         found = configured_values(given, os.environ if environ is None else environ)
         self.sources = {name: where for name, (_, where) in found.items()}
         return {**given, **{name: value for name, (value, _) in found.items()}}
@@ -300,11 +296,10 @@ class WorkerConfig:
         raise SystemExit(code)
 
     def clean_options(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Every option, from the values given: parsed and checked, or None when not given
-        (``queues`` stays the text given; commands options and classes have their defaults).
+        """Every option, parsed and checked from the values given (None: not given).
 
-        Raises CannotImport when a class or the callback cannot be imported, ConfigurationException
-        when a value cannot be used."""
+        ``queues`` stays the text given, as redis-limpyd-jobs kept it; the command's options and
+        the classes have their defaults."""
         options = {setting.name: self._clean_given(setting, given[setting.name]) if setting.name in given
                    else None for setting in OPTIONS}
         options["queues"] = given.get("queues") or None
@@ -336,8 +331,9 @@ class WorkerConfig:
         return options
 
     def _clean_given(self, setting: Field, value: Any) -> Any:
-        """``clean`` a value given for an option, importing it first if it names an object; the
-        error names where the value was read when not on the command line."""
+        """``clean`` a value given for an option, importing it first if it names an object.
+
+        The error names where the value was read when not on the command line."""
         try:
             if setting.name in IMPORTED and isinstance(value, str):
                 try:
@@ -371,23 +367,25 @@ class WorkerConfig:
         return f"{message} (set by {source})"
 
     def prepare_worker_options(self) -> dict[str, Any]:
-        """What is passed to the worker: each of its options that has a value, or was given as
-        None (``--max-loops=None``: no limit)."""
+        """The options passed to the worker: those with a value, or given as None.
+
+        ``--max-loops=None`` means no limit: None given is not None omitted."""
         given = getattr(self, "given", set())
         return {name: value for name in self.worker_class.parameters
                 if (value := getattr(self.options, name, None)) is not None or name in given}
 
     def check_queues(self) -> None:
-        """Exit with the one-line error when neither the options nor the worker class name queues:
-        building the worker needs them, parsing the command line does not."""
+        """Exit with the one-line error when neither the options nor the worker class name queues.
+
+        Building the worker needs them; parsing the command line does not (a class may carry them)."""
         if not self.options.queues and not getattr(self.worker_class, "queues", None):
             self.fail("argument --queues is required, e.g. --queues=queue1,queue2 (or "
                       f"{ENV_PREFIX}QUEUES, or queues in the --config file, or on the worker class)")
 
     def execute(self) -> int:
-        """Connect, build the worker, and run it (or stop at once with ``--dry-run``); with
-        ``--processes`` above 1, a ``WorkerPool`` checks all that once, then runs that many workers,
-        each a process doing this with ``--processes=1``."""
+        """Connect, build the worker and run it (``--dry-run``: stop at once); the exit code.
+
+        With ``--processes`` above 1, a ``WorkerPool`` checks that once, then runs that many."""
         self.check_queues()
         processes = getattr(self.options, "processes", 1) or 1
         if processes > 1:
@@ -402,8 +400,9 @@ class WorkerConfig:
         return RET_OK
 
     def prepare_models(self) -> None:
-        """Point the models at ``--database`` when given (else read ``REDIS_URL`` now), and check
-        the server answers; exits with the error on one line when either cannot be read."""
+        """Point the models at ``--database`` (else ``REDIS_URL``) and check the server answers.
+
+        Exits with the error on one line when either cannot be used."""
         models = [BaseJobsModel, self.options.queue_model, self.options.error_model]
         try:
             use_database(self.options.database, models)
@@ -412,8 +411,9 @@ class WorkerConfig:
         check_connection(models)
 
     def prepare_logging(self) -> None:
-        """Configure logging from the ``--log-config`` file when given; else add a stream handler,
-        in the ``--log-format`` (text or json), when none handles the worker's logger."""
+        """Configure logging from ``--log-config``, else a handler in the ``--log-format``.
+
+        The handler is added only when none handles the worker's logger."""
         if self.options.log_config:
             try:
                 configure_logging(self.options.log_config)
@@ -424,8 +424,7 @@ class WorkerConfig:
                       log_format=self.options.log_format or "text")
 
     def prepare_worker(self) -> Any:
-        """Create the worker (``self.worker``) from the options; its process title is on unless
-        ``--no-title``."""
+        """Create the worker (``self.worker``) from the options; its title on unless ``--no-title``."""
         self.check_queues()
         self.worker = self.worker_class(**self.prepare_worker_options())
         if self.options.dry_run:

@@ -1,42 +1,9 @@
-"""``limpyd-jobs-worker --processes=N``: N worker processes, started and kept running by a supervisor.
+"""``limpyd-jobs worker --processes=N``: N worker processes, forked and kept running by a supervisor.
 
-The supervisor (``WorkerPool``) checks what the command checks before running a worker, once: the
-options (parsed by ``WorkerConfig`` before the pool exists), Redis, the logging setup, and a worker
-built from the options (then dropped). A start-up error is thus said once, on one line, with the
-command's exit code, and no child is started. It then starts N children, each running the worker
-the options describe, and:
-
-- starts a new child when one ends, unless the pool is stopping: at once after a child that exited
-  0 having run jobs or for a while (``--max-loops`` and ``--max-duration`` make children exit 0
-  now and then: that is how a fresh process takes over), after a delay otherwise (a child that
-  failed, was killed, or exited 0 at once without running a job, as under ``HALT``): 1 s, doubled
-  at each such end in a row, 30 s at most, counted again from 1 s once a child ran for a minute;
-- with ``--burst`` (and ``--dry-run``), a child exiting 0 is not replaced (unless it stopped on
-  ``--max-loops`` or ``--max-duration``, its queues not found empty): the pool exits 0 once every
-  child exited 0;
-- SIGTERM, SIGINT, SIGHUP: sent on to every child (each finishes its current job), then the pool
-  waits for them all and exits 0; again: the children still finish (SIGQUIT stops now);
-- SIGQUIT: sent on to every child, which stops at once and puts its job back in its queue.
-
-Its process title is ``limpyd-jobs-worker-pool [running] processes=4 alive=4 queues=...``; a
-child's is its worker's, ``limpyd-jobs-worker#<id> [...]``. It logs through the worker's logger
-(``<logger_name>.pool``): each start, each end (exit code or signal, run time, jobs run) and
-when the next child starts.
-
-Why fork, and not run the command again N times: a child is a fork of the command after it has
-parsed and checked its options, so it is that very command, whatever started it (the console
-script, ``python -m``, Django's ``manage.py limpyd_jobs_worker`` with ``django.setup()`` done and
-``settings.LIMPYD_JOBS`` read once, a ``--worker-config`` class that set things up, ``main()``
-called by a program of yours), with no command line to rebuild (options may come from
-``LIMPYD_JOBS_*``, a ``--config`` file, Django's settings) and nothing imported again at each
-start: the startup is checked once, a new child is ready in milliseconds, and the code shared
-across children stays shared in memory. What a fork asks for is done in ``_become_child``: stop
-signals are blocked across the fork and handed back to the command's own handlers in the child
-(the worker then installs its own), the pool's wake-up pipe is closed there; redis-py and
-limpyd-jobs open new Redis connections in a new process by themselves (and the pool drops its own
-before forking). The supervisor never runs a job nor a thread, so each fork starts clean. The
-price: code changed on disk is not seen by a new child; stop the pool (SIGTERM, gracefully) and
-start it again to deploy. As the ``fork`` and ``prefork`` execution modes, POSIX only.
+``WorkerPool`` checks the start-up once (options, Redis, logging, a worker built then dropped),
+forks N children that run the worker, starts a new one when one ends (after a growing delay
+when it failed) and passes stop signals on. Why fork, the restart rules, the signals, the
+titles and logs: docs/operating.rst.
 """
 
 from __future__ import annotations
@@ -90,8 +57,10 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class Backoff:
-    """When a new child starts after one ended: at once after a good run, else after ``first``
-    seconds, multiplied by ``factor`` at each bad end in a row, ``maximum`` at most."""
+    """The delay before a new child replaces one that ended.
+
+    At once after a good run, else ``first`` seconds, times ``factor`` at each bad end in a row,
+    ``maximum`` at most: a child failing at start never restarts in a tight loop."""
 
     first: float = 1.0
     factor: float = 2.0
@@ -135,9 +104,9 @@ class Slot:
 
     def exited(self, code: int, now: float, backoff: Backoff, report: Report | None = None,
                final_when_clean: bool = False) -> float | None:
-        """The child ended with ``code`` (negative: killed by that signal); return the seconds until
-        the next one starts here, or None if none will (it exited 0, ``final_when_clean``, and did
-        not stop on a limit)."""
+        """Seconds until a child replaces the one that ended with ``code`` (None: none will).
+
+        None when it exited 0 under ``final_when_clean`` without stopping on a limit."""
         ran = now - self.started_at
         self.pid = None
         if code == 0 and final_when_clean and not (report and report.limit_reached):
@@ -162,8 +131,9 @@ class Slot:
 
 
 def describe_exit(code: int) -> str:
-    """``exited 0``, ``exited with code 3``, ``was killed by SIGKILL``, from an exit code
-    (negative: the signal that killed the process, as ``subprocess`` says it)."""
+    """``exited 0``, ``exited with code 3`` or ``was killed by SIGKILL``, from an exit code.
+
+    A negative code is the signal that killed the process, as ``subprocess`` says it."""
     if code == 0:
         return "exited 0"
     if code > 0:
@@ -176,12 +146,10 @@ def describe_exit(code: int) -> str:
 
 
 class WorkerPool:
-    """Run ``processes`` workers, each a fork of this process running ``config`` as the command
-    does with ``--processes=1``, and keep them running (see the module's docstring).
+    """Run ``processes`` forked workers running ``config``, and keep them running (``run()``).
 
-    ``run()`` is the whole life of the pool; its steps (``handle_signals``, ``reap``,
-    ``start_due``, ``wait``) read the time from ``clock`` and ``wait`` for the next thing to do, so
-    that a test may drive them with a clock of its own."""
+    Its steps (``handle_signals``, ``reap``, ``start_due``, ``wait``) read the time from ``clock``,
+    so that a test may drive them with a clock of its own."""
 
     title_prefix = TITLE_PREFIX
 
@@ -206,9 +174,9 @@ class WorkerPool:
     # --- the life of the pool
 
     def run(self) -> int:
-        """Check the options, start the children, keep them running until told to stop (or, with
-        --burst, until each exited 0); return the exit code. Start-up errors are raised as the
-        command raises them (``run_command`` says them)."""
+        """Check the start-up, then keep the children running until told to stop; the exit code.
+
+        With --burst, until each exited 0; start-up errors are raised for ``run_command`` to say."""
         self.prepare()
         self._reports = mmap.mmap(-1, _REPORT.size * self.processes)
         self.install_signal_handlers()
@@ -230,8 +198,9 @@ class WorkerPool:
             self._reports = None
 
     def prepare(self) -> None:
-        """What the command does before running a worker, once: Redis, logging, a worker built
-        from the options (its errors raised here, before any child); ``--print-options`` prints."""
+        """Check once what the command checks before a worker runs: Redis, logging, a worker built.
+
+        Its errors are raised here, before any child; ``--print-options`` prints."""
         config = self.config
         config.prepare_models()
         config.prepare_logging()
@@ -246,8 +215,7 @@ class WorkerPool:
         _disconnect([BaseJobsModel, config.options.queue_model, config.options.error_model])
 
     def step(self) -> None:
-        """Handle the signals caught, reap the children that ended, start those due, then wait
-        for the next thing to do."""
+        """Handle the signals caught, reap ended children, start those due, wait for what comes next."""
         self.handle_signals()
         self.reap()
         self.start_due()
@@ -268,8 +236,7 @@ class WorkerPool:
         return max(0.0, min(due) - self.clock()) if due else None
 
     def wait(self, timeout: float | None) -> None:
-        """Wait ``timeout`` seconds at most (None: no limit) for a signal: a child that ended, or
-        an order to stop."""
+        """Wait ``timeout`` seconds at most (None: no limit) for a child's end or an order to stop."""
         if self._wakeup is None:  # signals are not caught here: look again soon
             time.sleep(POLL_INTERVAL if timeout is None else min(timeout, POLL_INTERVAL))
             return
@@ -282,8 +249,9 @@ class WorkerPool:
                 pass
 
     def abandon(self) -> None:
-        """On a failure of the pool itself: send SIGTERM to the children and wait for each (they
-        finish their current job), leaving none behind."""
+        """On a failure of the pool itself, SIGTERM the children and wait for each.
+
+        They finish their current job; none is left behind."""
         self.stopping = True
         for slot in self.alive():
             self.signal_child(slot, signal.SIGTERM)
@@ -297,8 +265,9 @@ class WorkerPool:
     # --- signals
 
     def install_signal_handlers(self) -> None:
-        """Catch the stop signals and SIGCHLD; each writes to a pipe that ends ``wait`` (main
-        thread only: elsewhere, ``wait`` polls, and the signals keep their handlers)."""
+        """Catch the stop signals and SIGCHLD, each writing to the pipe that ends ``wait``.
+
+        Main thread only: elsewhere ``wait`` polls, and the signals keep their handlers."""
         try:
             for signum in _CAUGHT:
                 self._previous_handlers[signum] = signal.signal(signum, self._catch)
@@ -333,8 +302,9 @@ class WorkerPool:
             self.on_signal(self._pending.pop(0))
 
     def on_signal(self, signum: int) -> None:
-        """A stop signal: send it on to each child (a graceful one only the first time), start no
-        child any more."""
+        """Send a stop signal on to each child and start no child any more.
+
+        A graceful signal is sent on the first time only."""
         name = signal.Signals(signum).name
         children = self.alive()
         if signum == STOP_NOW_SIGNAL:
@@ -376,8 +346,7 @@ class WorkerPool:
                 self.child_exited(slot, os.waitstatus_to_exitcode(status), self.read_report(slot))
 
     def child_exited(self, slot: Slot, code: int, report: Report | None = None) -> None:
-        """A child ended with ``code`` (negative: killed by that signal): log it, and say when
-        the next one starts in its place."""
+        """Log the end of a child (``code`` negative: its signal) and when its replacement starts."""
         now = self.clock()
         pid, ran = slot.pid, now - slot.started_at
         what = f"worker process {slot.number} (pid {pid}) {describe_exit(code)} after {ran:.1f}s"
@@ -434,8 +403,9 @@ class WorkerPool:
         return pid
 
     def _child(self, slot: Slot, mask: Any, parent: int) -> NoReturn:
-        """In a new child: run the command as with --processes=1, and exit with its code; it never
-        returns into the pool's code (nor its caller's)."""
+        """In a new child, run the command as with --processes=1 and exit with its code.
+
+        It never returns into the pool's code, nor its caller's."""
         code = RET_ERROR
         try:
             self._become_child(mask, parent)
@@ -456,8 +426,10 @@ class WorkerPool:
                 os._exit(code)
 
     def _become_child(self, mask: Any, parent: int) -> None:
-        """Leave the pool's part: the signals back to the command's handlers (then unblocked), the
-        wake-up pipe closed; die with the pool (``parent``); the options of one worker."""
+        """Leave the pool's part in a new child.
+
+        The signals go back to the command's handlers (then unblocked), the wake-up pipe is closed,
+        and the child dies with the pool (``parent``)."""
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         if self._wakeup is not None:
@@ -519,8 +491,9 @@ def _disconnect(models: list[Any]) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """On Linux, have this child get SIGTERM (it then finishes its job and exits) if the pool dies,
-    even killed: no worker is left running without its supervisor."""
+    """On Linux, have this child get SIGTERM if the pool dies, even killed.
+
+    It then finishes its job and exits: no worker is left running without its supervisor."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes  # here: only a child needs it

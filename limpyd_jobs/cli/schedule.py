@@ -1,31 +1,8 @@
-"""``limpyd-jobs-schedule``: set, inspect and dispatch recurring jobs, as redbike's command does.
+"""``limpyd-jobs schedule`` (alias ``limpyd-jobs-schedule``): recurring jobs, as redbike's command.
 
-    limpyd-jobs-schedule set JOBID SCHEDULE [--after=TS] [--timefile=F] [--timeout=S]
-                                            [--queue=NAME] [--priority=N] [--tz=ZONE]
-    limpyd-jobs-schedule unset JOBID
-    limpyd-jobs-schedule tell JOBID                  # JSON
-    limpyd-jobs-schedule schedules                   # CSV: JOBID,SCHEDULE
-    limpyd-jobs-schedule statuses [--before=TS]      # JOBID,EVENT:TIMESTAMP (--format=columns: 3 columns)
-    limpyd-jobs-schedule dispatch [--schedules=CSV] [--after=TS] [--timefile=F] [--interval=S] [--once]
-    limpyd-jobs-schedule control HALT|CLEAR
-
-The configuration is the INI file of ``--config``, else ``.redbike.conf`` if the current
-directory has one. It is read as redbike reads it: ``[redbike]`` gives ``prefix``, ``timefile``
-and ``default-timeout`` (its ``worker`` is not used: workers are ``limpyd-jobs-worker``),
-``[redbike-redis]`` the keyword arguments of ``redis.StrictRedis`` (host, port, db, password,
-unix_socket_path...). Our ``[limpyd-jobs-schedule]`` (the same keys, and ``interval``) and
-``[limpyd-jobs-redis]`` (the same, or ``url``) win over them. Other sections are ignored; a
-file that cannot be read, is not INI, has none of these sections, or holds a key or value we do
-not know, is an error (exit 2).
-
-``--database`` wins over the file's connection, which wins over ``REDIS_URL``. ``prefix`` is
-what ``LIMPYD_JOBS_PREFIX`` sets (the variable wins over the file): it must be known before
-limpyd_jobs is imported, so the command starts itself again with the variable set.
-
-``set`` and ``dispatch`` compute next runs after ``--after``, else after the time in the
-timefile (which the dispatcher writes at each tick), else after now. Exit codes: 0 done, 2
-misuse (an option, the configuration, a bad schedule), 3 Redis does not answer when the command
-starts (once dispatching, the dispatcher rides out outages, as workers do).
+Reads the arguments and redbike's configuration file, then calls ``limpyd_jobs.recurring``. A
+prefix in the file must be known before limpyd_jobs is imported: the command then starts itself
+again with ``LIMPYD_JOBS_PREFIX`` set. Commands, configuration, exit codes: docs/recurring.rst.
 """
 
 from __future__ import annotations
@@ -57,11 +34,14 @@ from ..recurring.rules import BadSchedule, parse, time_zone
 from ..validation import clean_seconds
 from .common import (
     DATABASE_HELP,
+    DATABASE_VARIABLE,
     RET_CONNECT,
     RET_OK,
     RET_USAGE,
     CannotConnect,
+    autocomplete,
     check_connection,
+    database_value,
     error_line,
     read_ini,
     redis_failed,
@@ -77,7 +57,7 @@ REDIS_SECTIONS = ("redbike-redis", "limpyd-jobs-redis")
 #: Keys of a settings section that are not used here (redbike's worker class).
 IGNORED_KEYS = ("worker",)
 #: Statuses: redbike's ``JOBID,EVENT:TIMESTAMP``, or three columns.
-STATUS_FORMATS = ("redbike", "columns")
+STATUS_FORMATS = ("redbike", "columns", "readable")
 AFTER = "default: the time in the timefile, else now"
 _TZID = re.compile(r"DTSTART;TZID=([^:;]+):", re.IGNORECASE)
 logger = logging.getLogger(LOGGER_NAME)
@@ -139,8 +119,9 @@ class Config:
 
 
 def read_config(path: str | None) -> Config:
-    """The configuration in ``path`` (``--config``), else in ``.redbike.conf`` if the current
-    directory has one; ConfigurationException says what is wrong with it."""
+    """The configuration of ``path``, else of ``./.redbike.conf`` if any (none: empty).
+
+    ConfigurationException says what is wrong with it."""
     if path is None:
         if not os.path.exists(DEFAULT_CONFIG):
             return Config()
@@ -168,8 +149,9 @@ def read_config(path: str | None) -> Config:
 
 def _section(parser: configparser.ConfigParser, path: str, name: str,
              types: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
-    """The values of a section, read by ``types`` (keys are also accepted with ``_`` for ``-``
-    and the other way round); unknown keys are an error, but for those of ``[DEFAULT]``."""
+    """The values of a section, each read by its ``types``.
+
+    Keys are accepted with ``_`` or ``-``; an unknown key is an error, but for ``[DEFAULT]``'s."""
     if not parser.has_section(name):
         return {}
     values = {}
@@ -205,8 +187,9 @@ def _prefix_in_use(prefix: str) -> bool:
 
 
 def _check_prefix(config: Config) -> None:
-    """ConfigurationException if the configuration's prefix is not the one of this process
-    (``LIMPYD_JOBS_PREFIX``, when set, wins over it)."""
+    """ConfigurationException if the configuration's prefix is not this process's.
+
+    ``LIMPYD_JOBS_PREFIX``, when set, wins over it."""
     if config.prefix is None or os.environ.get(PREFIX_VARIABLE) or _prefix_in_use(config.prefix):
         return
     raise ConfigurationException(
@@ -214,46 +197,65 @@ def _check_prefix(config: Config) -> None:
         f"run the {PROG} command, or set {PREFIX_VARIABLE}={config.prefix}")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """The command's arguments."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Manage recurring jobs (redbike-style)")
-    parser.add_argument("--database", help=f"{DATABASE_HELP} (default: the configuration's, else REDIS_URL)")
+def _connection_options(parser: argparse.ArgumentParser, subcommand: bool = False) -> None:
+    """``--database`` and ``--config``, before or after the subcommand."""
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if subcommand else {}
+    parser.add_argument("--database", help=f"{DATABASE_HELP} (default: {DATABASE_VARIABLE}, the "
+                        "configuration's, else REDIS_URL)", **extra)
     parser.add_argument("--config", help=f"an INI file with [redbike] and [redbike-redis] sections, or "
-                        f"[limpyd-jobs-schedule] and [limpyd-jobs-redis] (default: {DEFAULT_CONFIG} if any)")
+                        f"[limpyd-jobs-schedule] and [limpyd-jobs-redis] (default: {DEFAULT_CONFIG} if any)",
+                        **extra)
+
+
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The command's arguments."""
+    parser = argparse.ArgumentParser(prog=prog, description="Manage recurring jobs (redbike-style)")
+    _connection_options(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    set_ = commands.add_parser("set", help="set the schedule of a job id")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        _connection_options(sub, subcommand=True)
+        return sub
+
+    set_ = command("set", "set the schedule of a job id")
     set_.add_argument("job_id")
     set_.add_argument("schedule", help="NOW, AT:<timestamp>, CONTINUE, STOP or an RRULE")
     set_.add_argument("--after", type=float, help=f"compute the next run after this timestamp ({AFTER})")
     set_.add_argument("--timefile", help="the dispatcher's timefile (default: the configuration's)")
     set_.add_argument("--timeout", type=_positive,
                       help="seconds each run may take (default: the configuration's default-timeout, "
-                      "else 10)")
+                      f"else {scheduler.DEFAULT_TIMEOUT:g})")
     set_.add_argument("--queue", help="queue of its runs (default: the job id's last ':' part)")
     set_.add_argument("--priority", type=int, default=0)
     set_.add_argument("--tz", help="time zone of the RRULE (of its DTSTART given without one)")
-    commands.add_parser("unset", help="remove the schedule of a job id").add_argument("job_id")
-    commands.add_parser("tell", help="JSON status of a job id").add_argument("job_id")
-    commands.add_parser("schedules", help="CSV of job ids and schedules")
-    statuses = commands.add_parser("statuses", help="the last event of each job id: JOBID,EVENT:TIMESTAMP")
+    set_.add_argument("--on-error", choices=scheduler.ON_ERROR, default=scheduler.DIE,
+                      help="a failed run: die ends the schedule (default, as redbike), continue places "
+                           "the next run")
+    command("unset", "remove the schedule of a job id").add_argument("job_id")
+    command("tell", "JSON status of a job id").add_argument("job_id")
+    command("schedules", "CSV of job ids and schedules")
+    statuses = command("statuses", "the last event of each job id: JOBID,EVENT:TIMESTAMP")
     statuses.add_argument("--before", type=float, help="only statuses older than this timestamp")
-    statuses.add_argument("--format", choices=STATUS_FORMATS, default="redbike",
-                          help="redbike: JOBID,EVENT:TIMESTAMP; columns: JOBID,EVENT,TIMESTAMP")
-    dispatch = commands.add_parser("dispatch", help="move due runs into their queues, until HALT")
+    statuses.add_argument("--format", choices=STATUS_FORMATS, default=None,
+                          help="redbike: JOBID,EVENT:TIMESTAMP (default, but on a terminal); columns: "
+                               "JOBID,EVENT,TIMESTAMP; readable: times in UTC (default on a terminal)")
+    dispatch = command("dispatch", "move due runs into their queues, until HALT")
     dispatch.add_argument("--schedules", help="a CSV file of JOBID,SCHEDULE to set first")
     dispatch.add_argument("--after", type=float, help=f"compute next runs after this timestamp ({AFTER})")
     dispatch.add_argument("--timefile", help="file where the dispatcher writes the time at each tick")
     dispatch.add_argument("--interval", type=_positive, default=None, help="seconds between ticks (1)")
     dispatch.add_argument("--once", action="store_true", help="dispatch once and exit")
-    control = commands.add_parser("control", help="HALT dispatchers and workers, or CLEAR that")
+    control = command("control", "HALT dispatchers and workers, or CLEAR that")
     control.add_argument("order", choices=["HALT", "CLEAR", "halt", "clear"])
     return parser
 
 
 def _after(given: float | None, timefile: str | None) -> float | None:
-    """``--after``, else the timefile's time (None: now; never later than now: a timefile written
-    by a host whose clock is ahead does not delay what is due now)."""
+    """``--after``, else the timefile's time, never later than now (None: now).
+
+    A timefile written by a host whose clock is ahead does not delay what is due now."""
     if given is not None:
         return given
     written = scheduler.read_timefile(timefile)
@@ -268,8 +270,9 @@ def _check_schedule(text: str, tz: str | None) -> None:
 
 
 def _read_schedules(path: str) -> list[tuple[str, str | None]]:
-    """The ``JOBID,SCHEDULE`` rows of a CSV file (a job id alone: unset), each schedule checked
-    before any is set; BadSchedule names the line of the first bad one."""
+    """The ``JOBID,SCHEDULE`` rows of a CSV file (a job id alone: unset).
+
+    Every schedule is checked before any is set; BadSchedule names the line of the first bad one."""
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
@@ -304,8 +307,9 @@ def _zone_of(job_id: str, text: str | None) -> tzinfo | None:
 
 
 def tell_with_times(job_id: str) -> dict[str, Any]:
-    """``scheduler.tell``, with the next run as ISO 8601 in UTC (``next_run_utc``) and in the
-    schedule's time zone (``next_run_local``, None without one)."""
+    """``scheduler.tell``, with the next run in ISO 8601, in UTC and in the schedule's zone.
+
+    ``next_run_utc`` and ``next_run_local`` (None without a zone)."""
     told = scheduler.tell(job_id)
     next_run, zone = told.get("next_run"), _zone_of(job_id, told.get("schedule"))
     told["next_run_utc"] = _iso(next_run, timezone.utc)
@@ -336,25 +340,72 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     return RET_OK
 
 
+def _utc(timestamp: float | None) -> str:
+    """A timestamp to the second, in UTC, with its zone ("-" if none)."""
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe_set(job_id: str, status: str) -> str:
+    """One line saying what ``set`` stored: the schedule, its runs' queue and options, the next run."""
+    told = scheduler.tell(job_id)
+    if told["status"] is None:
+        return f"{job_id}: no schedule ({status})"
+    queue, priority, timeout = scheduler.RecurringSchedule(job_id).hmget("queue_name", "priority", "timeout")
+    schedule = " ".join((told["schedule"] or "").split())
+    seconds = f"{float(timeout):g}s" if timeout else f"{scheduler.DEFAULT_TIMEOUT:g}s (the default)"
+    next_run = {"STP": "no run left", "BAD": f"invalid: {told['reason']}", "ENQ": "its run queued now"}.get(
+        status, f"next run {_utc(told['next_run'])}")
+    return (f"{job_id}: {schedule!r} set, {next_run}; queue {queue}, priority {priority}, "
+            f"timeout {seconds}, on error {told['on_error']}")
+
+
+def _unset(job_id: str) -> str:
+    """Remove a schedule; the line saying what was removed."""
+    before = scheduler.tell(job_id)
+    scheduler.unset_schedule(job_id)
+    if before["status"] is None:
+        return f"{job_id}: no schedule to remove"
+    waiting = " and its waiting run" if before["status"].startswith("ENQ") else ""
+    running = " (its running run ends without a next one)" if before["working"] else ""
+    return f"{job_id}: schedule {' '.join((before['schedule'] or '').split())!r}{waiting} removed{running}"
+
+
+def statuses_rows(rows: list[tuple[str, str, int]], form: str) -> list[tuple[str, ...]]:
+    """The rows of ``statuses`` in a format: redbike's, three columns, or readable times."""
+    if form == "redbike":
+        return [(job_id, f"{event}:{stamp}") for job_id, event, stamp in rows]
+    if form == "readable":
+        return [(job_id, event, _utc(stamp)) for job_id, event, stamp in rows]
+    return [(job_id, event, str(stamp)) for job_id, event, stamp in rows]
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
-    """Carry out one command; print its result."""
+    """Carry out one command; print its result (for set and unset, what was done on stderr)."""
     if args.command == "set":
         _check_schedule(args.schedule, args.tz)  # a bad one is refused: the schedule in place stays
         after = _after(args.after, args.timefile or config.timefile)
         timeout = args.timeout if args.timeout is not None else config.default_timeout
-        print(scheduler.set_schedule(args.job_id, args.schedule, after=after, queue_name=args.queue,
-                                     priority=args.priority, tz=args.tz, timeout=timeout))
+        status = scheduler.set_schedule(args.job_id, args.schedule, after=after, queue_name=args.queue,
+                                        priority=args.priority, tz=args.tz, timeout=timeout,
+                                        on_error=args.on_error)
+        print(status)  # redbike's output, for scripts
+        print(describe_set(args.job_id, status), file=sys.stderr)
     elif args.command == "unset":
-        scheduler.unset_schedule(args.job_id)
+        print(_unset(args.job_id), file=sys.stderr)
     elif args.command == "tell":
         print(json.dumps(tell_with_times(args.job_id)))
     elif args.command == "schedules":
         csv.writer(sys.stdout).writerows(scheduler.schedules())
     elif args.command == "statuses":
-        rows = scheduler.statuses(args.before)
-        if args.format == "redbike":
-            rows = [(job_id, f"{event}:{stamp}") for job_id, event, stamp in rows]
-        csv.writer(sys.stdout).writerows(rows)
+        form = args.format or ("readable" if sys.stdout.isatty() else "redbike")
+        rows = statuses_rows(scheduler.statuses(args.before), form)
+        if form == "readable":
+            width = max((len(job_id) for job_id, *_ in rows), default=0)
+            print("\n".join(f"{job_id.ljust(width)}  {event}  {when}" for job_id, event, when in rows))
+        else:
+            csv.writer(sys.stdout).writerows(rows)
     elif args.command == "control":
         scheduler.control(args.order)
     else:
@@ -362,9 +413,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return RET_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    parser = make_parser()
+    parser = make_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -372,22 +423,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = read_config(args.config)
         _check_prefix(config)
-        _connect(args.database, config)
+        _connect(database_value(args.database, None), config)
         setup_logging(LOGGER_NAME, level=logging.INFO if args.command == "dispatch" else logging.WARNING)
         return run(args, config)
     except CannotConnect as exc:
-        return error_line(PROG, exc, RET_CONNECT)
+        return error_line(prog, exc, RET_CONNECT)
     except RedisError as exc:
-        return redis_failed(PROG, exc)
+        return redis_failed(prog, exc)
     except (ConfigurationException, BadSchedule, OSError, ValueError) as exc:
-        return error_line(PROG, exc, RET_USAGE)
+        return error_line(prog, exc, RET_USAGE)
     except KeyboardInterrupt:
         return RET_OK
 
 
 def _prefix_to_apply(argv: Sequence[str]) -> str | None:
-    """The configuration's prefix, if this process does not use it and ``LIMPYD_JOBS_PREFIX``
-    is not set (errors are left for ``main`` to say)."""
+    """The configuration's prefix, if this process does not use it and none is set by variable.
+
+    Errors are left for ``main`` to say."""
     if os.environ.get(PREFIX_VARIABLE):
         return None
     early = argparse.ArgumentParser(add_help=False)
@@ -401,15 +453,22 @@ def _prefix_to_apply(argv: Sequence[str]) -> str | None:
     return config.prefix
 
 
-def entry_point() -> None:
-    """Console-script entry point: with a prefix in the configuration, the command starts
-    again with ``LIMPYD_JOBS_PREFIX`` set, so that the models are under it."""
-    argv = sys.argv[1:]
+def start(argv: Sequence[str], prog: str = PROG) -> int:
+    """Run the command; the exit code.
+
+    With a prefix in the configuration, it starts again with ``LIMPYD_JOBS_PREFIX`` set, so that
+    the models, made at import, are under it."""
     prefix = _prefix_to_apply(argv)
     if prefix is not None:
         os.execve(sys.executable, [sys.executable, "-m", "limpyd_jobs.cli.schedule", *argv],
                   {**os.environ, PREFIX_VARIABLE: prefix})
-    sys.exit(main(argv))
+    return main(argv, prog)
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    autocomplete(make_parser)
+    sys.exit(start(sys.argv[1:]))
 
 
 if __name__ == "__main__":

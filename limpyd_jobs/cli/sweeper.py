@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import uuid
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from ..constants import LOGGER_NAME, __version__
-from ..databases import use_database
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error
 from ..utils import import_string
@@ -29,8 +29,10 @@ from .common import (
     RET_OK,
     RET_USAGE,
     CannotConnect,
-    add_database_argument,
+    add_connection_arguments,
+    autocomplete,
     check_connection,
+    connect,
     error_line,
     redis_failed,
     setup_logging,
@@ -45,13 +47,16 @@ SWEEPER_SETTINGS = tuple(setting for setting in SETTINGS
                          if setting.name in ("heartbeat_timeout", "lost_job_max_tries", "recovery_delay"))
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The command's arguments."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Give back the jobs of workers that stopped beating")
-    add_database_argument(parser)
-    for setting in SWEEPER_SETTINGS:
-        parser.add_argument(flag(setting), dest=setting.name, default=setting.default,
-                            help=f"{setting.metadata['help']} (default {setting.default})")
+        prog=prog, description="Give back the jobs of workers that stopped beating")
+    add_connection_arguments(parser)
+    for setting in SWEEPER_SETTINGS:  # their LIMPYD_JOBS_* variables too, as the worker reads them
+        variable = f"LIMPYD_JOBS_{setting.name.upper()}"
+        default = os.environ.get(variable) or setting.default
+        parser.add_argument(flag(setting), dest=setting.name, default=default,
+                            help=f"{setting.metadata['help']} (default {setting.default}, or {variable})")
     parser.add_argument("--error-model", default="limpyd_jobs.models.Error",
                         help="The Error model in which to save the errors of jobs out of attempts")
     parser.add_argument("--once", action="store_true", help="Sweep once and exit")
@@ -66,14 +71,14 @@ def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model
     return len(jobs)
 
 
-def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None, prog: str = PROG) -> int:
     """Run the sweeper (until ``stop`` is set, if given); return the exit code."""
-    parser = make_parser()
+    parser = make_parser(prog)
     try:
         args = parser.parse_args(argv)
         values = {setting.name: clean(setting, getattr(args, setting.name)) for setting in SWEEPER_SETTINGS}
         error_model = import_string(args.error_model)
-        use_database(args.database)
+        connect(args.database, args.config)
     except (ConfigurationException, ImportError) as exc:
         return usage_error(parser, exc)
     except SystemExit as exc:
@@ -93,15 +98,16 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
                                  stop or threading.Event(), BaseJobsModel.clock)
         return RET_OK
     except CannotConnect as exc:
-        return error_line(PROG, exc, RET_CONNECT)
+        return error_line(prog, exc, RET_CONNECT)
     except RedisError as exc:
-        return redis_failed(PROG, exc)
+        return redis_failed(prog, exc)
     except KeyboardInterrupt:
         return RET_OK
 
 
 def run() -> None:
     """Console-script entry point."""
+    autocomplete(make_parser)
     sys.exit(main())
 
 

@@ -1,17 +1,8 @@
-"""``limpyd-jobs-worker``: run a worker from the command line.
+"""``limpyd-jobs worker`` (alias ``limpyd-jobs-worker``): run a worker from the command line.
 
-The current directory is on the Python path, as with ``python script.py``. ``--pythonpath``
-and ``--worker-config`` (from the command line, ``LIMPYD_JOBS_*`` or the ``--config`` file) are
-read first, since the config class they name may need the path; everything else is parsed by
-that ``WorkerConfig`` class.
-
-Errors are said on one line, with an exit code of ``common``: RET_USAGE for an option (or
-``REDIS_URL``, or a file) that cannot be used, RET_IMPORT for a callback or class that cannot
-be imported, RET_CONNECT when Redis does not answer.
-
-``--processes=N`` (N above 1) runs N workers under a supervisor, ``limpyd_jobs.cli.pool``: the
-options are parsed and checked once, as above (same errors, same exit codes), before any worker
-process starts.
+The current directory is on the Python path. ``--pythonpath`` and ``--worker-config`` are read
+first (the config class they name may need the path), ``WorkerConfig`` parses the rest;
+``--processes=N`` runs N workers under the supervisor of ``pool``.
 """
 
 from __future__ import annotations
@@ -22,15 +13,16 @@ import sys
 from collections.abc import Sequence
 
 from ..exceptions import ConfigurationException
-from .common import import_object, run_command
-from .config import WorkerConfig, configured_values
+from .common import autocomplete, import_object, run_command
+from .config import WorkerConfig, configured_values, make_parser
 
 PROG = "limpyd-jobs-worker"
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
-    """``pythonpath`` (a list) and ``worker_config``, from the command line, else from the
-    environment or the ``--config`` file (whose errors are said once ``WorkerConfig`` parses)."""
+    """``pythonpath`` (a list) and ``worker_config``, from the command line, variables or file.
+
+    The file's errors are said once ``WorkerConfig`` parses it."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--pythonpath", action="append", default=[])
     parser.add_argument("--worker-config", default=None)
@@ -56,8 +48,7 @@ def add_current_directory() -> None:
 
 
 def load_config_class(path: str | None) -> type[WorkerConfig]:
-    """The ``--worker-config`` class, or ``WorkerConfig``; CannotImport or ConfigurationException
-    say why not."""
+    """The ``--worker-config`` class, or ``WorkerConfig``; CannotImport or ConfigurationException if not."""
     if not path:
         return WorkerConfig
     config_class = import_object("worker config", path)
@@ -66,7 +57,7 @@ def load_config_class(path: str | None) -> type[WorkerConfig]:
     return config_class
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     add_current_directory()
@@ -74,11 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in reversed(early.pythonpath):
         if path not in sys.path:
             sys.path.insert(0, path)
-    return run_command(PROG, lambda: load_config_class(early.worker_config)([PROG, *argv]).execute())
+    return run_command(prog, lambda: load_config_class(early.worker_config)([prog, *argv]).execute())
 
 
 def run() -> None:
     """Console-script entry point."""
+    autocomplete(lambda: make_parser(PROG))
     sys.exit(main())
 
 

@@ -394,6 +394,8 @@ def _register_pages(app: Flask) -> None:
         total = getattr(counts, state) if state != "canceled" else None
         return render_template("queue.html", name=name, counts=counts, state=state, states=operations.STATES,
                                jobs=jobs, page=page, more=more, identifier=identifier, total=total,
+                               last_errors=reading.last_errors(jobs, current.error_model)
+                               if state == "error" else {},
                                pages=math.ceil(total / size) if total else None, cancelable=CANCELABLE,
                                error_status=STATUSES.ERROR)
 
@@ -404,7 +406,7 @@ def _register_pages(app: Flask) -> None:
         fields = sorted(info.fields.items())
         return render_template(
             "job.html", job=info, fields=[(name, value, name in DATE_FIELDS) for name, value in fields],
-            errors=operations.job_errors(info, current.error_model, current.queue_model),
+            errors=reading.newest_errors(info, current.error_model, current.queue_model),
             events=reading.job_events(info), cancelable=CANCELABLE, error_status=STATUSES.ERROR)
 
     @app.get("/workers")

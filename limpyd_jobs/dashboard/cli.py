@@ -17,14 +17,15 @@ from types import FrameType
 from ..cli.common import (
     RET_OK,
     RET_USAGE,
-    add_database_argument,
+    add_connection_arguments,
+    autocomplete,
     check_connection,
+    connect,
     error_line,
     run_command,
     setup_logging,
 )
 from ..constants import LOGGER_NAME, __version__
-from ..databases import use_database
 from ..exceptions import ConfigurationException
 
 PROG = "limpyd-jobs-dashboard"
@@ -38,16 +39,16 @@ def _env(name: str) -> str | None:
     return os.environ.get(ENV_PREFIX + name) or None
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command's arguments."""
     parse = argparse.ArgumentParser(
-        prog=PROG, description="Serve the limpyd-jobs web dashboard: queues, jobs, workers, schedules.",
+        prog=prog, description="Serve the limpyd-jobs web dashboard: queues, jobs, workers, schedules.",
         epilog=f"Each option may be set by {ENV_PREFIX}<NAME> ({ENV_PREFIX}TOKEN, {ENV_PREFIX}READ_ONLY=true"
                "...), --database by REDIS_URL; the command line wins.")
     parse.add_argument("--host", default=_env("HOST") or "127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this machine only)")
     parse.add_argument("--port", type=int, default=None, help=f"port to listen on (default: {DEFAULT_PORT})")
-    add_database_argument(parse)
+    add_connection_arguments(parse)
     parse.add_argument("--token", default=None,
                        help="require this token (the login form, or an 'Authorization: Bearer' header)")
     parse.add_argument("--basic-auth", metavar="USER:PASS", default=None,
@@ -67,20 +68,20 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Parse, check Redis, and serve until interrupted; the exit code."""
-    args = parser().parse_args(argv)
+    args = parser(prog).parse_args(argv)
     port_text = str(args.port) if args.port is not None else _env("PORT") or str(DEFAULT_PORT)
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        return error_line(PROG, f"argument --port: {port_text!r} is not a port number", RET_USAGE)
+        return error_line(prog, f"argument --port: {port_text!r} is not a port number", RET_USAGE)
     port = int(port_text)
     if args.log_level not in LOG_LEVELS:
-        return error_line(PROG, f"argument --log-level: {args.log_level!r} is none of "
+        return error_line(prog, f"argument --log-level: {args.log_level!r} is none of "
                                 f"{', '.join(LOG_LEVELS)}", RET_USAGE)
     try:
         from . import create_app
     except ModuleNotFoundError as exc:
-        return error_line(PROG, str(exc), RET_USAGE)
+        return error_line(prog, str(exc), RET_USAGE)
     from werkzeug.serving import make_server
 
     setup_logging(LOGGER_NAME, getattr(logging, args.log_level))
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..operations import INTERACTIVE_TIMEOUT, use_timeouts
     from .security import LOCAL_HOSTS
 
-    use_database(args.database)
+    connect(args.database, args.config)
     use_timeouts(INTERACTIVE_TIMEOUT)  # a hung Redis: a 503 within seconds
     check_connection()
     try:
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = make_server(args.host, port, app, threaded=True)
     except OSError as exc:  # the port is taken, the address is not this machine's...
-        return error_line(PROG, f"cannot listen on {args.host}:{port}: {exc.strerror or exc}", RET_USAGE)
+        return error_line(prog, f"cannot listen on {args.host}:{port}: {exc.strerror or exc}", RET_USAGE)
     logger.info("limpyd-jobs dashboard %s on http://%s:%s/ (%s)", __version__, args.host, server.port,
                 "read-only" if settings.read_only else "actions allowed")
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -127,6 +128,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run() -> None:
     """The console script."""
+    autocomplete(parser)
     sys.exit(run_command(PROG, main))
 
 

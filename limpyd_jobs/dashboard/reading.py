@@ -12,6 +12,7 @@ from typing import Any
 from .. import operations, pending, recurring
 from ..constants import LOGGER_NAME
 from ..models import Error, Queue
+from ..operations.reads import last_errors as _last_errors
 from ..protocol import KEYS
 from ..utils import to_utc
 
@@ -101,6 +102,21 @@ def recent_failures(counts: list[operations.QueueCounts], limit: int = RECENT_FA
             operations.recent_failures(names, limit, error_model, queue_model)]
 
 
+def last_errors(jobs: list[operations.JobInfo], error_model: type[Error] = Error) -> dict[str, str]:
+    """Ident -> ``Type: message`` of the last error of each of these jobs (none: left out)."""
+    found = {}
+    for info, error in zip(jobs, _last_errors(jobs, error_model), strict=True):
+        if error is not None:
+            found[info.ident] = f"{error.fields.get('type', '')}: {error.fields.get('message', '')}"
+    return found
+
+
+def newest_errors(info: operations.JobInfo, error_model: type[Error] = Error,
+                  queue_model: type[Queue] = Queue) -> list[operations.ErrorInfo]:
+    """A job's errors, the newest first: the one that explains its status now is on top."""
+    return list(reversed(operations.job_errors(info, error_model, queue_model)))
+
+
 @dataclass
 class Event:
     """One entry of a job's history: what happened, when, and its other details."""
@@ -124,6 +140,11 @@ def job_events(info: operations.JobInfo) -> list[Event]:
     return events
 
 
+#: The events of a recurring schedule, in words.
+SCHEDULE_EVENTS = {"TML": "scheduled", "ENQ": "queued", "WRK": "running", "STP": "no run left",
+                   "BAD": "invalid schedule", "DIE": "last run failed"}
+
+
 @dataclass
 class ScheduleRow:
     """A recurring schedule: its job id, text, status (event and when), next run, and why."""
@@ -135,6 +156,11 @@ class ScheduleRow:
     next_run: datetime | None
     working: bool
     reason: str
+
+    @property
+    def event_text(self) -> str:
+        """The event in words (the code itself for one unknown)."""
+        return SCHEDULE_EVENTS.get(self.event, self.event)
 
 
 def schedule_rows() -> list[ScheduleRow]:

@@ -170,6 +170,18 @@ class Reader:
                         key=lambda item: (item[0].fields.get("end") or "", -item[1]), reverse=True)
         return [info for info, _ in ranked[offset:offset + limit]]
 
+    def canceled_by_queue(self) -> dict[str, int]:
+        """The number of CANCELED jobs of each queue key (the queue of each read, in pipelines)."""
+        found: dict[str, int] = {}
+        for model in self.model_reprs():
+            index = KEYS.index(model=model, field="status", value=STATUSES.CANCELED)
+            pks = list(self.connection.smembers(index))
+            queue_keys = self.each(pks, lambda pipe, pk, model=model: pipe.hget(KEYS.hash(model=model, pk=pk),
+                                                                                "queue_key"))
+            for queue_key in queue_keys:
+                found[queue_key or ""] = found.get(queue_key or "", 0) + 1
+        return found
+
     def canceled(self, queues: list[QueueRef], offset: int = 0, limit: int | None = None) -> list[str]:
         """Idents of the CANCELED jobs whose queue is one of these, the latest made first (entries
         ``offset`` to ``offset + limit``): the jobs of the latest pks are read first, in batches,

@@ -48,16 +48,19 @@ def counts(name: str, queue_model: type[Queue] = Queue) -> QueueCounts:
     return _counts(reader, {name: reader.queues_of(name)}, paused(queue_model))[0]
 
 
-def all_counts(queue_model: type[Queue] = Queue) -> list[QueueCounts]:
-    """``counts`` of every queue name, sorted by name (the same few round trips for all)."""
+def all_counts(queue_model: type[Queue] = Queue, with_canceled: bool = False) -> list[QueueCounts]:
+    """``counts`` of every queue name, sorted by name (the same few round trips for all).
+
+    ``with_canceled`` counts the CANCELED jobs too: one more read per such job (commands only)."""
     reader = Reader(queue_model)
     by_name: dict[str, list[QueueRef]] = {}
     for queue in reader.queues():
         by_name.setdefault(queue.name, []).append(queue)
-    return _counts(reader, dict(sorted(by_name.items())), paused(queue_model))
+    return _counts(reader, dict(sorted(by_name.items())), paused(queue_model), with_canceled)
 
 
-def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str]) -> list[QueueCounts]:
+def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str],
+            with_canceled: bool = False) -> list[QueueCounts]:
     queues = [queue for group in by_name.values() for queue in group]
     lengths = dict(zip(queues, _chunks(reader.each(queues, lambda pipe, queue: (
         pipe.llen(queue.list_key("waiting")).zcard(queue.list_key("delayed"))
@@ -66,6 +69,7 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
     running: dict[str, int] = {}
     for info in reader.running_jobs():
         running[info.fields.get("queue_key", "")] = running.get(info.fields.get("queue_key", ""), 0) + 1
+    canceled = reader.canceled_by_queue() if with_canceled else None
     found = []
     for name, group in by_name.items():
         totals = [sum(lengths[queue][index] for queue in group) for index in range(4)]
@@ -73,7 +77,8 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
         found.append(QueueCounts(
             name=name, priorities=[queue.priority for queue in group], waiting=totals[0], delayed=totals[1],
             running=sum(running.get(queue.key, 0) for queue in group), success=totals[2], error=totals[3],
-            paused=name in stopped, succeeded_total=succeeded))
+            paused=name in stopped, succeeded_total=succeeded,
+            canceled=None if canceled is None else sum(canceled.get(queue.key, 0) for queue in group)))
     return found
 
 
@@ -299,8 +304,9 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     details = reader.each(scored, lambda pipe, item: pipe.hgetall(KEYS.worker(worker=item[0]))
                           .get(KEYS.worker_control(worker=item[0])))
     running: dict[str, list[RunningJob]] = {}
+    identifiers = {info.ident: info.identifier for info in reader.running_jobs()}
     for ident, worker, score in reader.running():
-        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score)))
+        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or ""))
     limit = liveness_time(queue_model.clock, reader.connection) - heartbeat_timeout  # Redis's clock
     found = []
     for index, (worker_id, last_beat) in enumerate(scored):

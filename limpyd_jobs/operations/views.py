@@ -24,6 +24,8 @@ class QueueCounts:
     success: int = 0
     error: int = 0
     paused: bool = False
+    #: Jobs of the queue whose status is CANCELED (None: not counted, see ``all_counts``).
+    canceled: int | None = None
     #: Jobs that ever succeeded in the queue (the scripts' ``succeeded`` counter).
     succeeded_total: int = 0
 
@@ -95,6 +97,8 @@ class RunningJob:
 
     ident: str
     since: datetime | None
+    #: The job's identifier, what the people who queued it know it by.
+    identifier: str = ""
 
 
 @dataclass

@@ -1,21 +1,12 @@
 """Recurring jobs, in the style of redbike: a schedule per job id, run by ordinary workers.
 
-    from limpyd_jobs.recurring import set_schedule, dispatch, tell
+    from limpyd_jobs.recurring import set_schedule, dispatch
 
     set_schedule("report:daily", "DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=DAILY")
-    dispatch()            # or run_dispatcher(), or `limpyd-jobs-schedule dispatch`
-    tell("report:daily")  # {"status": "TML:1767225600", "next_run": 1767254400.0, ...}
+    dispatch()  # or run_dispatcher(), or `limpyd-jobs schedule dispatch`
 
-A schedule is ``NOW``, ``AT:<timestamp>``, ``CONTINUE``, ``STOP`` or an iCalendar RRULE (see
-``rules``). Setting one enters its next run at once: in the timeline, or in its queue (named
-after the job id's last ``:`` part) when due; a dispatcher moves due runs from the timeline into
-their queues. Each run is a ``RecurringJob`` taken by any worker of that queue; after it, the
-next occurrence is placed. A run raising ``StopWork`` sets its schedule to STOP, ``UnsetJob``
-removes it. ``statuses()`` gives each job id's last event (``EVENT:TIMESTAMP``), ``schedules()``
-every schedule, and ``control("HALT")`` stops dispatchers and workers after their current task.
-
-``rules`` is pure time maths (no Redis); ``scheduler`` holds the models and the operations,
-which this package exports (``control`` is ``operations.control``). It never imports the worker.
+``rules`` is pure time maths (no Redis), ``scheduler`` the models and the operations exported
+here (``control`` is ``operations.control``); it never imports the worker. docs/recurring.rst.
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
 """Schedules and their next run: pure time maths, no Redis.
 
-A schedule is one of (the formats of redbike):
-
-- ``NOW``: run once, right away;
-- ``AT:<unix timestamp>``: run once at that time;
-- ``CONTINUE``: run again right after each run;
-- ``STOP``: do not run any more;
-- an iCalendar RRULE, with an optional ``DTSTART`` line (``DTSTART;TZID=Europe/Paris:...``
-  for a wall-clock rule in a time zone, which keeps its local hour across DST changes), e.g.
-  ``DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR``.
-  Without DTSTART the rule starts at the time it is set (or at the reference time), truncated
-  to the whole minute: ``RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0`` runs at 09:00:00 whatever the
-  seconds of the moment it was set (a rule gives each part it does not name, here the second,
-  from its start); ``BYSECOND`` is honoured; a SECONDLY rule starts at the next whole second.
-  ``tz`` names the zone of a DTSTART given without one (and of a rule without DTSTART).
+A schedule is ``NOW``, ``AT:<timestamp>``, ``CONTINUE``, ``STOP`` or an iCalendar RRULE with an
+optional ``DTSTART`` (its ``TZID`` keeps a local hour across DST changes); the formats, and where
+an RRULE without DTSTART starts: docs/recurring.rst.
 """
 
 from __future__ import annotations
@@ -50,8 +39,9 @@ class Schedule:
     opens: float | None = None
 
     def next_run(self, after: float) -> float | None:
-        """Timestamp of the first run strictly after ``after`` (NOW and CONTINUE: ``after``
-        itself), or None when the schedule has no run left."""
+        """Timestamp of the first run strictly after ``after`` (None: no run left).
+
+        NOW and CONTINUE run at ``after`` itself."""
         if self.kind in (NOW, CONTINUE):
             return after
         if self.kind == STOP:
@@ -82,17 +72,19 @@ _PERIODS = {SECONDLY: timedelta(seconds=1), MINUTELY: timedelta(minutes=1), HOUR
 
 
 def _rule_start(rule: Any, when: float, zone: ZoneInfo | None) -> datetime:
-    """Where a rule without DTSTART starts when its start is ``when``: the whole minute of
-    ``when`` (a SECONDLY rule: the whole second after it), in the rule's zone."""
+    """Where a rule without DTSTART starts when set at ``when``, in the rule's zone.
+
+    The whole minute of ``when``; for a SECONDLY rule, the whole second after it."""
     if rule._freq == SECONDLY:
         return datetime.fromtimestamp(int(when) + 1, zone or timezone.utc)
     return datetime.fromtimestamp(when, zone or timezone.utc).replace(second=0, microsecond=0)
 
 
 def _close_to(rule: Any, moment: datetime) -> Any:
-    """The same rule with its start moved forward by whole periods to just before ``moment``:
-    dateutil walks every occurrence from the start, which takes seconds for a frequent rule
-    started long ago. Rules with a COUNT or BYSETPOS, and monthly/yearly ones, stay as they are."""
+    """The same rule, its start moved by whole periods to just before ``moment``.
+
+    dateutil walks every occurrence from the start: seconds for a frequent rule started long ago
+    (rules with COUNT or BYSETPOS, and monthly or yearly ones, stay as they are)."""
     period = _PERIODS.get(rule._freq)
     if period is None or rule._count is not None or rule._bysetpos:
         return rule
@@ -105,9 +97,10 @@ def _close_to(rule: Any, moment: datetime) -> Any:
 
 
 def parse(text: str, tz: str | None = None, start: float | None = None) -> Schedule:
-    """Read a schedule; raise BadSchedule saying what is wrong. ``start``: when an RRULE without
-    DTSTART was set: it starts then, truncated to the minute (so that its COUNT counts from
-    there); else at each reference time, truncated likewise."""
+    """Read a schedule; BadSchedule says what is wrong with it.
+
+    An RRULE without DTSTART starts at ``start`` (else at each reference time), to the minute,
+    so that its COUNT counts from there."""
     if not isinstance(text, str) or not text.strip():
         raise BadSchedule(f"a schedule must be a non-empty string, not {text!r}")
     text = text.strip()

@@ -1,23 +1,9 @@
-"""Recurring jobs as limpyd models, run by ordinary workers (redbike-style).
+"""Recurring schedules as limpyd models; their runs are ordinary jobs taken by ordinary workers.
 
-    from limpyd_jobs.recurring.scheduler import set_schedule, dispatch
-
-    set_schedule("report:daily", "DTSTART;TZID=Europe/Paris:20260101T090000\\nRRULE:FREQ=DAILY")
-    dispatch()  # from a loop or a command: moves due runs into their queues
-
-Each run is a ``RecurringJob`` (an ordinary ``Job``; its identifier is the schedule's job id)
-in the queue named after the job id's last ``:`` part, unless set otherwise. After a run, the
-job's hooks put the next occurrence in the timeline (RRULE), back in the queue (CONTINUE, or
-after the number of seconds the run returned), or nowhere (NOW, AT, STOP; ``StopWork`` raised:
-schedule set to STOP; ``UnsetJob``: schedule removed; any other error: status DIE).
-Statuses read ``EVENT:TIMESTAMP``: TML (in the timeline), ENQ (queued), WRK (running), BAD
-(invalid schedule), STP (no run left), DIE (the run failed; its ``reason`` says why).
-
-A schedule is in one place at a time: the timeline, its queue (a run not started), or running. A
-schedule set anew replaces the old one wherever it stands: a run not started is canceled, and
-while a run is running the next run waits for its end (whatever the end: success, error, timeout).
-Runs are never retried by the worker (``requeue_times = 0``), and each has a timeout: the
-schedule's, else ``DEFAULT_TIMEOUT`` seconds (10, as redbike's).
+A run is a ``RecurringJob`` whose hooks place the next one: in the timeline (RRULE), back in its
+queue (CONTINUE), or nowhere (STP; a failed run: DIE, unless the schedule's ``on_error`` is
+``continue``). Each racing write is one script (schedule_set, schedule_mark, schedule_unset,
+dispatch_due). Statuses, the one-place rule, timeouts: docs/recurring.rst.
 """
 
 from __future__ import annotations
@@ -32,7 +18,7 @@ from limpyd import fields
 from .. import orm
 from ..constants import LOGGER_NAME
 from ..due import DueSet
-from ..exceptions import LimpydJobsException
+from ..exceptions import InvalidValue, LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
 from ..operations.writes import HALT, control
 from ..outages import every, log_to
@@ -45,6 +31,9 @@ from .rules import CONTINUE, BadSchedule, parse
 TIMELINE_PK = "all"
 #: Seconds a run may take when its schedule sets no timeout (a run past it is killed: DIE).
 DEFAULT_TIMEOUT = 10.0
+#: What a failed run does to its schedule: ends it (redbike's DIE, the default), or not.
+DIE, CONTINUE_ON_ERROR = "die", "continue"
+ON_ERROR = (DIE, CONTINUE_ON_ERROR)
 logger = logging.getLogger(LOGGER_NAME)
 
 
@@ -74,6 +63,8 @@ class RecurringSchedule(BaseJobsModel):
     reason = fields.InstanceHashField()
     #: When the next run is due, while it waits for the end of the running one (set meanwhile).
     deferred = fields.InstanceHashField()
+    #: What a failed run does: ``die`` (or ''), the schedule ends; ``continue``, the next run is placed.
+    on_error = fields.InstanceHashField()
 
 
 class Timeline(BaseJobsModel):
@@ -102,8 +93,11 @@ class RecurringJob(Job):
         if isinstance(exception, (StopWork, UnsetJob)) and _same_version(job_id, version):
             set_schedule(job_id, "STOP") if isinstance(exception, StopWork) else unset_schedule(job_id)
             return
-        # DIE, unless the schedule was set anew meanwhile: then its deferred run is placed
-        _placed(job_id, version, ScheduleEvent.DIE, reason=f"{type(exception).__name__}: {exception}")
+        # DIE (the next run placed only for on_error=continue, by the script), unless the schedule
+        # was set anew meanwhile: then its deferred run is placed
+        same = RecurringSchedule.exists(pk=job_id) and _same_version(job_id, version)
+        next_run = _next_run(job_id)[1] if same else None
+        _placed(job_id, version, ScheduleEvent.DIE, next_run, f"{type(exception).__name__}: {exception}")
 
 
 def default_queue_name(job_id: str) -> str:
@@ -119,8 +113,9 @@ def timeline() -> DueSet:
 
 def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_run: float | None = None,
           reason: str = "") -> schedule_mark.Marked:
-    """Record a schedule's event (and place its next run) if the schedule is still ``version``;
-    else place the run a newer schedule deferred until the end of this one."""
+    """Record a schedule's event and place its next run, if the schedule is still ``version``.
+
+    Else the run that a newer schedule deferred until the end of this one is placed."""
     return schedule_mark.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_id=job_id, version=version or "", event=event.value,
@@ -130,15 +125,15 @@ def _mark(job_id: str, event: ScheduleEvent, version: str | None = None, next_ru
 
 def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
                  queue_name: str | None = None, priority: int = 0, tz: str | None = None,
-                 timeout: float | None = None) -> str:
-    """Set (or replace) the schedule of ``job_id`` and enter its next run at once: in the
-    timeline, straight in its queue if due, or after the end of a run running now. ``None``
-    unsets. ``timeout``: seconds each run may take (default: ``DEFAULT_TIMEOUT``). Returns the
-    status set. InvalidValue for a job id or queue name the workers cannot use (the job id's part
-    after its last ``:`` names the queue when ``queue_name`` is not given)."""
+                 timeout: float | None = None, on_error: str = DIE) -> str:
+    """Set (``None``: unset) the schedule of ``job_id``, its next run placed at once; the status set.
+
+    ``on_error``: ``die`` (a failed run ends the schedule, as redbike) or ``continue``."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
+    if on_error not in ON_ERROR:
+        raise InvalidValue(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
     clean_schedule_id(job_id, queue_name or None)
     priority = clean_priority(priority)
     now = RecurringSchedule.clock.time()
@@ -153,7 +148,7 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
         schedule = "STOP"  # as redbike: the run placed now is the last one
     values = (("schedule", schedule, 0), ("tz", tz or "", 0), ("priority", int(priority), 0),
               ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0),
-              ("timeout", "" if timeout is None else clean_timeout(timeout), 0))
+              ("timeout", "" if timeout is None else clean_timeout(timeout), 0), ("on_error", on_error, 0))
     written = schedule_set.call(
         BaseJobsModel.database, schedule_model=RecurringSchedule._name, timeline_model=Timeline._name,
         timeline_pk=TIMELINE_PK, job_model=RecurringJob._name, model_repr=RecurringJob.get_model_repr(),
@@ -166,8 +161,9 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
 
 
 def unset_schedule(job_id: str) -> None:
-    """Remove a schedule: out of the timeline, its waiting run canceled; a running one ends
-    without being rescheduled."""
+    """Remove a schedule: out of the timeline, its waiting run canceled.
+
+    A running run ends without being rescheduled."""
     indexed = [field.name for field in RecurringSchedule.get_class_fields()
                if field.indexable and field is not orm.pk_field(RecurringSchedule)]
     schedule_unset.call(
@@ -184,30 +180,35 @@ def _same_version(job_id: str, version: str | None) -> bool:
 
 
 def reschedule(job_id: str, backoff: float | None = None, version: str | None = None) -> str | None:
-    """After a run: place the next occurrence of the job's schedule (None if unset, or if the
-    schedule was set anew while the run ran: the next run it deferred is placed then)."""
+    """After a run, place the next occurrence of the job's schedule; the status set.
+
+    None if unset, or if set anew while the run ran: the run it deferred is placed then."""
     if not RecurringSchedule.exists(pk=job_id):
         return None
     if not _same_version(job_id, version):
         return _placed(job_id, version, ScheduleEvent.TML)
+    return _placed(job_id, version, *_next_run(job_id, backoff))
+
+
+def _next_run(job_id: str, backoff: float | None = None) -> tuple[ScheduleEvent, float | None]:
+    """The event and next run after a run of ``job_id``'s schedule (TML and when; STP; BAD)."""
     text, tz, start = RecurringSchedule(job_id).hmget("schedule", "tz", "start")
     try:
         schedule = parse(text, tz or None, start=float(start) if start else None)
-    except BadSchedule:
-        return _placed(job_id, version, ScheduleEvent.BAD)
+    except (BadSchedule, ValueError):
+        return ScheduleEvent.BAD, None
     now = RecurringSchedule.clock.time()
     if schedule.kind == CONTINUE:
-        return _placed(job_id, version, ScheduleEvent.TML, now + backoff if backoff else now)
+        return ScheduleEvent.TML, now + backoff if backoff else now
     next_run = schedule.next_run(now) if schedule.repeats else None  # NOW, AT and STOP run once at most
-    if next_run is None:
-        return _placed(job_id, version, ScheduleEvent.STP)
-    return _placed(job_id, version, ScheduleEvent.TML, next_run)
+    return (ScheduleEvent.STP, None) if next_run is None else (ScheduleEvent.TML, next_run)
 
 
 def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: float | None = None,
             reason: str = "") -> str | None:
-    """Mark the event and place the next run (or, if the schedule changed meanwhile, the run it
-    deferred); dispatch it if it is due; the status set (None if the schedule changed)."""
+    """Mark the event, place the next run and dispatch it if due; the status set.
+
+    If the schedule changed meanwhile, the run it deferred is placed instead, and None returned."""
     marked = _mark(job_id, event, version, next_run, reason)
     placed = next_run if marked.marked else marked.placed
     due = placed is not None and placed <= RecurringSchedule.clock.time()
@@ -242,7 +243,8 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.sismember(KEYS.collection(model=model), job_id)
-            pipe.hmget(KEYS.hash(model=model, pk=job_id), "schedule", "status", "reason", "deferred")
+            pipe.hmget(KEYS.hash(model=model, pk=job_id), "schedule", "status", "reason", "deferred",
+                       "on_error")
             pipe.zscore(runs, job_id)
             pipe.sinter(KEYS.index(model=job_model, field="identifier", value=job_id),
                         KEYS.index(model=job_model, field="queued", value="1"))
@@ -255,11 +257,11 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
         statuses = iter(pipe.execute() if any(queued) else [])
     found = []
     for number, job_id in enumerate(job_ids):
-        exists, (text, status, reason, deferred), next_run, _ = read[4 * number:4 * number + 4]
+        exists, (text, status, reason, deferred, on_error), next_run, _ = read[4 * number:4 * number + 4]
         working = [next(statuses) == STATUSES.RUNNING for _ in queued[number]]
         if not exists:
             found.append({"job_id": job_id, "status": None, "next_run": None, "schedule": None,
-                          "working": False, "reason": None})
+                          "working": False, "reason": None, "on_error": None})
             continue
         if next_run is None and deferred:  # due after the end of the running run
             try:
@@ -267,7 +269,7 @@ def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
             except ValueError:
                 next_run = None
         found.append({"job_id": job_id, "status": status, "next_run": next_run, "schedule": text,
-                      "working": any(working), "reason": reason})
+                      "working": any(working), "reason": reason, "on_error": on_error or DIE})
     return found
 
 
@@ -303,12 +305,10 @@ def schedules() -> list[tuple[str, str]]:
 
 def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: bool = False,
                    stop: Any = None) -> int:
-    """Dispatch due runs every ``interval`` seconds until HALT (or ``stop`` is set); write the
-    current time into ``timefile`` at each tick. Returns the number of runs dispatched.
+    """Dispatch due runs every ``interval`` seconds until HALT or ``stop``; the number dispatched.
 
-    Redis outages are ridden out: logged, then dispatching goes on as soon as Redis answers. The
-    timefile is replaced whole (a reader never finds it half written); if it cannot be written at
-    the first tick, OSError is raised; later, that is logged and dispatching goes on."""
+    Redis outages are ridden out; ``timefile`` gets the time at each tick, replaced whole (OSError
+    if it cannot be written at the first tick, logged afterwards)."""
     import os  # here: this function is the only one of the module to need it
 
     stop = stop or threading.Event()
@@ -356,8 +356,9 @@ def run_dispatcher(interval: float = 1.0, timefile: str | None = None, once: boo
 
 
 def read_timefile(timefile: str | None) -> float | None:
-    """The time the dispatcher last wrote in ``timefile``; None when there is no such file (or
-    none is given). A file that cannot be read, or holds no timestamp, is logged, and gives None."""
+    """The time the dispatcher last wrote in ``timefile`` (None: none).
+
+    A file that cannot be read, or holds no timestamp, is logged and gives None."""
     import math  # here: this function is the only one of the module to need it
 
     if not timefile:

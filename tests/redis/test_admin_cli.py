@@ -62,7 +62,7 @@ def filled(clock, make_worker):
 
 def test_the_entry_point_is_declared_and_help_lists_every_command(capsys):
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["limpyd-jobs"] == "limpyd_jobs.cli.admin:run"
+    assert scripts["limpyd-jobs"] == "limpyd_jobs.cli.main:run"
     code, out, _ = run(capsys, "--help")
     assert code == RET_OK
     for command in ("info", "queues", "workers", "jobs", "show", "errors", "requeue", "cancel", "empty",
@@ -84,9 +84,9 @@ def test_info_shows_queues_by_state_and_workers_in_aligned_tables(capsys, filled
     assert code == RET_OK and err == ""
     queues, workers = out.strip().split("\n\n")
     assert queues.splitlines() == [
-        "QUEUE   PRIORITIES  WAITING  DELAYED  RUNNING  SUCCESS  ERROR",
-        "emails  0                 1        0        0        0      0  paused",
-        "images  1,0,-1            1        1        0        2      2",
+        "QUEUE   PRIORITIES  WAITING  DELAYED  RUNNING  SUCCESS  ERROR  CANCELED",
+        "emails  0                 1        0        0        0      0         0  paused",
+        "images  1,0,-1            1        1        0        2      2         0",
     ]
     assert workers.splitlines() == [
         "WORKER  HOST   PID  QUEUES         MODE       STATE  LAST BEAT  RUNNING",
@@ -128,7 +128,7 @@ def test_jobs_lists_a_page_of_a_state(capsys, filled):
     assert code == RET_OK
     assert out.splitlines() == [
         "IDENT                     IDENTIFIER  STATUS   PRIORITY  TRIES  DUE",
-        f"{filled['delayed'].ident}  photo:4     DELAYED         0      0  2026-01-01 01:00:00",
+        f"{filled['delayed'].ident}  photo:4     DELAYED         0      0  2026-01-01 01:00:00 UTC",
     ]
     code, out, _ = run(capsys, "jobs", "images", "--state=success", "--limit=1", "--offset=1")
     assert len(out.splitlines()) == 2 and "photo:1" in out
@@ -142,13 +142,16 @@ def test_show_and_errors_tell_why_a_job_failed(capsys, filled):
     assert lines[:5] == [f"ident       {filled['bad'].ident}", "identifier  photo:bad", "status      ERROR",
                          "queue       images", "priority    -1"]
     assert "errors: 2" in lines and "history: 6 event(s)" in lines
-    assert "  2026-01-01 00:00:00  requeued  priority=-1 queue=images" in lines  # its retry
-    assert "#2 2026-01-01 00:00:00 ValueError: cannot read photo:bad" in lines
+    assert "  2026-01-01 00:00:00 UTC  requeued  priority=-1 queue=images" in lines  # its retry
+    assert "#2 2026-01-01 00:00:00 UTC ValueError: cannot read photo:bad" in lines
+    for field in ("added", "start", "end"):  # every time to the second, with its zone
+        assert f"{field.ljust(10)}  2026-01-01 00:00:00 UTC" in lines
     assert "    ValueError: cannot read photo:bad" in lines  # the traceback's last line, indented
     code, out, _ = run(capsys, "errors", "images")
     assert out.splitlines()[:2] == [
-        "IDENT                     IDENTIFIER  TRIES  ENDED                LAST ERROR",
-        f"{filled['bad'].ident}  photo:bad       2  2026-01-01 00:00:00  ValueError: cannot read photo:bad",
+        "IDENT                     IDENTIFIER  TRIES  ENDED                    LAST ERROR",
+        f"{filled['bad'].ident}  photo:bad       2  2026-01-01 00:00:00 UTC  "
+        "ValueError: cannot read photo:bad",
     ]
 
 
@@ -318,3 +321,18 @@ def test_database_option_names_the_redis(capsys, redis_server):
     code, _, err = run(capsys, "--database=host:port:db", "queues")
     assert code == RET_USAGE and "--database" in one_error_line(err)
 
+
+
+def test_info_counts_canceled_jobs_and_names_running_jobs_by_identifier(capsys, filled):
+    from helpers import BusyWorker
+
+    run(capsys, "cancel", filled["waiting"].ident)
+    busy = BusyWorker("reports", "report:monthly")
+    try:
+        code, out, _ = run(capsys, "info")
+        queues, workers = out.strip().split("\n\n")
+        assert queues.splitlines()[2].split() == ["images", "1,0,-1", "0", "1", "0", "2", "2", "1"]
+        running = next(line for line in workers.splitlines() if line.startswith(busy.worker.id))
+        assert running.endswith("report:monthly (0s)") and busy.job.ident not in running
+    finally:
+        busy.release()

@@ -219,7 +219,7 @@ def test_the_schedules_page_shows_each_schedule_its_status_and_next_run_as_utc_i
     next_run = datetime.fromtimestamp(told["next_run"], timezone.utc)
     assert (next_run.hour, next_run.minute, next_run.second) == (9, 0, 0)
     assert f'<td class="next-run"><time datetime="{next_run.isoformat()}">' in page
-    assert "report:daily" in page and escaped(DAILY) in page and ">TML<" in page
+    assert "report:daily" in page and escaped(DAILY) in page and 'title="TML">scheduled<' in page
     assert 'data-action="unset"' in page
 
 
@@ -462,7 +462,7 @@ def test_identifiers_messages_and_tracebacks_from_redis_are_escaped(client, data
     script = escaped(SCRIPT)
     (error,) = ops.job_errors(data.script)
     assert HOSTILE_MESSAGE in error.fields["traceback"]
-    for url, message in (("/", True), ("/queue?name=images&state=error", False),
+    for url, message in (("/", True), ("/queue?name=images&state=error", True),
                          (f"/jobs/{data.script.ident}", True),
                          (f"/queue?name=images&identifier={urllib.parse.quote(SCRIPT)}", False)):
         page = text(client.get(url))
@@ -556,3 +556,36 @@ def test_without_flask_the_command_says_how_to_install_the_extra(monkeypatch, ca
     assert cli.main(["--port", "0"]) == 2
     assert capsys.readouterr().err.startswith(
         "limpyd-jobs-dashboard: error: the dashboard needs Flask: pip install 'limpyd-jobs[dashboard]'")
+
+
+# --- first hour: what a page says is what a person reads
+
+
+def test_a_queues_error_tab_shows_each_jobs_last_error_and_links_by_identifier(client, data):
+    page = text(client.get("/queue?name=images&state=error"))
+    row = re.search(rf'<tr data-ident="{re.escape(data.bad.ident)}">(.*?)</tr>', page, re.S).group(1)
+    assert f'<a href="/jobs/{data.bad.ident}">photo:bad</a>' in row
+    assert '<td class="message">ValueError: cannot read photo:bad</td>' in row
+
+
+def test_a_job_never_tried_shows_zero_tries(client, data):
+    page = text(client.get("/queue?name=images&state=waiting"))
+    row = re.search(rf'<tr data-ident="{re.escape(data.waiting.ident)}">(.*?)</tr>', page, re.S).group(1)
+    assert data.waiting.tries.hget() in (None, "", "0")
+    assert re.findall(r'<td class="number">([^<]*)</td>', row)[1] == "0"  # priority, then tries
+
+
+def test_statuses_read_as_words_and_errors_newest_first(client, data):
+    job = Job.add_job(identifier="photo:twice", queue_name="again")
+    tries = iter(("first", "second"))
+
+    def callback(job, queue):
+        raise ValueError(f"{next(tries)} failure")
+
+    Worker("again", callback=callback, requeue_times=1, requeue_delay_delta=0, burst=True, timeout=0.05,
+           terminate_gracefuly=False).run()
+    page = text(client.get(f"/jobs/{job.ident}"))
+    assert "<tr><th>status</th><td>ERROR</td></tr>" in page
+    assert f">{STATUSES.ERROR}<" not in page
+    errors = page[page.index("<h2>Errors"):]
+    assert errors.index("second failure") < errors.index("first failure")

@@ -325,3 +325,32 @@ def test_halt_reaches_an_idle_worker_whose_queue_never_had_a_job(threads):
     worker.run()  # would wait an hour for its queue if HALT did not wake it
     threads.join()
     assert worker.end_forced and worker.num_loops == 0
+
+
+# --- on_error: a failed run ends its schedule (DIE), unless the schedule says continue
+
+
+def test_a_schedule_set_to_continue_on_error_survives_a_failed_run(clock):
+    daily = "DTSTART:20200101T090000Z\nRRULE:FREQ=DAILY"
+    set_schedule("report:q", daily, after=0, on_error="continue")
+    set_schedule("other:q", daily, after=0)  # the default: redbike's DIE
+    assert tell("report:q")["on_error"] == "continue" and tell("other:q")["on_error"] == "die"
+
+    def fail(job, queue):
+        raise ValueError("the mail server is down")
+
+    run_worker("q", fail, loops=2)
+    told = tell("report:q")
+    assert status_of("report:q") == "TML" and told["next_run"] > clock.time()
+    assert told["reason"] == "the last run failed: ValueError: the mail server is down"
+    assert status_of("other:q") == "DIE" and tell("other:q")["next_run"] is None
+    clock.advance(86400)
+    assert dispatch() == ["report:q"]  # tomorrow's run comes, and this one succeeds
+    run_worker("q", lambda job, queue: None)
+    assert status_of("report:q") == "TML" and tell("report:q")["reason"] is None
+
+
+def test_on_error_refuses_an_unknown_word():
+    with pytest.raises(ValueError, match="on_error"):
+        set_schedule("report:q", "CONTINUE", on_error="retry")
+    assert tell("report:q")["status"] is None

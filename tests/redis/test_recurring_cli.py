@@ -281,7 +281,9 @@ def test_a_prefix_in_the_configuration_puts_every_key_under_it(tmp_path, redis_s
     environment = {name: value for name, value in os.environ.items() if name != "LIMPYD_JOBS_PREFIX"}
     done = subprocess.run([*command, "set", "report:q", "NOW"], cwd=tmp_path, env=environment,
                           capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "ENQ\n", "")
+    said = ("report:q: 'STOP' set, its run queued now; queue q, priority 0, timeout 10s (the default), "
+            "on error die\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ENQ\n", said)
     keys = direct.keys("*")
     assert schedule_key("report:q", prefix="myapp") in keys
     assert keys and all(key.startswith("myapp:") for key in keys)  # models and our keys alike
@@ -438,3 +440,38 @@ def test_a_timefile_that_cannot_be_written_any_more_does_not_stop_the_dispatcher
     finally:
         stop.set()
     threads.join()
+
+
+# --- first hour: options after the subcommand, what set and unset did, readable statuses
+
+
+def test_database_and_config_are_accepted_after_the_subcommand(redis_server, capsys, direct):
+    Path("bike.conf").write_text("[redbike]\ndefault-timeout = 4\n")
+    database = f"--database=127.0.0.1:{redis_server.port}:0"
+    assert main(["set", "a:q", "CONTINUE", database, "--config=bike.conf"]) == 0
+    assert capsys.readouterr().out == "ENQ\n"
+    assert direct.hget(KEYS.hash(model=RecurringSchedule._name, pk="a:q"), "timeout") == "4.0"
+    assert main(["tell", "a:q", database]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"] == "CONTINUE"
+
+
+def test_set_says_what_it_set_and_unset_what_it_removed(schedule, clock):
+    code, out, err = schedule("set", "report:q", f"AT:{clock.time() + 3600}", "--on-error=continue")
+    when = time_text(clock.time() + 3600)
+    assert (code, out) == (0, "TML\n")
+    assert err == (f"report:q: 'AT:{clock.time() + 3600}' set, next run {when}; queue q, priority 0, "
+                   "timeout 10s (the default), on error continue\n")
+    assert json.loads(schedule("tell", "report:q")[1])["on_error"] == "continue"
+    removed = f"report:q: schedule 'AT:{clock.time() + 3600}' removed\n"
+    assert schedule("unset", "report:q") == (0, "", removed)
+    assert schedule("unset", "report:q") == (0, "", "report:q: no schedule to remove\n")
+
+
+def test_statuses_read_as_times_in_utc_with_format_readable(schedule, clock):
+    schedule("set", "a:q", f"AT:{clock.time() + 60}")
+    assert schedule("statuses", "--format=readable")[1] == f"a:q  TML  {time_text(int(clock.time()))}\n"
+
+
+def time_text(timestamp):
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
