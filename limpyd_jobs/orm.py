@@ -19,7 +19,7 @@
   through ``connection.client_for`` (sentinels); ``JobsDatabase.lazy`` makes one whose settings
   are read on first use (the models' ``REDIS_URL``, not at import).
 
-``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
+``tests/redis/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
 (collections, filters, ``get``, ``hget``, ``delete``).
 """
 
