@@ -1,26 +1,9 @@
-"""What limpyd-jobs asks of redis-limpyd beyond its documented API, in one place.
+"""What limpyd-jobs asks of redis-limpyd and redis-py beyond their documented APIs, in one place.
 
-- ``instance(model, pk)``: an instance for a pk a script just proved to exist, built without the
-  round trip limpyd's ``Model(pk)`` makes to check it.
-- ``LazyFields``: fields (and a ``RelatedModel``'s related collections) made on first use
-  (limpyd makes them all up front, which costs more than a round trip on models with many fields).
-- ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
-  thread and process, and given back to its pool when the thread ends; ``connected`` (re)connects
-  one through its own ``connect`` (behind sentinels: to the master of now).
-- ``move_relations``: moving models to another database with their related fields (limpyd's own
-  ``RelatedModel.use_database`` fails when some models have relations and others not).
-- ``model_name(model)``, ``pk_of(instance)``, ``shut_down(connection)``: a model's name in its
-  keys; an instance's pk without a round trip when it is known; ending a blocking read on a
-  redis-py connection from a signal handler.
-- ``note_server_time``, ``server_offset``, ``local_time``: how far Redis's clock is from this
-  host's, kept on each database (for wake-ups, and where relative delays start).
-- ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
-  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO, and connecting
-  through ``connection.client_for`` (sentinels); ``JobsDatabase.lazy`` makes one whose settings
-  are read on first use (the models' ``REDIS_URL``, not at import).
-
-``tests/redis/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
-(collections, filters, ``get``, ``hget``, ``delete``).
+Instances built without a round trip, fields made on first use, the kept connection scripts use,
+private names read (model names, pks, pk fields), Redis's clock offset, and ``JobsDatabase``
+(HELLO for the version, sentinels through ``connection.client_for``). docs/ARCHITECTURE.md lists
+them; ``tests/redis/test_orm.py`` holds the contract.
 """
 
 from __future__ import annotations

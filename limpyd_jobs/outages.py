@@ -1,13 +1,8 @@
 """Riding out Redis outages: which errors are outages, and how to wait until Redis works again.
 
-An outage is any Redis error that says "not now" rather than "never": the connection is down or
-timed out, the server is loading its data, busy running a script, out of memory
-(``maxmemory`` with ``noeviction``), read-only (a replica after a failover), has no master, or
-its replicas did not acknowledge a write in time (``?replicas=N``). Behind sentinels, the next
-connection asks them for the master: a failover is an outage like the others.
-A worker, the sweeper and the dispatcher log an outage, wait, and try again; they never exit
-for one, and never drop a job. While waiting they ask Redis with PING at least once a second, so
-work resumes within a second of Redis answering again.
+An outage says "not now" rather than "never" (connection down, loading, busy, out of memory,
+read-only after a failover, replicas late); workers, the sweeper and the dispatcher wait for it,
+probing with PING at least once a second, and never exit or drop a job for one.
 """
 
 from __future__ import annotations
