@@ -1,6 +1,6 @@
-"""Benchmark limpyd-jobs against huey, dramatiq, rq and redis-limpyd-jobs 2, side by side, in one run.
+"""Benchmark limpyd-jobs against huey, dramatiq, rq, BullMQ and redis-limpyd-jobs 2, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py                    # full run: 10,000 jobs, 3 runs (~10 min)
+    .venv/bin/python benchmarks/run.py                    # full run: 10,000 jobs, 3 runs (~40 min)
     .venv/bin/python benchmarks/run.py --quick            # 2,000 jobs, 1 run
     .venv/bin/python benchmarks/run.py --only dramatiq    # only the systems whose name starts so
     .venv/bin/python benchmarks/run.py --baseline=HEAD~3  # this tree beside an earlier commit
@@ -17,17 +17,19 @@ limpyd-jobs and redis-limpyd-jobs 2 read the job's identifier in the callback
 hash that its take brought back), the others get their argument with the message
 (``len(identifier)``). So no system does less than a real job would. Our tasks row runs a
 ``@task`` that reads its argument, enqueued one by one with ``enqueue(identifier)``, as rq's
-``enqueue(f, i)``, huey's ``task(i)`` and dramatiq's ``send(i)`` (its result, None, is kept).
+``enqueue(f, i)``, huey's ``task(i)``, dramatiq's ``send(i)`` and BullMQ's ``add(name, {...})``
+(its result, None, is kept): the peers' rows are their function-with-argument equivalents.
 
 The scenarios. Enqueue: N jobs added one by one, then with the system's bulk call if it has one
-(huey's ``map``, rq's ``enqueue_many``, our ``add_jobs``). Processing: the queue is filled with N
-jobs first (in bulk where the system can), then W worker processes start (W = 1, 2, the same N
-and the same Redis); the time runs from the first job out of the queue to the queue drained, so
-the workers' start-up is not counted. This process reads the queue's length every 10 ms, one
-pipelined command that is taken out of the counts. For dramatiq it reads its message hash,
-which holds each job until its ack, so it is exact; for the others, the waiting list, which
-misses at most the one job each worker holds at the end. redis-limpyd-jobs 2 runs N/10 jobs (it
-is that much slower); a fork per job runs N/20.
+(huey's ``map``, rq's ``enqueue_many``, BullMQ's ``addBulk``, our ``add_jobs``). Processing: the
+queue is filled with N jobs first (in bulk where the system can), then W worker processes start
+(W = 1, 2, the same N and the same Redis); the time runs from the first job out of the queue to
+the queue drained, so the workers' start-up is not counted. This process reads the queue's
+length every 10 ms, one pipelined command that is taken out of the counts. For dramatiq it reads
+its message hash, which holds each job until its ack, and for BullMQ its wait and active lists,
+so they are exact; for the others, the waiting list, which misses at most the one job each
+worker holds at the end. redis-limpyd-jobs 2 runs N/10 jobs (it is that much slower); a fork per
+job runs N/20.
 
 The columns.
 - jobs/s: jobs added or finished per second of wall-clock time.
@@ -47,8 +49,14 @@ The columns.
   the workers stopped, less before the fill), scaled to 100,000. It holds a part that does not
   grow with N (about 0.3 MB here, e.g. Redis's tables not shrunk yet): a system that keeps nothing
   of a finished job (huey, dramatiq) shows that part alone, about 3 MB at N = 10,000.
+- Redis bytes per waiting job: used_memory after a fill of 50,000 jobs (--waiting; a tenth for
+  a slow system) less before, divided by the jobs: what a backlog costs, e.g. during an outage
+  of the workers.
 - idle worker, commands/s: commands (those scripts run included) Redis runs per second for one
   worker with nothing to do, over 10 s after 3 s to settle.
+
+A last table compares each row to the best peer (the best of all their configurations, or of
+their defaults only), with our tasks against our identifier jobs.
 
 The peers, and why so.
 - huey 3.5.4, ``RedisHuey(results=False)`` (the job returns None, which huey would not store
@@ -63,6 +71,9 @@ The peers, and why so.
   worker process (the default worker forks once per job); --quiet because rq logs three lines
   per job otherwise and no other worker here logs per job; results are kept as by default
   (500 s); no --burst: it is stopped with SIGINT as the others, and idles as in production.
+- BullMQ 3.4 (its Python client, ``bullmq``): ``Queue.add`` and ``Queue.addBulk``; a worker
+  process is one asyncio ``Worker`` with ``concurrency`` 1 (its default) or 16. It keeps
+  finished jobs by default, as rq and we do.
 - redis-limpyd-jobs 2, its Worker with ``timeout=1`` and warnings only.
 - limpyd-jobs (this tree, with this interpreter), its Worker in ``inprocess`` mode, warnings only;
   also ``fork`` (a fork per job) and ``prefork`` (one pre-forked child per worker, reused).
