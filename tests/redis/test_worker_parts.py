@@ -233,6 +233,15 @@ def test_a_token_that_comes_as_the_timer_ends_is_not_lost():
     assert wait.woken_by == "wake:q" and connection.llen("wake:q") == 0
 
 
+def test_a_wait_the_unblock_misses_still_ends_at_redis_own_timeout():
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    assert wait.wait(3600, lambda: False) is False  # its connection and id, as usual
+    wait._client_id = 0  # no such client: the unblock ends nothing (as on a Redis without it)
+    assert wait.wait(0.05, lambda: False) is False  # Redis's own timeout, the backstop, ends it
+    assert wait.woken_by is None
+
+
 def test_a_timed_wait_costs_one_unblock_and_its_connection_id_once(redis_server):
     wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
                       reply_within=lambda connection, seconds: False)
