@@ -29,6 +29,7 @@ from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.connection import default_settings
 from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.recurring.scheduler import RecurringJob, set_schedule, tell
+from limpyd_jobs.workers import Worker
 
 QUEUE = "thumbnails"
 
@@ -67,7 +68,11 @@ def add_jobs() -> None:
     ThumbnailJob.add_job(identifier="photo:3", priority=9)  # same identifier: priority raised
     ThumbnailJob.add_job(identifier="photo:4", delayed_for=1.5)  # waits 1.5s before it may run
     ThumbnailJob.add_job(identifier="photo:broken")  # fails, is requeued once, fails again
-    # a recurring job: twice, one second apart, in the queue named after the id's last part
+
+
+def schedule_digest() -> None:
+    """A recurring job: twice, one second apart, in the queue named after the id's last part (set
+    once the worker runs: an occurrence due while the previous run waits is folded into it)."""
     set_schedule("digest:thumbnails", "RRULE:FREQ=SECONDLY;INTERVAL=1;COUNT=2")
 
 
@@ -115,14 +120,22 @@ def run_demo() -> int:
     dispatcher = subprocess.Popen(dispatcher_command(), stdout=subprocess.DEVNULL)
     print("Started a dispatcher of recurring jobs: limpyd-jobs-schedule dispatch")
     print("Starting a worker: " + " ".join(worker_command()[1:]) + "\n")
+    worker = subprocess.Popen(worker_command())
     try:
-        result = subprocess.run(worker_command(), timeout=120)
+        deadline = time.monotonic() + 60
+        while not Worker.registered_workers() and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        schedule_digest()
+        worker.wait(120)
     finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
         dispatcher.terminate()
         dispatcher.wait(10)
     summary()
     done = {job.status.hget() for job in ThumbnailJob.collection().instances()}
-    return 0 if result.returncode == 0 and done <= {STATUSES.SUCCESS, STATUSES.ERROR} else 1
+    return 0 if worker.returncode == 0 and done <= {STATUSES.SUCCESS, STATUSES.ERROR} else 1
 
 
 def main() -> int:

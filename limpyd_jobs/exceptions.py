@@ -23,6 +23,10 @@ class InvalidIdent(LimpydJobsException, ValueError):
     """A job ident does not read ``module.Model:pk`` or names no importable Job model."""
 
 
+class UnknownModel(InvalidIdent, AttributeError):
+    """A job ident names a module without that model: an AttributeError too, as redis-limpyd-jobs raised."""
+
+
 class InvalidDelay(LimpydJobsException, ValueError):
     """``delayed_until`` / ``delayed_for`` is of a type or value that cannot be used."""
 

@@ -1,16 +1,8 @@
 """Prometheus metrics, read from Redis at each scrape: one exporter serves a whole deployment.
 
-The counters live in Redis (``KEYS.metrics``, one hash per queue), kept by the scripts that change
-the jobs' states, so they survive worker restarts and cost no round trip of their own. At each
-scrape, ``JobsCollector`` reads them with the queues' depths and the registry::
-
-    limpyd_jobs_jobs_started_total{queue="images"}          counters: started, succeeded, failed,
-    limpyd_jobs_job_duration_seconds_bucket{queue=...,le=}  timed_out, requeued (retries), recovered
-    limpyd_jobs_queue_waiting_jobs{queue="images"}          gauges: waiting, delayed, oldest
-    limpyd_jobs_workers_alive                               waiting job's age, workers alive
-
-Queues are labelled by name (the priorities of a name are summed). Served on 127.0.0.1 unless
-told otherwise, with a token or basic auth if given. Needs ``prometheus_client``.
+The counters are kept in Redis by the scripts that change the jobs' states (``KEYS.metrics``);
+``JobsCollector`` reads them, with the queues' depths and the registry, in a few round trips.
+Needs ``prometheus_client``; the metrics it exports are listed in docs/operating.rst.
 """
 
 from __future__ import annotations
@@ -30,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from .clock import liveness_time
 from .constants import LOGGER_NAME
 from .exceptions import ConfigurationException
 from .models import Queue
@@ -106,7 +99,8 @@ class JobsCollector(Collector):
             oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
         yield from counters.values()
         yield from (durations, waiting, delayed, oldest)
-        alive = reader.connection.zcount(KEYS.workers(), now - self.heartbeat_timeout, "+inf")
+        beat_limit = liveness_time(self.queue_model.clock, reader.connection) - self.heartbeat_timeout
+        alive = reader.connection.zcount(KEYS.workers(), beat_limit, "+inf")
         yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
 
 

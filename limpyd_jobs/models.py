@@ -17,11 +17,18 @@ from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd_extensions import related
 
 from . import orm
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, script_time
 from .connection import default_settings
 from .due import DueSet
-from .exceptions import ConfigurationException, InvalidIdent, InvalidStatus, InvalidValue, LimpydJobsException
-from .history import decoded_events
+from .exceptions import (
+    ConfigurationException,
+    InvalidIdent,
+    InvalidStatus,
+    InvalidValue,
+    LimpydJobsException,
+    UnknownModel,
+)
+from .history import decoded_events, read_history
 from .protocol import KEYS, STATUSES
 from .protocol.scripts import add_job, add_jobs, enqueue_job, get_queue, purge_finished, requeue_delayed
 from .protocol.vocabulary import configured_prefix
@@ -31,6 +38,7 @@ from .utils import (
     datetime_to_score,
     datetime_to_str,
     import_string,
+    naive_utc,
     normalize_names,
     stored,
     str_to_datetime,
@@ -73,6 +81,22 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
     namespace = configured_prefix() or "jobs"
     database = orm.JobsDatabase.lazy(default_settings)  # REDIS_URL is read on first use
     clock: Clock = SYSTEM_CLOCK
+
+    @classmethod
+    def delays_start(cls, now: datetime, delayed_for: Any) -> datetime:
+        """When a ``delayed_for`` delay starts: ``now`` on Redis's clock (this host's, moved by
+        their offset, read at most once a minute), which decides when delayed jobs are due."""
+        if delayed_for is None or not cls.clock.server_time:
+            return now
+        return now + timedelta(seconds=orm.server_offset(cls.database))
+
+    @classmethod
+    def due_now_score(cls, now_score: float) -> float:
+        """``now_score`` on Redis's clock: what tells whether a delay is over, as the workers
+        moving delayed jobs tell it."""
+        if not cls.clock.server_time:
+            return now_score
+        return now_score + orm.server_offset(cls.database)
 
     @classmethod
     def use_database(cls, database: Any) -> Any:
@@ -133,13 +157,15 @@ class Queue(BaseJobsModel):
 
     @classmethod
     def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
-        """``get_all`` sorted by priority (highest first), then by name (a malformed priority last)."""
+        """``get_all`` sorted by priority (highest first), then in the order of the names given (a
+        malformed priority last)."""
         return [orm.instance(cls, pk) for pk, _, _ in cls.by_priority(normalize_names(names))]
 
     @classmethod
     def by_priority(cls, names: Iterable[str] | None = None) -> list[tuple[str, str | None, int | None]]:
         """``(pk, name, priority)`` of the queues of these names (all if None), highest priority
-        first, then by name and pk; a malformed priority (None) last. Two round trips."""
+        first, then in the order of ``names`` (by name if None) and by pk; a malformed priority
+        (None) last. Two round trips."""
         connection = cls.get_connection()
         if names is None:
             pks = connection.smembers(KEYS.collection(model=cls._name))
@@ -160,11 +186,14 @@ class Queue(BaseJobsModel):
             except ValueError:  # malformed in Redis
                 number = None
             found.append((pk, name, number))
-        return sorted(found, key=lambda row: (row[2] is None, -(row[2] or 0), row[1] or ""))
+        rank = {name: position for position, name in enumerate(names or ())}
+        return sorted(found, key=lambda row: (row[2] is None, -(row[2] or 0), rank.get(row[1], len(rank)),
+                                              row[1] or ""))
 
     @classmethod
     def get_waiting_keys(cls, names: str | Iterable[str]) -> list[str]:
-        """Redis keys of the waiting lists of these queues, highest priority first, then by name."""
+        """Redis keys of the waiting lists of these queues, highest priority first, then in the
+        order of the names given (as redis-limpyd-jobs)."""
         return [queue.waiting.key for queue in cls.get_all_by_priority(names)]
 
     @classmethod
@@ -257,7 +286,7 @@ class Queue(BaseJobsModel):
     def requeue_delayed_jobs_of(cls, names_by_pk: dict[str, str]) -> list[tuple[str, str]]:
         """``requeue_delayed_jobs`` for several queues (pk -> name) in one round trip; returns
         ``(ident, reason)`` for the idents that name no job."""
-        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=cls.clock.time(),
+        return requeue_delayed.call(cls.database, queue_model=cls._name, now_score=script_time(cls.clock),
                                     queues=names_by_pk).failures
 
 
@@ -364,7 +393,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         try:
             model = import_string(model_repr)
         except ImportError as exc:
-            raise InvalidIdent(f"{model_repr!r} names no importable model: {exc}") from None
+            kind = UnknownModel if "has no attribute" in str(exc) else InvalidIdent
+            raise kind(f"{model_repr!r} names no importable model: {exc}") from None
         if not (isinstance(model, type) and issubclass(model, Job)):
             raise InvalidIdent(f"{model_repr!r} is not a Job model")
         cls._models_by_repr[model_repr] = model
@@ -405,7 +435,7 @@ class Job(orm.Snapshot, BaseJobsModel):
         """The job's history, oldest first: dicts with ``event`` (added, started, succeeded, failed,
         skipped, requeued, due, recovered, untaken, canceled...), ``at`` (an aware UTC datetime, None
         when not known) and the event's details (worker, attempt, queue, priority, error...)."""
-        return decoded_events(self.history.lrange(0, -1))
+        return decoded_events(*read_history(self.get_connection(), self._name, orm.pk_of(self)))
 
     @property
     def duration(self) -> timedelta | None:
@@ -429,7 +459,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         delayed_for: int | float | timedelta | None = None,
         **fields_if_new: Any,
     ) -> "Job":
-        """Create a job and queue it, or return the job already queued with this identifier.
+        """Create a job and queue it, or return the job already queued with this identifier in a
+        queue of this name (one job per identifier and queue name: another name adds another job).
 
         An existing job gets the higher of the two priorities (moving to that queue) and goes
         to the front of the list if ``prepend``; anything else about it is left unchanged.
@@ -446,8 +477,10 @@ class Job(orm.Snapshot, BaseJobsModel):
             priority = clean_priority(priority)
         now = cls.clock.now()
         when = None if delayed_until is None and delayed_for is None else compute_delayed_until(
-            delayed_until, delayed_for, now)
+            delayed_until, delayed_for, cls.delays_start(now, delayed_for))
         now_str, now_score = stored(now)
+        if when:
+            now_score = cls.due_now_score(now_score)
         delayed_str, delayed_score = stored(when) if when else ("", "")
         script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
         arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
@@ -511,7 +544,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         Each item is an identifier, or a dict with ``identifier`` and any ``add_job`` argument
         (``queue_name``, ``priority``, ``prepend``, ``delayed_for``... and fields), which wins
         over the ones given here. The rules for identifiers already queued are add_job's; an
-        identifier given twice acts as two add_job calls would (one job, the higher priority).
+        identifier given twice for a queue name acts as two add_job calls would (one job, the
+        higher priority).
         Returns the jobs, in the order of the items. A model with fields that only limpyd writes
         (see ``add_job``) takes one add_job per item.
         """
@@ -533,25 +567,28 @@ class Job(orm.Snapshot, BaseJobsModel):
     def _bulk_records(
         cls, jobs: Iterable[Any], defaults: dict[str, Any], now: datetime
     ) -> tuple[list[list[Any]], list[int]]:
-        """Validate the items into add_jobs.lua records, one per identifier (repeats merged)."""
+        """Validate the items into add_jobs.lua records, one per identifier and queue name (repeats
+        merged)."""
         records: list[list[Any]] = []
-        by_identifier: dict[str, int] = {}
+        by_identifier: dict[tuple[str, str], int] = {}
         positions: list[int] = []
         for item in jobs:
             values = {**defaults, **({"identifier": item} if not isinstance(item, dict) else item)}
             identifier = clean_identifier(values.pop("identifier", None))
             name = cls._resolve_queue_name(values.pop("queue_name"))
             job_priority = clean_priority(values.pop("priority"))
-            when = compute_delayed_until(values.pop("delayed_until"), values.pop("delayed_for"), now)
+            delayed_for = values.pop("delayed_for")
+            when = compute_delayed_until(values.pop("delayed_until"), delayed_for,
+                                         cls.delays_start(now, delayed_for))
             item_prepend = int(bool(values.pop("prepend")))
-            if identifier in by_identifier:  # as a second add_job would: priority up, maybe first
-                record = records[by_identifier[identifier]]
+            if (identifier, name) in by_identifier:  # as a second add_job would: priority up, maybe first
+                record = records[by_identifier[identifier, name]]
                 record[2] = max(record[2], job_priority)
                 record[5] = max(record[5], item_prepend)
-                positions.append(by_identifier[identifier])
+                positions.append(by_identifier[identifier, name])
                 continue
             extra, _ = fields_of_new_job(cls, values)
-            by_identifier[identifier] = len(records)
+            by_identifier[identifier, name] = len(records)
             positions.append(len(records))
             records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
                             datetime_to_score(when) if when else "", item_prepend, len(extra) // 3, *extra])
@@ -561,6 +598,8 @@ class Job(orm.Snapshot, BaseJobsModel):
     def _add_chunk(cls, records: list[list[Any]], queue_model: type[Queue]) -> list[str]:
         """Run add_jobs.lua for some records; return their job pks."""
         now_str, now_score = stored(cls.clock.now())
+        if any(record[4] != "" for record in records):  # delayed jobs: due by Redis's clock
+            now_score = cls.due_now_score(now_score)
         added = add_jobs.call(cls.database, job_model=cls._name, model_repr=cls.get_model_repr(),
                               register=cls._unregistered(), queue_model=queue_model._name, now_str=now_str,
                               now_score=now_score, records=records)
@@ -610,11 +649,13 @@ class Job(orm.Snapshot, BaseJobsModel):
         name and priority (the job then takes that priority); ``release_from``: a worker id.
         False if the attempt token of this instance is not the job's any more."""
         delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
+        if now_score is None:
+            now_score = self.due_now_score(self.clock.time()) if delayed else self.clock.time()
         enqueued = enqueue_job.call(
             self.database, job_model=self._name, pk=self.pk.get(), ident=self.ident,
             queue_model=queue_model._name, queue_pk=queue_pk, queue_name=queue_name, priority=priority,
             delayed_str=delayed_str,
-            delayed_score=delayed_score, now_score=self.clock.time() if now_score is None else now_score,
+            delayed_score=delayed_score, now_score=now_score,
             prepend=prepend, set_priority=not queue_pk, release_from=release_from, token=self._attempt_token)
         if enqueued.queue_created:
             queue_model._found(enqueued.queue_pk, True)
@@ -638,7 +679,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         if status != STATUSES.ERROR:
             raise LimpydJobsException(f"job {self.ident} cannot be requeued: it is not in ERROR but "
                                       f"{STATUSES.by_value(status, repr(status))}")
-        when = compute_delayed_until(delayed_until, delayed_for, self.clock.now())
+        start = self.delays_start(self.clock.now(), delayed_for)
+        when = compute_delayed_until(delayed_until, delayed_for, start)
         return self.enqueue_or_delay(queue_name, priority, when, queue_model=queue_model)
 
     # --- execution and hooks (no-ops, for subclasses to override)
@@ -648,7 +690,7 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     def run(self, queue: Queue) -> Any:
         """The work itself, called by the worker when no callback is given."""
-        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+        raise NotImplementedError("You must implement your own action")  # redis-limpyd-jobs' words
 
     def fields_at_end(self) -> dict[str, str]:
         """Fields to write with the job's successful end, in the same script (a task: its result)."""
@@ -770,8 +812,9 @@ class Error(BaseJobsModel):
 
     @property
     def datetime(self) -> datetime | None:
-        """The ``date_time`` field as an aware UTC datetime."""
-        return str_to_datetime(self.date_time.hget())
+        """The ``date_time`` field as a naive UTC datetime, as stored (and as redis-limpyd-jobs read it)."""
+        moment = str_to_datetime(self.date_time.hget())
+        return None if moment is None else naive_utc(moment)
 
 
 

@@ -5,15 +5,19 @@
 - ``LazyFields``: fields (and a ``RelatedModel``'s related collections) made on first use
   (limpyd makes them all up front, which costs more than a round trip on models with many fields).
 - ``kept_connection(client)``: the raw redis-py connection the scripts' hot paths use, kept per
-  thread and process, and given back to its pool when the thread ends.
+  thread and process, and given back to its pool when the thread ends; ``connected`` (re)connects
+  one through its own ``connect`` (behind sentinels: to the master of now).
 - ``move_relations``: moving models to another database with their related fields (limpyd's own
   ``RelatedModel.use_database`` fails when some models have relations and others not).
 - ``model_name(model)``, ``pk_of(instance)``, ``shut_down(connection)``: a model's name in its
   keys; an instance's pk without a round trip when it is known; ending a blocking read on a
   redis-py connection from a signal handler.
+- ``note_server_time``, ``server_offset``, ``local_time``: how far Redis's clock is from this
+  host's, kept on each database (for wake-ups, and where relative delays start).
 - ``JobsDatabase``: limpyd's ``PipelineDatabase``, reading the server's version with HELLO (a
-  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO; ``JobsDatabase.lazy``
-  makes one whose settings are read on first use (the models' ``REDIS_URL``, not at import).
+  Redis ACL user without ``@dangerous`` commands may run it) instead of INFO, and connecting
+  through ``connection.client_for`` (sentinels); ``JobsDatabase.lazy`` makes one whose settings
+  are read on first use (the models' ``REDIS_URL``, not at import).
 
 ``tests/test_orm.py`` holds the contract: objects built here behave like objects limpyd builds
 (collections, filters, ``get``, ``hget``, ``delete``).
@@ -25,6 +29,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from copy import copy
 from typing import Any, TypeVar
@@ -234,6 +239,15 @@ class _KeptConnections:
 _local = threading.local()
 
 
+def connected(connection: Any) -> Any:
+    """``connection``, pointed at the master the sentinels name now if it is a disconnected
+    connection to a sentinels' master (sending on it reconnects to the last address it knew)."""
+    pool = getattr(connection, "connection_pool", None)  # only sentinel-managed connections have one
+    if pool is not None and getattr(connection, "_sock", True) is None and getattr(pool, "is_master", False):
+        connection.host, connection.port = pool.get_master_address()
+    return connection
+
+
 def kept_connection(client: Any) -> Any:
     """The raw connection this thread (and process) keeps on the pool of a database's client
     (``database.connection``)."""
@@ -279,6 +293,18 @@ class JobsDatabase(PipelineDatabase):
         self._connection_settings = settings
         self.__dict__.pop("registered_models", None)
 
+    def connect(self, **settings: Any) -> Any:
+        """The client of these settings (default: the database's), one per settings in the
+        process; on the master of a service when the settings name sentinels."""
+        from .connection import client_for
+
+        settings = settings or self.connection_settings
+        key = repr(sorted(settings.items()))
+        if key not in self._connections:
+            self._connections[key] = client_for(settings, decode_responses=True)
+            self.ensure_redis_versions()
+        return self._connections[key]
+
     @property
     def redis_version(self) -> tuple[int, ...]:
         if not hasattr(self, "_redis_version"):
@@ -298,3 +324,28 @@ def registered_models(database: Any) -> set[str]:
     ``JobsDatabase`` is pointed elsewhere; a model missing from the registry anyway is registered
     by the first take of one of its jobs."""
     return database.__dict__.setdefault("registered_models", set())
+
+
+def note_server_time(database: Any, server_now: float) -> float:
+    """Note how far Redis's clock is from this host's (``server_now``, read by a script just now);
+    returns the offset (seconds Redis is ahead): for wake-ups, and where delays start."""
+    offset = database.__dict__["server_offset"] = server_now - time.time()
+    database.__dict__["server_offset_at"] = time.monotonic()
+    return offset
+
+
+def server_offset(database: Any, max_age: float = 60.0) -> float:
+    """How far Redis's clock is ahead of this host's: as last noted, or read (TIME) if that was
+    more than ``max_age`` seconds ago."""
+    noted = database.__dict__.get("server_offset_at")
+    if noted is None or time.monotonic() - noted > max_age:
+        seconds, microseconds = database.connection.time()
+        return note_server_time(database, seconds + microseconds / 1_000_000)
+    return database.__dict__["server_offset"]
+
+
+def local_time(database: Any, server_score: float | None) -> float | None:
+    """A time of Redis's clock (a due time) on this host's clock, by the offset last noted."""
+    if server_score is None:
+        return None
+    return server_score - database.__dict__.get("server_offset", 0.0)

@@ -2,7 +2,9 @@
 
 An outage is any Redis error that says "not now" rather than "never": the connection is down or
 timed out, the server is loading its data, busy running a script, out of memory
-(``maxmemory`` with ``noeviction``), read-only (a replica after a failover), or has no master.
+(``maxmemory`` with ``noeviction``), read-only (a replica after a failover), has no master, or
+its replicas did not acknowledge a write in time (``?replicas=N``). Behind sentinels, the next
+connection asks them for the master: a failover is an outage like the others.
 A worker, the sweeper and the dispatcher log an outage, wait, and try again; they never exit
 for one, and never drop a job. While waiting they ask Redis with PING at least once a second, so
 work resumes within a second of Redis answering again.
@@ -19,14 +21,22 @@ from typing import Any, TypeVar
 import redis
 from redis.exceptions import RedisError, ResponseError
 
+
+class NotReplicated(RedisError):
+    """A write ran, but fewer replicas than asked (``?replicas=N``) acknowledged it in time: it
+    is not acknowledged to its caller, who sends it again (the scripts that acknowledge jobs are
+    safe to send again) once replicas answer."""
+
+
 #: Errors that are outages whatever they say.
 OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError,
                  redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError,
                  redis.exceptions.MasterDownError, redis.exceptions.TryAgainError,
-                 redis.exceptions.ClusterDownError)
-#: Server replies that are outages (redis-py raises a plain ResponseError for some of them).
+                 redis.exceptions.ClusterDownError, NotReplicated)
+#: Server replies that are outages (redis-py raises a plain ResponseError for some of them);
+#: UNBLOCKED: a blocking read ended by a master turned replica (a failover).
 OUTAGE_REPLIES = ("BUSY", "LOADING", "OOM", "READONLY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN",
-                  "CLUSTERDOWN")
+                  "CLUSTERDOWN", "UNBLOCKED")
 #: Seconds between two looks at a Redis that does not answer, at the most.
 PROBE_INTERVAL = 1.0
 #: Seconds between two log lines about the same outage.

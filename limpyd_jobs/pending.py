@@ -4,7 +4,7 @@
 
     schedule_job("http://example.com/feed", schedule_in=3600, timeout=10)
     for job in pending_jobs(reschedule_in=3600):
-        fetch(job["id"], timeout=job["timeout"])
+        fetch(job["id"], timeout=job.get("timeout"))  # an int; absent if scheduled without one
 
 Jobs are limpyd models: a ``ScheduledJob`` per job id (its data in a hash field) and a
 ``Schedule`` holding the sorted set of job ids by due time. Keys live under a prefix
@@ -26,6 +26,7 @@ from typing import Any
 import redis
 from limpyd import fields
 
+from .connection import client_for
 from .due import DueSet
 from .models import BaseJobsModel, Job
 from .protocol import KEYS
@@ -93,7 +94,7 @@ def _default_client() -> redis.Redis:
     settings = dict(BaseJobsModel.database.connection_settings)
     key = repr(sorted(settings.items()))
     if key not in _raw_clients:
-        _raw_clients[key] = redis.Redis(**settings)
+        _raw_clients[key] = client_for(settings)
     return _raw_clients[key]
 
 
@@ -148,12 +149,13 @@ def schedule_job(job_id: str, schedule_in: int | float | timedelta, connection: 
 
 def pending_jobs(reschedule_in: int | float | timedelta | None = None, limit: int | None = None,
                  connection: Any = None, prefix: str | None = None,
-                 convert: bool = False) -> Iterator[dict[str, Any]]:
+                 convert: bool = True) -> Iterator[dict[str, Any]]:
     """Yield the due jobs, oldest first, each a dict of its data with its ``id``.
 
     They leave the schedule, or are rescheduled ``reschedule_in`` seconds from now; with
-    ``limit``, the other due jobs stay scheduled. Values come as stored (text, or bytes that do
-    not decode); ``convert=True`` turns integers written as Python writes them into ints.
+    ``limit``, the other due jobs stay scheduled. Values come as text (bytes if they do not
+    decode), but integers written as Python writes them (``42``, not ``007``), which come as
+    ints, as rache returns them; ``convert=False`` leaves them as stored text.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise TypeError(f"limit must be a positive integer or None, not {limit!r}")
@@ -177,8 +179,9 @@ def delete_job(job_id: str, connection: Any = None, prefix: str | None = None) -
 
 
 def job_details(job_id: str, connection: Any = None, prefix: str | None = None,
-                convert: bool = False) -> dict[str, Any]:
-    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled)."""
+                convert: bool = True) -> dict[str, Any]:
+    """The job's data, with its ``id`` and ``schedule_at`` (a timestamp, None if not scheduled);
+    integers come as ints unless ``convert=False``, as in ``pending_jobs``."""
     target = _Target(connection, prefix)
     with target.connection.pipeline(transaction=True) as pipe:
         pipe.hgetall(target.data_key(job_id))

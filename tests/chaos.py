@@ -4,6 +4,7 @@ processes that exited on their own. ``tests/test_chaos.py`` runs short ones; for
 
     .venv/bin/python tests/chaos.py network --seconds 40 --jobs 1200
     .venv/bin/python tests/chaos.py kill --jobs 300
+    .venv/bin/python tests/chaos.py kill --jobs 1000 --concurrency 50 --work 0.2
 """
 
 from __future__ import annotations
@@ -64,18 +65,20 @@ def _command(program: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", module[program]]
 
 
-def _environment(direct_port: int) -> dict[str, str]:
-    return {**os.environ, "CHAOS_DIRECT_PORT": str(direct_port), "PYTHONPATH": TESTS_DIR}
+def _environment(direct_port: int, work: float = 0.002) -> dict[str, str]:
+    return {**os.environ, "CHAOS_DIRECT_PORT": str(direct_port), "PYTHONPATH": TESTS_DIR,
+            "CHAOS_WORK_SECONDS": str(work)}
 
 
-def start_worker(port: int, direct_port: int, mode: str, prefetch: int = 1) -> subprocess.Popen:
+def start_worker(port: int, direct_port: int, mode: str, prefetch: int = 1,
+                 concurrency: int = 1, work: float = 0.002) -> subprocess.Popen:
     """A worker process on ``port`` (Redis, or a proxy in front of it); its jobs note their runs
     on ``direct_port`` (Redis itself: the notes do not suffer the network's faults)."""
     return subprocess.Popen(
         [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=sample_jobs.chaos_work",
          f"--pythonpath={TESTS_DIR}", f"--database=127.0.0.1:{port}:0", f"--execution-mode={mode}",
-         f"--prefetch={prefetch}", *WORKER_OPTIONS],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment(direct_port))
+         f"--prefetch={prefetch}", f"--concurrency={concurrency}", *WORKER_OPTIONS],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment(direct_port, work))
 
 
 def start_dispatcher(port: int, direct_port: int) -> subprocess.Popen:
@@ -118,9 +121,9 @@ def judge(report: Report, identifiers: list[str], direct: redis.Redis) -> None:
 
 def network(port: int, seconds: float = 40, count: int = 1200, reset: float = 0.01, lose: float = 0.01,
             seed: int = 1234) -> Report:
-    """A producer, four workers (inprocess, fork, prefork, inprocess taking 8 jobs at a time) and a
-    dispatcher with a CONTINUE schedule, all through a proxy that resets connections and loses
-    replies at random."""
+    """A producer, five workers (inprocess, fork, prefork, inprocess taking 8 jobs at a time, and
+    one running 50 at once in threads) and a dispatcher with a CONTINUE schedule, all through a
+    proxy that resets connections and loses replies at random."""
     report = Report("network", count, seconds)
     direct = redis.Redis(port=port, decode_responses=True)
     set_schedule("tick:chaos", "CONTINUE")
@@ -128,6 +131,7 @@ def network(port: int, seconds: float = 40, count: int = 1200, reset: float = 0.
         proxy.chaos(reset=reset, lose=lose)
         processes = [start_worker(proxy.port, port, mode) for mode in ("inprocess", "fork", "prefork")]
         processes.append(start_worker(proxy.port, port, "inprocess", prefetch=8))
+        processes.append(start_worker(proxy.port, port, "inprocess", concurrency=50))
         processes.append(start_dispatcher(proxy.port, port))
         identifiers = [f"chaos:{number}" for number in range(count)]
         BaseJobsModel.database.reset(host="127.0.0.1", port=proxy.port, db=0)
@@ -162,14 +166,14 @@ def produce(identifiers: list[str], seconds: float) -> None:
 
 
 def kill(port: int, count: int = 300, kills: int = 12, mode: str = "inprocess", seed: int = 1234,
-         prefetch: int = 1) -> Report:
-    """Three workers, SIGKILLed at random moments and restarted."""
-    report = Report(f"kill -9, {mode}, prefetch {prefetch}", count)
+         prefetch: int = 1, concurrency: int = 1, work: float = 0.002) -> Report:
+    """Three workers, SIGKILLed at random moments and restarted; each job works ``work`` seconds."""
+    report = Report(f"kill -9, {mode}, prefetch {prefetch}, concurrency {concurrency}", count)
     rng = random.Random(seed)
     direct = redis.Redis(port=port, decode_responses=True)
     identifiers = [f"chaos:{number}" for number in range(count)]
     jobs = Job.add_jobs(identifiers, queue_name=QUEUE)
-    workers = [start_worker(port, port, mode, prefetch) for _ in range(3)]
+    workers = [start_worker(port, port, mode, prefetch, concurrency, work) for _ in range(3)]
     started, done_kills = time.monotonic(), 0
     try:
         while time.monotonic() - started < 45:
@@ -180,7 +184,7 @@ def kill(port: int, count: int = 300, kills: int = 12, mode: str = "inprocess", 
                 victim = rng.randrange(len(workers))
                 os.kill(workers[victim].pid, signal.SIGKILL)
                 workers[victim].wait(10)
-                workers[victim] = start_worker(port, port, mode, prefetch)
+                workers[victim] = start_worker(port, port, mode, prefetch, concurrency, work)
                 done_kills += 1
             time.sleep(rng.uniform(0.02, 0.1))  # the chaos cadence itself, not a wait for an event
         report.faults = {"kills": done_kills}
@@ -201,6 +205,8 @@ def main() -> None:
     parser.add_argument("--reset", type=float, default=0.01, help="probability of a reset, per request")
     parser.add_argument("--lose", type=float, default=0.01, help="probability of a lost reply, per request")
     parser.add_argument("--mode", default="inprocess", help="execution mode (kill)")
+    parser.add_argument("--concurrency", type=int, default=1, help="jobs in flight per worker (kill)")
+    parser.add_argument("--work", type=float, default=0.002, help="seconds each job works (kill)")
     args = parser.parse_args()
     from limpyd_jobs.testing.server import RedisServer
 
@@ -209,7 +215,7 @@ def main() -> None:
         if args.kind == "network":
             print(network(server.port, args.seconds, args.jobs, args.reset, args.lose))
         else:
-            print(kill(server.port, args.jobs, mode=args.mode))
+            print(kill(server.port, args.jobs, mode=args.mode, concurrency=args.concurrency, work=args.work))
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def chaos_work(job, queue):
 
     import redis
 
-    time.sleep(0.002)
+    time.sleep(float(os.environ.get("CHAOS_WORK_SECONDS", 0.002)))
     port = int(os.environ["CHAOS_DIRECT_PORT"])
     client = _direct.get(port) or _direct.setdefault(port, redis.Redis(port=port))
     client.rpush("executions", job.identifier.hget())
@@ -137,3 +137,30 @@ class PatientJob(Job):
     requeue_delay_delta = 10
     requeue_backoff = 3
     never_retry = (KeyError,)
+
+
+def in_flight_until_go(job, queue):
+    """Note ``pid:identifier`` in the list "in-flight", wait (30 s at most) for the key "go", then
+    record the execution: run by a worker with concurrency, in one of its threads."""
+    import time
+
+    connection = job.get_connection()
+    connection.rpush("in-flight", f"{os.getpid()}:{job.identifier.hget()}")
+    for _ in range(3000):
+        if connection.exists("go"):
+            break
+        time.sleep(0.01)
+    record_execution(job, queue)
+
+
+async def async_in_flight_until_go(job, queue):
+    """``in_flight_until_go`` as a coroutine, on the worker's event loop."""
+    import asyncio
+
+    connection = job.get_connection()
+    connection.rpush("in-flight", f"{os.getpid()}:{job.identifier.hget()}")
+    for _ in range(3000):
+        if connection.exists("go"):
+            break
+        await asyncio.sleep(0.01)
+    record_execution(job, queue)

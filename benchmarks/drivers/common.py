@@ -15,6 +15,8 @@ def parse(scenarios):
     parser.add_argument("--mode", default="inprocess", help="limpyd-jobs' execution mode")
     parser.add_argument("--threads", type=int, default=0, help="dramatiq: threads a process (0: its default)")
     parser.add_argument("--prefetch", type=int, default=0, help="jobs a worker takes ahead (0: its default)")
+    parser.add_argument("--concurrency", type=int, default=1, help="jobs in flight in one worker process")
+    parser.add_argument("--kind", default="async", help="I/O-bound jobs: async (asyncio.sleep) or sync")
     return parser.parse_args()
 
 

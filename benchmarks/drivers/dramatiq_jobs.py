@@ -17,3 +17,11 @@ dramatiq.set_broker(broker)
 def read_identifier(identifier):
     """The benchmarked job: reads what it works on (its argument, in the message)."""
     len(identifier)
+
+
+@dramatiq.actor(queue_name="bench")
+def wait_sync(identifier):
+    """The I/O-bound job of io_bound.py: waits 50 ms (dramatiq runs actors in threads)."""
+    import time
+
+    time.sleep(0.05)

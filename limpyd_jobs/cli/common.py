@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import difflib
 import importlib
 import json
 import logging
 import logging.config
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
+import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from ..connection import describe
 from ..databases import databases_of
@@ -29,7 +34,8 @@ LOG_FORMAT = "[%(process)d] %(asctime)s (%(name)s) %(levelname)-8s %(message)s"
 #: The values of ``--log-format``.
 LOG_FORMATS = ("text", "json")
 
-DATABASE_HELP = "Redis database to use: host:port:db, or a redis://, rediss:// or unix:// URL"
+DATABASE_HELP = ("Redis database to use: host:port:db, or a redis://, rediss://, unix:// or "
+                 "redis+sentinel://host:port[,host:port]/service/db URL")
 
 
 class CannotConnect(ConfigurationException):
@@ -41,22 +47,36 @@ class CannotImport(ConfigurationException):
 
 
 def import_object(what: str, path: str) -> Any:
-    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...).
+    """Import ``package.module.name`` given for ``what`` ("callback", "worker class"...); the name
+    may be an attribute of a class of the module (``myapp.jobs.Jobs.run``).
 
     CannotImport says why, in one line, when the module is missing, raises while imported
     (a SyntaxError too) or lacks the name; ConfigurationException when ``path`` is no dotted path."""
     module_path, _, name = path.rpartition(".")
     if not module_path or not name:
         raise ConfigurationException(f"{what} {path!r} is not a dotted path like 'package.module.name'")
-    try:
-        module = importlib.import_module(module_path)
-    except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
-        raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise CannotImport(f"cannot import {what} {path!r}: module {module_path!r} has no attribute "
-                           f"{name!r}") from None
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes
+        module_path, names = ".".join(parts[:cut]), parts[cut:]
+        try:
+            found = importlib.import_module(module_path)
+        except ModuleNotFoundError as exc:
+            if cut > 1 and exc.name is not None and module_path.startswith(exc.name):
+                continue  # not a module: maybe a class holding the attribute
+            raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
+        except Exception as exc:  # whatever the module raises while imported: ImportError, SyntaxError...
+            raise CannotImport(f"cannot import {what} {path!r}: {one_line(exc)}") from None
+        reached = module_path
+        for attribute in names:
+            try:
+                found = getattr(found, attribute)
+            except AttributeError:
+                owner = f"module {reached!r}" if reached == module_path else repr(reached)
+                raise CannotImport(f"cannot import {what} {path!r}: {owner} has no attribute "
+                                   f"{attribute!r}") from None
+            reached += f".{attribute}"
+        return found
+    raise CannotImport(f"cannot import {what} {path!r}")  # pragma: no cover - the loop returns or raises
 
 
 def import_module(what: str, name: str) -> Any:
@@ -95,6 +115,9 @@ def run_command(program: str, command: Callable[[], int]) -> int:
     RET_USAGE for the errors of those names). Anything else is raised."""
     try:
         return command()
+    except BrokenPipeError:  # the reader went away (``| head``): no traceback, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return RET_OK
     except SystemExit as exc:  # argparse (usage, --help, --version) or WorkerConfig.fail
         if exc.code is None:
             return RET_OK
@@ -107,6 +130,21 @@ def run_command(program: str, command: Callable[[], int]) -> int:
         return error_line(program, exc, RET_USAGE)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage: ``--help`` shows it), with the
+    closest option when one is mistyped."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        options = [option for action in self._actions for option in action.option_strings]
+        for argument in unknown:
+            close = difflib.get_close_matches(argument.split("=", 1)[0], options, n=1)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+                break
+        self.exit(RET_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def add_database_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
     """``--database``, as every command takes it (default: ``REDIS_URL``, else localhost:6379 db 0)."""
     parser.add_argument("--database", help=f"{DATABASE_HELP}, e.g. --database=localhost:6379:15", **kwargs)
@@ -116,10 +154,20 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
     """Check that the Redis of each of these models' databases answers; CannotConnect names it."""
     for database in databases_of(models):
         try:
-            database.connection.ping()
+            _ping_once(database.connection_settings)
         except RedisError as exc:
             raise CannotConnect(
                 f"cannot connect to Redis at {describe(database.connection_settings)}: {exc}") from None
+
+
+def _ping_once(settings: dict[str, Any]) -> None:
+    """PING with a client of its own that does not retry: a refused connection is said at once
+    (redis-py's pool retries with backoff for seconds)."""
+    client = redis.Redis(**{**settings, "retry": Retry(NoBackoff(), 0)})
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def setup_logging(logger_name: str, level: int | None = None, log_format: str = "text") -> None:

@@ -18,11 +18,12 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, fields
+from datetime import timedelta
 from typing import IO, Any, NoReturn
 
 import limpyd
 
-from ..connection import masked
+from ..connection import masked, settings_from_string
 from ..constants import __version__
 from ..databases import use_database
 from ..exceptions import ConfigurationException
@@ -49,6 +50,7 @@ from .common import (
     RET_OK,
     RET_USAGE,
     CannotImport,
+    OneLineParser,
     check_connection,
     configure_logging,
     error_line,
@@ -184,10 +186,17 @@ def default_text(setting: Field) -> str | None:
     return str(default)
 
 
+class SeedHelpFormatter(argparse.HelpFormatter):
+    """argparse's help, its usage line starting ``Usage:`` as in the seed's ``--help``."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
 def make_parser(prog: str = "limpyd-jobs-worker", version: str = "") -> argparse.ArgumentParser:
     """The ``limpyd-jobs-worker`` argument parser, built from the options."""
-    parser = argparse.ArgumentParser(prog=prog, description="Run a worker using limpyd-jobs",
-                                     argument_default=argparse.SUPPRESS)
+    parser = OneLineParser(prog=prog, description="Run a worker using limpyd-jobs", allow_abbrev=False,
+                                     argument_default=argparse.SUPPRESS, formatter_class=SeedHelpFormatter)
     for setting in OPTIONS:
         _add_option(parser, setting)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} {version}".rstrip())
@@ -198,7 +207,7 @@ def _add_option(parser: argparse.ArgumentParser, setting: Field) -> None:
     name, meta = setting.name, setting.metadata
     described = f"{meta['help']}, e.g. {meta['example']}"
     if name == "queues":
-        described += " (required)"
+        described += " (required, unless the worker class has queues)"
     elif (default := default_text(setting)) is not None:
         described += f" (default: {default})"
     described = described.replace("%", "%%")
@@ -229,7 +238,7 @@ class WorkerConfig:
     help = "Run a worker using limpyd-jobs"
 
     def __init__(self, argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> None:
-        argv = list(sys.argv if argv is None else argv)
+        argv = [arg for arg in (sys.argv if argv is None else argv) if arg != ""]  # "" is no argument
         if argv and not argv[0].startswith("-"):  # the program name, as in sys.argv
             self.prog_name, argv = os.path.basename(argv[0]), argv[1:]
         else:
@@ -264,6 +273,17 @@ class WorkerConfig:
             self.fail(exc)
         self.worker_class = self.options.worker_class
         self.update_title = self.options.update_title
+        self.database_config = self.read_database_config()
+
+    def read_database_config(self) -> dict[str, Any] | None:
+        """The connection settings of ``--database`` (None when not given), as redis-limpyd-jobs
+        kept them; exits with the one-line error when it cannot be read."""
+        if not self.options.database:
+            return None
+        try:
+            return settings_from_string(self.options.database)
+        except ConfigurationException as exc:
+            self.fail(self._from_source("database", f"argument --database: {exc}"))
 
     def read_configuration(self, given: dict[str, Any],
                            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -285,12 +305,9 @@ class WorkerConfig:
 
         Raises CannotImport when a class or the callback cannot be imported, ConfigurationException
         when a value cannot be used."""
-        if not given.get("queues"):
-            raise ConfigurationException("argument --queues is required, e.g. --queues=queue1,queue2 (or "
-                                         f"{ENV_PREFIX}QUEUES, or queues in the --config file)")
         options = {setting.name: self._clean_given(setting, given[setting.name]) if setting.name in given
                    else None for setting in OPTIONS}
-        options["queues"] = given["queues"]
+        options["queues"] = given.get("queues") or None
         for setting in COMMAND_SETTINGS:
             if options[setting.name] is None:
                 options[setting.name] = clean(setting, setting.default)
@@ -302,8 +319,12 @@ class WorkerConfig:
             problem = object_problem(name, options[name]) if options[name] is not None else None
             if problem:
                 shown = given[name] if name == "callback" else options[name]  # a callback: its path
+                said = f"{shown!r} {problem}"
+                if name == "callback":  # redis-limpyd-jobs' words first
+                    detail = problem.removeprefix("is not callable ")
+                    said = f"The callback is not callable: {shown!r} {detail}"
                 raise ConfigurationException(self._from_source(
-                    name, f"argument {flag(_OPTIONS_BY_NAME[name])}: {shown!r} {problem}"))
+                    name, f"argument {flag(_OPTIONS_BY_NAME[name])}: {said}"))
         for name in IMPORTED:
             if options[name] is None:
                 options[name] = getattr(worker_class, name, None)
@@ -319,8 +340,15 @@ class WorkerConfig:
         error names where the value was read when not on the command line."""
         try:
             if setting.name in IMPORTED and isinstance(value, str):
-                value = import_object(setting.name.replace("_", " "), value)
-            return clean(setting, value)
+                try:
+                    value = import_object(setting.name.replace("_", " "), value)
+                except CannotImport as exc:  # the reason, in redis-limpyd-jobs' words
+                    reason = str(exc).split(f"{value!r}: ", 1)[-1]
+                    raise CannotImport(f'argument {flag(setting)}: Unable to import "{setting.name}" '
+                                       f"from {value!r}: {reason}") from None
+            cleaned = clean(setting, value)
+            # the worker keeps a timedelta; the options, the seconds given (as redis-limpyd-jobs)
+            return cleaned.total_seconds() if isinstance(cleaned, timedelta) else cleaned
         except ConfigurationException as exc:  # ``clean`` keeps what it turned into one as the context
             kind = CannotImport if isinstance(exc.__context__, ImportError) else type(exc)
             raise kind(self._from_source(setting.name, str(exc))) from None
@@ -349,20 +377,27 @@ class WorkerConfig:
         return {name: value for name in self.worker_class.parameters
                 if (value := getattr(self.options, name, None)) is not None or name in given}
 
+    def check_queues(self) -> None:
+        """Exit with the one-line error when neither the options nor the worker class name queues:
+        building the worker needs them, parsing the command line does not."""
+        if not self.options.queues and not getattr(self.worker_class, "queues", None):
+            self.fail("argument --queues is required, e.g. --queues=queue1,queue2 (or "
+                      f"{ENV_PREFIX}QUEUES, or queues in the --config file, or on the worker class)")
+
     def execute(self) -> int:
         """Connect, build the worker, and run it (or stop at once with ``--dry-run``); with
         ``--processes`` above 1, a ``WorkerPool`` checks all that once, then runs that many workers,
         each a process doing this with ``--processes=1``."""
+        self.check_queues()
         processes = getattr(self.options, "processes", 1) or 1
         if processes > 1:
             return WorkerPool(self, processes).run()
         self.prepare_models()
         self.prepare_logging()
         self.prepare_worker()
-        if self.options.print_options:
+        if self.options.print_options:  # print, and do not run
             self.print_options()
-        if self.options.dry_run:
-            self.worker.end_forced = True
+            return RET_OK
         self.run()
         return RET_OK
 
@@ -391,7 +426,10 @@ class WorkerConfig:
     def prepare_worker(self) -> Any:
         """Create the worker (``self.worker``) from the options; its process title is on unless
         ``--no-title``."""
+        self.check_queues()
         self.worker = self.worker_class(**self.prepare_worker_options())
+        if self.options.dry_run:
+            self.worker.end_forced = True
         self.worker.update_title = self.update_title
         self.worker.update_proc_title()
         return self.worker

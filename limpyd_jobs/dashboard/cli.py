@@ -1,16 +1,7 @@
 """``limpyd-jobs-dashboard``: serve the dashboard (``limpyd_jobs.dashboard.create_app``).
 
-    limpyd-jobs-dashboard [--host=127.0.0.1] [--port=9181] [--database=redis://...]
-                          [--token=TOKEN | --basic-auth=USER:PASS] [--read-only]
-                          [--allowed-hosts=NAME,...] [--session-lifetime=SECONDS]
-
-Every option may be set by an environment variable: ``LIMPYD_JOBS_DASHBOARD_`` and its name in
-capitals (``LIMPYD_JOBS_DASHBOARD_TOKEN``, ``..._BASIC_AUTH``, ``..._READ_ONLY=true``...), and
-``--database`` by ``REDIS_URL``; the command line wins. ``LIMPYD_JOBS_DASHBOARD_SECRET_KEY`` signs
-the session cookies (else a random key: a restart logs everyone out). The server is
-Werkzeug's threaded one, for a dashboard used by a few operators; under more load, serve
-``create_app()`` with a WSGI server (gunicorn, waitress...). Exit codes as the other commands: 2
-for an option that cannot be used, 3 when Redis does not answer at start.
+Options may come from ``LIMPYD_JOBS_DASHBOARD_<NAME>`` variables (the command line wins) and
+``--database`` from ``REDIS_URL``; exit codes as the other commands (docs/operating.rst).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from .. import orm
+from ..clock import liveness_time
 from ..exceptions import InvalidIdent
-from ..history import history_entries
+from ..history import history_entries, read_history
 from ..models import Error, Job, Queue
 from ..protocol import KEYS, STATUSES, ControlOrder
 from ..utils import str_to_datetime, to_utc
@@ -239,8 +240,7 @@ def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> l
     """The events of a job's history (added, started, failed, requeued, canceled...), oldest
     first, as the scripts wrote them (``at``: a date string or a timestamp)."""
     info = job_info(job, queue_model)
-    key = KEYS.field(model=info.model, pk=info.pk, field="history")
-    return history_entries(queue_model.get_connection().lrange(key, 0, -1))
+    return history_entries(*read_history(queue_model.get_connection(), info.model, info.pk))
 
 
 def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Error] = Error,
@@ -292,8 +292,8 @@ def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[
 def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
             queue_model: type[Queue] = Queue) -> list[WorkerState]:
     """Every registered worker: details, last beat, alive (beat within ``heartbeat_timeout``
-    seconds of the queue model's clock), the jobs it runs (and since when), and whether it was
-    asked to stop."""
+    seconds of Redis's clock, or of a clock injected in the queue model), the jobs it runs (and
+    since when), and whether it was asked to stop."""
     reader = Reader(queue_model)
     scored = reader.connection.zrange(KEYS.workers(), 0, -1, withscores=True)
     details = reader.each(scored, lambda pipe, item: pipe.hgetall(KEYS.worker(worker=item[0]))
@@ -301,7 +301,7 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     running: dict[str, list[RunningJob]] = {}
     for ident, worker, score in reader.running():
         running.setdefault(worker, []).append(RunningJob(ident, to_utc(score)))
-    limit = queue_model.clock.time() - heartbeat_timeout
+    limit = liveness_time(queue_model.clock, reader.connection) - heartbeat_timeout  # Redis's clock
     found = []
     for index, (worker_id, last_beat) in enumerate(scored):
         info, order = details[2 * index], details[2 * index + 1]

@@ -1,27 +1,12 @@
-"""Loads a Lua script and sends it to Redis.
+"""Loads a Lua script, with the vocabulary and the helpers it uses, and sends it to Redis.
 
-A script file starts with a header, which the loader reads:
-
-    -- Take the first job of the first non-empty waiting list and start it, atomically.
-    -- KEYS: the waiting lists to look at, highest priority first
-    -- ARGV: worker, now_str, now_score, want_counts, pass_on, delayed_keys...
-    -- RETURNS: outcome, ident, waiting_key, ...
-    -- RETRY: safe, <why sending it again after a lost reply changes nothing> (if it is so)
-
-The source sent to Redis is the body preceded by what it uses, in this order: the vocabulary
-(statuses such as ``WAITING``, outcome codes such as ``TAKE_RUN``, see ``vocabulary.py``), the
-``lib/*.lua`` helpers it calls (and those they call), then one local per ARGV name (``name...``
-takes the rest of ARGV as a table). Lua runs a script's top level at every call: only what a
-script uses is defined. Key names are written with the vocabulary's templates, as calls such as
-``key_running(worker)``; the loader writes each such call as the concatenation it stands for.
-
-The Python wrapper of each script (``scripts/<name>.py``, beside ``scripts/<name>.lua``) takes
-the ARGV names as named arguments and returns a typed result; ``tests/test_protocol.py`` checks
-that each wrapper matches its script's header.
+A script's header (``-- KEYS:``, ``-- ARGV:``, ``-- RETURNS:``, ``-- RETRY:``) says what it takes,
+returns and whether it is safe to resend; docs/ARCHITECTURE.md ("The Redis protocol") details it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -30,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from .. import orm
+from ..connection import replicas_of
+from ..outages import NotReplicated
 from .vocabulary import DURATION_BUCKETS, KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
 
 _HERE = Path(__file__).parent
@@ -45,6 +32,16 @@ try:  # hiredis packs a command in C: the hot paths call it directly
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - hiredis is a dependency
     _hiredis_pack = None
+
+
+#: The scripts whose reply acknowledges a job to its caller (an add, an end, an operator's write):
+#: with ``?replicas=N`` each is sent with a WAIT, in the same round trip, so that what it
+#: acknowledged is on N replicas (and survives a failover). A take, a beat, a recovery need not.
+ACKNOWLEDGING = frozenset({
+    "add_job", "add_jobs", "finish", "finish_and_take", "finish_all_and_take", "enqueue_job", "cancel_job",
+    "retry_job", "requeue_failed", "empty_queue", "pause_queue", "stop_workers", "control", "dispatch_due",
+    "schedule_set", "schedule_unset", "schedule_mark", "pending_schedule", "pending_delete",
+})
 
 
 @dataclass(frozen=True)
@@ -201,6 +198,8 @@ class LuaScript:
     When the connection breaks after the request was sent, the script may have run: it is sent
     once more on a new connection only if its header says ``RETRY: safe``; else the error is
     raised, and the caller finds out what happened (see ``Worker`` and its reconciliation).
+    An ``ACKNOWLEDGING`` script on a database with ``replicas`` is followed by WAIT in the same
+    write; fewer replicas than asked raise ``NotReplicated`` (an outage) after the script ran.
     """
 
     def __init__(self, name: str, keys: Keys = KEYS) -> None:
@@ -210,6 +209,7 @@ class LuaScript:
         self.source = expand_keys(link(self.header.argv_locals() + "\n" + text, keys), keys)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         self._script: dict[str, Any] = {"lua": self.source}
+        self.acknowledges = name in ACKNOWLEDGING
 
     def __call__(self, database: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
         """Run the script (see the class docstring for a reply lost to a broken connection)."""
@@ -219,24 +219,48 @@ class LuaScript:
         connection = orm.kept_connection(client)
         command = ("EVALSHA", self.sha, len(keys), *keys, *args)
         packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
+        wait = self.acknowledges and replicas_of(getattr(database, "connection_settings", None) or {})
+        if wait:
+            packed = [*packed, *connection.pack_command("WAIT", *wait)]
         lost = 0
         for _ in range(3):
             try:
-                connection.send_packed_command(packed)
+                orm.connected(connection).send_packed_command(packed)
             except (ConnectionError, TimeoutError):  # nothing was sent: safe to send again
                 connection.disconnect()
                 continue
             try:
-                return connection.read_response()
-            except NoScriptError:
-                client.script_load(self.source)
+                return _read(connection, wait)
+            except NoScriptError:  # loaded where it is sent (after a failover, another server)
+                connection.send_command("SCRIPT", "LOAD", self.source)
+                connection.read_response()
             except (ConnectionError, TimeoutError):  # it may have run
                 connection.disconnect()
                 lost += 1
                 if not self.header.retry or lost > 1:
                     raise
-        connection.send_packed_command(packed)
-        return connection.read_response()
+        orm.connected(connection).send_packed_command(packed)
+        return _read(connection, wait)
 
     def __repr__(self) -> str:
         return f"<LuaScript {self.name}>"
+
+
+def _read(connection: Any, wait: tuple[int, int] | None) -> Any:
+    """The reply of a script, and of the WAIT sent after it if ``wait`` (replicas, timeout)."""
+    try:
+        reply = connection.read_response()
+    except ResponseError:
+        if wait:
+            with contextlib.suppress(ResponseError):
+                connection.read_response()
+        raise
+    if wait:
+        try:
+            acknowledged = connection.read_response()
+        except ResponseError as exc:  # a replica now (a failover): the next connection finds the master
+            connection.disconnect()
+            raise NotReplicated(str(exc)) from None
+        if acknowledged < wait[0]:
+            raise NotReplicated(f"{acknowledged} of {wait[0]} replica(s) acknowledged in {wait[1]} ms")
+    return reply

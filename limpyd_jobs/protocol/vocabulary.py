@@ -1,15 +1,8 @@
 """The words Python and the Lua scripts share: statuses, outcome codes and Redis key names.
 
-This module is their only definition. The script loader writes them into every Lua source it
-loads (``WAITING``, ``TAKE_RUN``, ``key_running(worker)``...), so a script never spells a status,
-an outcome or a key name of its own, and Python code builds keys with ``KEYS``:
-
-    KEYS.running(worker="3f2a9c1e")       -> "limpyd-jobs:worker:3f2a9c1e:running"
-    KEYS.hash(model="jobs:job", pk=12)    -> "jobs:job:12:hash"
-
-Model keys follow redis-limpyd's layout (``<model>`` is a model's limpyd name, such as
-``jobs:job``), so limpyd collections and filters see what the scripts write. The other keys
-live under ``KEYS.prefix``; ``LIMPYD_JOBS_PREFIX`` puts them all under one prefix.
+This module is their only definition: the script loader writes them into every Lua source, and
+Python builds keys with ``KEYS`` (``KEYS.running(worker="3f2a")``). The key table is in
+docs/ARCHITECTURE.md (``python -m limpyd_jobs.protocol`` writes it).
 """
 
 from __future__ import annotations
@@ -21,6 +14,11 @@ from enum import Enum
 from typing import Any
 
 
+class UnknownStatus(KeyError, AttributeError):
+    """No status has this name: a KeyError, as redis-limpyd-jobs raised, and an AttributeError,
+    as ``getattr`` and ``hasattr`` expect."""
+
+
 class Statuses(dict):
     """The one-letter statuses stored in a job's ``status`` field, by name: a dict
     (``STATUSES["SUCCESS"]``, iteration over its items) whose names are also attributes
@@ -30,7 +28,7 @@ class Statuses(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(f"no status named {name!r}") from None
+            raise UnknownStatus(f"no status named {name!r}") from None
 
     def by_value(self, value: str, default: str | None = None) -> str:
         """The name of the status stored as ``value`` (``"s"`` -> ``"SUCCESS"``); ``default`` for

@@ -149,6 +149,8 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
         event = ScheduleEvent.TML if next_run is not None else ScheduleEvent.STP
     except BadSchedule as exc:
         next_run, event, reason = None, ScheduleEvent.BAD, str(exc)
+    if isinstance(schedule, str) and schedule.strip().upper() == "NOW":
+        schedule = "STOP"  # as redbike: the run placed now is the last one
     values = (("schedule", schedule, 0), ("tz", tz or "", 0), ("priority", int(priority), 0),
               ("queue_name", queue_name or default_queue_name(job_id), 1), ("start", after, 0),
               ("timeout", "" if timeout is None else clean_timeout(timeout), 0))

@@ -112,9 +112,11 @@ class Task:
         return self.func(*args, **kwargs)
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the function here, on an event loop of its own if it is ``async def``."""
+        """Call the function here, on an event loop of its own if it is ``async def`` (its
+        coroutine, to await, when an event loop runs in this thread: a worker's, with concurrency)."""
         if inspect.iscoroutinefunction(self.func):
-            return asyncio.run(self.func(*args, **kwargs))
+            coroutine = self.func(*args, **kwargs)
+            return coroutine if _loop_running() else asyncio.run(coroutine)
         return self.func(*args, **kwargs)
 
     def using(self, *, priority: int | None = None, queue_name: str | None = None,
@@ -141,6 +143,14 @@ class Task:
 
     def get_backend(self) -> Any:
         return self.backend if self.backend is not None else default_backend()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _retry_settings(task: Task) -> RetrySettings:

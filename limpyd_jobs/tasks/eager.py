@@ -78,4 +78,4 @@ def run_now(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskRe
 
 def result_of(result_id: str) -> TaskResult | None:
     """An eager result still kept, by its id (None if the id is not an eager one or was dropped)."""
-    return _results.get(result_id) if result_id.startswith(PREFIX) else None
+    return _results.get(result_id) if isinstance(result_id, str) and result_id.startswith(PREFIX) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -47,8 +48,20 @@ class TaskJob(Job):
         self.__dict__["_task"] = found
         args, kwargs = self.read_arguments()
         value = found.call(*args, **kwargs)
+        if inspect.isawaitable(value):  # on a worker's event loop: the result is kept once awaited
+            return self._keep_result(value, name)
         self.__dict__["_result"] = codec.dumps(value, f"the return value of {name}")
         return value
+
+    async def _keep_result(self, awaitable: Any, name: str) -> Any:
+        value = await awaitable
+        self.__dict__["_result"] = codec.dumps(value, f"the return value of {name}")
+        return value
+
+    def runs_async(self) -> bool:
+        """Whether its task is ``async def`` (a worker with concurrency runs it on its event loop)."""
+        found = registry.find(self.task_name.hget())
+        return found is not None and inspect.iscoroutinefunction(found.func)
 
     def read_arguments(self) -> tuple[list[Any], dict[str, Any]]:
         """The arguments as stored; InvalidTaskData if they are not what enqueue writes."""

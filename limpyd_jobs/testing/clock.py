@@ -8,7 +8,11 @@ from ..clock import Clock
 
 
 class ManualClock(Clock):
-    """Stands still at ``start`` (default: 2026-01-01 00:00 UTC) until ``advance`` moves it."""
+    """Stands still at ``start`` (default: 2026-01-01 00:00 UTC) until ``advance`` moves it.
+
+    It stands for Redis's clock too (``server_time`` False): the scripts use its time."""
+
+    server_time = False
 
     def __init__(self, start: datetime | None = None) -> None:
         start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)

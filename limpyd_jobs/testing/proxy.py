@@ -1,15 +1,7 @@
 """A TCP proxy in front of a Redis server that injects network faults, for tests and chaos runs.
 
-    with FaultyProxy(server.port) as proxy:
-        client = redis.Redis(port=proxy.port)
-        proxy.lose_reply(script("take"))    # the next take runs in Redis, its reply never arrives
-        proxy.reset(command("BLPOP"))       # the next BLPOP is cut before it reaches Redis
-        proxy.chaos(reset=0.01, lose=0.01)  # at random, on every command
-
-It reads whole RESP requests and replies (RESP2 and RESP3), so a fault hits one command: ``reset`` closes
-the client's connection before the request reaches Redis (nothing ran), ``lose_reply`` lets
-Redis run the request and closes the client's connection instead of forwarding the reply.
-Each client connection gets its own connection to Redis; commands are forwarded one at a time.
+``FaultyProxy(port)``: ``reset`` cuts a request before Redis gets it, ``lose_reply`` lets Redis
+run it and drops the reply, ``chaos`` does both at random; whole RESP2/RESP3 commands, one at a time.
 """
 
 from __future__ import annotations

@@ -42,21 +42,21 @@ class SuccessBatch:
         if not worker.fetcher.holds_one or worker.must_stop():
             self.write()
 
-    def write(self) -> None:
-        """Write the pending successes in one round trip (taking the next jobs along when it can),
-        then call their hooks."""
+    def write(self, count: int | None = None) -> None:
+        """Write the pending successes in one round trip (taking up to ``count`` next jobs along
+        when it can: ``prefetch`` by default), then call their hooks."""
         if not self.pending:
             return
         worker, endings = self.worker, self.worker.endings
         ended = list(self.pending.values())
-        take_next = worker.fetcher.request(worker.keys) if endings.may_take_next() else None
+        count = worker.prefetch if count is None else count
+        take_next = worker.fetcher.request(worker.keys) if count and endings.may_take_next() else None
         for success in ended:
             worker.notify("before_record", worker, success.attempt, "success")
         self.pending = {}
         try:
             previous, taken, take_lost = worker.recorder.successes(
-                [(success.job, success.attempt, success.ended_at) for success in ended], take_next,
-                worker.prefetch)
+                [(success.job, success.attempt, success.ended_at) for success in ended], take_next, count)
         except BaseException:  # not written: forgotten, so that a reconciliation gives them back
             for success in ended:
                 worker.holdings.drop(success.attempt.ident)

@@ -74,6 +74,7 @@ class Endings:
     def changed_while_running(self, job: Job, queue: Queue, found: str) -> None:
         """The job was not RUNNING any more when it ended: skip, delay, or leave it as it is."""
         worker = self.worker
+        job._cached_status = found  # the status found, as redis-limpyd-jobs set it for the hooks
         if found == STATUSES.CANCELED:
             self.call_hook(job, worker.job_skipped, job, queue)
         elif found == STATUSES.DELAYED:

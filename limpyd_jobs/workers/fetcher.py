@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import redis
 from redis.exceptions import RedisError
 
+from .. import orm
 from ..clock import Clock
+from ..connection import client_for
 from ..constants import LOGGER_NAME
 from ..models import Queue
 from ..orm import model_name, shut_down
@@ -81,8 +82,8 @@ class Fetcher:
         self.take_lost = False
 
     def refresh(self) -> list[str]:
-        """Read the queues of the names (one per priority), highest priority first, then by name;
-        return their waiting lists' keys."""
+        """Read the queues of the names (one per priority), highest priority first, then in the
+        order of the names; return their waiting lists' keys."""
         self.queues = []
         for queue in self.queue_model.get_all(self.names):
             name, priority = queue.hmget("name", "priority")
@@ -93,7 +94,8 @@ class Fetcher:
                 continue
             self.queues.append(QueueInfo(queue, queue.pk.get(), name or "", number, queue.waiting.key,
                                          queue.delayed.key))
-        self.queues.sort(key=lambda info: (-info.priority, info.name))
+        rank = {name: position for position, name in enumerate(self.names)}
+        self.queues.sort(key=lambda info: (-info.priority, rank.get(info.name, len(rank)), info.name))
         self._by_key = {info.waiting_key: info for info in self.queues}
         self._delayed_keys = [info.delayed_key for info in self.queues]
         return [info.waiting_key for info in self.queues]
@@ -157,8 +159,9 @@ class Fetcher:
         batch = taken if isinstance(taken, list) else [taken]
         last = batch[-1]
         self.counts = (last.waiting, last.delayed)
-        self.next_due = last.next_due
-        self.on_next_due(last.next_due)
+        due = last.next_due  # on Redis's clock, when it decides: as a time of this worker's clock
+        self.next_due = orm.local_time(self.queue_model.database, due) if self.clock.server_time else due
+        self.on_next_due(self.next_due)
         return [one for one in batch if one.outcome != TakeOutcome.EMPTY]
 
     @property
@@ -208,7 +211,7 @@ class WakeUpWait:
         settings = dict(self.database.connection_settings)
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._connection is None or self._connection[0] != settings:
-            client = redis.Redis(decode_responses=True, **settings)
+            client = client_for(settings, decode_responses=True)  # a master found through sentinels
             self._connection = (settings, client.connection_pool.get_connection())
             self._client_id = None
         return self._connection[1]
@@ -221,6 +224,9 @@ class WakeUpWait:
         try:
             if must_stop():
                 return False
+            connection = orm.connected(connection)
+            if getattr(connection, "_sock", True) is None:  # it connects (again) at the next send
+                self._client_id = None
             if seconds and self._client_id is None:
                 connection.send_command("CLIENT", "ID")  # once per connection: to unblock it
                 self._client_id = int(connection.read_response())

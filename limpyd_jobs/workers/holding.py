@@ -46,6 +46,7 @@ class Holdings:
                        level="warning")
             return None, None
         job._attempt_token = taken.attempt  # its moves through this instance check the attempt
+        job._ident = taken.ident  # known: kept even if a hook deletes the job
         if taken.snapshot:
             job.take_snapshot(taken.snapshot)  # the callback reads its fields without a round trip
         pk, name, priority = self._queue_fields(taken.waiting_key, queue)

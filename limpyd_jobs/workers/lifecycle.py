@@ -77,6 +77,7 @@ class RunSteps:
         stop the parts, leave the registry."""
         worker = self.worker
         try:
+            worker.flights.drain()  # with concurrency: the jobs in flight end first
             worker.batch.write()
         except RedisError as exc:  # they stay in the running set: recovery gives them back
             worker.log(f"could not record the ends of jobs ({exc}): they will run again", level="warning")

@@ -70,7 +70,12 @@ class Lookout:
         worker.update_keys()
         if worker.fetcher.keys() != known:
             return
-        worker.log("queues empty: burst over")
+        paused = sorted(set(worker.queues) & worker.paused)
+        if paused:  # not empty: their jobs wait for a resume
+            worker.log(f"queues paused: {','.join(paused)}; the others are empty: burst over",
+                       level="warning")
+        else:
+            worker.log("queues empty: burst over")
         worker.end_forced = True
 
     def _wait_time(self) -> float | None:

@@ -160,7 +160,7 @@ class Recorder:
              only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
         """finish.lua's arguments for this attempt."""
         list_key = self._list_key(attempt.queue_pk, list_name) if list_name else ""
-        return {"job_model": model_name(job), "pk": pk_of(job), "ident": attempt.ident,
+        return {"job_model": model_name(job), "pk": attempt.ident.rpartition(":")[2], "ident": attempt.ident,
                 "status": status, "list_key": list_key,
                 "end_str": datetime_to_str(self.clock.now()) if end else "", "keep_queued": keep_queued,
                 "worker": self.worker_id, "only_if": only_if, "token": attempt.token}

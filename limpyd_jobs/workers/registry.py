@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ..clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock, liveness_time, script_time
 from ..constants import LOGGER_NAME
 from ..exceptions import LimpydJobsException, WorkerLost
 from ..outages import every, log_to
@@ -53,6 +53,8 @@ class Presence:
         self.interval = interval
         self.clock = clock
         self.started = ""
+        #: Times this worker found itself declared dead (its entry removed by a recovery).
+        self.revived = 0
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
@@ -65,11 +67,18 @@ class Presence:
         self._thread.start()
 
     def beat(self) -> None:
-        """Tell the registry the worker is alive (one script: the details are written only when
-        missing, so an entry a recovery removed while the worker was paused comes back whole)."""
-        beat.call(self.database_getter(), worker=self.worker_id, now_score=self.clock.time(),
-                  fields={"host": socket.gethostname(), "pid": os.getpid(), "queues": ",".join(self.queues),
-                          "mode": self.mode, "started": self.started})
+        """Tell the registry the worker is alive, at Redis's time (one script: the details are
+        written only when missing, so an entry a recovery removed while the worker was paused
+        comes back whole: the worker was declared dead, its jobs given back, and says so)."""
+        first = self._thread is None
+        written = beat.call(self.database_getter(), worker=self.worker_id, now_score=script_time(self.clock),
+                            fields={"host": socket.gethostname(), "pid": os.getpid(),
+                                    "queues": ",".join(self.queues), "mode": self.mode,
+                                    "started": self.started}).written
+        if written and not first:
+            self.revived += 1
+            logger.warning("worker %s was declared dead (no heartbeat for too long: paused?), its jobs "
+                           "given back; registered again, its late ends are refused", self.worker_id)
 
     def _beat_until_stopped(self) -> None:
         while not self._stopped.wait(self.interval):
@@ -95,7 +104,7 @@ class Presence:
 
 def list_workers(connection: Any, heartbeat_timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[WorkerInfo]:
     """Every registered worker, with its details, running jobs, and whether it still beats."""
-    limit = clock.time() - heartbeat_timeout
+    limit = liveness_time(clock, connection) - heartbeat_timeout
     workers = []
     for worker_id, last_beat in connection.zrange(KEYS.workers(), 0, -1, withscores=True):
         workers.append(WorkerInfo(
@@ -108,13 +117,12 @@ def list_workers(connection: Any, heartbeat_timeout: float, clock: Clock = SYSTE
 
 def recover(database: Any, recoverer_id: str, heartbeat_timeout: float, max_tries: int,
             lock_seconds: float, error_model: Any, clock: Clock = SYSTEM_CLOCK) -> tuple[int, list[LostJob]]:
-    """Give back the jobs of dead workers (see recover.lua), log them and save the errors of
-    those out of attempts; returns (dead workers, jobs)."""
-    now = clock.now()
+    """Give back the jobs of dead workers (see recover.lua: Redis's clock decides who is dead),
+    log them and save the errors of those out of attempts; returns (dead workers, jobs)."""
     recovered = recover_script.call(
-        database, now_score=now.timestamp(), dead_before=now.timestamp() - heartbeat_timeout,
-        max_tries=max_tries, recoverer=recoverer_id, lock_ms=max(1, int(lock_seconds * 1000)),
-        now_str=datetime_to_str(now))
+        database, now_score=script_time(clock), heartbeat_timeout=heartbeat_timeout, max_tries=max_tries,
+        recoverer=recoverer_id, lock_ms=max(1, int(lock_seconds * 1000)),
+        now_str=datetime_to_str(clock.now()))
     if recovered.dead_workers:
         logger.warning("%s dead worker(s) found by %s, %s job(s) recovered",
                        recovered.dead_workers, recoverer_id, len(recovered.jobs))

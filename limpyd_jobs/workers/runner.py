@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +56,7 @@ class JobRun:
         worker, endings = self.worker, self.worker.endings
         attempt = worker.holdings.attempt_of(job, queue)
         if not attempt.runs:
+            job._cached_status = attempt.status  # the status the take found, as redis-limpyd-jobs set it
             hook = worker.job_delayed if attempt.status == STATUSES.DELAYED else worker.job_skipped
             endings.call_hook(job, hook, job, queue)
             return
@@ -63,6 +66,8 @@ class JobRun:
         try:
             with (guard or worker.executor.guard)(attempt.timeout):
                 result = (worker.execute if job.runs_itself else worker.callback)(job, queue)
+                if inspect.isawaitable(result):  # an ``async def`` callback: run on a loop of its own
+                    result = asyncio.run(_awaited(result))
         except Exception as exc:
             job.drop_snapshot()  # its end is written by scripts: read from Redis from now on
             worker.notify("after_run", worker, attempt, exc)
@@ -87,3 +92,7 @@ class JobRun:
             worker.endings.call_hook(job, worker.job_error, job, queue, error)
         elif outcome.kind == INTERRUPTED:
             worker.give_back(job, queue)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import Field, dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 
 from ..clock import Clock
@@ -77,6 +78,13 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def seconds(value: Any) -> float:
     return clean_seconds(value)
+
+
+def duration(value: Any) -> timedelta:
+    """A duration: a timedelta, or a number of seconds (kept as a timedelta, as the seed says)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return timedelta(seconds=clean_seconds(value))
 
 
 def queue_names(value: Any) -> list[str]:
@@ -215,11 +223,11 @@ class WorkerSettings:
         True, boolean, "Save exception tracebacks on job error in the Error model", "--save-tracebacks",
         switch=True)
     max_loops: int | None = option(
-        1000, optional(integer(0)), "Max number of jobs to run (0 or None: no limit; 1000 by default, "
-        "as in redis-limpyd-jobs, so that a supervisor restarts a fresh process now and then)",
+        1000, optional(integer(0)),
+        "Max number of jobs to run, then exit (0 or None: no limit; 1000 by default)",
         "--max-loops=100")
-    max_duration: float | None = option(
-        None, optional(seconds), "Max duration of the worker, in seconds (0 or None, the default: no limit)",
+    max_duration: timedelta | None = option(
+        None, optional(duration), "Max duration of the worker, in seconds (0 or None, the default: no limit)",
         "--max-duration=3600")
     terminate_gracefuly: bool = option(
         True, boolean, "Intercept SIGTERM and SIGINT signals to stop gracefuly", "--terminate-gracefuly",
@@ -235,14 +243,16 @@ class WorkerSettings:
     requeue_times: int = option(
         0, integer(0), "Number of time to requeue a failing job (default to 0)", "--requeue-times=5")
     requeue_priority_delta: int = option(
-        -1, integer(), "Delta to add to the actual priority of a failing job to be requeued "
-        "(default to -1, ie one level lower)", "--requeue-priority-delta=-2")
+        -1, integer(),
+        "Added to the priority of a failed job when it is requeued (-1: one level lower)",
+        "--requeue-priority-delta=-2")
     requeue_delay_delta: float = option(
         30, seconds, "How much time (seconds) to delay a job to be requeued (default to 30)",
         "--requeue-delay-delta=15")
     requeue_backoff: float = option(
-        1, number(1), "Multiply the delay of each retry by this after the first one (1: same delay each "
-        "time, 2: 30s, 60s, 120s...)", "--requeue-backoff=2")
+        1, number(1),
+        "Multiply the delay of each retry after the first by this (2: 30s, 60s, 120s...)",
+        "--requeue-backoff=2")
     requeue_jitter: float = option(
         0, number(0, 1),
         "Vary each retry's delay randomly by up to this fraction of it (0.1: 10 percent more or less)",
@@ -257,14 +267,18 @@ class WorkerSettings:
         False, boolean, "Run until the queues are empty, then exit (jobs delayed to later stay delayed)",
         "--burst")
     prefetch: int = option(
-        1, integer(1, PREFETCH_MAX), "Jobs to take in one round trip (at most 1000), each leased with its "
-        "own attempt token; their successes are written together with the next take. Jobs taken ahead run "
-        "before a job of a higher priority added meanwhile", "--prefetch=8")
+        1, integer(1, PREFETCH_MAX),
+        "Jobs taken in one round trip (at most 1000); they run before higher-priority jobs added meanwhile",
+        "--prefetch=8")
     # --- reliability
     execution_mode: str = option(
-        "inprocess", choice("inprocess", "fork", "prefork"),
-        "Where jobs run: in the worker process (inprocess), in a child forked per job (fork), "
-        "or in a pre-forked child reused across jobs (prefork)", "--execution-mode=fork")
+        "inprocess", choice("inprocess", "fork", "prefork", "threads", "asyncio"),
+        "Where jobs run: inprocess, fork (a child per job), prefork, threads or asyncio (--concurrency)",
+        "--execution-mode=fork")
+    concurrency: int = option(
+        1, integer(1, PREFETCH_MAX),
+        "Jobs in flight at once (at most 1000): async ones on an event loop, others in threads",
+        "--concurrency=100")
     job_timeout: float | None = option(
         None, optional(clean_timeout),
         "Seconds a job may run (a job's own `timeout` field wins); forked modes kill it", "--job-timeout=300")
@@ -272,8 +286,8 @@ class WorkerSettings:
         5, seconds, "Seconds between SIGTERM and SIGKILL for a job past its timeout (forked modes)",
         "--timeout-grace=5")
     heartbeat_interval: float = option(
-        10, seconds, "Seconds between two beats of the worker (a third of heartbeat_timeout: two beats "
-        "may be lost before the worker is taken for dead)", "--heartbeat-interval=10")
+        10, seconds,
+        "Seconds between two beats of the worker (a third of heartbeat_timeout)", "--heartbeat-interval=10")
     heartbeat_timeout: float = option(
         30, seconds, "A worker silent for this many seconds is dead: its jobs are given back",
         "--heartbeat-timeout=30")
@@ -284,16 +298,16 @@ class WorkerSettings:
         5, integer(1), "Attempts after which a job whose worker keeps dying ends in ERROR",
         "--lost-job-max-tries=5")
     queue_cycle: list[str] | None = option(
-        None, cycle, "Work queues in this ratio instead of by priority alone: 'A:A:B' takes from A twice, "
-        "then B, each turn falling back on the others when its queue is empty", "--queue-cycle=A:A:B")
+        None, cycle,
+        "Take from queues in this ratio instead of by priority alone ('A:A:B': A twice, then B)",
+        "--queue-cycle=A:A:B")
     job_modules: tuple[str, ...] = option(
-        (), module_names, "Modules defining Job models or @task functions, imported when the worker starts "
-        "(jobs of models that are neither defined in an imported module nor under limpyd_jobs are set aside, "
-        "and tasks not registered by then fail: never imported from what Redis holds)",
+        (), module_names,
+        "Modules of Job models or @task functions, imported at start (the only tasks it runs)",
         "--job-modules=myapp.jobs,otherapp.tasks")
     metrics_port: int | None = option(
-        None, optional(integer(0)), "Serve the Prometheus metrics of the worker's queues over HTTP on "
-        "this port (needs prometheus_client; `limpyd-jobs metrics` serves those of every queue)",
+        None, optional(integer(0)),
+        "Serve the Prometheus metrics of the worker's queues on this port (needs prometheus_client)",
         "--metrics-port=9100")
     metrics_host: str = option(
         "127.0.0.1", text, "Address the metrics port listens on (default: this machine only; 0.0.0.0: all)",
@@ -308,8 +322,9 @@ class WorkerSettings:
         "Seconds after which a finished job (and its errors) is deleted (None: no limit)",
         "--finished-ttl=604800")
     purge_delay: float = option(
-        60, seconds, "Seconds between two purges of finished jobs at most (a worker also purges after every "
-        "250 jobs it runs and when it runs out of jobs; 0: never)", "--purge-delay=60")
+        60, seconds,
+        "Most seconds between two purges of finished jobs (also every 250 jobs and when idle; 0: never)",
+        "--purge-delay=60")
     # --- from Python only
     observers: Sequence[Any] = option(
         (), sequence, "Objects told of each step of the worker (see workers.observers)", cli=False)
@@ -349,6 +364,10 @@ def check(values: Any) -> None:
         problem = object_problem(name, getattr(values, name))
         if problem:
             raise ConfigurationException(f"{name}: {getattr(values, name)!r} {problem}")
+    if values.concurrency > 1 and values.execution_mode in ("fork", "prefork"):
+        raise ConfigurationException(
+            f"concurrency runs jobs in the worker process: not with execution_mode {values.execution_mode} "
+            "(--processes runs several processes)")
     for module in values.job_modules or ():
         try:
             importlib.import_module(module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..clock import script_time
 from ..constants import CONTROL_CHECK_DELAY
 from ..orm import model_name
 from ..protocol import KEYS, ControlOrder
@@ -46,7 +47,7 @@ class Upkeep:
         if names:
             moved = requeue_delayed.call(worker.queue_model.database,
                                          queue_model=model_name(worker.queue_model),
-                                         now_score=worker.clock.time(), queues=names)
+                                         now_score=script_time(worker.clock), queues=names)
             for ident, reason in moved.failures:
                 worker.log(f"could not requeue delayed job {ident}: {reason}", level="warning")
             self.delayed_due_at(moved.next_due)

@@ -21,7 +21,7 @@ from ..orm import model_name
 from ..protocol import KEYS, STATUSES
 from ..utils import naive_utc
 from . import registry
-from .compose import compose, configure, wake_up_wait
+from .compose import compose, configure, run_warning, wake_up_wait
 from .settings import PARAMETERS, WorkerSettings
 from .title import banner, proc_title
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .executors import InProcessExecutor
     from .failures import Failures
     from .fetcher import Fetcher, WakeUpWait
+    from .flights import Flights
     from .holding import Holdings
     from .lifecycle import RunSteps
     from .lookout import Lookout
@@ -69,6 +70,7 @@ class Worker(WorkerSettings):
     endings: Endings
     batch: SuccessBatch
     failures: Failures
+    flights: Flights
     steps: RunSteps
     presence: registry.Presence
 
@@ -193,7 +195,7 @@ class Worker(WorkerSettings):
         self.status = "starting"
         self.start_date = naive_utc(self.clock.now())
         if self.max_duration:
-            self.wanted_end_date = self.start_date + timedelta(seconds=self.max_duration)
+            self.wanted_end_date = self.start_date + self.max_duration
         steps = self.steps
         try:
             if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
@@ -205,6 +207,8 @@ class Worker(WorkerSettings):
 
     def run_one(self) -> bool:
         """One pass of the loop: maintenance, then wait for a job and run it. True if one was taken."""
+        if self.flights.active:  # with concurrency: several jobs in flight
+            return self.flights.run_one()
         self.maintenance.run_due()
         if self.must_stop():  # a HALT, or a signal, seen during the maintenance
             return False
@@ -322,7 +326,7 @@ class Worker(WorkerSettings):
 
     def job_skipped_message(self, job: Job, queue: Queue) -> str:
         """The line ``job_skipped`` logs."""
-        status = STATUSES.by_value(job.status.hget(), "UNKNOWN")
+        status = STATUSES.by_value(getattr(job, "_cached_status", None) or job.status.hget(), "UNKNOWN")
         return f"{self.holdings.label(job, queue)} job skipped (current status: {status})"
 
     def job_delayed(self, job: Job, queue: Queue) -> None:
@@ -336,8 +340,11 @@ class Worker(WorkerSettings):
         return f"{self.holdings.label(job, queue)} job delayed until {job.delayed_until.hget()}"
 
     def run_started(self) -> None:
-        """Called once the keys are known, just before the loop: logs the banner."""
+        """Called once the keys are known, just before the loop: logs the banner (and a warning
+        when no job can run: no callback, no ``run`` of a Job model)."""
         self.log(banner(self))
+        if (warning := run_warning(self)) is not None:
+            self.log(warning, level="warning")
 
     def run_ended(self) -> None:
         """Called when the loop is over."""

@@ -81,10 +81,11 @@ def test_misuse_prints_usage_and_exits_non_zero(args, expected, capsys):
     "args, expected",
     [
         (["--queues=q", "--callback=no_such_module.callback"],
-         "cannot import callback 'no_such_module.callback': "
+         "argument --callback: Unable to import \"callback\" from 'no_such_module.callback': "
          "ModuleNotFoundError: No module named 'no_such_module'"),
         (["--queues=q", "--callback=sample_jobs.nope"],
-         "cannot import callback 'sample_jobs.nope': module 'sample_jobs' has no attribute 'nope'"),
+         "argument --callback: Unable to import \"callback\""
+         " from 'sample_jobs.nope': module 'sample_jobs' has no attribute 'nope'"),
         (["--queues=q", "--worker-config=no.such.Config"],
          "cannot import worker config 'no.such.Config': ModuleNotFoundError: No module named 'no'"),
     ],
@@ -128,7 +129,7 @@ def test_print_options_and_dry_run(base_args):
     assert printed["queues"] == "['q', 'r']"
     assert printed["callback"] == "sample_jobs.noop"
     assert printed["requeue_times"] == "3"
-    assert printed["max_duration"] == "60.0"
+    assert printed["max_duration"] == "0:01:00"  # a timedelta, as the seed says
     assert printed["queue_model"] == "limpyd_jobs.models.Queue"
     assert printed["dry_run"] == "True"
     assert printed["update_title"] == "False"

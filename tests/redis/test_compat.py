@@ -559,13 +559,13 @@ def test_queues_as_a_string_list_or_tuple(queues):
     assert Worker(queues, terminate_gracefuly=False).queues == ["a", "b"]
 
 
-def test_keys_are_ordered_by_priority_then_name(make_worker):
+def test_keys_are_ordered_by_priority_then_in_the_order_of_the_names(make_worker):
     for name, priority in (("b", 0), ("a", 1), ("b", 1), ("a", 0)):
         Queue.get_queue(name, priority)
     worker = make_worker(["b", "a"])
     worker.update_keys()
-    expected = [Queue.get_queue(name, priority).waiting.key for name, priority in (("a", 1), ("b", 1),
-                                                                                    ("a", 0), ("b", 0))]
+    expected = [Queue.get_queue(name, priority).waiting.key for name, priority in (("b", 1), ("a", 1),
+                                                                                    ("b", 0), ("a", 0))]
     assert worker.keys == expected
     assert Queue.get_waiting_keys(["b", "a"]) == expected
 

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from limpyd_jobs import STATUSES, Job, Queue
+from limpyd_jobs import STATUSES, Job, Queue, operations
 from limpyd_jobs.protocol import KEYS
 
 QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
@@ -31,7 +32,7 @@ def test_a_job_that_fails_then_succeeds_tells_each_step(make_clocked_worker, clo
     assert [event["event"] for event in events] == [
         "added", "started", "failed", "requeued", "due", "started", "succeeded"]
     added, started, failed, requeued, due, again, succeeded = events
-    assert added["queue"] == "q" and added["priority"] == 3 and added["at"] == start
+    assert added == {"event": "added", "at": start, "queue": "q"}  # made from the job's fields
     assert (started["worker"], started["attempt"]) == (worker.id, 1)
     assert failed["error"] == "ValueError: first try fails" and failed["attempt"] == 1
     assert requeued["priority"] == 2  # one lower, as requeue_priority_delta says
@@ -62,12 +63,31 @@ def test_a_skipped_job_and_a_canceled_run_are_told():
     assert names(job) == ["added", "skipped"] and job.events()[1]["status"] == STATUSES.CANCELED
 
 
-def test_the_history_keeps_the_latest_100_events():
+def test_the_history_keeps_the_latest_100_events_after_added():
     job = Job.add_job(identifier="job", queue_name="q")
     for priority in range(150):
         job.enqueue_or_delay("q", priority)
     events = job.events()
-    assert len(events) == 100 and events[-1]["priority"] == 149 and events[0]["priority"] == 50
+    assert events[0]["event"] == "added"  # made from the job's fields: never trimmed
+    assert len(events) == 101 and events[-1]["priority"] == 149 and events[1]["priority"] == 50
+
+
+def test_adding_writes_no_history_and_added_is_made_from_the_fields(connection, clock):
+    job = Job.add_job(identifier="job", queue_name="q")
+    bulk = Job.add_jobs(["a", "b"], queue_name="other")[0]
+    for added in (job, bulk):
+        assert not connection.exists(KEYS.field(model=Job._name, pk=added.pk.get(), field="history"))
+    assert job.events() == [{"event": "added", "at": clock.now(), "queue": "q"}]
+    assert bulk.events() == [{"event": "added", "at": clock.now(), "queue": "other"}]
+
+
+def test_an_added_event_already_written_is_not_made_again(connection):
+    job = Job.add_job(identifier="job", queue_name="q")
+    key = KEYS.field(model=Job._name, pk=job.pk.get(), field="history")
+    connection.rpush(key, json.dumps({"event": "added", "at": "2020-01-02 03:04:05", "priority": 7}))
+    events = job.events()
+    assert [event["event"] for event in events] == ["added"] and events[0]["priority"] == 7
+    assert [event["event"] for event in operations.job_history(job)] == ["added"]
 
 
 def test_the_history_goes_with_the_job_when_it_is_purged(make_worker, connection):

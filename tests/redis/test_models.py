@@ -332,7 +332,7 @@ def test_get_queue_creates_once_with_subclass_fields():
         Queue.get_queue("")
 
 
-def test_waiting_keys_by_priority_then_name():
+def test_waiting_keys_by_priority_then_in_the_order_of_the_names():
     for name, priority in [("b", 1), ("a", 1), ("a", 5), ("c", 0), ("other", 9)]:
         Queue.get_queue(name, priority)
     keys = Queue.get_waiting_keys("a,b,c")
@@ -340,7 +340,7 @@ def test_waiting_keys_by_priority_then_name():
     assert keys == expected
     assert Queue.get_waiting_keys(["a"]) == expected[:2]
     assert [q.pk.get() for q in Queue.get_all_by_priority(["b", "a"])] == [
-        Queue.get_queue(n, p).pk.get() for n, p in [("a", 5), ("a", 1), ("b", 1)]
+        Queue.get_queue(n, p).pk.get() for n, p in [("a", 5), ("b", 1), ("a", 1)]
     ]
     assert len(Queue.get_all("a")) == 2
 
@@ -429,7 +429,7 @@ def test_add_error_records_the_exception():
     assert error.date_time.hget() == "2026-03-04 05:06:07"
     assert error.date.hget() == "2026-03-04"
     assert error.time.hget() == "05:06:07"
-    assert error.datetime == when.replace(microsecond=0)
+    assert error.datetime == when.replace(microsecond=0, tzinfo=None)  # naive UTC, as stored
 
 
 def test_add_error_without_code_and_filters():

@@ -26,18 +26,19 @@ def test_schedule_and_take_due_jobs_oldest_first():
     schedule_job("due-2", schedule_in=-5)
     schedule_job("due-1", schedule_in=-10, timeout=10, name="feed")
     jobs = list(pending_jobs())
-    assert jobs == [{"id": "due-1", "timeout": "10", "name": "feed"}, {"id": "due-2"}]  # as stored
+    assert jobs == [{"id": "due-1", "timeout": 10, "name": "feed"}, {"id": "due-2"}]  # ints, as rache
     assert list(pending_jobs()) == []  # taken: out of the schedule
     assert list(scheduled_jobs()) == ["later"]
     details = {"id": "due-1", "timeout": 10, "name": "feed", "schedule_at": None}
-    assert job_details("due-1", convert=True) == details
+    assert job_details("due-1") == details
+    assert job_details("due-1", convert=False)["timeout"] == "10"  # as stored, when asked
 
 
 def test_scheduling_again_reschedules_and_data_persists():
     schedule_job("job", schedule_in=-1, timeout=10, retries=3)
     schedule_job("job", schedule_in=100, retries=None, extra="x")
     details = job_details("job")
-    assert details["timeout"] == "10" and details["extra"] == "x" and "retries" not in details
+    assert details["timeout"] == 10 and details["extra"] == "x" and "retries" not in details
     assert list(scheduled_jobs()) == ["job"]
     assert list(pending_jobs()) == []
 
@@ -74,13 +75,13 @@ def test_reschedule_in_and_limit():
 def test_unicode_ids_and_bytes_data():
     schedule_job("héhé ☃", schedule_in=-1, payload=b"\xff\xfe", text="ça", number="42")
     [job] = pending_jobs()
-    assert job == {"id": "héhé ☃", "payload": b"\xff\xfe", "text": "ça", "number": "42"}
+    assert job == {"id": "héhé ☃", "payload": b"\xff\xfe", "text": "ça", "number": 42}
 
 
 def test_converted_values_are_canonical_integers_only_and_an_odd_one_loses_nothing():
     schedule_job("a", schedule_in=-2, count="42", padded="007", superscript="²", text="x1")
     schedule_job("b", schedule_in=-1, count=3)
-    jobs = list(pending_jobs(convert=True))
+    jobs = list(pending_jobs())  # converted by default, as rache
     assert jobs == [{"id": "a", "count": 42, "padded": "007", "superscript": "²", "text": "x1"},
                     {"id": "b", "count": 3}]
 
@@ -154,3 +155,11 @@ def test_concurrent_pollers_never_get_the_same_job(redis_server):
     for process in processes:
         process.join(30)
     assert sorted(taken) == sorted(f"job:{number}" for number in range(300))
+
+
+def test_the_readme_loop_runs_for_a_job_scheduled_without_a_timeout():
+    schedule_job("https://example.com/feed", schedule_in=-1)
+    schedule_job("https://example.com/other", schedule_in=-1, timeout=10)
+    fetched = [(job["id"], job.get("timeout")) for job in pending_jobs(reschedule_in=3600)]
+    assert fetched == [("https://example.com/feed", None), ("https://example.com/other", 10)]
+    assert job_details("https://example.com/other")["timeout"] == 10

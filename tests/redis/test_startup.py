@@ -100,7 +100,8 @@ def test_a_callback_module_with_a_syntax_error_exits_ret_import_in_one_line(tmp_
     (tmp_path / "photos" / "jobs.py").write_text("x = 1\ny = 2\nz = = 3\n")
     result = run_worker("--queues=q", "--callback=photos.jobs.resize", cwd=tmp_path)
     assert result.returncode == RET_IMPORT == 4
-    assert result.stderr == (f"{PREFIX}cannot import callback 'photos.jobs.resize': "
+    assert result.stderr == (f"{PREFIX}argument --callback: Unable to import \"callback\""
+                             f" from 'photos.jobs.resize': "
                              "SyntaxError: invalid syntax (jobs.py, line 3)\n")
 
 
@@ -119,17 +120,21 @@ def broken_modules(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args, expected", [
     (["--callback=startup_no_such_module.run"],
-     "cannot import callback 'startup_no_such_module.run': ModuleNotFoundError: "
+     "argument --callback: Unable to import \"callback\""
+     " from 'startup_no_such_module.run': ModuleNotFoundError: "
      "No module named 'startup_no_such_module'"),
     (["--callback=startup_raising.run"],
-     "cannot import callback 'startup_raising.run': RuntimeError: no settings configured"),
+     "argument --callback: Unable to import \"callback\""
+     " from 'startup_raising.run': RuntimeError: no settings configured"),
     (["--worker-class=startup_missing_dep.MyWorker"],
-     "cannot import worker class 'startup_missing_dep.MyWorker': ModuleNotFoundError: "
+     "argument --worker-class: Unable to import \"worker_class\""
+     " from 'startup_missing_dep.MyWorker': ModuleNotFoundError: "
      "No module named 'startup_no_such_dependency'"),
     (["--queue-model=startup_fine.MyQueue"],
-     "cannot import queue model 'startup_fine.MyQueue': module 'startup_fine' has no attribute 'MyQueue'"),
+     "argument --queue-model: Unable to import \"queue_model\""
+     " from 'startup_fine.MyQueue': module 'startup_fine' has no attribute 'MyQueue'"),
     (["--error-model=startup_syntax.MyError"],
-     "cannot import error model 'startup_syntax.MyError': SyntaxError: "),
+     "argument --error-model: Unable to import \"error_model\" from 'startup_syntax.MyError': SyntaxError: "),
     (["--worker-config=startup_syntax.Config"],
      "cannot import worker config 'startup_syntax.Config': SyntaxError: "),
     (["--job-modules=startup_fine,startup_raising"],
@@ -159,7 +164,7 @@ def test_a_worker_checks_its_object_options_as_the_command_does(options, expecte
 
 @pytest.mark.parametrize("args, expected", [
     (["--callback=startup_fine.NOT_CALLABLE"],
-     "argument --callback: 'startup_fine.NOT_CALLABLE' is not callable (its type: int)"),
+     "argument --callback: The callback is not callable: 'startup_fine.NOT_CALLABLE' (its type: int)"),
     (["--callback=noop"], "callback 'noop' is not a dotted path"),
     (["--database=host:port:db"], "argument --database: 'host:port:db': port and db must be integers"),
     (["--database=http://h:1/0"], "argument --database: 'http://h:1/0': Redis URL must specify"),
@@ -189,7 +194,7 @@ def test_importing_the_package_never_reads_redis_url():
     assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
 
 
-@pytest.mark.parametrize("flag, expected", [("--help", "usage: limpyd-jobs-worker"),
+@pytest.mark.parametrize("flag, expected", [("--help", "Usage: limpyd-jobs-worker"),
                                             ("--version", f"limpyd-jobs-worker {__version__}")])
 @pytest.mark.slow
 def test_help_and_version_need_no_valid_redis_url(flag, expected):
@@ -251,7 +256,8 @@ def _helps() -> dict[str, str]:
     ("--logger-name", "(default: limpyd-jobs)"), ("--finished-ttl", "(default: no limit)"),
     ("--pythonpath", "(default: none)"), ("--save-errors", "(default: on)"), ("--dry-run", "(default: off)"),
     ("--execution-mode", "(default: inprocess)"), ("--log-format", "(default: text)"),
-    ("--database", "(default: REDIS_URL if set, else localhost:6379:0)"), ("--queues", "(required)"),
+    ("--database", "(default: REDIS_URL if set, else localhost:6379:0)"),
+        ("--queues", "(required, unless the worker class has queues)"),
 ])
 def test_help_ends_with_the_default(flag, ending):
     assert _helps()[flag].endswith(ending)
@@ -263,7 +269,7 @@ def test_every_option_says_its_default_once():
             continue
         said_by_the_help = "default" in text.split(", e.g.")[0].lower()
         example = text.rpartition(", e.g.")[2]
-        assert said_by_the_help or example.endswith("(required)") or "(default: " in example, flag
+        assert said_by_the_help or example.endswith("has queues)") or "(default: " in example, flag
         assert text.lower().count("default") <= 1, flag  # not doubled where the help says it
     assert "1000 by default" in _helps()["--max-loops"]
 
@@ -447,8 +453,9 @@ def test_a_bad_environment_value_is_said_naming_the_variable(monkeypatch, capsys
     monkeypatch.delenv("LIMPYD_JOBS_MAX_LOOPS")
     monkeypatch.setenv("LIMPYD_JOBS_CALLBACK", "startup_no_such_module.run")
     code, _, err = run_main(["--queues=q"], capsys)
-    assert_one_line_error(code, err, RET_IMPORT, "cannot import callback 'startup_no_such_module.run'",
-                          "(set by LIMPYD_JOBS_CALLBACK)")
+    assert_one_line_error(code, err, RET_IMPORT,
+                          "LIMPYD_JOBS_CALLBACK: Unable to import \"callback\""
+                          " from 'startup_no_such_module.run'")
     monkeypatch.delenv("LIMPYD_JOBS_CALLBACK")
     monkeypatch.setenv("LIMPYD_JOBS_DATABASE", "host:port:db")
     code, _, err = run_main(["--queues=q"], capsys)

@@ -37,7 +37,8 @@ def test_parameters_tuple_and_defaults(make_worker):
     )
     assert Worker.parameters[17:] == (
         "requeue_backoff", "requeue_jitter", "requeue_max_delay", "never_retry", "burst", "prefetch",
-        "execution_mode", "job_timeout", "timeout_grace", "heartbeat_interval", "heartbeat_timeout",
+        "execution_mode", "concurrency", "job_timeout", "timeout_grace", "heartbeat_interval",
+        "heartbeat_timeout",
         "recovery_delay", "lost_job_max_tries", "queue_cycle", "job_modules", "metrics_port", "metrics_host",
         "keep_finished",
         "finished_ttl",
@@ -410,7 +411,8 @@ def test_the_run_starts_with_a_banner_saying_what_runs(make_worker, caplog, redi
     [banner] = [record.getMessage() for record in caplog.records if "started on Redis" in record.getMessage()]
     assert f"limpyd-jobs {limpyd_jobs.__version__} worker {worker.id} started on Redis " in banner
     assert f":{redis_server.port} db " in banner
-    assert "queues=q mode=inprocess burst max_loops=1000 max_duration=none job_timeout=none" in banner
+    assert ("queues=q mode=inprocess burst max_loops=none max_duration=none job_timeout=none "
+            "(recurring runs: 10s unless their schedule sets a timeout)") in banner  # a burst: no max_loops
     assert "requeue_times=2 (delay 30.0s, backoff x2.0)" in banner
 
 

@@ -138,9 +138,12 @@ def test_an_attempt_crosses_to_a_child_as_plain_data():
 # --- the fetcher
 
 
-def test_the_fetcher_orders_queues_by_priority_then_name_and_follows_a_cycle(clock):
+def test_the_fetcher_orders_queues_by_priority_then_names_and_follows_a_cycle(clock):
     for name, priority in (("B", 0), ("A", 0), ("A", 5)):
         Queue.get_queue(name, priority)
+    b_named_first = Fetcher(Queue, ["B", "A"], None, "w1", clock)
+    b_named_first.refresh()
+    assert [(info.name, info.priority) for info in b_named_first.queues] == [("A", 5), ("B", 0), ("A", 0)]
     fetcher = Fetcher(Queue, ["A", "B"], None, "w1", clock)
     keys = fetcher.refresh()
     assert [(info.name, info.priority) for info in fetcher.queues] == [("A", 5), ("A", 0), ("B", 0)]

@@ -8,9 +8,13 @@ import pytest
 from chaos import kill, network
 
 
-@pytest.mark.parametrize(("mode", "prefetch"), [("inprocess", 1), ("prefork", 1), ("inprocess", 8)])
-def test_chaos_of_killed_workers(redis_server, mode, prefetch):
-    report = kill(redis_server.port, count=300, kills=12, mode=mode, prefetch=prefetch)
+@pytest.mark.parametrize(("mode", "prefetch", "concurrency", "count", "work"),
+                         [("inprocess", 1, 1, 300, 0.002), ("prefork", 1, 1, 300, 0.002),
+                          ("inprocess", 8, 1, 300, 0.002), ("inprocess", 1, 50, 1000, 0.2)])
+def test_chaos_of_killed_workers(redis_server, mode, prefetch, concurrency, count, work):
+    # with 50 jobs in flight per worker, longer jobs: the kills land while many are in flight
+    report = kill(redis_server.port, count=count, kills=12, mode=mode, prefetch=prefetch,
+                  concurrency=concurrency, work=work)
     print(f"\n{report}")
     # kills come at steps of the progress: on a loaded machine the last ones may find the jobs done
     assert report.faults["kills"] >= 8

@@ -305,7 +305,7 @@ def test_help_is_the_workers(project):
     for arguments in (["limpyd_jobs_worker", "--help"], ["help", "limpyd_jobs_worker"]):
         done = project.manage(*arguments)
         assert done.stdout.startswith("Options default to settings.LIMPYD_JOBS")
-        assert "usage: limpyd-jobs-worker" in done.stdout and "--queues QUEUES" in done.stdout
+        assert "Usage: limpyd-jobs-worker" in done.stdout and "--queues QUEUES" in done.stdout
 
 
 def test_django_settings_option_is_taken_by_manage_py(project):

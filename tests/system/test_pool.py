@@ -525,14 +525,16 @@ def test_an_unimportable_callback_exits_4_once_and_starts_no_child(redis_server,
     code, _, err = run_main(["--queues=q", "--processes=3", "--callback=no_such_module.callback",
                              f"--database=127.0.0.1:{redis_server.port}:0"], capsys)
     assert code == RET_IMPORT
-    assert err == (f"{PREFIX}cannot import callback 'no_such_module.callback': ModuleNotFoundError: "
+    assert err == (f"{PREFIX}argument --callback: Unable to import \"callback\""
+                   f" from 'no_such_module.callback': ModuleNotFoundError: "
                    "No module named 'no_such_module'\n")
 
 
 def test_an_unimportable_callback_exits_4_once_through_the_command(start_pool):
     pool = start_pool("--queues=q", "--processes=3", "--callback=no_such_module.callback")
     assert pool.wait(60) == RET_IMPORT
-    assert pool.log() == (f"{PREFIX}cannot import callback 'no_such_module.callback': ModuleNotFoundError: "
+    assert pool.log() == (f"{PREFIX}argument --callback: Unable to import \"callback\""
+                          f" from 'no_such_module.callback': ModuleNotFoundError: "
                           "No module named 'no_such_module'\n")
 
 

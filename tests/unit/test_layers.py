@@ -16,9 +16,10 @@ PACKAGE = "limpyd_jobs"
 #: From the bottom up. A module sits in the layer of the longest entry that is its dotted name (under
 #: limpyd_jobs) or a package of it; "" is limpyd_jobs/__init__.py. It may import its layer and those below.
 LAYERS: tuple[tuple[str, ...], ...] = (
+    # the errors, and how to reach Redis (URLs, Sentinel) and ride out its outages
+    ("exceptions", "constants", "connection", "outages"),
     ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
-    ("exceptions", "constants", "validation", "clock", "outages", "utils", "connection", "logs", "due",
-     "history", "script_fields"),
+    ("validation", "clock", "utils", "logs", "due", "history", "script_fields"),
     # "": the package's face (Queue, Job, Error, STATUSES, __version__, and the tasks, loaded when asked
     # for); tasks: a task's job is a Job subclass, run by any worker (it imports no worker part)
     ("models", "databases", "", "tasks"),

@@ -2,12 +2,29 @@
 -- The loader links into a script the blocks it uses (and theirs). Keep one blank line between
 -- blocks and none inside them; each block is a comment and one top-level local or function.
 
--- add_job's rules for a job already queued: a higher priority raises it (and moves it to that
--- queue), prepend moves a waiting job to the front; nothing else changes.
+-- The job queued with this identifier in a queue of this name (one job per identifier and queue
+-- name), and its status, priority, queue_key and delayed_until; nil if none. A job without a
+-- queue_key (left by redis-limpyd-jobs 2, whose rule was one job per identifier) matches any name.
+local function find_queued(job_model, queue_model, identifier, queue_name)
+  local found = redis.call('SINTER', key_index(job_model, 'identifier', identifier),
+                           key_index(job_model, 'queued', '1'))
+  table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end)
+  for _, pk in ipairs(found) do
+    local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
+    local queue_pk = fields[3] and string.match(fields[3], ':([^:]+)$')
+    if not queue_pk or redis.call('HGET', key_hash(queue_model, queue_pk), 'name') == queue_name then
+      return pk, fields
+    end
+  end
+  return nil
+end
+
+-- add_job's rules for a job already queued (fields: find_queued's): a higher priority raises it
+-- (and moves it to that queue), prepend moves a waiting job to the front; nothing else changes.
 -- Returns {pk, 0, queue_pk or '', queue_created (0/1)}
-local function readd_existing(job_model, model_repr, pk, queue_model, queue_name, priority, now_score, prepend)
+local function readd_existing(job_model, model_repr, pk, fields, queue_model, queue_name, priority, now_score,
+                              prepend)
   local ident = model_repr .. ':' .. pk
-  local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
   local status, current, old_queue = fields[1], tonumber(fields[2]) or 0, fields[3]
   local higher = priority > current
   if status == WAITING and (higher or prepend == '1') then
@@ -33,9 +50,10 @@ local function readd_existing(job_model, model_repr, pk, queue_model, queue_name
   return {pk, 0, '', 0}
 end
 
--- Create a job and queue it (add_job for an identifier not queued). fields: more field/value
+-- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more field/value
 -- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
 -- the pk of an instance made already, with its identifier and priority, to make the job of.
+-- No `added` history event is written: readers derive it from the job's `added` field.
 -- Returns pk, queue_pk, queue_created (0/1)
 local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
                           now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
@@ -54,7 +72,5 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
   local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
   enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
                    delayed_str, delayed_score, now_score, prepend, false, false, values)
-  record_event(job_model, pk, 'added', now_str, {queue = queue_name, priority = priority,
-                                           delayed_until = delayed_str ~= '' and delayed_str or nil})
   return pk, queue_pk, queue_created
 end

@@ -1,13 +1,14 @@
 -- Add many jobs of one model at once, with add_job's rules for each, atomically.
 -- ARGV: job_model, model_repr, register, queue_model, now_str, now_score, records...
 -- RETURNS: [job_pk, created]..., [created queue_pk]...
--- RETRY: safe, jobs already queued with their identifiers are found and returned
+-- RETRY: safe, jobs already queued with their identifiers and queue names are found and returned
 -- records: one per job: identifier, queue name, priority, delayed_until string or '',
 -- delayed_until score or '', prepend 0/1, number of extra fields N, then N threes (name, value,
--- indexed 0/1). Identifiers are distinct (the caller merges repeats). New jobs are written in
+-- indexed 0/1). (identifier, queue name) pairs are distinct (the caller merges repeats). New jobs are written in
 -- batches (one INCRBY for their pks, one SADD per index value, one push per queue), which is
 -- what makes this faster than add_job in a loop. The result holds a pair per record, in their
--- order, then the pks of the queues this call created.
+-- order, then the pks of the queues this call created. No `added` history event is written
+-- (readers derive it from the `added` field).
 if register == '1' then register_model(model_repr, job_model) end  -- once per process is enough
 local parsed, i = {}, 1
 while i <= #records do
@@ -30,10 +31,10 @@ local function queue_of(name, priority)
 end
 
 for n, record in ipairs(parsed) do
-  local pk = find_by_index(job_model, 'identifier', record.identifier, 'queued', '1')
+  local pk, found = find_queued(job_model, queue_model, record.identifier, record.queue_name)
   if pk then
-    local readded = readd_existing(job_model, model_repr, pk, queue_model, record.queue_name, record.priority,
-                                   now_score, record.prepend)
+    local readded = readd_existing(job_model, model_repr, pk, found, queue_model, record.queue_name,
+                                   record.priority, now_score, record.prepend)
     if readded[4] == 1 then table.insert(created_queues, readded[3]) end
     result[2 * n - 1], result[2 * n] = pk, 0
   else
@@ -74,9 +75,6 @@ if new_count > 0 then
         if records[e + 2] == '1' then reindex(job_model, pk, records[e], false, records[e + 1]) end
       end
       redis.call('HSET', key_hash(job_model, pk), unpack(fields))
-      record_event(job_model, pk, 'added', now_str, {
-        queue = record.queue_name, priority = record.priority,
-        delayed_until = record.delayed_str ~= '' and record.delayed_str or nil})
       reindex(job_model, pk, 'identifier', false, record.identifier)
       if status == DELAYED then reindex(job_model, pk, 'status', false, DELAYED) end
       by_priority[priority] = by_priority[priority] or {}

@@ -25,9 +25,10 @@ class Recovered(NamedTuple):
     jobs: list[LostJob]
 
 
-def call(database: Any, *, now_score: float, dead_before: float, max_tries: int, recoverer: str, lock_ms: int,
-         now_str: str) -> Recovered:
-    reply = SCRIPT(database, args=[now_score, dead_before, max_tries, recoverer, lock_ms, now_str])
+def call(database: Any, *, now_score: float | str, heartbeat_timeout: float, max_tries: int, recoverer: str,
+         lock_ms: int, now_str: str) -> Recovered:
+    """``now_score`` '': Redis's clock decides who is dead."""
+    reply = SCRIPT(database, args=[now_score, heartbeat_timeout, max_tries, recoverer, lock_ms, now_str])
     rest = reply[1:]
     jobs = [LostJob(rest[i], LostJobOutcome(rest[i + 1]), int(rest[i + 2]), rest[i + 3], rest[i + 4])
             for i in range(0, len(rest), 5)]

@@ -1,13 +1,15 @@
 -- Move the jobs whose delay is over from the delayed sets of some queues to their waiting lists.
 -- ARGV: queue_model, now_score, queues...
--- RETURNS: moved, next_due, [ident, reason]...
+-- RETURNS: moved, next_due, now, [ident, reason]...
 -- RETRY: safe, jobs moved already are not due in their delayed sets any more
 -- queues: by pairs, pk and name. A job's status goes to WAITING only if it was DELAYED (a job
 -- canceled meanwhile keeps its status and will be skipped by the worker). A job of a model not
 -- registered yet (older data) is moved as it is: the worker that takes it finds its model. An
 -- ident that names no job is dropped and returned with the reason. next_due: when the first job
--- left in these delayed sets is due ('' if none).
-local result, moved, delayed_keys = {0, ''}, 0, {}
+-- left in these delayed sets is due ('' if none). now: the time due jobs were moved at, Redis's
+-- (TIME) unless now_score is given, so that no host's clock decides when a job is due.
+now_score = now_or_server(now_score)
+local result, moved, delayed_keys = {0, '', tostring(now_score)}, 0, {}
 for i = 1, #queues, 2 do
   local queue_pk, queue_name, queue_moved = queues[i], queues[i + 1], 0
   local waiting = queue_list(queue_model, queue_pk, 'waiting')
