@@ -15,12 +15,11 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ..connection import describe
+from ..connection import client_for, describe
 from ..databases import databases_of
 from ..exceptions import ConfigurationException
 from ..logs import JsonFormatter, TextFormatter
@@ -163,7 +162,7 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
 def _ping_once(settings: dict[str, Any]) -> None:
     """PING with a client of its own that does not retry: a refused connection is said at once
     (redis-py's pool retries with backoff for seconds)."""
-    client = redis.Redis(**{**settings, "retry": Retry(NoBackoff(), 0)})
+    client = client_for(settings, retry=Retry(NoBackoff(), 0))
     try:
         client.ping()
     finally:

@@ -51,8 +51,8 @@ def long_work(job, queue):
 
 
 def _worker(skew: str | None, log: Path) -> subprocess.Popen:
-    command = [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=test_clock_skew.long_work",
-               f"--pythonpath={TESTS_DIR}", *OPTIONS]
+    command = [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}",
+               "--callback=system.test_clock_skew.long_work", f"--pythonpath={TESTS_DIR}", *OPTIONS]
     environment = skewed(skew) if skew else dict(os.environ)
     with log.open("a") as output:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=output, env=environment)

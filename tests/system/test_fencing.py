@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from chaos import _command, stop
+from helpers import TESTS_DIR
 
 from limpyd_jobs import STATUSES, Job
 from limpyd_jobs.protocol import KEYS
 
-HERE = str(Path(__file__).parent)  # this module is the workers' callback
 QUEUE = "fencing"
 OPTIONS = ["--max-loops=100000", "--timeout=0.2", "--no-title", "--heartbeat-interval=0.2",
            "--heartbeat-timeout=1.5", "--recovery-delay=0.2", "--logger-level=INFO"]
@@ -34,8 +34,9 @@ def noted_work(job, queue):
 def _worker(log: Path) -> subprocess.Popen:
     with log.open("a") as output:
         return subprocess.Popen(
-            [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}", "--callback=test_fencing.noted_work",
-             f"--pythonpath={HERE}", *OPTIONS], stdout=subprocess.DEVNULL, stderr=output)
+            [*_command("limpyd-jobs-worker"), f"--queues={QUEUE}",
+             "--callback=system.test_fencing.noted_work", f"--pythonpath={TESTS_DIR}", *OPTIONS],
+            stdout=subprocess.DEVNULL, stderr=output)
 
 
 def _wait(condition, seconds: float) -> bool:
