@@ -212,9 +212,15 @@ class WakeUpWait:
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._connection is None or self._connection[0] != settings:
             client = client_for(settings, decode_responses=True)  # a master found through sentinels
-            self._connection = (settings, client.connection_pool.get_connection())
+            connection = client.connection_pool.get_connection()
+            connection.register_connect_callback(self._forget_client_id)
+            self._connection = (settings, connection)
             self._client_id = None
         return self._connection[1]
+
+    def _forget_client_id(self, connection: Any) -> None:
+        """A (re)connection is a new client: its id is read again before the next timed wait."""
+        self._client_id = None
 
     def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
         """True if a token came within ``seconds`` (0: no limit); False on timeout, or if
@@ -225,8 +231,7 @@ class WakeUpWait:
             if must_stop():
                 return False
             connection = orm.connected(connection)
-            if getattr(connection, "_sock", True) is None:  # it connects (again) at the next send
-                self._client_id = None
+            connection.connect()  # nothing if connected; a reconnection forgets the client id
             if seconds and self._client_id is None:
                 connection.send_command("CLIENT", "ID")  # once per connection: to unblock it
                 self._client_id = int(connection.read_response())
@@ -248,6 +253,8 @@ class WakeUpWait:
 
     def _unblock(self) -> None:
         """End the blocked BLPOP now as a timeout (a no-op if its reply is already on its way)."""
+        if self._client_id is None:  # reconnected by the BLPOP's send: Redis's timeout ends it
+            return
         try:
             self.database.connection.execute_command("CLIENT", "UNBLOCK", self._client_id, "TIMEOUT")
         except RedisError as exc:  # Redis then ends the wait itself, a little late

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from limpyd_jobs import Job, Queue
 from limpyd_jobs.due import DueSet
@@ -243,6 +244,17 @@ def test_a_wait_the_unblock_misses_still_ends_at_redis_own_timeout():
     wait._client_id = 0  # no such client: the unblock ends nothing (as on a Redis without it)
     assert wait.wait(0.05, lambda: False) is False  # Redis's own timeout, the backstop, ends it
     assert wait.woken_by is None
+
+
+def test_a_wait_on_a_new_connection_unblocks_the_new_client(redis_server):
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    assert wait.wait(3600, lambda: False) is False
+    client = redis_server.client(decode_responses=True)
+    assert client.client_kill_filter(_id=wait._client_id) == 1  # its connection is gone
+    with pytest.raises(redis.ConnectionError):
+        wait.wait(3600, lambda: False)  # the worker's loop sees an outage, and waits again
+    assert wait.wait(3600, lambda: False) is False  # on a new connection, whose id is read again
 
 
 def test_a_timed_wait_costs_one_unblock_and_its_connection_id_once(redis_server):
