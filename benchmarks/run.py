@@ -1,6 +1,6 @@
-"""Benchmark limpyd-jobs against huey, dramatiq, rq and redis-limpyd-jobs 2, side by side, in one run.
+"""Benchmark limpyd-jobs against huey, dramatiq, rq, BullMQ and redis-limpyd-jobs 2, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py                    # full run: 10,000 jobs, 3 runs (~10 min)
+    .venv/bin/python benchmarks/run.py                    # full run: 10,000 jobs, 3 runs (~40 min)
     .venv/bin/python benchmarks/run.py --quick            # 2,000 jobs, 1 run
     .venv/bin/python benchmarks/run.py --only dramatiq    # only the systems whose name starts so
     .venv/bin/python benchmarks/run.py --baseline=HEAD~3  # this tree beside an earlier commit
@@ -17,17 +17,19 @@ limpyd-jobs and redis-limpyd-jobs 2 read the job's identifier in the callback
 hash that its take brought back), the others get their argument with the message
 (``len(identifier)``). So no system does less than a real job would. Our tasks row runs a
 ``@task`` that reads its argument, enqueued one by one with ``enqueue(identifier)``, as rq's
-``enqueue(f, i)``, huey's ``task(i)`` and dramatiq's ``send(i)`` (its result, None, is kept).
+``enqueue(f, i)``, huey's ``task(i)``, dramatiq's ``send(i)`` and BullMQ's ``add(name, {...})``
+(its result, None, is kept): the peers' rows are their function-with-argument equivalents.
 
 The scenarios. Enqueue: N jobs added one by one, then with the system's bulk call if it has one
-(huey's ``map``, rq's ``enqueue_many``, our ``add_jobs``). Processing: the queue is filled with N
-jobs first (in bulk where the system can), then W worker processes start (W = 1, 2, the same N
-and the same Redis); the time runs from the first job out of the queue to the queue drained, so
-the workers' start-up is not counted. This process reads the queue's length every 10 ms, one
-pipelined command that is taken out of the counts. For dramatiq it reads its message hash,
-which holds each job until its ack, so it is exact; for the others, the waiting list, which
-misses at most the one job each worker holds at the end. redis-limpyd-jobs 2 runs N/10 jobs (it
-is that much slower); a fork per job runs N/20.
+(huey's ``map``, rq's ``enqueue_many``, BullMQ's ``addBulk``, our ``add_jobs``). Processing: the
+queue is filled with N jobs first (in bulk where the system can), then W worker processes start
+(W = 1, 2, the same N and the same Redis); the time runs from the first job out of the queue to
+the queue drained, so the workers' start-up is not counted. This process reads the queue's
+length every 10 ms, one pipelined command that is taken out of the counts. For dramatiq it reads
+its message hash, which holds each job until its ack, and for BullMQ its wait and active lists,
+so they are exact; for the others, the waiting list, which misses at most the one job each
+worker holds at the end. redis-limpyd-jobs 2 runs N/10 jobs (it is that much slower); a fork per
+job runs N/20.
 
 The columns.
 - jobs/s: jobs added or finished per second of wall-clock time.
@@ -47,8 +49,14 @@ The columns.
   the workers stopped, less before the fill), scaled to 100,000. It holds a part that does not
   grow with N (about 0.3 MB here, e.g. Redis's tables not shrunk yet): a system that keeps nothing
   of a finished job (huey, dramatiq) shows that part alone, about 3 MB at N = 10,000.
+- Redis bytes per waiting job: used_memory after a fill of 50,000 jobs (--waiting; a tenth for
+  a slow system) less before, divided by the jobs: what a backlog costs, e.g. during an outage
+  of the workers.
 - idle worker, commands/s: commands (those scripts run included) Redis runs per second for one
   worker with nothing to do, over 10 s after 3 s to settle.
+
+A last table compares each row to the best peer (the best of all their configurations, or of
+their defaults only), with our tasks against our identifier jobs.
 
 The peers, and why so.
 - huey 3.5.4, ``RedisHuey(results=False)`` (the job returns None, which huey would not store
@@ -63,6 +71,9 @@ The peers, and why so.
   worker process (the default worker forks once per job); --quiet because rq logs three lines
   per job otherwise and no other worker here logs per job; results are kept as by default
   (500 s); no --burst: it is stopped with SIGINT as the others, and idles as in production.
+- BullMQ 3.4 (its Python client, ``bullmq``): ``Queue.add`` and ``Queue.addBulk``; a worker
+  process is one asyncio ``Worker`` with ``concurrency`` 1 (its default) or 16. It keeps
+  finished jobs by default, as rq and we do.
 - redis-limpyd-jobs 2, its Worker with ``timeout=1`` and warnings only.
 - limpyd-jobs (this tree, with this interpreter), its Worker in ``inprocess`` mode, warnings only;
   also ``fork`` (a fork per job) and ``prefork`` (one pre-forked child per worker, reused).
@@ -113,10 +124,13 @@ class System:
     modes: bool = False  # limpyd-jobs: also the fork and prefork execution modes
     pool: bool = False  # one command starts all the W worker processes
     queues: tuple[tuple[str, str], ...] = (("*:waiting", "llen"),)  # keys of the jobs not done yet
+    defaults: bool = True  # its worker runs on the system's defaults (the "defaults" comparisons)
 
 
 DRAMATIQ = ["dramatiq[redis]==1.18.0", "hiredis"]
 DRAMATIQ_QUEUES = (("dramatiq:bench.msgs", "hlen"),)  # each job's message stays there until its ack
+BULLMQ = ["bullmq==3.4.4", "hiredis"]
+BULLMQ_QUEUES = (("bull:bench:wait", "llen"), ("bull:bench:active", "llen"))  # moved from one to the other
 #: Ours: jobs not done are waiting, or RUNNING (taken ahead with a prefetch, or running): the
 #: status index counts those.
 OURS_QUEUES = (("*:waiting", "llen"), (KEYS.index(model=Job._name, field="status", value=STATUSES.RUNNING),
@@ -127,16 +141,20 @@ TASKS_QUEUES = (("*:waiting", "llen"),
 SYSTEMS: dict[str, System] = {
     "limpyd-jobs (this)": System("ours.py", modes=True, queues=OURS_QUEUES),
     "limpyd-jobs tasks (this)": System("ours_tasks.py", bulk=False, queues=TASKS_QUEUES),
-    "limpyd-jobs (this, prefetch 16)": System("ours.py", options={"prefetch": 16}, queues=OURS_QUEUES),
+    "limpyd-jobs (this, prefetch 16)": System("ours.py", options={"prefetch": 16}, queues=OURS_QUEUES,
+                                              defaults=False),
     "huey": System("huey_driver.py", ["huey==3.5.4", "redis", "hiredis"], venv="huey", pool=True,
                    queues=(("huey.redis.*", "llen"),)),
     "dramatiq (defaults)": System("dramatiq_driver.py", DRAMATIQ, venv="dramatiq", bulk=False, pool=True,
                                   queues=DRAMATIQ_QUEUES),
     "dramatiq (1 thread, prefetch 64)": System("dramatiq_driver.py", DRAMATIQ, venv="dramatiq",
                                                options={"threads": 1, "prefetch": 64}, bulk=False, pool=True,
-                                               queues=DRAMATIQ_QUEUES),
+                                               queues=DRAMATIQ_QUEUES, defaults=False),
     "rq (SimpleWorker)": System("rq_driver.py", ["rq==2.12.0", "hiredis"], venv="rq",
                                 queues=(("rq:queue:bench", "llen"),)),
+    "BullMQ (concurrency 1)": System("bullmq_driver.py", BULLMQ, venv="bullmq", queues=BULLMQ_QUEUES),
+    "BullMQ (concurrency 16)": System("bullmq_driver.py", BULLMQ, venv="bullmq", options={"prefetch": 16},
+                                      queues=BULLMQ_QUEUES, defaults=False),
     "redis-limpyd-jobs 2": System("limpyd_jobs2.py", ["redis-limpyd-jobs==2", "setuptools<81", "hiredis"],
                                   venv="redis-limpyd-jobs-2", divisor=10, bulk=False),
 }
@@ -380,6 +398,14 @@ def measure_client_commands(server: Server, name: str, jobs: int) -> dict[str, f
     return counts
 
 
+def measure_waiting_memory(server: Server, name: str, jobs: int) -> float:
+    """Redis bytes per waiting job: ``used_memory`` before and after a fill of ``jobs`` jobs."""
+    server.reset()
+    before = server.snapshot()["memory"]
+    run_driver(name, "fill", server.port, jobs)
+    return (server.snapshot()["memory"] - before) / jobs
+
+
 def measure_idle(server: Server, name: str, seconds: float = 10.0) -> float:
     """Redis commands per second caused by one worker with nothing to do."""
     server.reset()
@@ -435,8 +461,11 @@ def main() -> None:
     parser.add_argument("--only", action="append", metavar="NAME_PREFIX",
                         help="benchmark only the systems whose name starts so (repeatable)")
     parser.add_argument("--baseline", help="also benchmark limpyd-jobs as of this git revision")
+    parser.add_argument("--waiting", type=int, default=50_000,
+                        help="jobs filled to measure Redis bytes per waiting job (default 50,000)")
     args = parser.parse_args()
     jobs, runs = (2000, 1) if args.quick else (args.jobs, args.runs)
+    waiting = 5000 if args.quick else args.waiting
     if args.baseline:
         add_baseline(args.baseline)
     names = [name for name in SYSTEMS
@@ -462,8 +491,11 @@ def main() -> None:
             rows[name]["client_commands"] = measure_client_commands(
                 server, name, max(1000 // SYSTEMS[name].divisor, 100))
             rows[name]["idle"] = measure_idle(server, name)
+            rows[name]["waiting_bytes"] = measure_waiting_memory(server, name,
+                                                                 max(waiting // SYSTEMS[name].divisor, 1000))
         ping = statistics.median(pings)
     print_tables(rows, ping, jobs, runs)
+    print_ratios(rows)
 
 
 def _rate(row: dict, key: str) -> str:
@@ -488,8 +520,8 @@ def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
     print("\n| per job | round trips, add | round trips, process | client commands, add | "
           "client commands, process | Redis commands, add | Redis commands, process | client CPU µs, add "
           "| client CPU µs, process | Redis CPU µs, add | Redis CPU µs, process "
-          "| Redis memory per 100k finished jobs | idle worker, commands/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| Redis memory per 100k finished jobs | Redis bytes per waiting job | idle worker, commands/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         add, process, commands = row["enqueue_one"], row["process_1"], row["client_commands"]
         print(f"| {name} | {add['round_trips']:.2f} | {process['round_trips']:.2f} | "
@@ -497,7 +529,60 @@ def print_tables(rows: dict, ping: float, jobs: int, runs: int) -> None:
               f"{process['commands']:.1f} | {add['client_cpu'] * 1e6:.0f} | "
               f"{process['client_cpu'] * 1e6:.0f} | {add['redis_cpu'] * 1e6:.0f} | "
               f"{process['redis_cpu'] * 1e6:.0f} | {process['memory_100k'] / 1e6:.1f} MB | "
-              f"{row['idle']:.2f} |")
+              f"{row['waiting_bytes']:,.0f} | {row['idle']:.2f} |")
+
+
+OURS, OURS_PREFETCH = "limpyd-jobs (this)", "limpyd-jobs (this, prefetch 16)"
+OURS_TASKS = "limpyd-jobs tasks (this)"
+
+
+def _carry_cost(row: dict) -> float:
+    """Redis CPU µs per job, added one by one and processed by one worker."""
+    return (row["enqueue_one"]["redis_cpu"] + row["process_1"]["redis_cpu"]) * 1e6
+
+
+#: The comparisons of the ratios table: (what, value of a row or None, higher is better, our rows,
+#: only the peers on their defaults).
+COMPARISONS: list[tuple[str, Callable[[dict], float | None], bool, tuple[str, ...], bool]] = [
+    ("enqueue, one by one (jobs/s)", lambda row: row["enqueue_one"]["rate"], True, (OURS,), False),
+    ("enqueue, bulk (jobs/s)", lambda row: row.get("enqueue_bulk", {}).get("rate"), True, (OURS,), False),
+    ("process, 1 worker, best configuration (jobs/s)", lambda row: row["process_1"]["rate"], True,
+     (OURS, OURS_PREFETCH), False),
+    ("process, 1 worker, defaults (jobs/s)", lambda row: row["process_1"]["rate"], True, (OURS,), True),
+    ("process, 2 workers, best configuration (jobs/s)", lambda row: row["process_2"]["rate"], True,
+     (OURS, OURS_PREFETCH), False),
+    ("process, 2 workers, defaults (jobs/s)", lambda row: row["process_2"]["rate"], True, (OURS,), True),
+    ("Redis CPU µs per job, add + process (1 worker)", _carry_cost, False, (OURS, OURS_PREFETCH), False),
+    ("client CPU µs per add", lambda row: row["enqueue_one"]["client_cpu"] * 1e6, False, (OURS,), False),
+    ("client CPU µs per processed job (1 worker)", lambda row: row["process_1"]["client_cpu"] * 1e6, False,
+     (OURS, OURS_PREFETCH), False),
+    ("Redis bytes per waiting job", lambda row: row["waiting_bytes"], False, (OURS,), False),
+]
+
+
+def print_ratios(rows: dict) -> None:
+    """Each comparison: our best row, the best peer's, and the ratio (above 1: we are ahead)."""
+    peers = {name: row for name, row in rows.items() if not name.startswith("limpyd-jobs")}
+    if not peers or not any(name in rows for name in (OURS, OURS_PREFETCH)):
+        return
+    print("\n| row | ours | best peer | ratio (above 1: ours ahead) |")
+    print("|---|---:|---:|---:|")
+    for what, value, higher, ours, defaults_only in COMPARISONS:
+        pick = max if higher else min
+        mine = [(value(rows[name]), name) for name in ours if name in rows and value(rows[name]) is not None]
+        theirs = [(value(row), name) for name, row in peers.items()
+                  if value(row) is not None and (SYSTEMS[name].defaults or not defaults_only)]
+        if not mine or not theirs:
+            continue
+        (our, our_name), (peer, peer_name) = pick(mine), pick(theirs)
+        ratio = our / peer if higher else peer / our
+        print(f"| {what} | {our:,.0f} ({our_name}) | {peer:,.0f} ({peer_name}) | {ratio:.2f}x |")
+    if OURS_TASKS in rows and OURS in rows:
+        for key, what in (("enqueue_one", "enqueue, one by one"), ("process_1", "process, 1 worker"),
+                          ("process_2", "process, 2 workers")):
+            ratio = rows[OURS_TASKS][key]["rate"] / rows[OURS][key]["rate"]
+            print(f"| tasks / identifier jobs, {what} (jobs/s) | {rows[OURS_TASKS][key]['rate']:,.0f} | "
+                  f"{rows[OURS][key]['rate']:,.0f} (ours) | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":

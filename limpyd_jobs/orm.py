@@ -156,17 +156,17 @@ class Snapshot:
                 return snapshot[name]
             return field._traverse_command(command, *args, **kwargs)
 
-        def forgetting(write: Callable[..., Any]) -> Callable[..., Any]:
-            def written(command: str, *args: Any, **kwargs: Any) -> Any:
-                if self._snapshot is not None:
-                    self._snapshot.pop(name, None)
-                return write(command, *args, **kwargs)
-            return written
+        def written(command: str, *args: Any, **kwargs: Any) -> Any:
+            if self._snapshot is not None:
+                self._snapshot.pop(name, None)
+            write = getattr(type(field), f"_call_{command}", None)  # found at a write: reads are the hot path
+            if write is None:
+                return field._traverse_command(command, *args, **kwargs)
+            return write(field, command, *args, **kwargs)
 
         field._call_hget = read
         for command in field.available_modifiers:
-            setattr(field, f"_call_{command}",
-                    forgetting(getattr(field, f"_call_{command}", field._traverse_command)))
+            setattr(field, f"_call_{command}", written)
 
     def _call_hmget(self, command: str, names: Any) -> Any:
         snapshot = self._snapshot

@@ -226,10 +226,11 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
 
 
 def _ping_once(settings: dict[str, Any]) -> None:
-    """PING with a client of its own that does not retry.
+    """PING with a client of its own that retries twice at once, no more.
 
-    A refused connection is said at once (redis-py's pool retries with backoff for seconds)."""
-    client = client_for(settings, retry=Retry(NoBackoff(), 0))
+    A refused connection is said at once (redis-py's pool retries with backoff for seconds); a
+    connection reset once (a flaky network) does not stop a command from starting."""
+    client = client_for(settings, retry=Retry(NoBackoff(), 2))
     try:
         client.ping()
     finally:

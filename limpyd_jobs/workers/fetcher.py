@@ -183,17 +183,28 @@ class Fetcher:
         return [KEYS.wakeup(model=model_name(self.queue_model), name=name) for name in self.names]
 
 
+def reply_within(connection: Any, seconds: float) -> bool:
+    """Whether a reply is readable on ``connection`` within ``seconds`` (a timer of this process)."""
+    return bool(connection.can_read(timeout=seconds))
+
+
 class WakeUpWait:
     """Blocks until a job is announced in one of some wake-up lists, on a connection of its own
-    (its socket timeout outlasts the wait) that ``cut`` interrupts from a signal handler."""
+    (its socket timeout outlasts the wait) that ``cut`` interrupts from a signal handler.
+    A timed wait ends on a timer of this process, not Redis's: Redis ends a blocking command's
+    timeout at its own pace (up to ``1000 / hz`` ms late, 100 ms on its defaults)."""
 
-    def __init__(self, database: Any, keys: list[str], timeout: float) -> None:
+    def __init__(self, database: Any, keys: list[str], timeout: float,
+                 reply_within: Callable[[Any, float], bool] = reply_within) -> None:
         self.database = database
         self.keys = keys
         self.timeout = timeout  # the longest wait (0: no limit)
+        #: Whether a reply arrives within some seconds (the timer; tests replace it).
+        self.reply_within = reply_within
         #: The key whose token ended the last wait (None: it timed out or was cut).
         self.woken_by: str | None = None
         self._connection: Any = None
+        self._client_id: int | None = None
         self._waiting_on: Any = None
 
     def _connect(self) -> Any:
@@ -201,8 +212,15 @@ class WakeUpWait:
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
         if self._connection is None or self._connection[0] != settings:
             client = client_for(settings, decode_responses=True)  # a master found through sentinels
-            self._connection = (settings, client.connection_pool.get_connection())
+            connection = client.connection_pool.get_connection()
+            connection.register_connect_callback(self._forget_client_id)
+            self._connection = (settings, connection)
+            self._client_id = None
         return self._connection[1]
+
+    def _forget_client_id(self, connection: Any) -> None:
+        """A (re)connection is a new client: its id is read again before the next timed wait."""
+        self._client_id = None
 
     def wait(self, seconds: float, must_stop: Callable[[], bool]) -> bool:
         """True if a token came within ``seconds`` (0: no limit); False on timeout, or if
@@ -212,17 +230,35 @@ class WakeUpWait:
         try:
             if must_stop():
                 return False
-            orm.connected(connection).send_command("BLPOP", *self.keys, seconds)
-            reply = connection.read_response()
+            connection = orm.connected(connection)
+            connection.connect()  # nothing if connected; a reconnection forgets the client id
+            if seconds and self._client_id is None:
+                connection.send_command("CLIENT", "ID")  # once per connection: to unblock it
+                self._client_id = int(connection.read_response())
+            # Redis's own timeout stays as a backstop, should the unblock not reach it.
+            connection.send_command("BLPOP", *self.keys, seconds)
+            if seconds and not self.reply_within(connection, seconds):
+                self._unblock()
+            reply = connection.read_response()  # a token that came meanwhile is read, not lost
             self.woken_by = reply[0] if reply else None
             return bool(reply)
         except (RedisError, OSError):
             connection.disconnect()
+            self._client_id = None
             if must_stop():  # a stop signal cut the wait short
                 return False
             raise
         finally:
             self._waiting_on = None
+
+    def _unblock(self) -> None:
+        """End the blocked BLPOP now as a timeout (a no-op if its reply is already on its way)."""
+        if self._client_id is None:  # reconnected by the BLPOP's send: Redis's timeout ends it
+            return
+        try:
+            self.database.connection.execute_command("CLIENT", "UNBLOCK", self._client_id, "TIMEOUT")
+        except RedisError as exc:  # Redis then ends the wait itself, a little late
+            logger.debug("could not end a wait on time: %s", exc)
 
     def cut(self) -> None:
         """End the current wait at once (its read fails): safe from a signal handler."""

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from limpyd_jobs import Job, Queue
 from limpyd_jobs.due import DueSet
@@ -210,6 +211,63 @@ def test_a_cut_ends_a_blocked_wait_at_once(threads):
     threads.start(cut_once_blocked)
     assert wait.wait(3600, stopping.is_set) is False  # pytest-timeout fails a wait the cut left alone
     assert wait.woken_by is None
+
+
+def test_a_timed_wait_ends_on_this_process_timer_not_redis():
+    """Redis ends a blocking timeout up to 1000/hz ms late: the wait's own timer ends it (here a
+    timer that has run out at once; Redis's own timeout, an hour, would fail the test)."""
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    assert wait.wait(3600, lambda: False) is False
+    assert wait.woken_by is None
+    Queue.get_connection().rpush("nothing:comes", "token")
+    assert wait.wait(3600, lambda: False) is True  # the same connection, unblocked, waits again
+    assert wait.woken_by == "nothing:comes"
+
+
+def test_a_token_that_comes_as_the_timer_ends_is_not_lost():
+    connection = Queue.get_connection()
+
+    def token_then_time_is_up(blocked, seconds):
+        connection.rpush("wake:q", "token")  # served to the blocked BLPOP before the unblock
+        return False
+
+    wait = WakeUpWait(Queue.database, ["wake:q"], timeout=3600, reply_within=token_then_time_is_up)
+    assert wait.wait(3600, lambda: False) is True
+    assert wait.woken_by == "wake:q" and connection.llen("wake:q") == 0
+
+
+def test_a_wait_the_unblock_misses_still_ends_at_redis_own_timeout():
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    assert wait.wait(3600, lambda: False) is False  # its connection and id, as usual
+    wait._client_id = 0  # no such client: the unblock ends nothing (as on a Redis without it)
+    assert wait.wait(0.05, lambda: False) is False  # Redis's own timeout, the backstop, ends it
+    assert wait.woken_by is None
+
+
+def test_a_wait_on_a_new_connection_unblocks_the_new_client(redis_server):
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    assert wait.wait(3600, lambda: False) is False
+    client = redis_server.client(decode_responses=True)
+    assert client.client_kill_filter(_id=wait._client_id) == 1  # its connection is gone
+    with pytest.raises(redis.ConnectionError):
+        wait.wait(3600, lambda: False)  # the worker's loop sees an outage, and waits again
+    assert wait.wait(3600, lambda: False) is False  # on a new connection, whose id is read again
+
+
+def test_a_timed_wait_costs_one_unblock_and_its_connection_id_once(redis_server):
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600,
+                      reply_within=lambda connection, seconds: False)
+    client = redis_server.client(decode_responses=True)
+    client.config_resetstat()
+    for _ in range(3):
+        assert wait.wait(3600, lambda: False) is False
+    stats = client.info("commandstats")
+    assert stats["cmdstat_client|unblock"]["calls"] == 3
+    assert stats["cmdstat_client|id"]["calls"] == 1
+    assert stats["cmdstat_blpop"]["calls"] == 3
 
 
 # --- a worker's parts
