@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as DroppedConnection
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
@@ -226,11 +227,11 @@ def check_connection(models: Iterable[type] = (BaseJobsModel,)) -> None:
 
 
 def _ping_once(settings: dict[str, Any]) -> None:
-    """PING with a client of its own that retries twice at once, no more.
+    """PING with a client of its own that retries a dropped connection twice at once, no more.
 
-    A refused connection is said at once (redis-py's pool retries with backoff for seconds); a
-    connection reset once (a flaky network) does not stop a command from starting."""
-    client = client_for(settings, retry=Retry(NoBackoff(), 2))
+    A refused connection is said at once (redis-py's pool retries with backoff for seconds), a
+    timeout too; a connection reset once (a flaky network) does not stop a command from starting."""
+    client = client_for(settings, retry=Retry(NoBackoff(), 2, supported_errors=(DroppedConnection,)))
     try:
         client.ping()
     finally:
