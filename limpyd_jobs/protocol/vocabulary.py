@@ -200,8 +200,9 @@ class Keys:
                                  "stop-workers`); a worker reads it with the control key")
 
     def __init__(self, prefix: str = "limpyd-jobs") -> None:
-        if not re.fullmatch(r"[\w.:-]+", prefix):
-            raise ValueError(f"a key prefix is letters, digits and . _ : - only, not {prefix!r}")
+        if not prefix or not re.fullmatch(r"[\w.:-]*(\{[\w.:-]+\})?[\w.:-]*", prefix):
+            raise ValueError(f"a key prefix is letters, digits and . _ : - only, with at most one hash tag "
+                             f"(``{{jobs}}``: every key in one slot of a Redis Cluster), not {prefix!r}")
         self.prefix = prefix
 
     @classmethod
