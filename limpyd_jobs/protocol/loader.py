@@ -113,9 +113,15 @@ def expand_keys(text: str, keys: Keys = KEYS) -> str:
                              f"not {len(arguments)} argument(s): {text[call.start():end]}")
         values = dict(zip(template.parts, (f"({expand_keys(argument, keys)})" for argument in arguments),
                           strict=True))
-        pieces = re.split(r"\{(\w+)\}", template.template)  # the prefix may hold a {hash tag}
-        terms = [(_lua_string(keys.prefix) if piece == "prefix" else values[piece]) if index % 2
-                 else _lua_string(piece) for index, piece in enumerate(pieces) if piece]
+        terms, literal = [], ""
+        for index, piece in enumerate(re.split(r"\{(\w+)\}", template.template)):
+            if index % 2 and piece != "prefix":
+                terms += [_lua_string(literal)] if literal else []
+                terms.append(values[piece])
+                literal = ""
+            else:  # the prefix is text (it may hold a {hash tag}), joined to the text around it
+                literal += keys.prefix if index % 2 else piece
+        terms += [_lua_string(literal)] if literal else []
         out += [text[position:call.start()], f"({' .. '.join(terms)})"]
         position = end
     return "".join(out) + text[position:]
