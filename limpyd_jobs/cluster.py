@@ -3,8 +3,9 @@ of limpyd-jobs' keys (the hash tag of ``LIMPYD_JOBS_PREFIX``, ``{jobs}``).
 
 Every key limpyd-jobs and limpyd write is then in that slot, so a plain client on its master
 runs everything a standalone Redis runs (scripts, pipelines, SORT), one round trip as before.
-A connection asks the cluster where the slot is each time it connects; a MOVED, ASK, TRYAGAIN or
-CLUSTERDOWN reply (the command did not run) disconnects it and raises ``SlotMoved``.
+A connection asks the cluster where the slot is each time it connects; a reply saying the command
+did not run there (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, READONLY, a script's non-local key)
+disconnects it and raises ``SlotMoved``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,24 @@ from typing import Any
 
 import redis
 from redis.crc import key_slot
-from redis.exceptions import AskError, ClusterDownError, MovedError, RedisError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from .constants import LOGGER_NAME
 
 logger = logging.getLogger(LOGGER_NAME)
 
-#: Replies of a cluster node meaning the command did not run there.
-_ELSEWHERE = (MovedError, AskError, ClusterDownError, TryAgainError)
+#: Replies of a cluster node meaning the command did not run there (a replica refuses any write).
+_ELSEWHERE = (MovedError, AskError, ClusterDownError, TryAgainError, ReadOnlyError)
+#: A script's first key was not in a slot of this node: every key being in one slot, it wrote nothing.
+_NON_LOCAL = "Script attempted to access a non local key"
 #: Seconds a node has to answer CLUSTER SLOTS.
 ASK_TIMEOUT = 2.0
 
@@ -34,7 +45,8 @@ class SlotMoved(redis.exceptions.ConnectionError):
 
 class SlotFinder:
     """Where the master of one slot is: asked of the nodes known (those of the URL, then every
-    node the cluster listed), the last one that answered first."""
+    node the cluster listed), the last one that answered first; the node named must say it is
+    a master (ROLE)."""
 
     def __init__(self, nodes: list[tuple[str, int]], route: str, settings: dict[str, Any]) -> None:
         self.nodes = list(dict.fromkeys(nodes))
@@ -58,10 +70,20 @@ class SlotFinder:
                 errors.append(f"{host}:{port}: {exc}")
                 continue
             found = self._read(slots, (host, port))
-            if found is not None:
+            if found is None:
+                errors.append(f"{host}:{port}: slot {self.slot} has no master")
+            elif self._is_master(found):
                 return found
-            errors.append(f"{host}:{port}: slot {self.slot} has no master")
+            else:  # a view gone stale (a master restarted, not yet told it is a replica now)
+                errors.append(f"{host}:{port}: {found[0]}:{found[1]} is no master")
         raise SlotMoved(f"no node says where the slot of {self.route!r} is: " + "; ".join(errors))
+
+    def _is_master(self, address: tuple[str, int]) -> bool:
+        try:
+            with redis.Redis(host=address[0], port=address[1], **self.settings) as client:
+                return _text(client.execute_command("ROLE")[0]) == "master"
+        except RedisError:
+            return False
 
     def _read(self, slots: list[Any], answered: tuple[str, int]) -> tuple[str, int] | None:
         known, found = [answered], None
@@ -86,15 +108,17 @@ class SlotConnection:
         self.slot_finder = slot_finder
         super().__init__(*args, **kwargs)
 
-    def connect(self) -> None:
-        if self._sock is None:
-            self.host, self.port = self.slot_finder.master()
-        super().connect()
+    def _connect(self) -> Any:
+        """The socket (redis-py's every way of connecting ends here), to the slot's master now."""
+        self.host, self.port = self.slot_finder.master()
+        return super()._connect()
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)
-        except _ELSEWHERE as exc:
+        except ResponseError as exc:
+            if not isinstance(exc, _ELSEWHERE) and not str(exc).startswith(_NON_LOCAL):
+                raise
             self.disconnect()
             logger.warning("Redis Cluster: %s; asking where the slot is now", exc)
             raise SlotMoved(str(exc)) from None
