@@ -31,7 +31,7 @@ class RedisClusterServers:
         if cli is None:
             raise RedisServerError("redis-cli is needed to create a cluster")
         arguments = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--cluster-node-timeout", str(self.node_timeout_ms)]
+                     "--cluster-node-timeout", str(self.node_timeout_ms), "--repl-diskless-sync-delay", "0"]
         for _ in range(self.masters * (1 + self.replicas)):
             self.nodes.append(RedisServer(arguments=arguments).start())
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
@@ -41,7 +41,7 @@ class RedisClusterServers:
         return self
 
     def wait_ok(self, timeout: float = 30.0) -> None:
-        """Wait until every live node says the cluster is ok and knows every slot's master."""
+        """Wait until every live node says the cluster is ok, and every master has its replicas."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = []
@@ -53,10 +53,24 @@ class RedisClusterServers:
                     continue
                 text = info.decode() if isinstance(info, bytes) else str(info)
                 states.append("cluster_state:ok" in text)
-            if states and all(states):
+            if states and all(states) and self._replicas_online():
                 return
             time.sleep(0.1)
         raise RedisServerError("the cluster did not become ok")
+
+    def _replicas_online(self) -> bool:
+        """Every live master has its replicas, synced (a failover needs one)."""
+        for node in self.live_nodes():
+            try:
+                info = node.client(socket_timeout=1, decode_responses=True).info("replication")
+            except redis.RedisError:
+                return False
+            if info["role"] == "master":
+                online = [index for index in range(info["connected_slaves"])
+                          if info[f"slave{index}"]["state"] == "online"]
+                if len(online) < self.replicas:
+                    return False
+        return True
 
     def live_nodes(self) -> list[RedisServer]:
         return [node for node in self.nodes if node.process is not None and node.process.poll() is None]

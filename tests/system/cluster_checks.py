@@ -120,6 +120,17 @@ def commands_and_dashboard():
     assert page.status_code == 200 and "cq" in [queue["name"] for queue in page.get_json()["queues"]]
 
 
+@check
+def sweeper_and_metrics():
+    swept = subprocess.run([sys.executable, "-m", "limpyd_jobs.cli.sweeper", f"--database={URL}", "--once"],
+                           capture_output=True, text=True, timeout=60)
+    assert swept.returncode == 0, swept.stderr
+    from limpyd_jobs.metrics import JobsCollector
+
+    names = {sample.labels.get("queue") for family in JobsCollector().collect() for sample in family.samples}
+    assert "cq" in names, names
+
+
 def produce(queue, acknowledged_path, stop_path):
     """Add jobs one after the other, each until acknowledged, noting each acknowledged one."""
     number, failures = 0, 0

@@ -70,12 +70,25 @@ def test_a_hash_tag_prefix_is_a_prefix_not_a_placeholder():
             Keys(refused)
 
 
+def test_no_node_answering_is_a_connection_error_naming_them():
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from limpyd_jobs.cluster import SlotMoved, slot_client
+    from limpyd_jobs.outages import is_outage
+    from limpyd_jobs.testing.server import free_port
+
+    port = free_port()
+    client = slot_client([("127.0.0.1", port)], PREFIX, {"retry": Retry(NoBackoff(), 0)})
+    with pytest.raises(SlotMoved, match=f"127.0.0.1:{port}") as raised:
+        client.ping()
+    assert isinstance(raised.value, redis.ConnectionError) and is_outage(raised.value)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     servers = RedisClusterServers(masters=3, replicas=1, node_timeout_ms=2000).start()
     try:
-        for node in servers.nodes:
-            node.client().config_set("repl-diskless-sync-delay", 0)
         yield servers
     finally:
         servers.stop()
