@@ -121,6 +121,18 @@ def commands_and_dashboard():
 
 
 @check
+def a_pool_of_worker_processes():
+    for number in range(20):
+        Job.add_job(identifier=f"pooled-{number}", queue_name="cq-pool")
+    pool = subprocess.run(
+        [sys.executable, "-m", "limpyd_jobs.cli.worker", "--queues=cq-pool", "--callback=sample_jobs.noop",
+         f"--pythonpath={TESTS}", f"--database={URL}", "--processes=2", "--burst", "--no-title",
+         "--timeout=0.2"], capture_output=True, text=True, timeout=120)
+    assert pool.returncode == 0, pool.stderr
+    assert operations.counts("cq-pool").success == 20
+
+
+@check
 def sweeper_and_metrics():
     swept = subprocess.run([sys.executable, "-m", "limpyd_jobs.cli.sweeper", f"--database={URL}", "--once"],
                            capture_output=True, text=True, timeout=60)
