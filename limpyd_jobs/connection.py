@@ -20,6 +20,8 @@ import redis
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.sentinel import Sentinel
 
+from .cluster import slot_client
+from .constants import PREFIX_VARIABLE
 from .exceptions import ConfigurationException
 
 DEFAULT_SETTINGS: dict[str, Any] = {"host": "localhost", "port": 6379, "db": 0}
@@ -204,14 +206,12 @@ def client_for(settings: dict[str, Any], **overrides: Any) -> redis.Redis:
     settings.pop("replicas", None)
     settings.pop("replicas_timeout", None)
     if "cluster_nodes" in settings:
-        from .cluster import slot_client
-        from .protocol.vocabulary import KEYS, PREFIX_VARIABLE
-
-        if "{" not in KEYS.prefix:
+        route = os.environ.get(PREFIX_VARIABLE) or ""  # the prefix of every key (protocol.vocabulary)
+        if "{" not in route:
             raise ConfigurationException(f"a Redis Cluster needs {PREFIX_VARIABLE} to be a hash tag "
-                                         f"('{{jobs}}', every key in one slot), not {KEYS.prefix!r}")
+                                         f"('{{jobs}}', every key in one slot), not {route!r}")
         settings.pop("db", None)
-        return slot_client(list(settings.pop("cluster_nodes")), KEYS.prefix, settings)
+        return slot_client(list(settings.pop("cluster_nodes")), route, settings)
     if "sentinels" not in settings:
         return redis.Redis(**settings)
     sentinels, service = settings.pop("sentinels"), settings.pop("service_name")

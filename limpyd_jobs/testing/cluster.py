@@ -32,15 +32,21 @@ class RedisClusterServers:
             raise RedisServerError("redis-cli is needed to create a cluster")
         arguments = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", str(self.node_timeout_ms), "--repl-diskless-sync-delay", "0"]
-        for _ in range(self.masters * (1 + self.replicas)):
-            self.nodes.append(RedisServer(arguments=arguments).start())
-        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas),
-                        "--cluster-yes"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.wait_ok()
+        try:
+            for _ in range(self.masters * (1 + self.replicas)):
+                self.nodes.append(RedisServer(arguments=arguments).start())
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            created = subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas",
+                                      str(self.replicas), "--cluster-yes"], capture_output=True, text=True)
+            if created.returncode:
+                raise RedisServerError(f"redis-cli --cluster create: {created.stdout[-500:]}{created.stderr}")
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def wait_ok(self, timeout: float = 30.0) -> None:
+    def wait_ok(self, timeout: float = 60.0) -> None:
         """Wait until every live node says the cluster is ok, and every master has its replicas."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

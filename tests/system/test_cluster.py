@@ -123,8 +123,8 @@ def _refusals(cluster: RedisClusterServers) -> dict[int, dict[str, Any]]:
 
 def test_the_main_behaviours_run_on_a_cluster_in_one_slot(cluster):
     """Add, take, finish, retries, delays, operations, pending jobs, tasks in a worker process, a
-    pool of workers, the commands, the dashboard, the sweeper and the metrics: each works, no node refused a command (no CROSSSLOT, no
-    non-local key), and every key written is in the slot of the prefix."""
+    pool of workers, the commands, the dashboard, the sweeper and the metrics: each works, no
+    node refused a command (no CROSSSLOT, no non-local key), and every key is in the prefix's slot."""
     for node in cluster.live_nodes():
         node.client().config_resetstat()
     ran = subprocess.run([sys.executable, str(CHECKS)], env=_environment(cluster.url), capture_output=True,
