@@ -2,7 +2,7 @@
 of limpyd-jobs' keys (the hash tag of ``LIMPYD_JOBS_PREFIX``, ``{jobs}``).
 
 Every key limpyd-jobs and limpyd write is then in that slot, so a plain client on its master
-runs everything a standalone Redis runs (scripts, pipelines, SORT), one round trip as before.
+runs what a standalone Redis runs (scripts, pipelines; not SORT BY), one round trip as before.
 A connection asks the cluster where the slot is each time it connects; a reply saying the command
 did not run there (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, READONLY, a script's non-local key)
 disconnects it and raises ``SlotMoved``.
