@@ -6,7 +6,8 @@ one is said (naming it) then, and a database given otherwise (``--database``) wi
 URLs are read by redis-py's own ``parse_url`` (``redis://``, ``rediss://``, ``unix://``, with
 their query options such as ``?ssl_cert_reqs=none``) into the keyword arguments of ``redis.Redis``;
 ``redis+sentinel://`` (``rediss+sentinel://``: TLS) names sentinels and a service instead of a
-server, and ``?replicas=N`` makes acknowledged writes wait for N replicas (``client_for``).
+server, ``redis+cluster://`` (``rediss+cluster://``) some nodes of a Redis Cluster, and
+``?replicas=N`` makes acknowledged writes wait for N replicas (``client_for``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import redis
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.sentinel import Sentinel
 
+from .cluster import slot_client
+from .constants import PREFIX_VARIABLE
 from .exceptions import ConfigurationException
 
 DEFAULT_SETTINGS: dict[str, Any] = {"host": "localhost", "port": 6379, "db": 0}
@@ -26,6 +29,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {"host": "localhost", "port": 6379, "db": 0}
 URL_VARIABLE = "REDIS_URL"
 #: The schemes of a URL naming sentinels (the second one: TLS to the sentinels and the master).
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+#: The schemes of a URL naming nodes of a Redis Cluster (the second one: TLS).
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 #: Settings that are not ``redis.Redis()`` arguments: the sentinels' and those of acknowledged writes.
 SENTINEL_ONLY = ("sentinels", "service_name", "sentinel_password", "sentinel_username")
 #: The port of a sentinel given without one.
@@ -34,14 +39,25 @@ SENTINEL_PORT = 26379
 REPLICAS_TIMEOUT_MS = 2000
 
 
+def is_cluster(settings: dict[str, Any]) -> bool:
+    """Whether settings name the nodes of a Redis Cluster."""
+    return "cluster_nodes" in settings
+
+
 def settings_from_url(url: str) -> dict[str, Any]:
-    """Turn a ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` URL into settings:
-    ``redis.Redis()`` kwargs (with the sentinels, and ``replicas``, as ``client_for`` reads them).
+    """Turn a ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` or ``redis+cluster://``
+    URL into settings: ``redis.Redis()`` kwargs (with the sentinels or cluster nodes, and
+    ``replicas``, as ``client_for`` reads them).
 
     Raises ConfigurationException saying why not (the URL quoted with its password masked)."""
     url, replicas = _replicas_of(url)
-    sentinels = url.partition("://")[0] in SENTINEL_SCHEMES
-    settings = _sentinel_settings(url) if sentinels else _server_settings(url)
+    scheme = url.partition("://")[0]
+    if scheme in SENTINEL_SCHEMES:
+        settings = _sentinel_settings(url)
+    elif scheme in CLUSTER_SCHEMES:
+        settings = _cluster_settings(url)
+    else:
+        settings = _server_settings(url)
     settings.update(replicas)
     return settings
 
@@ -68,6 +84,39 @@ def _replicas_of(url: str) -> tuple[str, dict[str, int]]:
     return parsed._replace(query=urlencode(rest)).geturl(), found
 
 
+def _addresses(url: str, hosts: str, default_port: int | None, what: str) -> list[tuple[str, int]]:
+    """The ``host:port`` addresses of a comma-separated list (``default_port`` when one has none)."""
+    addresses = []
+    for address in hosts.split(","):
+        address = address.strip()
+        host, colon, port = address.rpartition(":")
+        if (not colon or "]" in port) and default_port:  # no port given
+            host, port = address, str(default_port)
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationException(f"{masked(url)!r}: {address!r} is not host:port (a {what})")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def _cluster_settings(url: str) -> dict[str, Any]:
+    """``redis+cluster://[user:password@]host:port[,host:port...][/0][?options]``: some nodes of
+    a Redis Cluster (the others are found through them); the options are those of ``redis://``."""
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    nodes = _addresses(url, hosts, None, "cluster node")
+    if path.strip("/") not in ("", "0"):
+        raise ConfigurationException(f"{masked(url)!r}: a Redis Cluster has only database 0, not {path!r}")
+    server = "rediss" if scheme.startswith("rediss") else "redis"
+    userpart = f"{userinfo}@" if userinfo else ""
+    settings = _server_settings(f"{server}://{userpart}cluster/0?{query}", shown=url)
+    for name in ("host", "port", "db"):
+        settings.pop(name, None)
+    settings["cluster_nodes"] = tuple(nodes)
+    return settings
+
+
 def _sentinel_settings(url: str) -> dict[str, Any]:
     """``redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db][?options]``:
     the options are those of ``redis://`` URLs (for the master), and ``sentinel_password``,
@@ -76,15 +125,7 @@ def _sentinel_settings(url: str) -> dict[str, Any]:
     netloc, _, path_query = rest.partition("/")
     path, _, query = path_query.partition("?")
     userinfo, _, hosts = netloc.rpartition("@")
-    sentinels = []
-    for address in hosts.split(","):
-        address = address.strip()
-        host, colon, port = address.rpartition(":")
-        if not colon or "]" in port:  # no port given
-            host, port = address, str(SENTINEL_PORT)
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigurationException(f"{masked(url)!r}: {address!r} is not host:port (a sentinel)")
-        sentinels.append((host.strip("[]"), int(port)))
+    sentinels = _addresses(url, hosts, SENTINEL_PORT, "sentinel")
     parts = [part for part in path.split("/") if part]
     if not parts or len(parts) > 2:
         raise ConfigurationException(f"{masked(url)!r}: the path must be /service_name or /service_name/db")
@@ -159,10 +200,18 @@ def default_settings() -> dict[str, Any]:
 
 def client_for(settings: dict[str, Any], **overrides: Any) -> redis.Redis:
     """A ``redis.Redis`` for these settings (``overrides`` added): on the server they name, or on
-    the master the sentinels name, found again through them after a failover."""
+    the master the sentinels name, found again through them after a failover; on a Redis
+    Cluster, on the master of the slot of the prefix's hash tag (``cluster.slot_client``)."""
     settings = {**settings, **overrides}
     settings.pop("replicas", None)
     settings.pop("replicas_timeout", None)
+    if "cluster_nodes" in settings:
+        route = os.environ.get(PREFIX_VARIABLE) or ""  # the prefix of every key (protocol.vocabulary)
+        if "{" not in route:
+            raise ConfigurationException(f"a Redis Cluster needs {PREFIX_VARIABLE} to be a hash tag "
+                                         f"('{{jobs}}', every key in one slot), not {route!r}")
+        settings.pop("db", None)
+        return slot_client(list(settings.pop("cluster_nodes")), route, settings)
     if "sentinels" not in settings:
         return redis.Redis(**settings)
     sentinels, service = settings.pop("sentinels"), settings.pop("service_name")
@@ -186,6 +235,9 @@ def describe(settings: dict[str, Any]) -> str:
         sentinels = ",".join(f"{host}:{port}" for host, port in settings["sentinels"])
         service = settings["service_name"]
         return f"the master of {service!r} (sentinels {sentinels}) db {settings.get('db', 0)}"
+    if "cluster_nodes" in settings:
+        nodes = ",".join(f"{host}:{port}" for host, port in settings["cluster_nodes"])
+        return f"the Redis Cluster of {nodes}"
     if "unix_socket_path" in settings:
         return f"unix://{settings['unix_socket_path']} db {settings.get('db', 0)}"
     return f"{settings.get('host')}:{settings.get('port')} db {settings.get('db', 0)}"

@@ -5,6 +5,10 @@ from __future__ import annotations
 #: The version of limpyd-jobs (``limpyd_jobs.__version__``).
 __version__ = "3.0.0.dev0"
 
+#: The environment variable of the prefix of every key (``protocol.vocabulary`` reads it; on a
+#: Redis Cluster, a hash tag such as ``{jobs}``, whose slot the clients serve).
+PREFIX_VARIABLE = "LIMPYD_JOBS_PREFIX"
+
 #: Name of the logger used by workers unless ``logger_name`` says otherwise.
 LOGGER_NAME = "limpyd-jobs"
 

@@ -34,8 +34,8 @@ LOG_FORMAT = "[%(process)d] %(asctime)s (%(name)s) %(levelname)-8s %(message)s"
 #: The values of ``--log-format``.
 LOG_FORMATS = ("text", "json")
 
-DATABASE_HELP = ("Redis database to use: host:port:db, or a redis://, rediss://, unix:// or "
-                 "redis+sentinel://host:port[,host:port]/service/db URL")
+DATABASE_HELP = ("Redis database to use: host:port:db, or a redis://, rediss://, unix://, "
+                 "redis+sentinel://host:port[,host:port]/service/db or redis+cluster:// URL")
 #: What every command reads when ``--database`` / ``--config`` are not given.
 DATABASE_VARIABLE, CONFIG_VARIABLE = "LIMPYD_JOBS_DATABASE", "LIMPYD_JOBS_CONFIG"
 #: The section of a ``--config`` INI file that every command reads (``database = URL``).

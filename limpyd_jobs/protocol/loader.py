@@ -18,6 +18,7 @@ from typing import Any
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from .. import orm
+from ..cluster import SlotMoved
 from ..connection import replicas_of
 from ..outages import NotReplicated
 from .vocabulary import DURATION_BUCKETS, KEYS, LUA_ENUMS, STATUS_NAMES, STATUSES, Keys
@@ -112,9 +113,15 @@ def expand_keys(text: str, keys: Keys = KEYS) -> str:
                              f"not {len(arguments)} argument(s): {text[call.start():end]}")
         values = dict(zip(template.parts, (f"({expand_keys(argument, keys)})" for argument in arguments),
                           strict=True))
-        pieces = re.split(r"\{(\w+)\}", template.template.replace("{prefix}", keys.prefix))
-        terms = [values[piece] if index % 2 else _lua_string(piece)
-                 for index, piece in enumerate(pieces) if piece]
+        terms, literal = [], ""
+        for index, piece in enumerate(re.split(r"\{(\w+)\}", template.template)):
+            if index % 2 and piece != "prefix":
+                terms += [_lua_string(literal)] if literal else []
+                terms.append(values[piece])
+                literal = ""
+            else:  # the prefix is text (it may hold a {hash tag}), joined to the text around it
+                literal += keys.prefix if index % 2 else piece
+        terms += [_lua_string(literal)] if literal else []
         out += [text[position:call.start()], f"({' .. '.join(terms)})"]
         position = end
     return "".join(out) + text[position:]
@@ -234,6 +241,8 @@ class LuaScript:
             except NoScriptError:  # loaded where it is sent (after a failover, another server)
                 connection.send_command("SCRIPT", "LOAD", self.source)
                 connection.read_response()
+            except SlotMoved:  # a cluster's slot moved (or has no master yet): it did not run
+                continue
             except (ConnectionError, TimeoutError):  # it may have run
                 connection.disconnect()
                 lost += 1

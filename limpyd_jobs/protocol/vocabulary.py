@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
+from ..constants import PREFIX_VARIABLE
+
 
 class UnknownStatus(KeyError, AttributeError):
     """No status has this name: a KeyError, as redis-limpyd-jobs raised, and an AttributeError,
@@ -200,8 +202,9 @@ class Keys:
                                  "stop-workers`); a worker reads it with the control key")
 
     def __init__(self, prefix: str = "limpyd-jobs") -> None:
-        if not re.fullmatch(r"[\w.:-]+", prefix):
-            raise ValueError(f"a key prefix is letters, digits and . _ : - only, not {prefix!r}")
+        if not prefix or not re.fullmatch(r"[\w.:-]*(\{[\w.:-]+\})?[\w.:-]*", prefix):
+            raise ValueError(f"a key prefix is letters, digits and . _ : - only, with at most one hash tag "
+                             f"(``{{jobs}}``: every key in one slot of a Redis Cluster), not {prefix!r}")
         self.prefix = prefix
 
     @classmethod
@@ -212,11 +215,11 @@ class Keys:
                 yield value
 
 
-#: The environment variable that puts every key limpyd-jobs writes under one prefix, for Redis
-#: ACLs (a user limited to ``~myapp:*``): models then live in the namespace ``myapp`` instead of
-#: ``jobs``, the keys above under ``myapp`` instead of ``limpyd-jobs``, pending jobs under
-#: ``myapp:pending``. Read when limpyd-jobs is imported; unset, today's names are kept.
-PREFIX_VARIABLE = "LIMPYD_JOBS_PREFIX"
+#: ``PREFIX_VARIABLE`` (``LIMPYD_JOBS_PREFIX``) puts every key limpyd-jobs writes under one prefix,
+#: for Redis ACLs (a user limited to ``~myapp:*``): models then live in the namespace ``myapp``
+#: instead of ``jobs``, the keys above under ``myapp`` instead of ``limpyd-jobs``, pending jobs
+#: under ``myapp:pending``; ``{jobs}`` (a hash tag) keeps them in one slot of a Redis Cluster.
+#: Read when limpyd-jobs is imported; unset, today's names are kept.
 
 
 def configured_prefix() -> str | None:
