@@ -63,7 +63,7 @@ def test_version(capsys):
     [
         ([], "--queues is required"),
         (["--queues=q", "--max-loops=abc"], "option --max-loops: invalid integer value"),
-        (["--queues=q", "--timeout=-3"], "timeout (--timeout)"),
+        (["--queues=q", "--timeout=-3"], "The timeout argument (-3) must be a positive integer"),
         (["--queues=q", "--logger-level=LOUD"], "Invalid logger-level LOUD"),
         (["--queues=q", "--unknown-thing"], "unrecognized arguments: --unknown-thing"),
         (["--queues=q", "--worker-class=sample_jobs.noop"], "--worker-class"),

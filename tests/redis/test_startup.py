@@ -172,7 +172,9 @@ def test_a_worker_checks_its_object_options_as_the_command_does(options, expecte
     (["--max-loops=abc"], "option --max-loops: invalid integer value: 'abc'"),
     (["--max-loops=-1"], "The max-loops argument (-1) must be a positive integer (including 0)"),
     (["--logger-level=bar"], "Invalid logger-level bar: not a logging level (DEBUG, INFO"),
-    (["--timeout=none"], "Invalid value for timeout (--timeout): it is a number of seconds, not 'none'"),
+    (["--timeout=none"], "option --timeout: invalid integer value: 'none' (nor a decimal number of seconds)"),
+    (["--timeout=-0.5"], "The timeout argument (-0.5) must be a positive integer (including 0) or decimal"),
+    (["--timeout=1e10"], "Invalid value for timeout (--timeout): it is a number of seconds from 0 to"),
 ])
 def test_values_that_cannot_be_used_exit_ret_usage_in_one_line(args, expected, broken_modules, db_arg,
                                                                 capsys):
