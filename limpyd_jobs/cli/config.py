@@ -360,8 +360,9 @@ class WorkerConfig:
         if not source:
             return message
         option_flag = flag(_OPTIONS_BY_NAME[name])
-        if message.startswith(f"argument {option_flag}:"):
-            return source + message[len(f"argument {option_flag}"):]
+        for prefix in (f"argument {option_flag}", f"option {option_flag}"):
+            if message.startswith(f"{prefix}:"):
+                return source + message[len(prefix):]
         if f"({option_flag})" in message:
             return message.replace(f"({option_flag})", f"({source})", 1)
         return f"{message} (set by {source})"

@@ -46,8 +46,16 @@ def clean(setting: Field, value: Any) -> Any:
         return None
     try:
         return setting.metadata["parse"](value)
+    except Refused as exc:
+        said = exc.args[0].format(flag=flag(setting), option=flag(setting)[2:], value=exc.args[1])
+        raise ConfigurationException(said) from None
     except (ValueError, TypeError, ImportError) as exc:
         raise ConfigurationException(f"Invalid value for {setting.name} ({flag(setting)}): {exc}") from None
+
+
+class Refused(ValueError):
+    """A value refused in redis-limpyd-jobs' words: ``args`` are a whole message, whose
+    ``{flag}``, ``{option}`` and ``{value}`` ``clean`` fills, and the value to show."""
 
 
 # --- parsers: each takes a value (text from the command line, or any Python value) and returns
@@ -58,7 +66,10 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not an integer") from None
+            raise Refused("option {flag}: invalid integer value: {value}", repr(value)) from None
+        if minimum in (0, 1) and number < minimum:
+            including = " (including 0)" if minimum == 0 else ""
+            raise Refused("The {option} argument ({value}) must be a positive integer" + including, number)
         if minimum is not None and number < minimum:
             raise ValueError(f"{number} is below the minimum of {minimum}")
         if maximum is not None and number > maximum:
@@ -77,14 +88,25 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def seconds(value: Any) -> float:
-    return clean_seconds(value)
+    """Seconds from 0, fractions allowed; refused in redis-limpyd-jobs 2's words, said of decimals."""
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise Refused("option {flag}: invalid integer value: {value} (nor a decimal number of seconds)",
+                      repr(value))
+    if number < 0:
+        raise Refused("The {option} argument ({value}) must be a positive integer (including 0) "
+                      "or decimal number of seconds", value)
+    return clean_seconds(value, name="it")
 
 
 def duration(value: Any) -> timedelta:
     """A duration: a timedelta, or a number of seconds (kept as a timedelta, as the seed says)."""
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    return timedelta(seconds=clean_seconds(value))
+    return timedelta(seconds=seconds(value))
 
 
 def queue_names(value: Any) -> list[str]:
@@ -113,7 +135,8 @@ def log_level(value: Any) -> int:
         return int(text)
     level = logging.getLevelName(text.upper())
     if not isinstance(level, int):
-        raise ValueError(f"{value!r} is not a logging level (DEBUG, INFO, WARNING, ERROR...)")
+        raise Refused("Invalid logger-level {value}: not a logging level (DEBUG, INFO, WARNING, ERROR...)",
+                      text)
     return level
 
 

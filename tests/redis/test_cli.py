@@ -62,9 +62,9 @@ def test_version(capsys):
     "args, expected",
     [
         ([], "--queues is required"),
-        (["--queues=q", "--max-loops=abc"], "max_loops (--max-loops)"),
-        (["--queues=q", "--timeout=-3"], "timeout (--timeout)"),
-        (["--queues=q", "--logger-level=LOUD"], "logger_level"),
+        (["--queues=q", "--max-loops=abc"], "option --max-loops: invalid integer value"),
+        (["--queues=q", "--timeout=-3"], "The timeout argument (-3) must be a positive integer"),
+        (["--queues=q", "--logger-level=LOUD"], "Invalid logger-level LOUD"),
         (["--queues=q", "--unknown-thing"], "unrecognized arguments: --unknown-thing"),
         (["--queues=q", "--worker-class=sample_jobs.noop"], "--worker-class"),
         (["--queues=q", "--database=host:port:db"], "--database"),

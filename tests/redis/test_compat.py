@@ -177,6 +177,13 @@ def test_version_names_the_program_limpyd_jobs_and_redis_limpyd(capsys):
     assert capsys.readouterr().out.strip() == f"limpyd-jobs-worker {__version__} {expected_versions}"
 
 
+def test_the_version_module_of_redis_limpyd_jobs_2_holds_ours():
+    from limpyd_jobs.version import EXACT_VERSION, VERSION
+
+    assert EXACT_VERSION == __version__
+    assert VERSION == tuple(int(part) for part in __version__.split(".")[:3])
+
+
 def test_get_version_is_the_parenthesised_versions():
     config = WorkerConfig(["prog", "--queues=foo"])
     assert config.get_version() == f"(limpyd-jobs {__version__}, redis-limpyd {LIMPYD_VERSION})"

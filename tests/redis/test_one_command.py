@@ -120,6 +120,7 @@ def test_the_sweeper_reads_its_worker_options_from_limpyd_jobs_variables(monkeyp
                                                                            database):
     monkeypatch.setenv("LIMPYD_JOBS_HEARTBEAT_TIMEOUT", "soon")
     assert main(["sweeper", "--once", f"--database=127.0.0.1:{redis_server.port}:0"]) == RET_USAGE
-    assert "heartbeat_timeout" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--heartbeat-timeout: invalid integer value: 'soon'" in err
     monkeypatch.setenv("LIMPYD_JOBS_HEARTBEAT_TIMEOUT", "20")
     assert main(["sweeper", "--once", f"--database=127.0.0.1:{redis_server.port}:0"]) == RET_OK

@@ -169,7 +169,12 @@ def test_a_worker_checks_its_object_options_as_the_command_does(options, expecte
     (["--database=host:port:db"], "argument --database: 'host:port:db': port and db must be integers"),
     (["--database=http://h:1/0"], "argument --database: 'http://h:1/0': Redis URL must specify"),
     (["--queue-model=startup_fine.NOT_CALLABLE"], "argument --queue-model: 42 is not Queue or a subclass"),
-    (["--max-loops=abc"], "Invalid value for max_loops (--max-loops): 'abc' is not an integer"),
+    (["--max-loops=abc"], "option --max-loops: invalid integer value: 'abc'"),
+    (["--max-loops=-1"], "The max-loops argument (-1) must be a positive integer (including 0)"),
+    (["--logger-level=bar"], "Invalid logger-level bar: not a logging level (DEBUG, INFO"),
+    (["--timeout=none"], "option --timeout: invalid integer value: 'none' (nor a decimal number of seconds)"),
+    (["--timeout=-0.5"], "The timeout argument (-0.5) must be a positive integer (including 0) or decimal"),
+    (["--timeout=1e10"], "Invalid value for timeout (--timeout): it is a number of seconds from 0 to"),
 ])
 def test_values_that_cannot_be_used_exit_ret_usage_in_one_line(args, expected, broken_modules, db_arg,
                                                                 capsys):
@@ -428,7 +433,7 @@ def test_worker_config_and_pythonpath_from_the_config_file(tmp_path, db_arg, cap
     ("[other]\nqueues = q\n", "argument --config: '{path}' has no [limpyd-jobs-worker] section"),
     ("queues = q\n", "argument --config: '{path}' is not an INI file: "),
     ("[limpyd-jobs-worker]\nqueues = q\nmax_loops = many\n",
-     "Invalid value for max_loops (max_loops in {path}): 'many' is not an integer"),
+     "max_loops in {path}: invalid integer value: 'many'"),
 ])
 def test_a_config_file_that_cannot_be_used_exits_ret_usage_in_one_line(body, expected, tmp_path, capsys):
     ini = tmp_path / "worker.ini"
@@ -449,7 +454,7 @@ def test_a_bad_environment_value_is_said_naming_the_variable(monkeypatch, capsys
     monkeypatch.setenv("LIMPYD_JOBS_MAX_LOOPS", "abc")
     code, _, err = run_main(["--queues=q"], capsys)
     assert_one_line_error(code, err, RET_USAGE,
-                          "Invalid value for max_loops (LIMPYD_JOBS_MAX_LOOPS): 'abc' is not an integer")
+                          "LIMPYD_JOBS_MAX_LOOPS: invalid integer value: 'abc'")
     monkeypatch.delenv("LIMPYD_JOBS_MAX_LOOPS")
     monkeypatch.setenv("LIMPYD_JOBS_CALLBACK", "startup_no_such_module.run")
     code, _, err = run_main(["--queues=q"], capsys)

@@ -78,10 +78,10 @@ def test_parameters_as_class_attributes():
         ({"callback": 3}, "callback"),
         ({"queue_model": Job}, "queue_model"),
         ({"error_model": "no.such.Model"}, "error_model"),
-        ({"max_loops": -1}, "max_loops"),
-        ({"timeout": -1}, "timeout"),
-        ({"requeue_times": "x"}, "requeue_times"),
-        ({"logger_level": "LOUD"}, "logger_level"),
+        ({"max_loops": -1}, "The max-loops argument"),  # redis-limpyd-jobs 2's words, with the flag
+        ({"timeout": -1}, "The timeout argument"),
+        ({"requeue_times": "x"}, "option --requeue-times"),
+        ({"logger_level": "LOUD"}, "Invalid logger-level LOUD"),
     ],
 )
 def test_bad_parameters_raise_configuration_errors(kwargs, message):

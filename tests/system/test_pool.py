@@ -506,13 +506,13 @@ def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize("value, reason", [("0", "0 is below the minimum of 1"),
-                                           ("-2", "-2 is below the minimum of 1"),
-                                           ("abc", "'abc' is not an integer")])
-def test_a_bad_processes_value_is_a_usage_error_in_one_line(value, reason, capsys, no_fork):
+@pytest.mark.parametrize("value, said", [("0", "The processes argument (0) must be a positive integer"),
+                                         ("-2", "The processes argument (-2) must be a positive integer"),
+                                         ("abc", "option --processes: invalid integer value: 'abc'")])
+def test_a_bad_processes_value_is_a_usage_error_in_one_line(value, said, capsys, no_fork):
     code, out, err = run_main(["--queues=q", f"--processes={value}"], capsys)
     assert (code, out) == (RET_USAGE, "")
-    assert err == f"{PREFIX}Invalid value for processes (--processes): {reason}\n"
+    assert err == f"{PREFIX}{said}\n"
 
 
 def test_a_bad_processes_value_from_the_environment_names_the_variable(monkeypatch, capsys, no_fork):
@@ -551,7 +551,7 @@ def test_what_only_the_worker_refuses_is_said_once_and_starts_no_child(redis_ser
     code, _, err = run_main(["--queues=q", "--worker-class=test_pool.RefusingWorker", "--processes=3",
                              "--no-title", f"--database=127.0.0.1:{redis_server.port}:0"], capsys)
     assert code == RET_USAGE
-    assert err == f"{PREFIX}Invalid value for max_loops (--max-loops): 'many' is not an integer\n"
+    assert err == f"{PREFIX}option --max-loops: invalid integer value: 'many'\n"
 
 
 # --- the option

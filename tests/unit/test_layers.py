@@ -17,7 +17,7 @@ PACKAGE = "limpyd_jobs"
 #: limpyd_jobs) or a package of it; "" is limpyd_jobs/__init__.py. It may import its layer and those below.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # the errors, and how to reach Redis (URLs, Sentinel, a Cluster's slot) and ride out its outages
-    ("exceptions", "constants", "connection", "cluster", "outages"),
+    ("exceptions", "constants", "version", "connection", "cluster", "outages"),
     ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
     ("validation", "clock", "utils", "logs", "due", "history", "script_fields"),
     # "": the package's face (Queue, Job, Error, STATUSES, __version__, and the tasks, loaded when asked
