@@ -13,6 +13,7 @@ from helpers import ClockedWorker, RoundTrips, Threads, WaitingWorker, WorkerThr
 
 from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.testing.clock import ManualClock
+from limpyd_jobs.testing.proxy import FaultyProxy
 from limpyd_jobs.testing.server import RedisServer
 from limpyd_jobs.workers import Worker
 
@@ -109,3 +110,13 @@ def running():
     workers = WorkerThreads()
     yield workers
     workers.stop()
+
+
+@pytest.fixture
+def proxy(redis_server, database):
+    """A fault-injecting proxy between the models (and workers made afterwards) and Redis."""
+    with FaultyProxy(redis_server.port) as faulty:
+        database.reset(host="127.0.0.1", port=faulty.port, db=0)
+        yield faulty
+        faulty.calm()
+    database.reset(host="127.0.0.1", port=redis_server.port, db=0)

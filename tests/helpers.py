@@ -20,6 +20,16 @@ TESTS_DIR = str(Path(__file__).resolve().parent)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def eventually(condition: Callable[[], Any], seconds: float) -> bool:
+    """Whether ``condition`` became true within ``seconds`` (polled every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str | Callable[[], str] = "") -> Any:
     """Poll ``condition`` until it is true (returned), or fail after ``timeout`` seconds saying
     ``what`` was awaited (a callable: called then, to show the state at that time)."""

@@ -16,18 +16,8 @@ from limpyd_jobs.models import BaseJobsModel
 from limpyd_jobs.outages import Outage, is_outage
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.recurring.scheduler import RecurringJob, set_schedule, tell
-from limpyd_jobs.testing.proxy import FaultyProxy, command, script
+from limpyd_jobs.testing.proxy import command, script
 from limpyd_jobs.workers import Worker
-
-
-@pytest.fixture
-def proxy(redis_server, database):
-    """A fault-injecting proxy between the models (and workers made afterwards) and Redis."""
-    with FaultyProxy(redis_server.port) as faulty:
-        database.reset(host="127.0.0.1", port=faulty.port, db=0)
-        yield faulty
-        faulty.calm()
-    database.reset(host="127.0.0.1", port=redis_server.port, db=0)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from helpers import Tracker, tracked_worker, wait_until
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.exceptions import ConfigurationException
 from limpyd_jobs.tasks import TaskJob
-from limpyd_jobs.testing.proxy import FaultyProxy, script
+from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.title import banner
 
@@ -191,16 +191,6 @@ def test_concurrency_needs_the_worker_process():
         Worker("q", concurrency=4, execution_mode="fork")
     with pytest.raises(ConfigurationException, match="concurrency"):
         Worker("q", concurrency=0)
-
-
-@pytest.fixture
-def proxy(redis_server, database):
-    """A fault-injecting proxy between the models (and workers made afterwards) and Redis."""
-    with FaultyProxy(redis_server.port) as faulty:
-        database.reset(host="127.0.0.1", port=faulty.port, db=0)
-        yield faulty
-        faulty.calm()
-    database.reset(host="127.0.0.1", port=redis_server.port, db=0)
 
 
 @pytest.mark.parametrize("lost", ["take_many", "finish_all_and_take"])

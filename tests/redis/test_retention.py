@@ -14,7 +14,7 @@ from sample_jobs import noop
 
 from limpyd_jobs import STATUSES, Error, Job, Queue, operations
 from limpyd_jobs.protocol.loader import LuaScript
-from limpyd_jobs.testing.proxy import FaultyProxy, script
+from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.workers import Worker, retention
 
 
@@ -126,15 +126,6 @@ def test_a_job_in_both_lists_is_deleted_once(small_slice):
 
 
 # --- a lost reply of a purge
-
-
-@pytest.fixture
-def proxy(redis_server, database):
-    with FaultyProxy(redis_server.port) as faulty:
-        database.reset(host="127.0.0.1", port=faulty.port, db=0)
-        yield faulty
-        faulty.calm()
-    database.reset(host="127.0.0.1", port=redis_server.port, db=0)
 
 
 @pytest.mark.parametrize("lost", [1, 2], ids=["sent-again", "raised-and-ridden-out"])

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 from chaos import QUEUE, WORKER_OPTIONS, _command, stop
-from helpers import TESTS_DIR
+from helpers import TESTS_DIR, eventually
 
 from limpyd_jobs import ConfigurationException
 from limpyd_jobs.connection import client_for, describe, masked, settings_from_string, settings_from_url
@@ -157,23 +157,24 @@ def test_a_master_killed_under_load_loses_no_acknowledged_job(cluster, redis_ser
                                  str(stop_path)], env=environment, cwd=TESTS_DIR, stdout=subprocess.PIPE,
                                 text=True)
     try:
-        assert _wait(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
+        assert eventually(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
         victim = cluster.master_of(PREFIX)
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(5)
         killed_at = time.monotonic()
-        assert _wait(lambda: _promoted(cluster, victim), 30), "no replica was promoted"
+        assert eventually(lambda: _promoted(cluster, victim), 30), "no replica was promoted"
         promoted_at, done_before = time.monotonic(), notes.llen("executions")
         victim.start_again()  # as a supervisor restarts it: it comes back as a replica
-        assert _wait(lambda: notes.llen("executions") > done_before, 30), "work did not resume"
+        assert eventually(lambda: notes.llen("executions") > done_before, 30), "work did not resume"
         resumed = time.monotonic() - promoted_at
         added_before = _acknowledged(acknowledged_path)
-        assert _wait(lambda: len(_acknowledged(acknowledged_path)) > len(added_before), 10), "no add resumed"
+        assert eventually(lambda: len(_acknowledged(acknowledged_path)) > len(added_before), 10), \
+            "no add resumed"
         time.sleep(1)
         stop_path.touch()
         producer.wait(30)
         acknowledged = set(_acknowledged(acknowledged_path))
-        _wait(lambda: acknowledged <= set(notes.lrange("executions", 0, -1)), 60)
+        eventually(lambda: acknowledged <= set(notes.lrange("executions", 0, -1)), 60)
         ran = notes.lrange("executions", 0, -1)
         lost = sorted(acknowledged - set(ran))
         exited = [worker.args for worker in workers if worker.poll() is not None]
@@ -217,10 +218,3 @@ def _promoted(cluster: RedisClusterServers, victim) -> bool:
         return False
 
 
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from chaos import _command, stop
-from helpers import TESTS_DIR
+from helpers import TESTS_DIR, eventually
 
 from limpyd_jobs import STATUSES, Job
 from limpyd_jobs.protocol import KEYS
@@ -39,29 +39,20 @@ def _worker(log: Path) -> subprocess.Popen:
             stdout=subprocess.DEVNULL, stderr=output)
 
 
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_paused_worker_is_fenced_off_and_comes_back(connection, tmp_path):
     paused_log, other_log = tmp_path / "paused.log", tmp_path / "other.log"
     paused = _worker(paused_log)
     other = None
     try:
-        assert _wait(lambda: connection.zcard(KEYS.workers()) == 1, 20), "the worker did not register"
+        assert eventually(lambda: connection.zcard(KEYS.workers()) == 1, 20), "the worker did not register"
         paused_id = connection.zrange(KEYS.workers(), 0, -1)[0]
         job = Job.add_job(identifier="long", queue_name=QUEUE)
-        assert _wait(lambda: connection.lrange("starts", 0, -1) == [f"long:{paused.pid}"], 20)
+        assert eventually(lambda: connection.lrange("starts", 0, -1) == [f"long:{paused.pid}"], 20)
         paused.send_signal(signal.SIGSTOP)  # in the middle of the job's 3 s of work
         assert connection.lrange("ends", 0, -1) == [], "the job ended before the worker was paused"
 
         other = _worker(other_log)  # a live worker: it recovers the job of the silent one and runs it
-        assert _wait(lambda: f"long:{other.pid}" in connection.lrange("ends", 0, -1), 30), \
+        assert eventually(lambda: f"long:{other.pid}" in connection.lrange("ends", 0, -1), 30), \
             "the job of the paused worker was not recovered and run again"
         assert paused_id not in connection.zrange(KEYS.workers(), 0, -1)  # declared dead
         assert job.status.hget() == STATUSES.SUCCESS
@@ -69,17 +60,18 @@ def test_a_paused_worker_is_fenced_off_and_comes_back(connection, tmp_path):
 
         paused.send_signal(signal.SIGCONT)
         # it finishes its run (the callback cannot be fenced), its end is refused by token
-        assert _wait(lambda: f"long:{paused.pid}" in connection.lrange("ends", 0, -1), 20)
-        assert _wait(lambda: paused_id in connection.zrange(KEYS.workers(), 0, -1), 20), \
+        assert eventually(lambda: f"long:{paused.pid}" in connection.lrange("ends", 0, -1), 20)
+        assert eventually(lambda: paused_id in connection.zrange(KEYS.workers(), 0, -1), 20), \
             "the woken worker did not register again"
-        assert _wait(lambda: "was declared dead" in paused_log.read_text(), 10)
+        assert eventually(lambda: "was declared dead" in paused_log.read_text(), 10)
         assert job.status.hget() == STATUSES.SUCCESS and job.attempt.hget() == finished_by
         assert connection.lrange(f"{job.queue_key.hget()}:success", 0, -1).count(job.ident) == 1
         assert connection.hgetall(KEYS.worker(worker=paused_id))["pid"] == str(paused.pid)  # whole again
 
         stop([other])  # only the woken worker is left: it still works
         again = Job.add_job(identifier="after", queue_name=QUEUE)
-        assert _wait(lambda: again.status.hget() == STATUSES.SUCCESS, 20), "the woken worker does not work"
+        assert eventually(lambda: again.status.hget() == STATUSES.SUCCESS, 20), \
+            "the woken worker does not work"
         assert f"after:{paused.pid}" in connection.lrange("ends", 0, -1)
         assert paused.poll() is None
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from chaos import QUEUE, WORKER_OPTIONS, _command, stop
-from helpers import ROOT, TESTS_DIR
+from helpers import ROOT, TESTS_DIR, eventually
 
 from limpyd_jobs import ConfigurationException, Job
 from limpyd_jobs.connection import describe, masked, settings_from_string, settings_from_url
@@ -76,7 +76,7 @@ def test_replicas_make_acknowledged_writes_wait_in_the_same_round_trip(redis_ser
     travels with the script (MONITOR sees them back to back); without a replica, NotReplicated."""
     redis_server.client().config_set("repl-diskless-sync-delay", 0)
     with RedisServer(arguments=["--replicaof", "127.0.0.1", str(redis_server.port)]) as replica:
-        assert _wait(lambda: _replicas_online(redis_server.client(decode_responses=True)) == 1, 10)
+        assert eventually(lambda: _replicas_online(redis_server.client(decode_responses=True)) == 1, 10)
         database.reset(host="127.0.0.1", port=redis_server.port, db=0, replicas=1, replicas_timeout=1000)
         job = Job.add_job(identifier="acknowledged", queue_name="q")
         assert replica.client(decode_responses=True).hget(f"jobs:job:{job.pk.get()}:hash", "identifier") \
@@ -158,19 +158,10 @@ class Sentinels:
         self.master.stop()
 
 
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_sentinel_url_reaches_the_master(redis_server, database):
     setup = Sentinels()
     try:
-        assert _wait(setup.ready, 30), "the sentinels did not find each other"
+        assert eventually(setup.ready, 30), "the sentinels did not find each other"
         database.reset(**settings_from_url(setup.url()))
         job = Job.add_job(identifier="through-sentinels", queue_name="q")
         master = setup.master.client(decode_responses=True)
@@ -238,28 +229,28 @@ def test_a_failover_loses_no_acknowledged_job(redis_server, database, replicas):
     producer = Producer()
     logs = [setup.directory / f"worker-{number}.log" for number in range(2)]
     try:
-        assert _wait(setup.ready, 30), "the sentinels did not find each other"
+        assert eventually(setup.ready, 30), "the sentinels did not find each other"
         url = setup.url(f"replicas={replicas}&replicas_timeout=500" if replicas else "")
         workers = [_start_worker(url, redis_server.port, log) for log in logs]
         database.reset(**settings_from_url(url))
         producer.start()
-        assert _wait(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
+        assert eventually(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
         old_port = setup.master.port
         setup.master.process.send_signal(signal.SIGKILL)
         setup.master.process.wait(5)
         killed_at = time.monotonic()
-        assert _wait(lambda: setup.master_port() != old_port, 30), "no replica was promoted"
+        assert eventually(lambda: setup.master_port() != old_port, 30), "no replica was promoted"
         promoted_at, done_before = time.monotonic(), notes.llen("executions")
         # the killed server comes back (as a supervisor restarts it) as a replica of the new master
         setup.master.arguments = [*FAST_SYNC, "--replicaof", "127.0.0.1", str(setup.master_port())]
         setup.master.start_again()
-        assert _wait(lambda: notes.llen("executions") > done_before, 30), "work did not resume"
+        assert eventually(lambda: notes.llen("executions") > done_before, 30), "work did not resume"
         resumed = time.monotonic() - promoted_at
         time.sleep(1)  # the producer adds on the new master a little longer
         producer.stopping.set()
         producer.join(10)
         acknowledged = set(producer.acknowledged)
-        _wait(lambda: acknowledged <= set(notes.lrange("executions", 0, -1)), 60)
+        eventually(lambda: acknowledged <= set(notes.lrange("executions", 0, -1)), 60)
         ran = notes.lrange("executions", 0, -1)
         lost = sorted(acknowledged - set(ran))
         exited = [worker.args[-1] for worker in workers if worker.poll() is not None]

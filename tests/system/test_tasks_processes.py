@@ -17,7 +17,7 @@ from limpyd_jobs import get_result
 from limpyd_jobs.models import Job
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.tasks import TaskJob
-from limpyd_jobs.testing.proxy import FaultyProxy, script
+from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.workers import Worker
 
 
@@ -125,16 +125,6 @@ def test_a_task_whose_worker_is_killed_is_recovered_and_its_result_written_once(
     assert read.attempts == 2 and read.worker_ids == [dead.id, worker.id]
     assert connection.get("runs:k") == "1"  # the killed run never got to its end
     assert len(events(result, "recovered")) == 1 and written_once(connection, result)
-
-
-@pytest.fixture
-def proxy(redis_server, database):
-    """A fault-injecting proxy between the models (and workers made afterwards) and Redis."""
-    with FaultyProxy(redis_server.port) as faulty:
-        database.reset(host="127.0.0.1", port=faulty.port, db=0)
-        yield faulty
-        faulty.calm()
-    database.reset(host="127.0.0.1", port=redis_server.port, db=0)
 
 
 @pytest.mark.parametrize(("end", "count", "options"), [
