@@ -93,7 +93,7 @@ class JobsCollector(Collector):
             totals = found["totals"]
             for field, family in counters.items():
                 family.add_metric([name], totals.get(field, 0))
-            durations.add_metric([name], _buckets(totals), totals.get("duration_sum", 0))
+            durations.add_metric([name], _buckets(totals), _duration_sum(totals))
             waiting.add_metric([name], found["waiting"])
             delayed.add_metric([name], found["delayed"])
             oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
@@ -111,6 +111,11 @@ def _buckets(totals: dict[str, float]) -> list[tuple[str, float]]:
         running += totals.get(f"d:{index}", 0)
         buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
     return buckets
+
+
+def _duration_sum(totals: dict[str, float]) -> float:
+    """Seconds of the durations: ``duration_us`` (integer µs) and older data's ``duration_sum``."""
+    return totals.get("duration_sum", 0) + totals.get("duration_us", 0) / 1e6
 
 
 def registry_for(collector: JobsCollector) -> CollectorRegistry:

@@ -184,7 +184,8 @@ class Keys:
                                 "one recovery of lost jobs at a time")
     metrics = KeyTemplate("{prefix}:metrics:{queue}", "hash",
                           "a queue's counters (started, succeeded, failed, timed_out, requeued, recovered) "
-                          "and run durations (`d:<bucket>` counts, `duration_sum`), kept by the scripts")
+                          "and run durations (`d:<bucket>` counts, `duration_us` their sum in µs; older "
+                          "data's `duration_sum` in seconds), kept by the scripts")
     throughput = KeyTemplate("{prefix}:throughput:{hour}", "hash (expires)",
                              "jobs that succeeded in each minute (`MM` -> count) of an hour "
                              "(`YYYY-MM-DD HH`, UTC), all queues: the dashboard's sparkline; kept two hours")

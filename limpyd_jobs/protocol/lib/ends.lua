@@ -123,9 +123,9 @@ local function finish_successes(worker, ends)
         count.n = count.n + 1
         local minute = string.sub(e.end_str, 1, 16)
         minutes[minute] = (minutes[minute] or 0) + 1
-        local seconds, bucket = duration_bucket(current[5], e.end_str)
+        local micros, bucket = duration_bucket(current[5], e.end_str)
         if bucket then
-          count.sum = count.sum + seconds
+          count.sum = count.sum + micros
           count.buckets[bucket] = (count.buckets[bucket] or 0) + 1
         end
       end
@@ -142,7 +142,7 @@ local function finish_successes(worker, ends)
     local key = key_metrics(queue)
     redis.call('HINCRBY', key, 'succeeded', count.n)
     for bucket, n in pairs(count.buckets) do redis.call('HINCRBY', key, 'd:' .. bucket, n) end
-    if count.sum > 0 then redis.call('HINCRBYFLOAT', key, 'duration_sum', count.sum) end
+    if count.sum > 0 then redis.call('HINCRBY', key, 'duration_us', count.sum) end
   end
   for minute, n in pairs(minutes) do count_success_minute(minute, n) end
   return answers
