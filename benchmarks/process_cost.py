@@ -86,7 +86,8 @@ def main() -> None:
     inner = sum(value for name, value in calls.items() if name not in ("evalsha", "eval"))
     print(f"{options.jobs} jobs, prefetch {options.prefetch}, medians of {options.runs}: "
           f"{median['rate']:,.0f} jobs/s; per job: Redis commands {sum(calls.values()):.2f} "
-          f"({inner:.2f} in scripts), Redis CPU {median['redis_cpu']:.1f} us, "
+          f"({inner:.2f} in scripts), Redis CPU {median['redis_cpu']:.1f} us "
+          f"(scripts {usec.get('evalsha', 0):.1f} us by commandstats), "
           f"client CPU {median['client_cpu']:.1f} us")
     print("  command          calls/job   us/job (commandstats)")
     for name in sorted(names, key=lambda name: -usec[name]):

@@ -49,25 +49,25 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
       if not job_model then
         outcome, job_model = TAKE_UNKNOWN, ''
       else
-        local fields = hash_table(redis.call('HGETALL', key_hash(job_model, pk)))
-        if not fields.status then  -- every queued job has a status: this one does not exist
+        local raw, found, tries = redis.call('HGETALL', key_hash(job_model, pk)), nil, nil
+        for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
+          local name = raw[i]
+          if name == 'status' then found = raw[i + 1]
+          elseif name == 'identifier' then identifier = raw[i + 1]
+          elseif name == 'timeout' then timeout = raw[i + 1]
+          elseif name == 'tries' then tries = raw[i + 1] end
+        end
+        if not found then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
           if batch then table.remove(batch.running) else redis.call('ZREM', running, ident) end
         else
-          status, identifier, timeout = fields.status, fields.identifier or '', fields.timeout or ''
+          status = found
           if status == WAITING then
-            local tries
-            attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries, batch)
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch)
             record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
             local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
             if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end
-            fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
-              RUNNING, now_str, attempt, tostring(tries), nil
-            snapshot = {}
-            for name, value in pairs(fields) do
-              table.insert(snapshot, name)
-              table.insert(snapshot, value)
-            end
+            snapshot = raw  -- as read: the caller knows what the start wrote (see take.lua)
           else
             outcome = TAKE_SKIP
           end
