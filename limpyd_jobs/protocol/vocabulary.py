@@ -26,6 +26,10 @@ class Statuses(dict):
     (``STATUSES["SUCCESS"]``, iteration over its items) whose names are also attributes
     (``STATUSES.SUCCESS``), as redis-limpyd-jobs defines it."""
 
+    def __init__(self, **statuses: str) -> None:
+        super().__init__(**statuses)
+        self.__dict__.update(statuses)  # read as attributes without __getattr__: hot paths do
+
     def __getattr__(self, name: str) -> str:
         try:
             return self[name]
