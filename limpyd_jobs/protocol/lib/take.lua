@@ -21,9 +21,10 @@ end
 
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
 -- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
--- a batch but its last; batch (optional): where take_batch gathers the writes its takes share.
+-- a batch but its last; batch (optional): where take_batch gathers the writes its takes share;
+-- known (optional): model names by repr known already (see job_model_of).
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary,
-                         batch)
+                         batch, known)
   local running = key_running(worker)
   local function counts(empty)
     if summary == false then return 0, 0, '' end
@@ -45,7 +46,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
     if ident then
       if batch then table.insert(batch.running, ident) else redis.call('ZADD', running, now_score, ident) end
       local outcome, status, identifier, attempt, timeout, snapshot = TAKE_RUN, '', '', '', '', {}
-      local job_model, pk = job_model_of(ident)
+      local job_model, pk = job_model_of(ident, known)
       if not job_model then
         outcome, job_model = TAKE_UNKNOWN, ''
       else
@@ -84,14 +85,17 @@ end
 
 -- Take up to count jobs (take_next, count times, until the lists are empty): the replies of the
 -- takes, one after the other (12 values each); the last one holds the counts and next_due.
-local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count)
+-- known (optional): as take_next's.
+local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count,
+                          known)
   local replies, batch = {}, {running = {}, started = {}, counts = {}}
   for i = 1, count do
     local last = i == count
     local reply = take_next(waiting_keys, worker, now_str, now_score, want_counts and last, delayed_keys,
-                            pass_on and last, last, batch)
+                            pass_on and last, last, batch, known)
     if reply[1] == TAKE_EMPTY and not last then  -- the lists are empty: the summary, left out above
-      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch)
+      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch,
+                        known)
     end
     for _, value in ipairs(reply) do table.insert(replies, value) end
     if reply[1] == TAKE_EMPTY then break end
