@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from limpyd_jobs import Job  # noqa: E402
 from limpyd_jobs.exceptions import JobTimeout  # noqa: E402
 from limpyd_jobs.metrics import serve  # noqa: E402
+from limpyd_jobs.operations import all_counts  # noqa: E402
 from limpyd_jobs.protocol import KEYS  # noqa: E402
 from limpyd_jobs.workers import Worker  # noqa: E402
 
@@ -93,6 +94,25 @@ def test_durations_are_summed_in_integer_microseconds_within_and_across_minutes(
     assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.25"), *queue))] == 1
     assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "10"), *queue))] == 1
     assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *queue))] == 3
+
+
+def test_successes_are_counted_by_their_buckets_and_without_a_duration_by_succeeded(exporter, clock,
+                                                                                      connection):
+    jobs = [Job.add_job(identifier=identifier, queue_name="s") for identifier in ("timed", "no start")]
+    key = KEYS.metrics(queue=jobs[0].queue_key.hget())
+    connection.hset(key, "succeeded", "5")  # older data's successes
+
+    def run(job, queue):
+        if job.identifier.hget() == "no start":  # no duration: counted in `succeeded`
+            connection.hdel(job.key, "start")
+
+    Worker("s", callback=run, max_loops=2, timeout=0.05, terminate_gracefuly=False).run()
+    assert connection.hget(key, "succeeded") == "6" and connection.hget(key, "s:1") == "1"
+    samples = scrape(exporter)
+    queue = (("queue", "s"),)
+    assert samples[("limpyd_jobs_jobs_succeeded_total", queue)] == 7
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *queue))] == 1
+    assert all_counts()[0].succeeded_total == 7
 
 
 def test_the_throughput_ttl_is_set_by_the_first_success_of_each_minute(clock, connection):

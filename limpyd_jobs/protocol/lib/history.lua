@@ -86,12 +86,15 @@ local function duration_bucket(start_str, end_str)
   return micros, #DURATION_BUCKETS + 1
 end
 
--- Count a run's duration (from its start and end dates) in its queue's metrics: its bucket,
--- and `duration_us`, the sum of the durations in microseconds (an integer: HINCRBY).
-local function count_duration(queue, start_str, end_str)
+-- Count a run's duration (from its start and end dates) in its queue's metrics: its bucket
+-- (`s:<bucket>` for a success: that count is its `succeeded` count too, `d:<bucket>` otherwise),
+-- and `duration_us`, the sum of the durations in microseconds (an integer: HINCRBY). Returns
+-- whether it was counted (not when a date is missing).
+local function count_duration(queue, start_str, end_str, success)
   local micros, bucket = duration_bucket(start_str, end_str)
-  if not bucket then return end
+  if not bucket then return false end
   local key = key_metrics(queue)
-  redis.call('HINCRBY', key, 'd:' .. bucket, 1)
+  redis.call('HINCRBY', key, (success and 's:' or 'd:') .. bucket, 1)
   redis.call('HINCRBY', key, 'duration_us', micros)
+  return true
 end
