@@ -28,7 +28,7 @@ from .exceptions import ConfigurationException
 from .models import Queue
 from .operations.reader import Reader
 from .protocol import KEYS
-from .protocol.vocabulary import DURATION_BUCKETS
+from .protocol.vocabulary import DURATION_BUCKETS, succeeded_count
 from .utils import str_to_datetime
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -79,7 +79,9 @@ class JobsCollector(Collector):
         by_name: dict[str, dict[str, Any]] = {}
         for number, queue in enumerate(queues):
             values, _, waiting_count, delayed_count = read[4 * number:4 * number + 4]
-            found = by_name.setdefault(queue.name, {"totals": {}, "first": [], "waiting": 0, "delayed": 0})
+            found = by_name.setdefault(queue.name, {"totals": {}, "first": [], "waiting": 0, "delayed": 0,
+                                                    "succeeded": 0})
+            found["succeeded"] += succeeded_count(values)
             for field, value in values.items():
                 try:
                     found["totals"][field] = found["totals"].get(field, 0) + float(value)
@@ -91,9 +93,10 @@ class JobsCollector(Collector):
             found["delayed"] += delayed_count
         for name, found in sorted(by_name.items()):
             totals = found["totals"]
+            totals["succeeded"] = found["succeeded"]  # with the success buckets' counts
             for field, family in counters.items():
                 family.add_metric([name], totals.get(field, 0))
-            durations.add_metric([name], _buckets(totals), totals.get("duration_sum", 0))
+            durations.add_metric([name], _buckets(totals), _duration_sum(totals))
             waiting.add_metric([name], found["waiting"])
             delayed.add_metric([name], found["delayed"])
             oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
@@ -108,9 +111,14 @@ def _buckets(totals: dict[str, float]) -> list[tuple[str, float]]:
     """Cumulative bucket counts, as Prometheus wants them, from the per-bucket counts."""
     buckets, running = [], 0.0
     for index, bound in enumerate((*DURATION_BUCKETS, float("inf")), start=1):
-        running += totals.get(f"d:{index}", 0)
+        running += totals.get(f"d:{index}", 0) + totals.get(f"s:{index}", 0)
         buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
     return buckets
+
+
+def _duration_sum(totals: dict[str, float]) -> float:
+    """Seconds of the durations: ``duration_us`` (integer µs) and older data's ``duration_sum``."""
+    return totals.get("duration_sum", 0) + totals.get("duration_us", 0) / 1e6
 
 
 def registry_for(collector: JobsCollector) -> CollectorRegistry:

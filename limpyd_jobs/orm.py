@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.related import RelatedModel
-from limpyd.fields import InstanceHashField
+from limpyd.fields import InstanceHashField, RedisField
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
@@ -120,12 +120,34 @@ class LazyFields:
             return getattr(self, name)
         else:
             raise AttributeError(f"{model.__name__!r} object has no attribute {name!r}")
-        field = copy(field)
+        field = _copy_field(field)
         field._attach_to_instance(self)
         if isinstance(field, InstanceHashField) and isinstance(self, Snapshot):
             self._serve_from_snapshot(field)
         self.__dict__[name] = field
         return field
+
+
+#: What a plain field's ``__dict__`` may hold for ``_copy_field`` to copy it as a dict.
+_PLAIN_ATTRIBUTES = frozenset({"_creation_order", "_indexes", "_model", "default", "index_classes",
+                               "indexable", "lockable", "name", "unique"})
+_PLAIN_TYPES: dict[type, bool] = {}
+
+
+def _copy_field(field: Any) -> Any:
+    """A copy of a model's field, as limpyd's ``__copy__`` makes it (its constructor's attributes,
+    ``name``, ``_model``), made as a copy of its ``__dict__`` when its type adds nothing to that."""
+    field_type = type(field)
+    plain = _PLAIN_TYPES.get(field_type)
+    if plain is None:
+        plain = _PLAIN_TYPES[field_type] = (field_type.__copy__ is RedisField.__copy__
+                                            and field_type._copy_conf is RedisField._copy_conf
+                                            and field_type.__init__ is RedisField.__init__)
+    if not plain or not field.__dict__.keys() <= _PLAIN_ATTRIBUTES:
+        return copy(field)
+    copied = object.__new__(field_type)
+    copied.__dict__.update(field.__dict__)
+    return copied
 
 
 class Snapshot:
@@ -148,25 +170,21 @@ class Snapshot:
         self._snapshot = None
 
     def _serve_from_snapshot(self, field: Any) -> None:
-        name = field.name
+        """Route the field's commands (one attribute set: fields are made per job): ``hget``
+        served from the snapshot, a write forgetting the field's value in it."""
+        name, call, modifiers = field.name, field._call_command, field.available_modifiers
 
-        def read(command: str, *args: Any, **kwargs: Any) -> Any:
+        def command(command: str, *args: Any, **kwargs: Any) -> Any:
             snapshot = self._snapshot
-            if snapshot is not None and name in snapshot:
-                return snapshot[name]
-            return field._traverse_command(command, *args, **kwargs)
+            if snapshot is not None:
+                if command == "hget":
+                    if name in snapshot:
+                        return snapshot[name]
+                elif command in modifiers:
+                    snapshot.pop(name, None)
+            return call(command, *args, **kwargs)
 
-        def written(command: str, *args: Any, **kwargs: Any) -> Any:
-            if self._snapshot is not None:
-                self._snapshot.pop(name, None)
-            write = getattr(type(field), f"_call_{command}", None)  # found at a write: reads are the hot path
-            if write is None:
-                return field._traverse_command(command, *args, **kwargs)
-            return write(field, command, *args, **kwargs)
-
-        field._call_hget = read
-        for command in field.available_modifiers:
-            setattr(field, f"_call_{command}", written)
+        field._call_command = command
 
     def _call_hmget(self, command: str, names: Any) -> Any:
         snapshot = self._snapshot

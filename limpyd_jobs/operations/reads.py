@@ -14,6 +14,7 @@ from ..exceptions import InvalidIdent
 from ..history import history_entries, read_history
 from ..models import Error, Job, Queue
 from ..protocol import KEYS, STATUSES, ControlOrder
+from ..protocol.vocabulary import SUCCESS_FIELDS, succeeded_count
 from ..utils import str_to_datetime, to_utc
 from ..validation import MAX_IDENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_QUEUE_NAME_LENGTH, printable
 from .errors import UnknownJob, UnknownQueue
@@ -65,7 +66,7 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
     lengths = dict(zip(queues, _chunks(reader.each(queues, lambda pipe, queue: (
         pipe.llen(queue.list_key("waiting")).zcard(queue.list_key("delayed"))
         .llen(queue.list_key("success")).llen(queue.list_key("errors"))
-        .hget(KEYS.metrics(queue=queue.key), "succeeded"))), 5), strict=True))
+        .hmget(KEYS.metrics(queue=queue.key), SUCCESS_FIELDS))), 5), strict=True))
     running: dict[str, int] = {}
     for info in reader.running_jobs():
         running[info.fields.get("queue_key", "")] = running.get(info.fields.get("queue_key", ""), 0) + 1
@@ -73,7 +74,8 @@ def _counts(reader: Reader, by_name: dict[str, list[QueueRef]], stopped: set[str
     found = []
     for name, group in by_name.items():
         totals = [sum(lengths[queue][index] for queue in group) for index in range(4)]
-        succeeded = sum(int(value) for queue in group if (value := lengths[queue][4] or "").isdigit())
+        succeeded = sum(succeeded_count(dict(zip(SUCCESS_FIELDS, lengths[queue][4], strict=True)))
+                        for queue in group)
         found.append(QueueCounts(
             name=name, priorities=[queue.priority for queue in group], waiting=totals[0], delayed=totals[1],
             running=sum(running.get(queue.key, 0) for queue in group), success=totals[2], error=totals[3],

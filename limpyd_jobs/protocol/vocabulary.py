@@ -26,6 +26,10 @@ class Statuses(dict):
     (``STATUSES["SUCCESS"]``, iteration over its items) whose names are also attributes
     (``STATUSES.SUCCESS``), as redis-limpyd-jobs defines it."""
 
+    def __init__(self, **statuses: str) -> None:
+        super().__init__(**statuses)
+        self.__dict__.update(statuses)  # read as attributes without __getattr__: hot paths do
+
     def __getattr__(self, name: str) -> str:
         try:
             return self[name]
@@ -113,6 +117,19 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 #: Upper bounds (seconds) of the run duration buckets the scripts count, as Prometheus' defaults.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
+#: The fields of a queue's metrics hash that count its successes (see ``succeeded_count``).
+SUCCESS_FIELDS = ("succeeded", *(f"s:{index}" for index in range(1, len(DURATION_BUCKETS) + 2)))
+
+
+def succeeded_count(metrics: dict[str, str | None]) -> int:
+    """A queue's successes from its metrics hash: ``succeeded`` (those without a duration, and
+    older data's) plus the success duration buckets (``s:<bucket>``), which count the others."""
+    total = 0
+    for field, value in metrics.items():
+        if (field == "succeeded" or field.startswith("s:")) and value and value.lstrip("-").isdigit():
+            total += int(value)
+    return total
+
 
 class KeyTemplate:
     """One Redis key name, with ``{placeholders}``; call it with their values to get the key.
@@ -184,7 +201,9 @@ class Keys:
                                 "one recovery of lost jobs at a time")
     metrics = KeyTemplate("{prefix}:metrics:{queue}", "hash",
                           "a queue's counters (started, succeeded, failed, timed_out, requeued, recovered) "
-                          "and run durations (`d:<bucket>` counts, `duration_sum`), kept by the scripts")
+                          "and run durations (`d:<bucket>` counts, `s:<bucket>` those of successes, "
+                          "which `succeeded` leaves out; `duration_us` their sum in µs, older data's "
+                          "`duration_sum` in seconds), kept by the scripts")
     throughput = KeyTemplate("{prefix}:throughput:{hour}", "hash (expires)",
                              "jobs that succeeded in each minute (`MM` -> count) of an hour "
                              "(`YYYY-MM-DD HH`, UTC), all queues: the dashboard's sparkline; kept two hours")

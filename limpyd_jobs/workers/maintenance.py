@@ -24,10 +24,11 @@ class Task:
 
     def seconds_left(self, now: float) -> float | None:
         """Seconds until it is due (0 or less: due now), None if it never runs."""
-        lefts = [self.wanted_at - now] if self.wanted_at is not None else []
-        if self.interval is not None:
-            lefts.append(0.0 if self.last is None else self.last + self.interval - now)
-        return min(lefts) if lefts else None
+        interval, wanted_at = self.interval, self.wanted_at
+        left = None if interval is None else 0.0 if self.last is None else self.last + interval - now
+        if wanted_at is None:
+            return left
+        return wanted_at - now if left is None else min(left, wanted_at - now)
 
 
 class Maintenance:

@@ -45,7 +45,8 @@ class Recorder:
     def success(self, job: Job, attempt: Attempt, take_next: TakeRequest | None = None) -> Success:
         """Mark the job SUCCESS, unless its status changed while it ran. With ``take_next``, take
         the next job in the same round trip."""
-        arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False)
+        arguments = self._end(job, attempt, STATUSES.SUCCESS, "success", keep_queued=False,
+                              end_str=take_next.now_str if take_next is not None else None)
         arguments["end_fields"] = finish.end_fields(job.fields_at_end())
         if take_next is not None:
             request = take_next
@@ -157,12 +158,13 @@ class Recorder:
         self.retrying(lambda: connection.zrem(running, ident), f"to release {ident}")
 
     def _end(self, job: Job, attempt: Attempt, status: str, list_name: str, keep_queued: bool,
-             only_if: str = STATUSES.RUNNING, end: bool = True) -> dict[str, Any]:
-        """finish.lua's arguments for this attempt."""
+             only_if: str = STATUSES.RUNNING, end: bool = True, end_str: str | None = None) -> dict[str, Any]:
+        """finish.lua's arguments for this attempt; ``end_str``: the end's date if known (now)."""
         list_key = self._list_key(attempt.queue_pk, list_name) if list_name else ""
+        if end_str is None:
+            end_str = datetime_to_str(self.clock.now()) if end else ""
         return {"job_model": model_name(job), "pk": attempt.ident.rpartition(":")[2], "ident": attempt.ident,
-                "status": status, "list_key": list_key,
-                "end_str": datetime_to_str(self.clock.now()) if end else "", "keep_queued": keep_queued,
+                "status": status, "list_key": list_key, "end_str": end_str, "keep_queued": keep_queued,
                 "worker": self.worker_id, "only_if": only_if, "token": attempt.token}
 
     def _list_key(self, queue_pk: str, list_name: str) -> str:

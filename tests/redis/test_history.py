@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from limpyd_jobs import STATUSES, Job, Queue, operations
+import pytest
+
+from limpyd_jobs import STATUSES, Job, Queue, Worker, operations
 from limpyd_jobs.protocol import KEYS
 
 QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
@@ -120,3 +122,26 @@ def test_jobs_ended_by_a_batch_tell_their_own_success(make_worker):
         assert job.events()[2]["worker"] == worker.id and job.status.hget() == STATUSES.SUCCESS
     assert Queue.get_queue("q").success.lmembers() == [job.ident for job in jobs]
     assert len(Job.collection(status=STATUSES.RUNNING)) == 0 and len(Job.collection(queued=1)) == 0
+
+
+class OddlyNamedWorker(Worker):
+    """A worker whose id holds characters JSON escapes."""
+
+    @property
+    def id(self) -> str:
+        return 'odd "worker" \\ é'
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+@pytest.mark.parametrize("worker_class", [Worker, OddlyNamedWorker])
+def test_the_events_of_a_run_are_json_objects_whatever_the_worker_id(connection, clock, prefetch,
+                                                                       worker_class):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(3)]
+    worker = worker_class("q", callback=lambda job, queue: clock.advance(1), max_loops=3, prefetch=prefetch,
+                          timeout=0.05, terminate_gracefuly=False)
+    worker.run()
+    for job in jobs:
+        entries = connection.lrange(KEYS.field(model=Job._name, pk=job.pk.get(), field="history"), 0, -1)
+        started, succeeded = (json.loads(entry) for entry in entries)
+        assert started == {"event": "started", "at": job.start.hget(), "worker": worker.id, "attempt": 1}
+        assert succeeded == {"event": "succeeded", "at": job.end.hget(), "worker": worker.id, "attempt": 1}

@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from limpyd_jobs import Job  # noqa: E402
 from limpyd_jobs.exceptions import JobTimeout  # noqa: E402
 from limpyd_jobs.metrics import serve  # noqa: E402
+from limpyd_jobs.operations import all_counts  # noqa: E402
+from limpyd_jobs.protocol import KEYS  # noqa: E402
 from limpyd_jobs.workers import Worker  # noqa: E402
 
 
@@ -71,6 +73,62 @@ def test_the_exporter_serves_what_the_scripts_counted(exporter, clock, prefetch)
     assert samples[("limpyd_jobs_queue_delayed_jobs", queue)] == 1
     assert samples[("limpyd_jobs_queue_oldest_waiting_seconds", queue)] >= 30
     assert samples[("limpyd_jobs_workers_alive", ())] == 0  # the worker left the registry
+
+
+@pytest.mark.parametrize("prefetch", [1, 4])  # with 4, the three start together and end in one script
+def test_durations_are_summed_in_integer_microseconds_within_and_across_minutes(exporter, clock, prefetch,
+                                                                                 connection):
+    runs = {"a": 0.25, "b": 49.9, "c": 3600}  # within a minute, across one, across an hour
+    clock.advance(10)
+    jobs = [Job.add_job(identifier=identifier, queue_name="d") for identifier in runs]
+    Worker("d", callback=lambda job, queue: clock.advance(runs[job.identifier.hget()]), max_loops=3,
+           timeout=0.05, terminate_gracefuly=False, prefetch=prefetch).run()
+    key = KEYS.metrics(queue=jobs[0].queue_key.hget())
+    metrics = connection.hgetall(key)
+    expected = {1: 3_650_150_000, 4: 250_000 + 50_150_000 + 3_650_150_000}[prefetch]
+    assert metrics["duration_us"] == str(expected) and "duration_sum" not in metrics
+    connection.hset(key, "duration_sum", "1.5")  # older data's
+    samples = scrape(exporter)
+    queue = (("queue", "d"),)
+    assert samples[("limpyd_jobs_job_duration_seconds_sum", queue)] == pytest.approx(expected / 1e6 + 1.5)
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "0.25"), *queue))] == 1
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "10"), *queue))] == 1
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *queue))] == 3
+
+
+def test_successes_are_counted_by_their_buckets_and_without_a_duration_by_succeeded(exporter, clock,
+                                                                                      connection):
+    jobs = [Job.add_job(identifier=identifier, queue_name="s") for identifier in ("timed", "no start")]
+    key = KEYS.metrics(queue=jobs[0].queue_key.hget())
+    connection.hset(key, "succeeded", "5")  # older data's successes
+
+    def run(job, queue):
+        if job.identifier.hget() == "no start":  # no duration: counted in `succeeded`
+            connection.hdel(job.key, "start")
+
+    Worker("s", callback=run, max_loops=2, timeout=0.05, terminate_gracefuly=False).run()
+    assert connection.hget(key, "succeeded") == "6" and connection.hget(key, "s:1") == "1"
+    samples = scrape(exporter)
+    queue = (("queue", "s"),)
+    assert samples[("limpyd_jobs_jobs_succeeded_total", queue)] == 7
+    assert samples[("limpyd_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *queue))] == 1
+    assert all_counts()[0].succeeded_total == 7
+
+
+def test_the_throughput_ttl_is_set_by_the_first_success_of_each_minute(clock, connection):
+    key = KEYS.throughput(hour="2026-01-01 00")
+    for advance, ttl_before in ((5, None), (10, 100), (60, 100)):  # minute 00, 00 again, then 01
+        clock.advance(advance)
+        Job.add_job(identifier=f"at:{advance}", queue_name="t")
+        if ttl_before is not None:
+            connection.expire(key, ttl_before)
+        Worker("t", callback=lambda job, queue: None, max_loops=1, timeout=0.05,
+               terminate_gracefuly=False).run()
+        if advance == 10:
+            assert connection.ttl(key) <= 100  # the minute was counted already: its TTL stays
+        else:
+            assert connection.ttl(key) > 7000
+    assert connection.hgetall(key) == {"00": "2", "01": "1"}
 
 
 @pytest.mark.slow

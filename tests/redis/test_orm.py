@@ -61,6 +61,23 @@ def test_fields_are_made_on_first_use_and_errors_stay_attribute_errors():
     assert not hasattr(job, "_private")
 
 
+@pytest.mark.parametrize("model", [ResizeJob, NamedQueue, RecurringSchedule])
+def test_a_field_made_on_first_use_is_what_limpyd_makes(model):
+    built = orm.instance(model, "1")
+    limpyd_built = model.lazy_connect("1")
+    for name in model._fields:
+        made, expected = built.get_field(name), limpyd_built.get_field(name)
+        assert type(made) is type(expected), name
+        attributes = {key: value for key, value in vars(made).items() if key != "_call_command"}
+        wanted = {key: value for key, value in vars(expected).items() if key != "_instance"}
+        assert attributes.pop("_instance") is built
+        attributes.pop("_creation_order"), wanted.pop("_creation_order")  # a counter of limpyd's
+        wanted.pop("_indexes", None)  # cached on first use: the model field's, in both
+        attributes.pop("_indexes", None)
+        assert attributes == wanted, name
+        assert made._indexes == expected._indexes, name
+
+
 def test_a_model_with_a_named_pk_field_works_through_the_fast_path():
     set_schedule("report:daily", "NOW")
     schedule = orm.instance(RecurringSchedule, "report:daily")

@@ -630,6 +630,26 @@ def test_a_job_that_reads_its_fields_costs_what_a_job_that_reads_nothing_costs(m
     assert seen[1] == ("photo:1", "100x100", "ann", STATUSES.RUNNING, "1", ["photo:1", "0", None])
 
 
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_the_fields_a_job_reads_while_it_runs_are_those_in_redis(make_worker, connection, prefetch):
+    jobs = [ResizeJob.add_job(identifier=f"photo:{number}", queue_name="q", owner="ann")
+            for number in range(3)]
+    connection.hset(jobs[1].key, mapping={"tries": "2", "end": "2026-01-01 00:00:00"})  # an earlier attempt's
+    seen = []
+
+    def compare(job, queue):
+        names = sorted(job._instancehash_fields)
+        served, in_redis = job.hmget(*names), connection.hmget(job.key, names)
+        seen.append((dict(zip(names, served, strict=True)), dict(zip(names, in_redis, strict=True))))
+
+    make_worker("q", callback=compare, queue_model=NamedQueue, prefetch=prefetch, max_loops=3).run()
+    assert len(seen) == 3
+    for served, in_redis in seen:
+        assert served == in_redis
+    retried = seen[1][0]
+    assert retried["tries"] == "3" and retried["end"] is None and retried["status"] == STATUSES.RUNNING
+
+
 def test_a_field_written_through_the_job_is_read_from_redis_and_hooks_read_the_end(make_worker):
     job = HookJob.add_job(identifier="job:1", queue_name="q")
     seen = []

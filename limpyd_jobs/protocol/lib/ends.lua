@@ -59,9 +59,11 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
   if list ~= '' then redis.call('RPUSH', list, ident) end
   local event = status == SUCCESS and 'succeeded' or status == ERROR and 'failed' or status == '' and 'skipped'
   if current[4] and (status == SUCCESS or status == ERROR) then
-    count_event(current[4], event)
+    -- a success counted in its duration bucket (s:<bucket>) is not counted in `succeeded` too
+    if not count_duration(current[4], current[5], end_str, status == SUCCESS) or status == ERROR then
+      count_event(current[4], event)
+    end
     if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
-    count_duration(current[4], current[5], end_str)
     if status == SUCCESS then count_success_minute(end_str) end
   end
   if event then
@@ -120,13 +122,14 @@ local function finish_successes(worker, ends)
       if current[4] then
         local count = counts[current[4]] or {n = 0, sum = 0, buckets = {}}
         counts[current[4]] = count
-        count.n = count.n + 1
         local minute = string.sub(e.end_str, 1, 16)
         minutes[minute] = (minutes[minute] or 0) + 1
-        local seconds, bucket = duration_bucket(current[5], e.end_str)
-        if bucket then
-          count.sum = count.sum + seconds
+        local micros, bucket = duration_bucket(current[5], e.end_str)
+        if bucket then  -- counted in its bucket (s:<bucket>), not in `succeeded` (see count_duration)
+          count.sum = count.sum + micros
           count.buckets[bucket] = (count.buckets[bucket] or 0) + 1
+        else
+          count.n = count.n + 1
         end
       end
     end
@@ -140,9 +143,9 @@ local function finish_successes(worker, ends)
   if #released > 0 then redis.call('ZREM', key_running(worker), unpack(released)) end
   for queue, count in pairs(counts) do
     local key = key_metrics(queue)
-    redis.call('HINCRBY', key, 'succeeded', count.n)
-    for bucket, n in pairs(count.buckets) do redis.call('HINCRBY', key, 'd:' .. bucket, n) end
-    if count.sum > 0 then redis.call('HINCRBYFLOAT', key, 'duration_sum', count.sum) end
+    if count.n > 0 then redis.call('HINCRBY', key, 'succeeded', count.n) end
+    for bucket, n in pairs(count.buckets) do redis.call('HINCRBY', key, 's:' .. bucket, n) end
+    if count.sum > 0 then redis.call('HINCRBY', key, 'duration_us', count.sum) end
   end
   for minute, n in pairs(minutes) do count_success_minute(minute, n) end
   return answers

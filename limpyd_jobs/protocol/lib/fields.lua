@@ -61,9 +61,12 @@ local function register_model(model_repr, job_model)
 end
 
 -- The limpyd name of the Job model whose repr starts an ident (from the models registry), and
--- the job's pk; nil, nil for an ident not of the form repr:pk.
-local function job_model_of(ident)
+-- the job's pk; nil, nil for an ident not of the form repr:pk. known (optional): names by repr
+-- known already (a script's ended jobs: their hashes were found under these names), not read.
+local function job_model_of(ident, known)
   local model_repr, pk = string.match(ident, '^(.+):([^:]+)$')
   if not model_repr then return nil, nil end
+  local name = known and known[model_repr]
+  if name then return name, pk end
   return redis.call('HGET', key_job_models(), model_repr), pk
 end

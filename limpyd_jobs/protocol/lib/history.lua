@@ -23,45 +23,78 @@ local function count_event(queue, field, by)
 end
 
 -- Count `by` successes in the minute of `end_str` ('YYYY-MM-DD HH:MM...') in the throughput of
--- its hour, a hash kept two hours.
+-- its hour, a hash kept two hours: its TTL is set by the first count of each minute (at least
+-- 7140 s after the last count), not by every end.
 local function count_success_minute(end_str, by)
   local hour, minute = string.match(end_str or '', '^(%d+-%d+-%d+ %d+):(%d+)')
   if not hour then return end
   local key = key_throughput(hour)
-  redis.call('HINCRBY', key, minute, by or 1)
-  redis.call('EXPIRE', key, 7200)
+  by = by or 1
+  if redis.call('HINCRBY', key, minute, by) == by then redis.call('EXPIRE', key, 7200) end
+end
+
+-- Days since 1970 of a civil date (the year starting in March), as numbers.
+local function days_of(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
 end
 
 -- Seconds since 1970 of a date as the models store it ('YYYY-MM-DD HH:MM:SS[.ffffff]', UTC).
 local function epoch_of(date)
   local y, m, d, hh, mm, ss = string.match(date or '', '^(%d+)-(%d+)-(%d+)[ T](%d+):(%d+):([%d.]+)')
   if not y then return nil end
-  y, m = tonumber(y), tonumber(m)
-  if m <= 2 then y = y - 1 end  -- days from the civil calendar (the year starting in March)
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  local days = era * 146097 + doe - 719468
+  local days = days_of(tonumber(y), tonumber(m), tonumber(d))
   return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
--- The seconds a run took (from its start and end dates) and its duration bucket; nil if unknown.
-local function duration_bucket(start_str, end_str)
-  local started, ended = epoch_of(start_str), epoch_of(end_str)
-  if not started or not ended or ended < started then return nil, nil end
-  local seconds = ended - started
-  for i, bound in ipairs(DURATION_BUCKETS) do
-    if seconds <= bound then return seconds, i end
-  end
-  return seconds, #DURATION_BUCKETS + 1
+-- Minutes since 1970 of a stored date (its seconds left out), or nil.
+local function epoch_minute_of(date)
+  local y, m, d, hh, mm = string.match(date, '^(%d+)-(%d+)-(%d+)[ T](%d+):(%d+):')
+  if not y then return nil end
+  return days_of(tonumber(y), tonumber(m), tonumber(d)) * 1440 + tonumber(hh) * 60 + tonumber(mm)
 end
 
--- Count a run's duration (from its start and end dates) in its queue's metrics.
-local function count_duration(queue, start_str, end_str)
-  local seconds, bucket = duration_bucket(start_str, end_str)
-  if not bucket then return end
+-- The microseconds from a stored date's minute to it (its 'SS[.ffffff]' from the 18th
+-- character), an integer read without float parsing; nil if it is not a stored date.
+local function micros_in_minute(date)
+  if string.byte(date, 17) ~= 58 then return nil end  -- 58: ':'
+  local seconds, fraction = string.match(date, '^(%d%d)%.?(%d*)', 18)
+  if not seconds then return nil end
+  return tonumber(seconds) * 1000000 + tonumber(string.sub(fraction .. '000000', 1, 6))
+end
+
+-- The microseconds (an integer) a run took, from its start and end dates, and its duration
+-- bucket; nil if unknown. Within one minute (the usual run) only the seconds are read.
+local function duration_bucket(start_str, end_str)
+  if not start_str or not end_str then return nil, nil end
+  local started, ended = micros_in_minute(start_str), micros_in_minute(end_str)
+  if not started or not ended then return nil, nil end
+  local micros = ended - started
+  if string.sub(start_str, 1, 16) ~= string.sub(end_str, 1, 16) then
+    local start_minute, end_minute = epoch_minute_of(start_str), epoch_minute_of(end_str)
+    if not start_minute or not end_minute then return nil, nil end
+    micros = micros + (end_minute - start_minute) * 60000000
+  end
+  if micros < 0 then return nil, nil end
+  for i, bound in ipairs(DURATION_BUCKETS) do
+    if micros <= bound * 1000000 then return micros, i end
+  end
+  return micros, #DURATION_BUCKETS + 1
+end
+
+-- Count a run's duration (from its start and end dates) in its queue's metrics: its bucket
+-- (`s:<bucket>` for a success: that count is its `succeeded` count too, `d:<bucket>` otherwise),
+-- and `duration_us`, the sum of the durations in microseconds (an integer: HINCRBY). Returns
+-- whether it was counted (not when a date is missing).
+local function count_duration(queue, start_str, end_str, success)
+  local micros, bucket = duration_bucket(start_str, end_str)
+  if not bucket then return false end
   local key = key_metrics(queue)
-  redis.call('HINCRBY', key, 'd:' .. bucket, 1)
-  redis.call('HINCRBYFLOAT', key, 'duration_sum', seconds)
+  redis.call('HINCRBY', key, (success and 's:' or 'd:') .. bucket, 1)
+  redis.call('HINCRBY', key, 'duration_us', micros)
+  return true
 end

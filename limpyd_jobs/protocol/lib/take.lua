@@ -21,9 +21,10 @@ end
 
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
 -- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
--- a batch but its last; batch (optional): where take_batch gathers the writes its takes share.
+-- a batch but its last; batch (optional): where take_batch gathers the writes its takes share;
+-- known (optional): model names by repr known already (see job_model_of).
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary,
-                         batch)
+                         batch, known)
   local running = key_running(worker)
   local function counts(empty)
     if summary == false then return 0, 0, '' end
@@ -45,29 +46,29 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
     if ident then
       if batch then table.insert(batch.running, ident) else redis.call('ZADD', running, now_score, ident) end
       local outcome, status, identifier, attempt, timeout, snapshot = TAKE_RUN, '', '', '', '', {}
-      local job_model, pk = job_model_of(ident)
+      local job_model, pk = job_model_of(ident, known)
       if not job_model then
         outcome, job_model = TAKE_UNKNOWN, ''
       else
-        local fields = hash_table(redis.call('HGETALL', key_hash(job_model, pk)))
-        if not fields.status then  -- every queued job has a status: this one does not exist
+        local raw, found, tries = redis.call('HGETALL', key_hash(job_model, pk)), nil, nil
+        for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
+          local name = raw[i]
+          if name == 'status' then found = raw[i + 1]
+          elseif name == 'identifier' then identifier = raw[i + 1]
+          elseif name == 'timeout' then timeout = raw[i + 1]
+          elseif name == 'tries' then tries = raw[i + 1] end
+        end
+        if not found then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
           if batch then table.remove(batch.running) else redis.call('ZREM', running, ident) end
         else
-          status, identifier, timeout = fields.status, fields.identifier or '', fields.timeout or ''
+          status = found
           if status == WAITING then
-            local tries
-            attempt, tries = start_attempt(job_model, pk, worker, now_str, fields.tries, batch)
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch)
             record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
             local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
             if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end
-            fields.status, fields.start, fields.attempt, fields.tries, fields['end'] =
-              RUNNING, now_str, attempt, tostring(tries), nil
-            snapshot = {}
-            for name, value in pairs(fields) do
-              table.insert(snapshot, name)
-              table.insert(snapshot, value)
-            end
+            snapshot = raw  -- as read: the caller knows what the start wrote (see take.lua)
           else
             outcome = TAKE_SKIP
           end
@@ -84,14 +85,17 @@ end
 
 -- Take up to count jobs (take_next, count times, until the lists are empty): the replies of the
 -- takes, one after the other (12 values each); the last one holds the counts and next_due.
-local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count)
+-- known (optional): as take_next's.
+local function take_batch(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, count,
+                          known)
   local replies, batch = {}, {running = {}, started = {}, counts = {}}
   for i = 1, count do
     local last = i == count
     local reply = take_next(waiting_keys, worker, now_str, now_score, want_counts and last, delayed_keys,
-                            pass_on and last, last, batch)
+                            pass_on and last, last, batch, known)
     if reply[1] == TAKE_EMPTY and not last then  -- the lists are empty: the summary, left out above
-      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch)
+      reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch,
+                        known)
     end
     for _, value in ipairs(reply) do table.insert(replies, value) end
     if reply[1] == TAKE_EMPTY then break end

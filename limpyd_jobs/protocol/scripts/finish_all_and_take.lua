@@ -18,10 +18,13 @@ for i = 0, n - 1 do
 end
 local result = finish_successes(worker, ended)
 if tonumber(count) > 0 then
-  local keys = {}
+  local keys, known = {}, {}
   for i = n * 7 + 1, #values do table.insert(keys, values[i]) end
+  for i, e in ipairs(ended) do  -- the model names of the ends written: their hashes were found so
+    if result[i] == RUNNING then known[string.match(e.ident, '^(.+):[^:]+$') or ''] = e.job_model end
+  end
   for _, value in ipairs(take_batch(KEYS, worker, now_str, now_score, want_counts == '1', keys, false,
-                                    tonumber(count))) do
+                                    tonumber(count), known)) do
     table.insert(result, value)
   end
 end

@@ -35,4 +35,4 @@ def call(database: Any, waiting_keys: Sequence[str], *, worker: str, now_str: st
     values = [value for ended in ends for value in ended]
     reply = SCRIPT(database, waiting_keys, [worker, now_str, now_score, int(want_counts), count, len(ends),
                                             *values, *delayed_keys])
-    return EndedAllAndTaken(list(reply[:len(ends)]), takes(reply[len(ends):]))
+    return EndedAllAndTaken(list(reply[:len(ends)]), takes(reply[len(ends):], now_str))

@@ -25,4 +25,4 @@ def call(database: Any, waiting_keys: Sequence[str], *, job_model: str, pk: str,
         *finish.arguments(job_model, pk, ident, status, list_key, end_str, keep_queued, worker, only_if,
                           token, end_fields),
         now_str, now_score, int(want_counts), *delayed_keys])
-    return EndedAndTaken(reply[0], Taken.from_reply(reply[1:]) if len(reply) > 1 else None)
+    return EndedAndTaken(reply[0], Taken.from_reply(reply[1:], now_str) if len(reply) > 1 else None)

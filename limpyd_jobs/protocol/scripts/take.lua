@@ -10,6 +10,7 @@
 -- another if jobs remain. outcome is one of TAKE_*; timeout is the job's own `timeout` field;
 -- job_model is the limpyd name of the job's model ('' when its repr is not registered); next_due
 -- is the score (due time) of the first job of delayed_keys ('' if none): the worker's wait ends then;
--- snapshot: the fields of a job started (outcome TAKE_RUN), as field/value pairs, as they are once
--- started: what the job's instance reads without a round trip while it runs.
+-- snapshot: the fields of a job started (outcome TAKE_RUN), as field/value pairs, as they were
+-- before the start: the caller knows what it wrote (`status`, `start`, `attempt`, `tries`; `end`
+-- gone); what the job's instance reads without a round trip while it runs.
 return take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, pass_on == '1')

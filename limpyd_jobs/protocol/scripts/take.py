@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..loader import LuaScript
-from ..vocabulary import TakeOutcome
+from ..vocabulary import STATUSES, TakeOutcome
 
 SCRIPT = LuaScript("take")
 
@@ -28,9 +28,15 @@ class Taken(NamedTuple):
     snapshot: dict[str, str]  # the fields of a job started, once started (empty otherwise)
 
     @classmethod
-    def from_reply(cls, reply: Sequence[Any]) -> Taken:
+    def from_reply(cls, reply: Sequence[Any], now_str: str) -> Taken:
+        """``now_str``: the take's, the ``start`` of a job it started."""
         due, pairs = reply[10], iter(reply[11])
         snapshot = dict(zip(pairs, pairs, strict=False))
+        if snapshot:  # as read before the start: the fields the start wrote are known here
+            attempt = reply[7]
+            snapshot.update(status=STATUSES.RUNNING, start=now_str, attempt=attempt,
+                            tries=attempt.rpartition(":")[2])
+            snapshot.pop("end", None)
         return cls(_OUTCOMES[reply[0]], *reply[1:10], float(due) if due else None, snapshot)
 
 
@@ -40,4 +46,4 @@ _OUTCOMES = {outcome.value: outcome for outcome in TakeOutcome}  # faster than T
 def call(database: Any, waiting_keys: Sequence[str], *, worker: str, now_str: str, now_score: float,
          want_counts: bool, pass_on: bool, delayed_keys: Sequence[str]) -> Taken:
     return Taken.from_reply(SCRIPT(database, waiting_keys, [
-        worker, now_str, now_score, int(want_counts), int(pass_on), *delayed_keys]))
+        worker, now_str, now_score, int(want_counts), int(pass_on), *delayed_keys]), now_str)
