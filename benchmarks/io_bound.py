@@ -97,10 +97,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--baseline", help="also measure limpyd-jobs as of this git revision")
     args = parser.parse_args()
-    if args.baseline:  # its venv (run.py's), with the I/O driver of this tree
+    if args.baseline:  # its files as run.py installs them, the I/O driver of this tree
         base = SYSTEMS.pop(add_baseline(args.baseline))
-        for kind in ("async", "sync"):
-            PEERS[f"{base.venv} {kind}"] = (System("io_ours.py", base.requirements, venv=base.venv,
+        for kind in ("async", "sync"):  # a venv of its own: run.py's may be reinstalled meanwhile
+            PEERS[f"{base.venv} {kind}"] = (System("io_ours.py", base.requirements, venv=f"{base.venv}-io",
                                                    options={"kind": kind}, queues=OURS_QUEUES), kind)
     names = [name for name in PEERS if not args.only or any(name.startswith(only) for only in args.only)]
     for name in names:

@@ -14,6 +14,7 @@ from helpers import Tracker, tracked_worker, wait_until
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.exceptions import ConfigurationException
 from limpyd_jobs.tasks import TaskJob
+from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.title import banner
@@ -156,6 +157,33 @@ def test_a_higher_priority_job_comes_once_the_reserve_is_used(connection, runnin
     gates["low:5"].set()
     tracker.wait_for(lambda: tracker.ends["success"] == 7)
     assert started[6] == "low:5"
+
+
+def test_a_reserved_job_has_its_timeout_from_its_own_start_its_hooks_in_the_worker(running):
+    Job.add_jobs([f"job:{number}" for number in range(5)], queue_name="q")
+    clock, tracker, gates, hooked = ManualClock(), Tracker(), {}, []
+
+    def callback(job, queue):
+        tracker.gate(gates.setdefault(job.identifier.hget(), threading.Event()))
+
+    worker = tracked_worker(tracker, callback, concurrency=4, max_loops=None, job_timeout=10, clock=clock)
+    worker.job_started = lambda job, queue: hooked.append((job.identifier.hget(), threading.get_ident()))
+    running.start(worker)
+    tracker.wait_for(lambda: tracker.blocked == 4)
+    wait_until(lambda: len(worker.flights.reserved) == 1)  # job:4, taken now
+    taken_at = clock.time()
+    clock.advance(8)
+    gates["job:0"].set()
+    tracker.wait_for(lambda: tracker.blocked == 5)
+    flights = list(worker.flights.flying.values())
+    flight = next(flight for flight in flights if flight.job.identifier.hget() == "job:4")
+    assert flight.deadline == taken_at + 8 + 10  # from its start, not from its take
+    wait_until(lambda: len(hooked) == 5)
+    worker_thread = running.threads.started[0][0].ident
+    assert hooked[4][0] == "job:4" and {thread for _, thread in hooked} == {worker_thread}
+    for identifier in ["job:1", "job:2", "job:3", "job:4"]:
+        gates[identifier].set()
+    tracker.wait_for(lambda: tracker.ends["success"] == 5)
 
 
 def test_max_loops_bounds_the_jobs_taken(connection):
