@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/io_bound.py              # N = 1, 10, 100, 500
     .venv/bin/python benchmarks/io_bound.py --only ours --concurrency 100
+    .venv/bin/python benchmarks/io_bound.py --baseline=main  # and our rows as of that revision
 
 Each job waits 50 ms: ``await asyncio.sleep(0.05)`` (async), or ``time.sleep(0.05)`` (sync: our
 threads, dramatiq's). One worker process per measure, on a private redis-server; the queue is
@@ -20,7 +21,7 @@ import argparse
 import time
 from pathlib import Path
 
-from run import OURS_QUEUES, SYSTEMS, Server, System, Workers, python_for, run_driver
+from run import OURS_QUEUES, SYSTEMS, Server, System, Workers, add_baseline, python_for, run_driver
 
 from limpyd_jobs.testing.server import RedisServer
 
@@ -94,7 +95,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[], help="systems whose name starts so")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 10, 100, 500])
     parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--baseline", help="also measure limpyd-jobs as of this git revision")
     args = parser.parse_args()
+    if args.baseline:  # its files as run.py installs them, the I/O driver of this tree
+        base = SYSTEMS.pop(add_baseline(args.baseline))
+        for kind in ("async", "sync"):  # a venv of its own: run.py's may be reinstalled meanwhile
+            PEERS[f"{base.venv} {kind}"] = (System("io_ours.py", base.requirements, venv=f"{base.venv}-io",
+                                                   options={"kind": kind}, queues=OURS_QUEUES), kind)
     names = [name for name in PEERS if not args.only or any(name.startswith(only) for only in args.only)]
     for name in names:
         SYSTEMS[name] = PEERS[name][0]

@@ -1,8 +1,9 @@
 """Many jobs in flight at once in one worker (``concurrency``): taken to fill the free slots, run
 in lanes (``lanes.py``), ended in the worker's thread, where every hook and observer runs.
 
-The worker's thread takes no more jobs than there are free slots (priorities hold as with
-``prefetch``), and writes the successes that landed together, taking the next jobs along.
+The worker's thread takes no more jobs than the slots and a small reserve (priorities hold as with
+``prefetch``), and writes the successes that landed together, taking the next jobs along. A slot
+whose job ends starts a reserved job at once, without waiting for that write.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import inspect
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,10 @@ from .lanes import Flight, LoopLane, ThreadLane
 THREADS, ASYNCIO, AUTO = "threads", "asyncio", "auto"
 #: The longest the worker's thread waits for a landing before it looks at its table again (seconds).
 LONGEST_WAIT = 1.0
+#: The most jobs reserved: taken ahead of the slots (a quarter of them), started as slots free.
+MOST_RESERVED = 128
+#: What a lane tells the worker's thread: a reserved job started, a job ended.
+STARTED, LANDED = "started", "landed"
 
 
 class Flights:
@@ -38,8 +44,16 @@ class Flights:
         self.active = worker.concurrency > 1 or mode in (THREADS, ASYNCIO)
         self.mode = mode if mode in (THREADS, ASYNCIO) else AUTO
         self.size = worker.concurrency
+        #: Jobs taken ahead of the slots, each started by the first slot that frees (0: none).
+        self.reserve = min(self.size // 4, MOST_RESERVED) if self.active else 0
+        #: Every job held here, in a slot or reserved, by ident.
         self.flying: dict[str, Flight] = {}
-        self.landed: queue.SimpleQueue[Flight | None] = queue.SimpleQueue()
+        self.reserved: deque[Flight] = deque()
+        self.busy = 0  # slots running a job: changed with ``reserved``, under ``_slots``
+        self._slots = threading.Lock()
+        #: The reserved jobs taken back at the end of a run, to be given back in their order.
+        self.withdrawn: list[str] = []
+        self.landed: queue.SimpleQueue[tuple[str, Flight] | None] = queue.SimpleQueue()
         self.interrupted = False
         self._threads = ThreadLane(self._land, self.size, worker.id)
         self._loop = LoopLane(self._land, worker.id)
@@ -55,10 +69,15 @@ class Flights:
         return f"concurrency={self.size} ({where})"
 
     @property
+    def in_flight(self) -> int:
+        """The jobs running in a slot (the reserved ones aside)."""
+        return len(self.flying) - len(self.reserved)
+
+    @property
     def room(self) -> int:
-        """Free slots: jobs that may be taken now (within ``max_loops``)."""
+        """Free slots and reserve: jobs that may be taken now (within ``max_loops``)."""
         worker = self.worker
-        room = self.size - len(self.flying) - len(worker.fetcher.kept_idents())
+        room = self.size + self.reserve - len(self.flying) - len(worker.fetcher.kept_idents())
         if worker.max_loops:
             room = min(room, worker.max_loops - worker.num_loops - len(worker.fetcher.kept_idents()))
         return max(room, 0)
@@ -76,10 +95,10 @@ class Flights:
             worker.upkeep.reconcile()
         self.settle(block=False)
         took = False
-        while (len(self.flying) < self.size and (worker.fetcher.holds_one or self.room)
+        while (len(self.flying) < self.size + self.reserve and (worker.fetcher.holds_one or self.room)
                and not worker.must_stop() and self._take_one()):
             took = True
-        if len(self.flying) >= self.size and not worker.must_stop():
+        if len(self.flying) >= self.size + self.reserve and not worker.must_stop():
             self.settle(block=True)
         return took
 
@@ -93,7 +112,7 @@ class Flights:
                 self._poke_armed = False
             return False  # end those first: their write takes the next jobs along
         worker.notify("before_fetch", worker)
-        worker.fetcher.prefetch = max(self.room, 1)  # never more taken than free slots
+        worker.fetcher.prefetch = max(self.room, 1)  # never more taken than free slots and reserve
         try:
             queue, job = worker.wait_for_job() or (None, None)
         finally:
@@ -109,7 +128,8 @@ class Flights:
         return True
 
     def launch(self, job: Job, queue: Queue, attempt: Attempt) -> None:
-        """Start a job in its lane (skip or delay it at once if it was not WAITING)."""
+        """Start a job in its lane if a slot is free, else reserve it (skip or delay it at once
+        if it was not WAITING)."""
         worker = self.worker
         if not attempt.runs:
             try:
@@ -117,17 +137,47 @@ class Flights:
             finally:
                 worker.holdings.drop(attempt.ident)
             return
+        code = worker.execute if job.runs_itself else worker.callback
+        flight = Flight(job, queue, attempt, lambda: code(job, queue), None, worker.save_tracebacks)
+        flight.lane = self._lane(job, code)
+        self.flying[attempt.ident] = flight
+        with self._slots:
+            free = self.busy < self.size
+            if free:
+                self.busy += 1
+            else:
+                self.reserved.append(flight)
+        if free:
+            self._announce(flight)  # its hooks before it starts
+            self._start(flight)
+
+    def _announce(self, flight: Flight) -> None:
+        """In the worker's thread: the hooks of a job's start (after it, for a reserved job)."""
+        worker, job, queue = self.worker, flight.job, flight.queue
         worker.set_status("running")
         worker.endings.call_hook(job, worker.job_started, job, queue)
-        worker.notify("before_run", worker, attempt)
-        code = worker.execute if job.runs_itself else worker.callback
-        deadline = worker.clock.time() + attempt.timeout if attempt.timeout else None
-        flight = Flight(job, queue, attempt, lambda: code(job, queue), deadline, worker.save_tracebacks)
-        self.flying[attempt.ident] = flight
-        if deadline is not None:
-            worker.maintenance.want("flights", deadline)
-        flight.lane = self._lane(job, code)
+        worker.notify("before_run", worker, flight.attempt)
+        if flight.attempt.timeout:
+            worker.maintenance.want("flights", worker.clock.time() + flight.attempt.timeout)
+
+    def _start(self, flight: Flight) -> None:
+        """Run a flight in its lane now (from any thread): its timeout counts from now."""
+        if flight.attempt.timeout:
+            flight.deadline = self.worker.clock.time() + flight.attempt.timeout
         flight.lane.submit(flight)
+
+    def _free_slot(self) -> Flight | None:
+        """A slot's job ended: the first reserved job starts in it (returned), else it is free
+        (none starts once a stop signal came: they go back)."""
+        holding_back = self.worker.signals.stopping.is_set()
+        with self._slots:
+            following = self.reserved.popleft() if self.reserved and not holding_back else None
+            if following is None:
+                self.busy -= 1
+        if following is not None:
+            self.landed.put((STARTED, following))  # before it can land: its hooks come first
+            self._start(following)
+        return following
 
     def _lane(self, job: Job, code: Callable[..., Any]) -> ThreadLane | LoopLane:
         """The event loop for ``async def`` code, the threads for the rest (or the mode's lane)."""
@@ -144,8 +194,10 @@ class Flights:
     # --- ends, in the worker's thread
 
     def _land(self, flight: Flight) -> None:
-        """From a lane: a flight ended. Wakes the worker's thread if it waits for a job."""
-        self.landed.put(flight)
+        """From a lane: a flight ended; a reserved job starts in its slot. Wakes the worker's
+        thread if it waits for a job."""
+        self.landed.put((LANDED, flight))
+        self._free_slot()
         with self._poke_lock:
             poke, self._poke_armed = self._poke_armed, False
         if poke:  # it blocks on the wake-up lists: a token in its own list ends the wait
@@ -170,8 +222,14 @@ class Flights:
                 landed.append(self.landed.get_nowait())
             except queue.Empty:
                 break
-        for flight in landed:
-            if flight is not None and self.flying.pop(flight.attempt.ident, None) is flight:
+        for event in landed:
+            if event is None:
+                continue
+            what, flight = event
+            if what == STARTED:
+                if self.flying.get(flight.attempt.ident) is flight:
+                    self._announce(flight)
+            elif self.flying.pop(flight.attempt.ident, None) is flight:
                 self._end(flight)
         if self.interrupted:
             self.give_back_all()
@@ -198,12 +256,13 @@ class Flights:
         worker = self.worker
         now = worker.clock.time()
         for ident, flight in list(self.flying.items()):
-            if flight.deadline is None or flight.deadline > now:
+            if flight.deadline is None or flight.deadline > now:  # None: no timeout, or reserved
                 continue
             lane = flight.lane
             if not lane.abandon(flight):
                 continue  # it landed meanwhile: ended as it came
             del self.flying[ident]
+            self._free_slot()  # its thread, if any, is replaced: the slot is free
             job, queue = flight.job, flight.queue
             job.drop_snapshot()
             how = "cancelled" if lane is self._loop else "its thread left to finish, its end discarded"
@@ -213,6 +272,7 @@ class Flights:
             finally:
                 worker.holdings.drop(ident)
         deadlines = [flight.deadline for flight in self.flying.values() if flight.deadline is not None]
+        deadlines += [now + flight.attempt.timeout for flight in self.reserved if flight.attempt.timeout]
         if deadlines:
             worker.maintenance.want("flights", min(deadlines))
 
@@ -223,9 +283,25 @@ class Flights:
         self.interrupted = True
         self.landed.put(None)
 
+    def withdraw(self) -> None:
+        """Take back the reserved jobs: none starts any more (``unstarted`` gives them)."""
+        with self._slots:
+            withdrawn, self.reserved = list(self.reserved), deque()
+        for flight in withdrawn:
+            del self.flying[flight.attempt.ident]
+        self.withdrawn += [flight.attempt.ident for flight in withdrawn]
+
+    def unstarted(self) -> list[str]:
+        """The reserved jobs taken back (the reserve emptied first), in their order, to give back."""
+        self.withdraw()
+        withdrawn, self.withdrawn = self.withdrawn, []
+        return withdrawn
+
     def give_back_all(self) -> None:
-        """Put every job in flight back at the front of its queue (their ends are discarded)."""
+        """Put every job in flight back at the front of its queue (their ends are discarded), the
+        reserved and kept ones behind them, all in their order."""
         worker = self.worker
+        worker.holdings.give_back_unstarted(self.unstarted())  # first: those in flight go in front
         for ident, flight in reversed(list(self.flying.items())):  # each to the front: the first ends first
             if flight.lane.abandon(flight):
                 del self.flying[ident]
@@ -238,9 +314,15 @@ class Flights:
         """At the end of a run: wait for the jobs in flight to end (or be given back), ending each."""
         if not self.active:
             return
+        worker = self.worker
+        counted = (worker.burst and worker.end_forced) or (
+            worker.max_loops and worker.num_loops >= worker.max_loops)
+        if worker.end_signal_caught or not counted:  # a burst's or max_loops' own end runs them
+            self.withdraw()  # given back as prefetched jobs are
         while self.flying:
             self.settle(block=True)
             self.expire()
+            worker.update_proc_title()  # the jobs still in flight
         self.settle(block=False)
         self._threads.close()
         self._loop.close()

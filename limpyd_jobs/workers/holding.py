@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,12 +88,13 @@ class Holdings:
         """Forget an attempt whose end is written (or left to recovery)."""
         self.attempts.pop(ident, None)
 
-    def give_back_unstarted(self) -> None:
-        """Put back the jobs taken ahead and not run yet (at the end of a run), at the front of
-        their queues in their order, as if never taken (one round trip)."""
+    def give_back_unstarted(self, reserved: Sequence[str] = ()) -> None:
+        """Put back the jobs taken ahead and not run yet (at the end of a run; ``reserved``: held
+        ones, taken first), at the front of their queues in their order, as if never taken (one
+        round trip)."""
         worker = self.worker
         kept = worker.fetcher.release_kept()
-        untouched = [taken.ident for taken in kept if taken.outcome == TakeOutcome.RUN]
+        untouched = [*reserved, *(taken.ident for taken in kept if taken.outcome == TakeOutcome.RUN)]
         try:
             if untouched:
                 now_str, now_score = stored(worker.clock.now())
@@ -100,6 +102,8 @@ class Holdings:
                             now_score=now_score, idents=untouched)
         except RedisError as exc:  # they stay in the running set: recovery gives them back
             worker.log(f"could not give back {', '.join(untouched)} ({exc}): recovery will", level="warning")
+        for ident in reserved:
+            self.drop(ident)
         for taken in kept:
             if taken.outcome != TakeOutcome.RUN:  # skipped or delayed: nothing of its own runs
                 queue, job = self.note_taken(taken)

@@ -132,14 +132,19 @@ class LoopLane(Lane):
         super().__init__(land)
         self.worker_id = worker_id
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._waiting: list[Flight] = []  # submitted, not started yet: started together
         self._called = False
 
     def submit(self, flight: Flight) -> None:
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
-            threading.Thread(target=self.loop.run_forever, daemon=True,
-                             name=f"limpyd-jobs-{self.worker_id}-loop").start()
+            self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                            name=f"limpyd-jobs-{self.worker_id}-loop")
+            self._thread.start()
+        if threading.current_thread() is self._thread:  # a reserved job, from the loop: at once
+            flight.task = self.loop.create_task(self._run(flight))
+            return
         with self._lock:
             self._waiting.append(flight)
             if self._called:  # the loop is told already: it starts this one with the others

@@ -81,7 +81,7 @@ class RunSteps:
             worker.batch.write()
         except RedisError as exc:  # they stay in the running set: recovery gives them back
             worker.log(f"could not record the ends of jobs ({exc}): they will run again", level="warning")
-        worker.holdings.give_back_unstarted()
+        worker.holdings.give_back_unstarted(worker.flights.unstarted())
         if worker.fetcher.take_lost:
             try:
                 worker.upkeep.reconcile()

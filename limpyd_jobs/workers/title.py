@@ -11,12 +11,15 @@ from ..recurring.scheduler import DEFAULT_TIMEOUT
 
 
 def proc_title(worker: Any) -> str:
-    """``limpyd-jobs-worker#<id> [status] queues=a,b loop=1/1000 waiting=9 delayed=2 duration=…``."""
+    """``limpyd-jobs-worker#<id> [status] queues=a,b loop=1/1000 waiting=9 delayed=2 duration=…``
+    (``in_flight=N`` after the counts, with ``concurrency``)."""
     title = f"{worker.title_prefix}#{worker.id} [{worker.status or 'init'}] queues={','.join(worker.queues)}"
     if worker.status in (None, "init"):
         return title
     waiting, delayed = worker.fetcher.counts
     title += f" loop={worker.num_loops}/{worker.max_loops} waiting={waiting} delayed={delayed}"
+    if worker.flights.active:
+        title += f" in_flight={worker.flights.in_flight}"
     if worker.elapsed is not None and worker.status != "starting":
         title += f" duration={timedelta(seconds=int(worker.elapsed.total_seconds()))}"
         if worker.max_duration:

@@ -14,6 +14,7 @@ from helpers import Tracker, tracked_worker, wait_until
 from limpyd_jobs import STATUSES, Error, Job, Queue
 from limpyd_jobs.exceptions import ConfigurationException
 from limpyd_jobs.tasks import TaskJob
+from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.workers import Worker
 from limpyd_jobs.workers.title import banner
@@ -111,6 +112,78 @@ def test_no_more_jobs_taken_than_free_slots_so_priorities_hold(connection, runni
     for identifier in started[3:]:
         gates[identifier].set()
     tracker.wait_for(lambda: tracker.ends["success"] == 7)
+
+
+def test_a_reserve_of_a_quarter_of_the_slots_never_more_taken(connection, running):
+    assert [Worker("q", concurrency=size).flights.reserve for size in (2, 4, 100, 1000)] == [0, 1, 25, 128]
+    Job.add_jobs([f"job:{number}" for number in range(20)], queue_name="q")
+    tracker, go = Tracker(), threading.Event()
+    worker = tracked_worker(tracker, lambda job, queue: tracker.gate(go), concurrency=8, max_loops=None)
+    running.start(worker)
+    tracker.wait_for(lambda: tracker.blocked == 8)
+    wait_until(lambda: connection.zcard(worker.running_key) == 10)  # eight slots, a reserve of two
+    assert connection.llen(Queue.get_queue("q").waiting.key) == 10
+    assert (worker.flights.in_flight, len(worker.flights.reserved)) == (8, 2)
+    go.set()
+    tracker.wait_for(lambda: tracker.ends["success"] == 20)
+    assert connection.zcard(worker.running_key) == 0
+
+
+def test_a_higher_priority_job_comes_once_the_reserve_is_used(connection, running):
+    Job.add_jobs([f"low:{number}" for number in range(6)], queue_name="q", priority=0)
+    Queue.get_queue("q", priority=9)  # known to the worker from the start
+    tracker, gates, started = Tracker(), {}, []
+
+    def callback(job, queue):
+        identifier = job.identifier.hget()
+        started.append(identifier)
+        tracker.gate(gates.setdefault(identifier, threading.Event()))
+
+    worker = tracked_worker(tracker, callback, concurrency=4, max_loops=None)  # a reserve of one
+    running.start(worker)
+    tracker.wait_for(lambda: tracker.blocked == 4)
+    wait_until(lambda: connection.zcard(worker.running_key) == 5)  # low:4 reserved, low:5 waits
+    Job.add_job("high", queue_name="q", priority=9)
+    gates["low:0"].set()
+    tracker.wait_for(lambda: tracker.blocked == 5 and tracker.ends["success"] == 1)
+    assert started[4] == "low:4"  # the reserved one started in the freed slot
+    wait_until(lambda: connection.zcard(worker.running_key) == 5)  # the reserve taken again: high
+    gates["low:1"].set()
+    tracker.wait_for(lambda: tracker.blocked == 6)
+    assert started[5] == "high"  # before low:5, taken earlier than it was added
+    for identifier in ["low:2", "low:3", "low:4", "high"]:
+        gates[identifier].set()
+    tracker.wait_for(lambda: tracker.blocked == 7)
+    gates["low:5"].set()
+    tracker.wait_for(lambda: tracker.ends["success"] == 7)
+    assert started[6] == "low:5"
+
+
+def test_a_reserved_job_has_its_timeout_from_its_own_start_its_hooks_in_the_worker(running):
+    Job.add_jobs([f"job:{number}" for number in range(5)], queue_name="q")
+    clock, tracker, gates, hooked = ManualClock(), Tracker(), {}, []
+
+    def callback(job, queue):
+        tracker.gate(gates.setdefault(job.identifier.hget(), threading.Event()))
+
+    worker = tracked_worker(tracker, callback, concurrency=4, max_loops=None, job_timeout=10, clock=clock)
+    worker.job_started = lambda job, queue: hooked.append((job.identifier.hget(), threading.get_ident()))
+    running.start(worker)
+    tracker.wait_for(lambda: tracker.blocked == 4)
+    wait_until(lambda: len(worker.flights.reserved) == 1)  # job:4, taken now
+    taken_at = clock.time()
+    clock.advance(8)
+    gates["job:0"].set()
+    tracker.wait_for(lambda: tracker.blocked == 5)
+    flights = list(worker.flights.flying.values())
+    flight = next(flight for flight in flights if flight.job.identifier.hget() == "job:4")
+    assert flight.deadline == taken_at + 8 + 10  # from its start, not from its take
+    wait_until(lambda: len(hooked) == 5)
+    worker_thread = running.threads.started[0][0].ident
+    assert hooked[4][0] == "job:4" and {thread for _, thread in hooked} == {worker_thread}
+    for identifier in ["job:1", "job:2", "job:3", "job:4"]:
+        gates[identifier].set()
+    tracker.wait_for(lambda: tracker.ends["success"] == 5)
 
 
 def test_max_loops_bounds_the_jobs_taken(connection):

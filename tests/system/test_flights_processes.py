@@ -1,6 +1,6 @@
 """Worker processes with ``--concurrency``: SIGTERM lets the jobs in flight end and leaves the
-others in order, SIGQUIT gives the jobs in flight back, a kill -9 leaves every one of them to
-recovery, and ``--processes`` multiplies the jobs in flight."""
+reserved and other ones in order, SIGQUIT gives the jobs in flight back, a kill -9 leaves every
+one of them to recovery, a burst runs its reserve, and ``--processes`` multiplies them."""
 
 from __future__ import annotations
 
@@ -51,45 +51,68 @@ def running_jobs(connection) -> int:
 
 
 @pytest.mark.parametrize("callback", ["in_flight_until_go", "async_in_flight_until_go"])
-def test_sigterm_lets_the_jobs_in_flight_end_the_others_stay_in_order(start_worker, connection, callback):
+def test_sigterm_lets_the_jobs_in_flight_end_the_reserved_and_others_stay_in_order(
+        start_worker, connection, tmp_path, callback):
     jobs = Job.add_jobs([f"job:{number}" for number in range(8)], queue_name="q")
-    worker = start_worker(f"--callback=sample_jobs.{callback}", "--concurrency=5")
-    wait_until(lambda: len(in_flight(connection)) == 5, what=lambda: in_flight(connection))
-    assert waiting(connection) == ["job:5", "job:6", "job:7"]  # five slots: five taken
+    worker = start_worker(f"--callback=sample_jobs.{callback}", "--concurrency=4")
+    wait_until(lambda: len(in_flight(connection)) == 4 and running_jobs(connection) == 5,
+               what=lambda: (in_flight(connection), running_jobs(connection)))
+    assert waiting(connection) == ["job:5", "job:6", "job:7"]  # four slots and a reserve of one
     worker.send_signal(signal.SIGTERM)
-    connection.set("go", 1)
+    wait_until(lambda: "signal 15 caught" in (tmp_path / "worker-0.log").read_text())
+    connection.set("go", 1)  # the slots free once the signal is in: the reserved job stays put
     assert worker.wait(30) == 0
-    assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 5 + [STATUSES.WAITING] * 3
-    assert waiting(connection) == ["job:5", "job:6", "job:7"]
+    assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 4 + [STATUSES.WAITING] * 4
+    assert waiting(connection) == ["job:4", "job:5", "job:6", "job:7"]  # the reserved one first
     assert running_jobs(connection) == 0
+    assert connection.llen("executions") == 4
 
 
 def test_sigquit_gives_the_jobs_in_flight_back_at_the_front(start_worker, connection):
     jobs = Job.add_jobs([f"job:{number}" for number in range(6)], queue_name="q")
     worker = start_worker("--callback=sample_jobs.in_flight_until_go", "--concurrency=4")
-    wait_until(lambda: len(in_flight(connection)) == 4, what=lambda: in_flight(connection))
+    wait_until(lambda: len(in_flight(connection)) == 4 and running_jobs(connection) == 5,
+               what=lambda: (in_flight(connection), running_jobs(connection)))  # job:4 reserved
     worker.send_signal(signal.SIGQUIT)
     worker.wait(30)
     assert [job.status.hget() for job in jobs] == [STATUSES.WAITING] * 6
-    assert waiting(connection) == [f"job:{number}" for number in range(6)]  # in their order again
+    # in their order again: those in flight, then the reserved one
+    assert waiting(connection) == [f"job:{number}" for number in range(6)]
     assert running_jobs(connection) == 0
     assert connection.llen("executions") == 0
 
 
-def test_a_killed_worker_leaves_every_job_in_flight_to_recovery(start_worker, connection):
+@pytest.mark.parametrize("concurrency", [6, 4])  # all in flight; four in flight, one reserved
+def test_a_killed_worker_leaves_every_job_in_flight_to_recovery(start_worker, connection, concurrency):
     jobs = Job.add_jobs([f"job:{number}" for number in range(6)], queue_name="q")
     beats = ("--heartbeat-interval=0.2", "--heartbeat-timeout=1", "--recovery-delay=0.3")
-    victim = start_worker("--callback=sample_jobs.in_flight_until_go", "--concurrency=6", *beats)
-    wait_until(lambda: len(in_flight(connection)) == 6, what=lambda: in_flight(connection))
+    victim = start_worker("--callback=sample_jobs.in_flight_until_go", f"--concurrency={concurrency}", *beats)
+    held = min(6, concurrency + concurrency // 4)
+    wait_until(lambda: len(in_flight(connection)) == concurrency and running_jobs(connection) == held,
+               what=lambda: (in_flight(connection), running_jobs(connection)))
     victim.kill()
     victim.wait(10)
-    assert running_jobs(connection) == 6
+    assert running_jobs(connection) == held
     connection.set("go", 1)
     rescuer = start_worker("--callback=sample_jobs.in_flight_until_go", "--concurrency=6", *beats)
     wait_until(lambda: all(job.status.hget() == STATUSES.SUCCESS for job in jobs),
                what=lambda: [job.status.hget() for job in jobs])
     rescuer.send_signal(signal.SIGTERM)
     assert rescuer.wait(30) == 0
+    assert running_jobs(connection) == 0
+    # killed before they ended (and the reserved one before it started): each one ran once, after
+    executed = sorted(entry.split(":")[1] for entry in connection.lrange("executions", 0, -1))
+    assert executed == [str(number) for number in range(6)]
+
+
+def test_a_burst_runs_the_reserved_jobs_and_waits_for_those_in_flight(start_worker, connection):
+    jobs = Job.add_jobs([f"job:{number}" for number in range(7)], queue_name="q")
+    worker = start_worker("--callback=sample_jobs.in_flight_until_go", "--concurrency=4", "--burst")
+    wait_until(lambda: len(in_flight(connection)) == 4 and running_jobs(connection) == 5,
+               what=lambda: (in_flight(connection), running_jobs(connection)))
+    connection.set("go", 1)
+    assert worker.wait(30) == 0
+    assert [job.status.hget() for job in jobs] == [STATUSES.SUCCESS] * 7
     assert running_jobs(connection) == 0
 
 
