@@ -295,7 +295,8 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     identifier = fields.InstanceHashField(indexable=True)
     status = StatusField(indexable=True)
-    priority = fields.InstanceHashField(indexable=True, default=0)
+    #: Filters read every job's hash (see ``orm.ScannedIndex``): an add writes no priority index.
+    priority = fields.InstanceHashField(indexable=True, indexes=[orm.ScannedIndex], default=0)
     added = fields.InstanceHashField()
     start = fields.InstanceHashField()
     end = fields.InstanceHashField()

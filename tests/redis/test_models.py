@@ -80,6 +80,23 @@ def test_add_job_keeps_limpyd_indexes_and_collections_true():
     ]
 
 
+def test_filters_by_priority_read_the_hashes_whoever_wrote_them():
+    low = Job.add_job(identifier="low", queue_name="q")
+    raised = Job.add_job(identifier="raised", queue_name="q", priority=1)
+    Job.add_job(identifier="raised", queue_name="q", priority=5)  # add_job raises it
+    bulk = Job.add_jobs([{"identifier": "bulk", "priority": 5}], queue_name="q")[0]
+    by_limpyd = Job.add_job(identifier="by-limpyd", queue_name="q")
+    by_limpyd.priority.hset(7)
+    made = Job(identifier="made", priority=3)  # limpyd writes the instance
+    assert set(Job.collection(priority=5)) == {raised.pk.get(), bulk.pk.get()}
+    assert set(Job.collection(priority=0)) == {low.pk.get()}
+    assert set(Job.collection(priority__in=[3, 7])) == {by_limpyd.pk.get(), made.pk.get()}
+    assert set(Job.collection(priority=5, identifier="bulk")) == {bulk.pk.get()}
+    assert list(Job.collection(priority=9)) == []
+    by_limpyd.delete()
+    assert list(Job.collection(priority=7)) == []
+
+
 def test_add_job_without_queue_name_raises():
     with pytest.raises(LimpydJobsException, match="queue name"):
         Job.add_job(identifier="job:1")
