@@ -517,6 +517,19 @@ def test_add_jobs_delays_prepends_and_sets_fields():
     assert queue.description.hget() == "no description"
 
 
+def test_add_jobs_gives_every_plain_identifier_the_same_options_and_merges_repeats(clock):
+    jobs = ResizeJob.add_jobs([{"identifier": "p1", "priority": 2}, "p1", "p2", "p2", "p3"], delayed_for=60,
+                              prepend=True, size="2x2")
+    assert jobs[0] == jobs[1] and jobs[2] == jobs[3]
+    assert len({job.pk.get() for job in jobs}) == 3
+    assert jobs[0].priority.hget() == "2"  # the repeat with a lower priority keeps the higher
+    assert jobs[2].priority.hget() == "0"
+    for job in (jobs[0], jobs[2], jobs[4]):
+        assert job.status.hget() == STATUSES.DELAYED and job.size.hget() == "2x2"
+    assert len({job.delayed_until.hget() for job in jobs}) == 1
+    assert str_to_datetime(jobs[2].delayed_until.hget()) == clock.now() + timedelta(seconds=60)
+
+
 def test_add_jobs_in_chunks_is_one_round_trip_per_chunk(round_trips):
     Job.add_job(identifier="warm-up", queue_name="q")
     with round_trips() as trips:
