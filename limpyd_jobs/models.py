@@ -470,6 +470,15 @@ class Job(orm.Snapshot, BaseJobsModel):
         by limpyd first (more round trips; a unique value already taken raises its
         UniquenessError, and nothing is added).
         """
+        return cls._add_job(identifier, queue_name, priority, queue_model, prepend, delayed_until,
+                            delayed_for, fields_if_new)
+
+    @classmethod
+    def _add_job(cls, identifier: str, queue_name: str | None, priority: int, queue_model: type[Queue] | None,
+                 prepend: bool, delayed_until: datetime | None, delayed_for: int | float | timedelta | None,
+                 fields_if_new: dict[str, Any], script_fields: list[Any] | None = None) -> "Job":
+        """add_job; ``script_fields``: the fields of a new job as add_job.lua takes them, prepared
+        by the caller (who checked that the script writes them all), instead of ``fields_if_new``."""
         cls._check_importable()
         identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
@@ -483,7 +492,9 @@ class Job(orm.Snapshot, BaseJobsModel):
         if when:
             now_score = cls.due_now_score(now_score)
         delayed_str, delayed_score = stored(when) if when else ("", "")
-        script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
+        limpyd_fields = None
+        if script_fields is None:
+            script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
         arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
                          queue_model=queue_model._name, queue_name=queue_name, priority=priority,
                          identifier=identifier, now_str=now_str, now_score=now_score, delayed_str=delayed_str,
