@@ -80,3 +80,12 @@ def test_a_waiting_job_holds_two_keys_of_its_own(connection):
     job = Job.add_job(identifier="job", queue_name="q")
     assert set(connection.keys("*")) - warm == {KEYS.hash(model=Job._name, pk=job.pk.get()),
                                                 KEYS.index(model=Job._name, field="identifier", value="job")}
+
+
+def test_add_jobs_writes_each_index_once_per_call_and_no_priority_index(redis_server):
+    Job.add_job(identifier="warm-up", queue_name="q")
+    commands = script_commands(redis_server, lambda: Job.add_jobs(["a", "b", "c"], queue_name="q"))
+    # per job: the dedup, its hash, its identifier index; per call: the pks, the queue lookup,
+    # the list's length and the push, the collection, the queued and status indexes
+    assert sorted(commands) == sorted(["SINTER"] * 3 + ["HSET"] * 3 + ["SADD"] * 3 + [
+        "INCRBY", "SINTER", "LLEN", "RPUSH", "SADD", "SADD", "SADD"])
