@@ -295,7 +295,8 @@ class Job(orm.Snapshot, BaseJobsModel):
 
     identifier = fields.InstanceHashField(indexable=True)
     status = StatusField(indexable=True)
-    priority = fields.InstanceHashField(indexable=True, default=0)
+    #: Filters read every job's hash (see ``orm.ScannedIndex``): an add writes no priority index.
+    priority = fields.InstanceHashField(indexable=True, indexes=[orm.ScannedIndex], default=0)
     added = fields.InstanceHashField()
     start = fields.InstanceHashField()
     end = fields.InstanceHashField()
@@ -469,6 +470,15 @@ class Job(orm.Snapshot, BaseJobsModel):
         by limpyd first (more round trips; a unique value already taken raises its
         UniquenessError, and nothing is added).
         """
+        return cls._add_job(identifier, queue_name, priority, queue_model, prepend, delayed_until,
+                            delayed_for, fields_if_new)
+
+    @classmethod
+    def _add_job(cls, identifier: str, queue_name: str | None, priority: int, queue_model: type[Queue] | None,
+                 prepend: bool, delayed_until: datetime | None, delayed_for: int | float | timedelta | None,
+                 fields_if_new: dict[str, Any], script_fields: list[Any] | None = None) -> "Job":
+        """add_job; ``script_fields``: the fields of a new job as add_job.lua takes them, prepared
+        by the caller (who checked that the script writes them all), instead of ``fields_if_new``."""
         cls._check_importable()
         identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
@@ -482,7 +492,9 @@ class Job(orm.Snapshot, BaseJobsModel):
         if when:
             now_score = cls.due_now_score(now_score)
         delayed_str, delayed_score = stored(when) if when else ("", "")
-        script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
+        limpyd_fields = None
+        if script_fields is None:
+            script_fields, limpyd_fields = fields_of_new_job(cls, fields_if_new)
         arguments = dict(job_model=cls._name, model_repr=cls.get_model_repr(), register=cls._unregistered(),
                          queue_model=queue_model._name, queue_name=queue_name, priority=priority,
                          identifier=identifier, now_str=now_str, now_score=now_score, delayed_str=delayed_str,
@@ -572,27 +584,41 @@ class Job(orm.Snapshot, BaseJobsModel):
         records: list[list[Any]] = []
         by_identifier: dict[tuple[str, str], int] = {}
         positions: list[int] = []
+        shared: list[Any] | None = None  # the options of the plain identifiers, computed once
         for item in jobs:
-            values = {**defaults, **({"identifier": item} if not isinstance(item, dict) else item)}
-            identifier = clean_identifier(values.pop("identifier", None))
-            name = cls._resolve_queue_name(values.pop("queue_name"))
-            job_priority = clean_priority(values.pop("priority"))
-            delayed_for = values.pop("delayed_for")
-            when = compute_delayed_until(values.pop("delayed_until"), delayed_for,
-                                         cls.delays_start(now, delayed_for))
-            item_prepend = int(bool(values.pop("prepend")))
-            if (identifier, name) in by_identifier:  # as a second add_job would: priority up, maybe first
-                record = records[by_identifier[identifier, name]]
-                record[2] = max(record[2], job_priority)
-                record[5] = max(record[5], item_prepend)
-                positions.append(by_identifier[identifier, name])
+            if isinstance(item, dict):
+                values = {**defaults, **item}
+                identifier = clean_identifier(values.pop("identifier", None))
+                rest = cls._bulk_record(values, now)
+            else:
+                if shared is None:
+                    shared = cls._bulk_record(dict(defaults), now)
+                identifier, rest = clean_identifier(item), shared
+            key = (identifier, rest[0])
+            if key in by_identifier:  # as a second add_job would: priority up, maybe first
+                record = records[by_identifier[key]]
+                record[2] = max(record[2], rest[1])
+                record[5] = max(record[5], rest[4])
+                positions.append(by_identifier[key])
                 continue
-            extra, _ = fields_of_new_job(cls, values)
-            by_identifier[identifier, name] = len(records)
+            by_identifier[key] = len(records)
             positions.append(len(records))
-            records.append([identifier, name, job_priority, datetime_to_str(when) if when else "",
-                            datetime_to_score(when) if when else "", item_prepend, len(extra) // 3, *extra])
+            records.append([identifier, *rest])
         return records, positions
+
+    @classmethod
+    def _bulk_record(cls, values: dict[str, Any], now: datetime) -> list[Any]:
+        """An add_jobs.lua record, its identifier left out, from add_jobs' options (``values``,
+        emptied of them: its fields remain)."""
+        name = cls._resolve_queue_name(values.pop("queue_name"))
+        priority = clean_priority(values.pop("priority"))
+        delayed_for = values.pop("delayed_for")
+        when = compute_delayed_until(values.pop("delayed_until"), delayed_for,
+                                     cls.delays_start(now, delayed_for))
+        prepend = int(bool(values.pop("prepend")))
+        extra, _ = fields_of_new_job(cls, values)
+        delayed = (datetime_to_str(when), datetime_to_score(when)) if when else ("", "")
+        return [name, priority, *delayed, prepend, len(extra) // 3, *extra]
 
     @classmethod
     def _add_chunk(cls, records: list[list[Any]], queue_model: type[Queue]) -> list[str]:

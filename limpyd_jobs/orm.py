@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.related import RelatedModel
 from limpyd.fields import InstanceHashField, RedisField
+from limpyd.indexes import EqualIndex
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
@@ -204,6 +205,51 @@ class Snapshot:
         if self._snapshot is not None:
             for name in names:
                 self._snapshot.pop(name, None)
+
+
+class ScannedIndex(EqualIndex):
+    """An EqualIndex that stores nothing: a filter reads the field in every instance's hash
+    (O(N) in the model's instances), so that writing the field costs no index command."""
+
+    #: Instances read per pipelined round trip while filtering.
+    chunk = 1000
+
+    def store(self, key: str, pk: Any, **kwargs: Any) -> bool:
+        return False
+
+    def unstore(self, key: str, pk: Any, **kwargs: Any) -> bool:
+        return False
+
+    def get_filtered_keys(self, suffix: str, *args: Any, **kwargs: Any) -> list[tuple[str, str, bool]]:
+        """A temporary set of the pks whose field has the value (or one of the values, for ``in``)."""
+        self._check_key_accepted_key_types(kwargs.get("accepted_key_types"))
+        values = set(args[-1]) if suffix == "in" else {args[-1]}
+        if not values:
+            return []
+        wanted = {self.normalize_value(value) for value in values}
+        model, connection, name = self.model, self.connection, self.field.name
+        found: list[str] = []
+        batch: list[str] = []
+        for pk in connection.sscan_iter(model.get_field("pk").collection_key, count=self.chunk):
+            batch.append(pk)
+            if len(batch) >= self.chunk:
+                found += self._matching(connection, model, name, batch, wanted)
+                batch = []
+        found += self._matching(connection, model, name, batch, wanted)
+        tmp_key = self._unique_key("tmp")
+        for start in range(0, len(found), self.chunk):
+            connection.sadd(tmp_key, *found[start:start + self.chunk])
+        return [(tmp_key, "set", True)]
+
+    @staticmethod
+    def _matching(connection: Any, model: Any, name: str, pks: list[str], wanted: set[str]) -> list[str]:
+        if not pks:
+            return []
+        with connection.pipeline(transaction=False) as pipe:
+            for pk in pks:
+                pipe.hget(model.make_key(model._name, pk, "hash"), name)
+            values = pipe.execute()
+        return [pk for pk, value in zip(pks, values, strict=True) if value is not None and value in wanted]
 
 
 _PIPELINE_TYPES: dict[type, bool] = {}

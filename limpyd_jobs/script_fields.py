@@ -13,8 +13,10 @@ from .validation import clean_timeout
 
 
 def has_plain_index(field: Any) -> bool:
-    """Whether a field has no index but limpyd's EqualIndex (one the scripts keep in step)."""
-    return not field.indexable or all(index is EqualIndex for index in field.index_classes)
+    """Whether a field has no index but limpyd's EqualIndex (one the scripts keep in step), or
+    a ScannedIndex (nothing to keep)."""
+    plain = (EqualIndex, orm.ScannedIndex)
+    return not field.indexable or all(index in plain for index in field.index_classes)
 
 
 def free_fields(model: Any) -> dict[str, tuple[Any, bool]]:
@@ -39,7 +41,7 @@ def script_fields_args(model: Any, values: dict[str, Any]) -> list[Any]:
     for name, (field, _) in free_fields(model).items():
         value = values[name] if name in values else getattr(field, "default", None)
         if value is not None:
-            args += [name, value, int(bool(field.indexable))]
+            args += [name, value, int(field.indexable and orm.ScannedIndex not in field.index_classes)]
     return args
 
 

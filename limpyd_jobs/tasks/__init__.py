@@ -26,9 +26,15 @@ __all__ = ["task", "Task", "TaskResult", "TaskResultStatus", "TaskError", "get_r
 
 def _default_backend() -> Any:
     """The backend of tasks that name none, imported (with the job models) when first used."""
-    from .backend import default_backend
+    global _backend
+    if _backend is None:
+        from .backend import default_backend
 
-    return default_backend()
+        _backend = default_backend
+    return _backend()
+
+
+_backend: Any = None
 
 
 use_default_backend(_default_backend)

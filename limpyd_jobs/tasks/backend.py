@@ -10,9 +10,9 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import os
 import re
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..exceptions import InvalidIdent
 from ..history import decoded_events
 from ..models import Error, Job
 from ..protocol import KEYS, STATUSES
+from ..script_fields import fields_of_new_job
 from ..utils import str_to_datetime
 from . import codec, eager, registry
 from .base import Task, TaskError, TaskResult, TaskResultStatus
@@ -38,6 +39,7 @@ class LimpydBackend:
     def __init__(self, job_model: type[TaskJob] = TaskJob, error_model: type[Error] = Error) -> None:
         self.job_model = job_model
         self.error_model = error_model
+        self._fields_cache: dict[tuple[Any, ...], tuple[list[Any], int | None, dict[str, Any]]] = {}
 
     # --- writing
 
@@ -51,23 +53,39 @@ class LimpydBackend:
                               "can run it; define it in a module the workers import (--job-modules)")
         arguments, data = codec.encode({"args": list(args), "kwargs": kwargs},
                                        f"the arguments of {task.module_path}")
-        fields: dict[str, Any] = {"task_name": task.module_path, "arguments": arguments, "end_notice": "1",
-                                  "finished_ttl": _number(task.result_ttl)}
-        if task.timeout:
-            fields["timeout"] = task.timeout
-        delay: dict[str, Any] = {}
-        if isinstance(task.run_after, timedelta):
-            delay["delayed_for"] = task.run_after
-        elif isinstance(task.run_after, datetime):
-            delay["delayed_until"] = task.run_after
+        run_after = task.run_after
+        delayed_for = run_after if isinstance(run_after, timedelta) else None
+        delayed_until = run_after if isinstance(run_after, datetime) else None
         model = self.job_model
         enqueued_at = model.clock.now()
-        job = model.add_job(self._identifier(task, arguments), queue_name=task.queue_name,
-                            priority=task.priority, **delay, **fields)
+        fields = self._fields(task)
+        prepared = None
+        if fields[1] is not None:  # the script writes them all: the arguments go in their place
+            prepared = list(fields[0])
+            prepared[fields[1]] = arguments
+        job = model._add_job(self._identifier(task, arguments), task.queue_name, task.priority, None, False,
+                             delayed_until, delayed_for, {**fields[2], "arguments": arguments}, prepared)
         return TaskResult(task=task, id=job.ident, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
                           started_at=None, finished_at=None, last_attempted_at=None, args=data["args"],
                           kwargs=data["kwargs"], errors=[], worker_ids=[], attempts=0,
                           task_name=task.module_path, backend=task.backend)
+
+    def _fields(self, task: Task) -> tuple[list[Any], int | None, dict[str, Any]]:
+        """The fields of a run of ``task`` but its arguments (made once per task): as add_job.lua
+        takes them with the index of the arguments' value (None if the script cannot write them
+        all), and as a dict."""
+        key = (task.module_path, task.result_ttl, task.timeout)
+        known = self._fields_cache.get(key)
+        if known is None:
+            given: dict[str, Any] = {"task_name": task.module_path, "arguments": "", "end_notice": "1",
+                                     "finished_ttl": _number(task.result_ttl)}
+            if task.timeout:
+                given["timeout"] = task.timeout
+            script_fields, by_limpyd = fields_of_new_job(self.job_model, given)
+            position = None if by_limpyd is not None else script_fields.index("arguments") + 1
+            del given["arguments"]
+            known = self._fields_cache[key] = (script_fields, position, given)
+        return known
 
     @staticmethod
     def _identifier(task: Task, arguments: str) -> str:
@@ -79,7 +97,7 @@ class LimpydBackend:
                                    separators=(",", ":"))
             digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
             return f"task:{task.module_path}:{digest}"
-        return uuid.uuid4().hex
+        return os.urandom(8).hex()  # 64 random bits: no two queued runs share one
 
     # --- reading
 

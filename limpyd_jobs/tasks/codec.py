@@ -21,11 +21,40 @@ def encode(value: Any, what: str) -> tuple[str, Any]:
         raise TypeError(f"{what} must be JSON: {exc}") from None
     except ValueError as exc:  # NaN, infinities, a lone surrogate (UnicodeEncodeError)
         raise ValueError(f"{what} must be JSON: {exc}") from None
+    try:
+        return text, _copy_plain(value)
+    except (_NotPlain, RecursionError):
+        pass
     read = json.loads(text)
     if not _same(value, read):
         problem = _difference(value, read)
         raise TypeError(f"{what} must be JSON, and {problem}: it would not read back the same")
     return text, read
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _NotPlain(Exception):
+    """A value JSON may not read back the same: the round trip tells."""
+
+
+def _copy_plain(value: Any) -> Any:
+    """A copy of ``value`` made of lists, dicts of str keys and scalars of exactly the JSON types
+    (their JSON reads back equal: no round trip needed); _NotPlain for anything else."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [_copy_plain(item) for item in value]
+    if kind is dict:
+        copied = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            copied[key] = _copy_plain(item)
+        return copied
+    raise _NotPlain
 
 
 def _same(given: Any, read: Any) -> bool:

@@ -30,12 +30,12 @@ def script_commands(redis_server, action):
     return found
 
 
-# the dedup, the pk, its collection, the identifier and priority indexes, the queue lookup, the
-# push, the hash, the status and queued indexes
-NEW_JOB = ["SINTER", "INCR", "SADD", "SADD", "SADD", "SINTER", "RPUSH", "HSET", "SADD", "SADD"]
+# the dedup, the pk, its collection, the identifier index, the queue lookup, the push, the hash,
+# the status and queued indexes (priority has no index set: its filters scan the hashes)
+NEW_JOB = ["SINTER", "INCR", "SADD", "SADD", "SINTER", "RPUSH", "HSET", "SADD", "SADD"]
 
 
-def test_a_new_job_costs_ten_commands_and_writes_no_history(redis_server, connection):
+def test_a_new_job_costs_nine_commands_and_writes_no_history(redis_server, connection):
     Job.add_job(identifier="warm-up", queue_name="q")  # the queue and the models registry exist
     commands = script_commands(redis_server, lambda: Job.add_job(identifier="job", queue_name="q"))
     assert commands == NEW_JOB
@@ -43,9 +43,22 @@ def test_a_new_job_costs_ten_commands_and_writes_no_history(redis_server, connec
     pk = job.pk.get()
     assert not connection.exists(KEYS.field(model=Job._name, pk=pk, field="history"))
     assert job.events()[0]["event"] == "added"
-    indexed = (("identifier", "job"), ("status", STATUSES.WAITING), ("queued", "1"), ("priority", "0"))
+    indexed = (("identifier", "job"), ("status", STATUSES.WAITING), ("queued", "1"))
     for field, value in indexed:
         assert pk in connection.smembers(KEYS.index(model=Job._name, field=field, value=value))
+    assert not connection.exists(KEYS.index(model=Job._name, field="priority", value="0"))
+
+
+def test_no_add_writes_a_priority_index(connection):
+    Job.add_job(identifier="job", queue_name="q")
+    Job.add_job(identifier="job", queue_name="q", priority=3)  # raised: moves to the queue of 3
+    Job.add_jobs(["a", {"identifier": "b", "priority": 2}], queue_name="q")
+    job = Job.add_job(identifier="failed", queue_name="q")
+    job.status.hset(STATUSES.ERROR)
+    job.requeue(queue_name="q", priority=4)
+    costed.enqueue(2)
+    assert connection.keys(KEYS.index(model=Job._name, field="priority", value="*")) == []
+    assert Job(job.pk.get()).priority.hget() == "4"
 
 
 def test_a_task_enqueue_costs_what_a_job_add_costs(redis_server, database):
@@ -67,3 +80,12 @@ def test_a_waiting_job_holds_two_keys_of_its_own(connection):
     job = Job.add_job(identifier="job", queue_name="q")
     assert set(connection.keys("*")) - warm == {KEYS.hash(model=Job._name, pk=job.pk.get()),
                                                 KEYS.index(model=Job._name, field="identifier", value="job")}
+
+
+def test_add_jobs_writes_each_index_once_per_call_and_no_priority_index(redis_server):
+    Job.add_job(identifier="warm-up", queue_name="q")
+    commands = script_commands(redis_server, lambda: Job.add_jobs(["a", "b", "c"], queue_name="q"))
+    # per job: the dedup, its hash, its identifier index; per call: the pks, the queue lookup,
+    # the list's length and the push, the collection, the queued and status indexes
+    assert sorted(commands) == sorted(["SINTER"] * 3 + ["HSET"] * 3 + ["SADD"] * 3 + [
+        "INCRBY", "SINTER", "LLEN", "RPUSH", "SADD", "SADD", "SADD"])

@@ -80,6 +80,23 @@ def test_add_job_keeps_limpyd_indexes_and_collections_true():
     ]
 
 
+def test_filters_by_priority_read_the_hashes_whoever_wrote_them():
+    low = Job.add_job(identifier="low", queue_name="q")
+    raised = Job.add_job(identifier="raised", queue_name="q", priority=1)
+    Job.add_job(identifier="raised", queue_name="q", priority=5)  # add_job raises it
+    bulk = Job.add_jobs([{"identifier": "bulk", "priority": 5}], queue_name="q")[0]
+    by_limpyd = Job.add_job(identifier="by-limpyd", queue_name="q")
+    by_limpyd.priority.hset(7)
+    made = Job(identifier="made", priority=3)  # limpyd writes the instance
+    assert set(Job.collection(priority=5)) == {raised.pk.get(), bulk.pk.get()}
+    assert set(Job.collection(priority=0)) == {low.pk.get()}
+    assert set(Job.collection(priority__in=[3, 7])) == {by_limpyd.pk.get(), made.pk.get()}
+    assert set(Job.collection(priority=5, identifier="bulk")) == {bulk.pk.get()}
+    assert list(Job.collection(priority=9)) == []
+    by_limpyd.delete()
+    assert list(Job.collection(priority=7)) == []
+
+
 def test_add_job_without_queue_name_raises():
     with pytest.raises(LimpydJobsException, match="queue name"):
         Job.add_job(identifier="job:1")
@@ -498,6 +515,19 @@ def test_add_jobs_delays_prepends_and_sets_fields():
     assert queue.waiting.lmembers() == [jobs[2].ident, first.ident, jobs[0].ident]
     assert queue.delayed.zrange(0, -1) == [jobs[1].ident]
     assert queue.description.hget() == "no description"
+
+
+def test_add_jobs_gives_every_plain_identifier_the_same_options_and_merges_repeats(clock):
+    jobs = ResizeJob.add_jobs([{"identifier": "p1", "priority": 2}, "p1", "p2", "p2", "p3"], delayed_for=60,
+                              prepend=True, size="2x2")
+    assert jobs[0] == jobs[1] and jobs[2] == jobs[3]
+    assert len({job.pk.get() for job in jobs}) == 3
+    assert jobs[0].priority.hget() == "2"  # the repeat with a lower priority keeps the higher
+    assert jobs[2].priority.hget() == "0"
+    for job in (jobs[0], jobs[2], jobs[4]):
+        assert job.status.hget() == STATUSES.DELAYED and job.size.hget() == "2x2"
+    assert len({job.delayed_until.hget() for job in jobs}) == 1
+    assert str_to_datetime(jobs[2].delayed_until.hget()) == clock.now() + timedelta(seconds=60)
 
 
 def test_add_jobs_in_chunks_is_one_round_trip_per_chunk(round_trips):

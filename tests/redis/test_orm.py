@@ -107,3 +107,17 @@ def test_the_kept_connection_goes_back_to_its_pool_when_its_thread_ends(database
     assert len(kept) == 1, "the thread failed"
     assert kept[0] not in pool._in_use_connections
     assert kept[0] in pool._available_connections
+
+
+def test_a_scanned_index_filters_across_chunks_and_leaves_no_key(connection, monkeypatch):
+    monkeypatch.setattr(orm.ScannedIndex, "chunk", 3)  # several round trips of hashes
+    jobs = Job.add_jobs([{"identifier": f"job:{number}", "priority": number % 3} for number in range(10)],
+                        queue_name="q")
+    keys = set(connection.keys("*"))
+    expected = {job.pk.get() for number, job in enumerate(jobs) if number % 3 == 2}
+    assert set(Job.collection(priority=2)) == expected
+    assert set(Job.collection(priority__in=[2, "1"])) == {job.pk.get() for number, job in enumerate(jobs)
+                                                          if number % 3}
+    assert Job.collection(priority=2, identifier="job:5").instances() == [jobs[5]]
+    assert list(Job.collection(priority__in=[])) == []
+    assert set(connection.keys("*")) == keys  # the temporary sets are gone

@@ -183,6 +183,21 @@ def test_json_values_go_there_and_back_the_same(make_worker, value):
         assert math.copysign(1, read.return_value) == math.copysign(1, value)
 
 
+def test_the_result_holds_copies_of_the_arguments_not_the_callers_objects():
+    given = {"nested": [1, {"deep": ["x"]}]}
+    items = [given, 2.5]
+    result = app.echo.enqueue(items, key=given)
+    given["nested"][1]["deep"].append("changed after")
+    items.append("more")
+    assert result.args == [[{"nested": [1, {"deep": ["x"]}]}, 2.5]]
+    assert result.kwargs == {"key": {"nested": [1, {"deep": ["x"]}]}}
+
+
+def test_runs_of_a_task_get_distinct_short_identifiers():
+    identifiers = {Job.get_from_ident(app.same.enqueue(number).id).identifier.hget() for number in range(50)}
+    assert len(identifiers) == 50 and {len(identifier) for identifier in identifiers} == {16}
+
+
 NOT_JSON = [
     (1, 2), {1, 2}, {1: "int key"}, {("a",): 1}, float("nan"), float("inf"), object(), b"bytes",
     datetime(2030, 1, 1), [1, (2, 3)], {"a": {"b": {2}}}, "\ud800 lone surrogate", {"a": 1, 1: "b"},

@@ -86,6 +86,8 @@ def queue_and_collections():
     assert Queue.get_queue("cq-collect", priority=3).pk.get() == queue.pk.get()
     Job.add_job(identifier="collected", queue_name="cq-collect")
     assert Job.collection(identifier="collected").instances()[0].identifier.hget() == "collected"
+    ranked = Job.add_job(identifier="ranked", queue_name="cq-collect", priority=7)
+    assert Job.collection(priority=7).instances() == [ranked]  # scanned: hashes read by a pipeline
 
 
 @check

@@ -30,7 +30,7 @@ local function readd_existing(job_model, model_repr, pk, fields, queue_model, qu
   if status == WAITING and (higher or prepend == '1') then
     local new_priority = math.max(priority, current)
     if old_queue then redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident) end
-    set_field(job_model, pk, 'priority', tostring(new_priority), true)
+    redis.call('HSET', key_hash(job_model, pk), 'priority', tostring(new_priority))  -- no index: scanned
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, new_priority)
     enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, '', '', now_score, prepend,
                      status, '1')
@@ -41,7 +41,7 @@ local function readd_existing(job_model, model_repr, pk, fields, queue_model, qu
       score = redis.call('ZSCORE', key_queue_list(old_queue, 'delayed'), ident)
       redis.call('ZREM', key_queue_list(old_queue, 'delayed'), ident)
     end
-    set_field(job_model, pk, 'priority', tostring(priority), true)
+    redis.call('HSET', key_hash(job_model, pk), 'priority', tostring(priority))
     local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
     enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
                      fields[4] or '', score or '', now_score, '0', status, '1')
@@ -61,8 +61,7 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
   if not adopt then
     pk = new_instance(job_model)
     values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
-    reindex(job_model, pk, 'identifier', false, identifier)
-    reindex(job_model, pk, 'priority', false, tostring(priority))
+    reindex(job_model, pk, 'identifier', false, identifier)  -- priority has no index set: filters scan
   end
   for i = 1, #fields, 2 do
     table.insert(values, fields[i])

@@ -5,7 +5,8 @@
 -- records: one per job: identifier, queue name, priority, delayed_until string or '',
 -- delayed_until score or '', prepend 0/1, number of extra fields N, then N threes (name, value,
 -- indexed 0/1). (identifier, queue name) pairs are distinct (the caller merges repeats). New jobs are written in
--- batches (one INCRBY for their pks, one SADD per index value, one push per queue), which is
+-- batches (one INCRBY for their pks, one SADD per index value, one push per queue; priority has
+-- no index set: filters scan), which is
 -- what makes this faster than add_job in a loop. The result holds a pair per record, in their
 -- order, then the pks of the queues this call created. No `added` history event is written
 -- (readers derive it from the `added` field).
@@ -46,7 +47,7 @@ end
 if new_count > 0 then
   local last = redis.call('INCRBY', key_max_pk(job_model), new_count)
   local next_pk = last - new_count
-  local all_pks, by_priority, pushes = {}, {}, {}
+  local all_pks, pushes = {}, {}
   for n, record in ipairs(parsed) do
     if record.new then
       next_pk = next_pk + 1
@@ -77,8 +78,6 @@ if new_count > 0 then
       redis.call('HSET', key_hash(job_model, pk), unpack(fields))
       reindex(job_model, pk, 'identifier', false, record.identifier)
       if status == DELAYED then reindex(job_model, pk, 'status', false, DELAYED) end
-      by_priority[priority] = by_priority[priority] or {}
-      table.insert(by_priority[priority], pk)
       table.insert(all_pks, pk)
       result[2 * n - 1], result[2 * n] = pk, 1
     end
@@ -91,7 +90,6 @@ if new_count > 0 then
   end
   add_all('SADD', key_collection(job_model), all_pks)
   add_all('SADD', key_index(job_model, 'queued', '1'), all_pks)
-  for priority, pks in pairs(by_priority) do add_all('SADD', key_index(job_model, 'priority', priority), pks) end
   local waiting_pks = {}
   for _, push in pairs(pushes) do
     local waiting = queue_list(queue_model, push.queue_pk, 'waiting')

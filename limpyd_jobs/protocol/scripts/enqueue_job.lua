@@ -28,7 +28,7 @@ if queue_pk == '' then
 else
   queue_name = redis.call('HGET', key_hash(queue_model, queue_pk), 'name') or queue_name
 end
-if set_priority == '1' then set_field(job_model, pk, 'priority', priority, true) end
+if set_priority == '1' then redis.call('HSET', key_hash(job_model, pk), 'priority', priority) end  -- scanned
 -- only a WAITING or DELAYED job can be in a list of its previous queue
 local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued')
 local old_queue = current[1]
