@@ -24,6 +24,8 @@ from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
 
+from . import shards
+
 Model = TypeVar("Model", bound=RedisModel)
 
 
@@ -36,6 +38,8 @@ def instance(model: type[Model], pk: Any) -> Model:
     built.get_field = built.get_instance_field
     built.get_fields = built.get_instance_fields
     built._pk = model._redis_attr_pk.normalize(pk)
+    if shards.sharded():
+        built._shard = shards.current()
     return built
 
 
@@ -268,6 +272,7 @@ class JobsDatabase(PipelineDatabase):
         if read is not None:
             self._connection_settings = read()
             self._read_settings = None
+            _configure_shards(self._connection_settings)
         return self._connection_settings
 
     @connection_settings.setter
@@ -275,18 +280,34 @@ class JobsDatabase(PipelineDatabase):
         self._read_settings = None
         self._connection_settings = settings
         self.__dict__.pop("registered_models", None)
+        _configure_shards(settings)
 
     def connect(self, **settings: Any) -> Any:
         """The client of these settings (default: the database's), one per settings in the
-        process; on the master of a service when the settings name sentinels."""
+        process; on the master of a service when the settings name sentinels; on a Redis Cluster
+        with shards, one per shard (on the master of its slot)."""
         from .connection import client_for
 
         settings = settings or self.connection_settings
-        key = repr(sorted(settings.items()))
+        route = shards.prefix() if "cluster_nodes" in settings else None
+        key = repr(sorted(settings.items())) + (route or "")
         if key not in self._connections:
-            self._connections[key] = client_for(settings, decode_responses=True)
+            self._connections[key] = client_for(settings, decode_responses=True, route=route)
             self.ensure_redis_versions()
         return self._connections[key]
+
+    @property
+    def _connection(self) -> Any:
+        """limpyd's: this thread's pipeline, else the direct client (the current shard's on a
+        Redis Cluster with shards)."""
+        found = PipelineDatabase._connection.fget(self)
+        if found is None or is_pipeline(found) or not shards.sharded():
+            return found
+        return self.connect() if "cluster_nodes" in self.connection_settings else found
+
+    @_connection.setter
+    def _connection(self, value: Any) -> None:
+        PipelineDatabase._connection.fset(self, value)
 
     @property
     def redis_version(self) -> tuple[int, ...]:
@@ -299,6 +320,12 @@ class JobsDatabase(PipelineDatabase):
                 version = self.connection.info()["redis_version"]
             self._redis_version = tuple(int(part) for part in str(version).split(".")[:3])
         return self._redis_version
+
+
+def _configure_shards(settings: dict[str, Any]) -> None:
+    """The shards a URL names (``?shards=S``) become the process's."""
+    if "shards" in settings:
+        shards.configure(settings["shards"], settings.get("shard_table") or None)
 
 
 def registered_models(database: Any) -> set[str]:

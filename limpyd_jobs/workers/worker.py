@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from limpyd.exceptions import DoesNotExist
 
+from .. import shards
 from ..exceptions import LimpydJobsException
 from ..models import Job, Queue
 from ..orm import model_name
@@ -197,13 +198,14 @@ class Worker(WorkerSettings):
         if self.max_duration:
             self.wanted_end_date = self.start_date + self.max_duration
         steps = self.steps
-        try:
-            if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
-                self.run_started()
-                self.notify("on_start", self)
-                steps.through_outages(steps.loop)
-        finally:
-            steps.end()
+        with shards.serving(self.queues):  # the one shard of its queues, when sharded
+            try:
+                if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
+                    self.run_started()
+                    self.notify("on_start", self)
+                    steps.through_outages(steps.loop)
+            finally:
+                steps.end()
 
     def run_one(self) -> bool:
         """One pass of the loop: maintenance, then wait for a job and run it. True if one was taken."""
