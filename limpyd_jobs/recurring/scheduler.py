@@ -20,6 +20,7 @@ from ..constants import LOGGER_NAME
 from ..due import DueSet
 from ..exceptions import InvalidValue, LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
+from ..operations.fanout import concatenated, over_shards
 from ..operations.writes import HALT, control
 from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
@@ -219,6 +220,7 @@ def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: fl
     return ScheduleEvent.ENQ.value if due else event.value
 
 
+@over_shards(concatenated)
 def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queue] = Queue) -> list[str]:
     """Move the runs that are due into their queues (atomic: safe on several hosts at once)."""
     moment = RecurringSchedule.clock.now() if now is None else datetime.fromtimestamp(now, timezone.utc)

@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from .. import shards
 from ..clock import SYSTEM_CLOCK, Clock, liveness_time, script_time
 from ..constants import LOGGER_NAME
 from ..exceptions import LimpydJobsException, WorkerLost
@@ -135,8 +136,8 @@ def run_sweeper(database: Any, sweeper_id: str, heartbeat_timeout: float, max_tr
     """Recover the jobs of dead workers every ``interval`` seconds until ``stop`` is set, riding out
     Redis outages (the recovery runs again as soon as Redis answers)."""
     def sweep() -> bool:
-        recover(database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
-                error_model=error_model, clock=clock)
+        shards.across(lambda: recover(database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
+                                      error_model=error_model, clock=clock))  # each shard's workers
         return False
 
     every(interval, sweep, stop, database.connection.ping, log_to(logger), "to recover lost jobs")

@@ -3,16 +3,21 @@ in one of them, producers routed by queue name, a worker serving the shard of it
 
 from __future__ import annotations
 
+import time
 import zlib
 
 import pytest
+from helpers import failing_callback as failing
 from redis.crc import key_slot
 
-from limpyd_jobs import shards
+from limpyd_jobs import STATUSES, operations, shards
+from limpyd_jobs.cli.sweeper import main as sweeper_main
 from limpyd_jobs.connection import settings_from_url
 from limpyd_jobs.exceptions import ConfigurationException
+from limpyd_jobs.metrics import JobsCollector
 from limpyd_jobs.models import Job, Queue
 from limpyd_jobs.protocol import KEYS
+from limpyd_jobs.recurring import dispatch, set_schedule
 
 S = 3
 
@@ -144,3 +149,112 @@ def test_the_environment_says_the_shards(monkeypatch):
         monkeypatch.delenv(shards.SHARDS_VARIABLE)
         monkeypatch.delenv(shards.TABLE_VARIABLE)
         shards.configure(1, {})
+
+
+# --- operations, metrics, the sweeper and the dispatcher over every shard
+
+
+def test_counts_and_names_merge_every_shard(sharded, database):
+    for index, name in enumerate(sharded):
+        for number in range(index + 1):
+            Job.add_job(identifier=f"job-{number}", queue_name=name)
+    assert operations.queue_names() == sorted(sharded)
+    assert [(counted.name, counted.waiting) for counted in operations.all_counts()] == sorted(
+        (name, index + 1) for index, name in enumerate(sharded))
+    assert operations.counts(sharded[2]).waiting == 3
+    assert [info.identifier for info in operations.jobs(sharded[1])] == ["job-0", "job-1"]
+    assert {info.shard for info in operations.jobs(sharded[2])} == {2}
+
+
+def test_an_ident_in_several_shards_is_named_with_its_shard(sharded, database):
+    first = Job.add_job(identifier="here", queue_name=sharded[0])
+    second = Job.add_job(identifier="there", queue_name=sharded[2])
+    assert first.ident == second.ident  # each shard counts its own pks
+    with pytest.raises(operations.UnknownJob, match="@N"):
+        operations.find_job(first.ident)
+    assert operations.find_job(f"{first.ident}@2").identifier == "there"
+    assert operations.find_job(f"{sharded[2]}/there").shard == 2
+    assert operations.find_job(f"{sharded[2]}/there").name == f"{second.ident}@2"
+    assert operations.cancel(f"{second.ident}@2") == "canceled"
+    assert second.status.hget() == STATUSES.CANCELED and first.status.hget() == STATUSES.WAITING
+    only = Job.add_job(identifier="alone", queue_name=sharded[1])
+    assert operations.find_job(only.ident + "@1").shard == 1
+    with pytest.raises(operations.UnknownJob, match="3 shards"):
+        operations.find_job(f"{only.ident}@7")
+
+
+def test_a_queue_is_paused_emptied_and_requeued_in_its_shard(sharded, database, make_worker):
+    name = sharded[2]
+    job = Job.add_job(identifier="bad-one", queue_name=name)
+    make_worker(name, max_loops=1, callback=failing).run()
+    assert job.status.hget() == STATUSES.ERROR
+    assert [info.shard for info, _ in operations.failures(name)] == [2]
+    assert [info.identifier for info, _ in operations.recent_failures(sharded)] == ["bad-one"]
+    assert operations.requeue_failed(name) == 1 and job.status.hget() == STATUSES.WAITING
+    assert operations.pause(name) and operations.paused() == {name}
+    with shards.using(0):
+        assert not database.connection.sismember(KEYS.paused(), name)
+    with shards.using(2):
+        assert database.connection.sismember(KEYS.paused(), name)
+    assert operations.resume(name) and operations.paused() == set()
+    assert operations.empty(name) == 1 and job.status.hget() == STATUSES.CANCELED
+
+
+def test_workers_are_listed_and_stopped_in_their_shard(sharded, database, make_worker):
+    name = sharded[1]
+    Job.add_job(identifier="first", queue_name=name)
+    Job.add_job(identifier="second", queue_name=name)
+    seen = {}
+
+    def look(job, queue):
+        seen["workers"] = [(state.id, state.queues) for state in operations.workers()]
+        seen["asked"] = operations.stop_workers([worker.id])
+
+    worker = make_worker(name, max_loops=10, callback=look)
+    worker.run()  # it ends, asked to stop, before max_loops (2 jobs)
+    assert seen == {"workers": [(worker.id, [name])], "asked": [worker.id]}
+    with pytest.raises(operations.UnknownWorker):
+        operations.stop_workers(["nobody"])
+
+
+def test_halt_is_written_in_every_shard(sharded, database):
+    assert operations.control("HALT") == operations.HALT
+    for index in range(S):
+        with shards.using(index):
+            assert database.connection.get(KEYS.control()) == operations.HALT
+    assert operations.control("CLEAR") is None and operations.control() is None
+
+
+def test_the_metrics_add_up_the_queues_of_every_shard(sharded, database):
+    for index, name in enumerate(sharded):
+        for number in range(index + 1):
+            Job.add_job(identifier=f"job-{number}", queue_name=name)
+    families = {family.name: family for family in JobsCollector().collect()}
+    samples = families["limpyd_jobs_queue_waiting_jobs"].samples
+    waiting = {sample.labels["queue"]: sample.value for sample in samples}
+    assert waiting == {name: index + 1 for index, name in enumerate(sharded)}
+
+
+def test_the_sweeper_gives_back_the_jobs_of_dead_workers_of_every_shard(sharded, database, make_worker,
+                                                                         redis_server):
+    job = Job.add_job(identifier="lost", queue_name=sharded[2])
+    with shards.using(2):
+        worker = make_worker(sharded[2])
+        worker.update_keys()
+        worker.wait_for_job()
+        database.connection.zadd(KEYS.workers(), {worker.id: time.time() - 3600})
+    assert job.status.hget() == STATUSES.RUNNING
+    database_option = f"--database=127.0.0.1:{redis_server.port}:0"
+    assert sweeper_main([database_option, "--once", "--heartbeat-timeout=10"]) == 0
+    assert job.status.hget() == STATUSES.WAITING
+
+
+def test_the_dispatcher_moves_the_due_runs_of_every_shard(sharded, database):
+    due = time.time() + 60
+    for index in (1, 2):
+        with shards.using(index):
+            set_schedule(f"report-{index}", f"AT:{due}", queue_name=sharded[index])
+    assert sorted(dispatch(now=due + 1)) == ["report-1", "report-2"]
+    for index in (1, 2):
+        with shards.using(index):
+            assert Queue.count_waiting_jobs(sharded[index]) == 1
