@@ -219,13 +219,13 @@ def default_settings() -> dict[str, Any]:
 def client_for(settings: dict[str, Any], route: str | None = None, **overrides: Any) -> redis.Redis:
     """A ``redis.Redis`` for these settings (``overrides`` added): on the server they name, or on
     the master the sentinels name, found again through them after a failover; on a Redis
-    Cluster, on the master of the slot of ``route`` (a shard's prefix), else of the prefix's
-    hash tag (``cluster.slot_client``)."""
+    Cluster, on the master of the slot of ``route`` (default: the current shard's prefix, else
+    ``LIMPYD_JOBS_PREFIX``'s hash tag; ``cluster.slot_client``)."""
     settings = {**settings, **overrides}
     for name in ("replicas", "replicas_timeout", "shards", "shard_table"):
         settings.pop(name, None)
     if "cluster_nodes" in settings:
-        route = route or os.environ.get(PREFIX_VARIABLE) or ""  # the prefix of every key (vocabulary)
+        route = route or shards.prefix() or os.environ.get(PREFIX_VARIABLE) or ""  # the keys' prefix
         if "{" not in route:
             raise ConfigurationException(f"a Redis Cluster needs {PREFIX_VARIABLE} to be a hash tag "
                                          f"('{{jobs}}', every key in one slot), not {route!r}")

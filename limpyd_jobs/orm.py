@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.related import RelatedModel
-from limpyd.fields import InstanceHashField
+from limpyd.fields import InstanceHashField, RedisField, RedisProxyCommand
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
@@ -105,6 +105,24 @@ def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any])
             field.proxy_set(values[name])
         elif hasattr(field, "default"):
             field.proxy_set(field.default)
+
+
+def _in_its_shard(call: Callable[..., Any]) -> Callable[..., Any]:
+    """limpyd's ``_call_command`` run in the shard of the instance it is for (the one it was made
+    in), its keys, indexes and, on a cluster, its connection with it."""
+    def run(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        index = getattr(getattr(self, "_instance", self), "__dict__", {}).get("_shard")
+        if index is None or index == shards.current():
+            return call(self, name, *args, **kwargs)
+        with shards.using(index):
+            return call(self, name, *args, **kwargs)
+    run.in_its_shard = True  # type: ignore[attr-defined]
+    return run
+
+
+for _proxy in (RedisProxyCommand, RedisField):
+    if not getattr(_proxy.__dict__["_call_command"], "in_its_shard", False):
+        _proxy._call_command = _in_its_shard(_proxy.__dict__["_call_command"])
 
 
 class LazyFields:

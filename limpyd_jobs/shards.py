@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlparse
 
 from .constants import PREFIX_VARIABLE
 from .exceptions import ConfigurationException
@@ -23,6 +24,8 @@ from .exceptions import ConfigurationException
 SHARDS_VARIABLE = "LIMPYD_JOBS_SHARDS"
 #: The environment variable of the explicit table: ``queue=shard,queue=shard`` (``?shard_table=``).
 TABLE_VARIABLE = "LIMPYD_JOBS_SHARD_TABLE"
+#: The environment variable of the Redis URL (``connection`` reads it; its ``?shards=`` is read here).
+URL_VARIABLE = "REDIS_URL"
 #: The hash tag of shard N when ``LIMPYD_JOBS_PREFIX`` holds none.
 TAG = "jobs"
 
@@ -77,8 +80,16 @@ def read_table(value: str | None, count: int, where: str) -> dict[str, int]:
 
 
 def _from_environment() -> Layout:
-    count = read_count(os.environ.get(SHARDS_VARIABLE), f"environment variable {SHARDS_VARIABLE}")
-    table = read_table(os.environ.get(TABLE_VARIABLE), count, f"environment variable {TABLE_VARIABLE}")
+    """The layout ``REDIS_URL``'s query says (``?shards=S&shard_table=...``), else the variables'."""
+    url = os.environ.get(URL_VARIABLE) or ""
+    query = dict(parse_qsl(urlparse(url).query)) if "shard" in url else {}
+    if "shards" in query:
+        where = f"environment variable {URL_VARIABLE}"
+        count = read_count(query["shards"], where)
+        table = read_table(query.get("shard_table"), count, where)
+    else:
+        count = read_count(os.environ.get(SHARDS_VARIABLE), f"environment variable {SHARDS_VARIABLE}")
+        table = read_table(os.environ.get(TABLE_VARIABLE), count, f"environment variable {TABLE_VARIABLE}")
     return Layout(count, table, os.environ.get(PREFIX_VARIABLE) or None)
 
 

@@ -116,6 +116,7 @@ def test_a_job_made_in_a_shard_reads_and_requeues_there_from_anywhere(sharded, d
         assert job.status.hget() == "w"
         assert Queue.count_waiting_jobs(sharded[1]) == 2  # the add's, then the requeue's
         assert not Job.collection()
+    assert database.connection.keys("{jobs-0}*") == []  # not even an index of its status
 
 
 def test_the_url_says_the_shards_and_the_table(database):
@@ -258,3 +259,4 @@ def test_the_dispatcher_moves_the_due_runs_of_every_shard(sharded, database):
     for index in (1, 2):
         with shards.using(index):
             assert Queue.count_waiting_jobs(sharded[index]) == 1
+

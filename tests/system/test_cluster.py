@@ -218,3 +218,29 @@ def _promoted(cluster: RedisClusterServers, victim) -> bool:
         return False
 
 
+
+
+def test_three_shards_spread_over_the_masters_each_in_its_slot(cluster):
+    """``?shards=3`` and no prefix: the same behaviours, each shard's keys in the slot of its hash tag
+    ({jobs-0}, {jobs-1}, {jobs-2}: one on each master), no node refused a command."""
+    tags = [f"{{jobs-{index}}}" for index in range(3)]
+    masters = {tag: cluster.master_of(tag) for tag in [*tags, PREFIX]}
+    assert len({masters[tag].port for tag in tags}) == 3
+    for node in cluster.live_nodes():
+        node.client().config_resetstat()
+    environment = {name: value for name, value in os.environ.items() if name != "LIMPYD_JOBS_PREFIX"}
+    environment["REDIS_URL"] = cluster.url + "?shards=3"
+    ran = subprocess.run([sys.executable, str(CHECKS)], env=environment, capture_output=True, text=True,
+                         timeout=300, cwd=TESTS_DIR)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.count("ok ") >= 10 and "FAILED" not in ran.stdout
+    assert _refusals(cluster) == {}
+    counted: dict[int, int] = {}
+    for tag, master in masters.items():
+        client = master.client()
+        slot = client.execute_command("CLUSTER", "KEYSLOT", tag)
+        in_slot = client.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+        assert tag == PREFIX or in_slot > 5, tag
+        counted[master.port] = counted.get(master.port, 0) + in_slot
+    for tag in tags:  # a master holds the keys of its shard (and of {jobs}), none elsewhere
+        assert masters[tag].client().dbsize() == counted[masters[tag].port], tag
