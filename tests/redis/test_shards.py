@@ -10,7 +10,7 @@ import pytest
 from helpers import failing_callback as failing
 from redis.crc import key_slot
 
-from limpyd_jobs import STATUSES, operations, shards
+from limpyd_jobs import STATUSES, get_result, operations, shards
 from limpyd_jobs.cli.sweeper import main as sweeper_main
 from limpyd_jobs.connection import settings_from_url
 from limpyd_jobs.exceptions import ConfigurationException
@@ -18,6 +18,7 @@ from limpyd_jobs.metrics import JobsCollector
 from limpyd_jobs.models import Job, Queue
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.recurring import dispatch, set_schedule
+from limpyd_jobs.tasks.exceptions import TaskResultDoesNotExist
 
 S = 3
 
@@ -260,3 +261,19 @@ def test_the_dispatcher_moves_the_due_runs_of_every_shard(sharded, database):
         with shards.using(index):
             assert Queue.count_waiting_jobs(sharded[index]) == 1
 
+
+# --- task results name their shard
+
+
+def test_a_task_result_names_its_shard_and_is_read_there(sharded, database, make_worker):
+    import task_samples as app
+
+    results = [app.add.using(queue_name=name).enqueue(index, 1) for index, name in enumerate(sharded)]
+    assert [result.id.rpartition("@")[2] for result in results] == ["0", "1", "2"]
+    assert len({result.id.partition("@")[0] for result in results}) == 1  # one ident in each shard
+    make_worker(sharded[2], max_loops=1, job_modules=["task_samples"]).run()
+    assert get_result(results[2].id).return_value == 3
+    assert get_result(results[2].id).wait(timeout=0).is_finished
+    assert get_result(results[1].id).status == "READY"
+    with pytest.raises(TaskResultDoesNotExist):
+        get_result(results[0].id.partition("@")[0] + "@9")
