@@ -321,7 +321,16 @@ def _recent_failures(names: list[str], limit: int, error_model: type[Error],
 
 
 def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[ErrorInfo | None]:
-    """The last error saved for each of these jobs (None if none): three round trips for all."""
+    """The last error saved for each of these jobs (None if none): three round trips for all
+    (sharded: for those of each shard, in it)."""
+    if shards.sharded() and any(info.shard != shards.current() for info in infos):
+        found: dict[int, ErrorInfo | None] = {}
+        for index in sorted({info.shard for info in infos}):
+            mine = [position for position, info in enumerate(infos) if info.shard == index]
+            with shards.using(index):
+                found.update(zip(mine, last_errors([infos[position] for position in mine], error_model),
+                                 strict=True))
+        return [found[position] for position in range(len(infos))]
     connection = error_model.get_connection()
     model = error_model._name
     with connection.pipeline(transaction=False) as pipe:
@@ -335,11 +344,11 @@ def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[
             if pk is not None:
                 pipe.hgetall(KEYS.hash(model=model, pk=pk))
         values = iter(pipe.execute() if any(pk is not None for pk in lasts) else [])
-    found: list[ErrorInfo | None] = []
+    errors: list[ErrorInfo | None] = []
     for pk in lasts:
         fields = next(values) if pk is not None else None
-        found.append(ErrorInfo(pk, fields) if pk is not None and fields else None)
-    return found
+        errors.append(ErrorInfo(pk, fields) if pk is not None and fields else None)
+    return errors
 
 
 @over_shards(concatenated)
@@ -355,7 +364,8 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     running: dict[str, list[RunningJob]] = {}
     identifiers = {info.ident: info.identifier for info in reader.running_jobs()}
     for ident, worker, score in reader.running():
-        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or ""))
+        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or "",
+                                                           shards.current()))
     limit = liveness_time(queue_model.clock, reader.connection) - heartbeat_timeout  # Redis's clock
     found = []
     for index, (worker_id, last_beat) in enumerate(scored):

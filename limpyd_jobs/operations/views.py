@@ -110,6 +110,12 @@ class RunningJob:
     since: datetime | None
     #: The job's identifier, what the people who queued it know it by.
     identifier: str = ""
+    shard: int = 0  # the shard of the worker (and of the job)
+
+    @property
+    def name(self) -> str:
+        """How operations name the job: its ident, with ``@shard`` when sharded."""
+        return f"{self.ident}@{self.shard}" if shards.sharded() else self.ident
 
 
 @dataclass

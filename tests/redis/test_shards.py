@@ -3,8 +3,10 @@ in one of them, producers routed by queue name, a worker serving the shard of it
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
+from datetime import datetime, timezone
 
 import pytest
 from helpers import failing_callback as failing
@@ -277,3 +279,32 @@ def test_a_task_result_names_its_shard_and_is_read_there(sharded, database, make
     assert get_result(results[1].id).status == "READY"
     with pytest.raises(TaskResultDoesNotExist):
         get_result(results[0].id.partition("@")[0] + "@9")
+
+
+# --- the dashboard over every shard
+
+
+def test_the_dashboard_shows_and_acts_on_every_shard(sharded, database, make_worker):
+    pytest.importorskip("flask")
+    from limpyd_jobs.dashboard import create_app
+    from limpyd_jobs.dashboard.reading import throughput
+
+    for name in sharded:
+        Job.add_job(identifier="fine", queue_name=name)
+    bad = Job.add_job(identifier="bad-photo", queue_name=sharded[2])
+    make_worker(sharded[2], burst=True, callback=failing).run()
+    client = create_app(secret_key="tests").test_client()
+    overview = client.get("/").get_data(as_text=True)
+    for name in sharded:
+        assert f'data-queue="{name}"' in overview
+    assert f'href="/jobs/{bad.ident}@2"' in overview  # a recent failure, named in its shard
+    page = client.get(f"/jobs/{bad.ident}@2").get_data(as_text=True)
+    assert "bad-photo" in page and ">ERROR<" in page and "ValueError: cannot read bad-photo" in page
+    queue_page = client.get(f"/queue?name={sharded[2]}&state=error").get_data(as_text=True)
+    assert "ValueError: cannot read bad-photo" in queue_page  # its last error, read in its shard
+    token = re.search(r'name="csrf_token" value="([^"]+)"', queue_page).group(1)
+    response = client.post("/actions/requeue", data={"csrf_token": token, "job": f"{bad.ident}@2",
+                                                     "next": "/"})
+    assert response.status_code == 303 and bad.status.hget() == STATUSES.WAITING
+    assert {queue["name"] for queue in client.get("/api/counts").get_json()["queues"]} == set(sharded)
+    assert throughput(datetime.now(timezone.utc)).total == 1  # the success of shard 2, read from shard 0
