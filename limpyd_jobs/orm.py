@@ -319,7 +319,7 @@ class JobsDatabase(PipelineDatabase):
         """limpyd's: this thread's pipeline, else the direct client (the current shard's on a
         Redis Cluster with shards)."""
         found = PipelineDatabase._connection.fget(self)
-        if found is None or is_pipeline(found) or not shards.sharded():
+        if not shards.sharded() or found is None or is_pipeline(found):
             return found
         return self.connect() if "cluster_nodes" in self.connection_settings else found
 

@@ -101,9 +101,10 @@ _current: contextvars.ContextVar[int | None] = contextvars.ContextVar("limpyd_jo
 def layout() -> Layout:
     """The layout of this process: ``configure``'s, else read from the environment once."""
     global _layout
-    if _layout is None:
-        _layout = _from_environment()
-    return _layout
+    found = _layout
+    if found is None:
+        found = _layout = _from_environment()
+    return found
 
 
 def configure(count: int | None = None, table: dict[str, int] | None = None) -> Layout:
@@ -122,7 +123,8 @@ def count() -> int:
 
 def sharded() -> bool:
     """Whether there is more than one shard."""
-    return layout().count > 1
+    found = _layout
+    return (found if found is not None else layout()).count > 1
 
 
 def current() -> int:
@@ -133,7 +135,7 @@ def current() -> int:
 
 def prefix() -> str | None:
     """The prefix of the current shard, or None when not sharded (the configured prefix holds)."""
-    found = layout()
+    found = _layout if _layout is not None else layout()
     return found.prefix(current()) if found.count > 1 else None
 
 
