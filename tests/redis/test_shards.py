@@ -308,3 +308,13 @@ def test_the_dashboard_shows_and_acts_on_every_shard(sharded, database, make_wor
     assert response.status_code == 303 and bad.status.hget() == STATUSES.WAITING
     assert {queue["name"] for queue in client.get("/api/counts").get_json()["queues"]} == set(sharded)
     assert throughput(datetime.now(timezone.utc)).total == 1  # the success of shard 2, read from shard 0
+
+
+def test_the_testing_helpers_run_the_jobs_of_every_shard(sharded, database):
+    from limpyd_jobs.testing import burst, run_jobs
+
+    for name in sharded:
+        Job.add_job(identifier=f"in-{name}", queue_name=name)
+    ran = run_jobs(sharded[:2], callback=lambda job, queue: None)
+    assert sorted(one.identifier for one in ran) == sorted(f"in-{name}" for name in sharded[:2])
+    assert [one.identifier for one in burst(lambda job, queue: None)] == [f"in-{sharded[2]}"]
