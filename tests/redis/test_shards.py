@@ -3,6 +3,7 @@ in one of them, producers routed by queue name, a worker serving the shard of it
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import zlib
@@ -318,3 +319,19 @@ def test_the_testing_helpers_run_the_jobs_of_every_shard(sharded, database):
     ran = run_jobs(sharded[:2], callback=lambda job, queue: None)
     assert sorted(one.identifier for one in ran) == sorted(f"in-{name}" for name in sharded[:2])
     assert [one.identifier for one in burst(lambda job, queue: None)] == [f"in-{sharded[2]}"]
+
+
+def test_the_commands_list_every_shard_and_name_jobs_in_theirs(sharded, database, redis_server, capsys):
+    from limpyd_jobs.cli.admin import main
+
+    url = f"--database=redis://127.0.0.1:{redis_server.port}/0?shards=3"
+    jobs = [Job.add_job(identifier=f"in-{name}", queue_name=name) for name in sharded]
+    assert main([url, "queues", "--json"]) == 0
+    assert {queue["name"] for queue in json.loads(capsys.readouterr().out)} == set(sharded)
+    assert main([url, "jobs", sharded[2]]) == 0
+    assert f"{jobs[2].ident}@2" in capsys.readouterr().out
+    assert main([url, "show", f"{jobs[1].ident}@1"]) == 0
+    assert "in-" + sharded[1] in capsys.readouterr().out
+    assert main([url, "cancel", f"{jobs[2].ident}@2"]) == 0
+    capsys.readouterr()
+    assert jobs[2].status.hget() == STATUSES.CANCELED and jobs[0].status.hget() == STATUSES.WAITING
