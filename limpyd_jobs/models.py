@@ -149,17 +149,14 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel, metaclass=ShardNamedMo
             self.get_field(name).proxy_set(value)
 
 
-def in_shards(names: list[str]) -> Iterable[tuple[int, list[str]]]:
-    """The names by shard, each group's turn in its shard (one group, in the current one, unsharded)."""
+def by_shard(names: list[str]) -> list[tuple[int, list[str]]]:
+    """The names by shard, in shard order (one group, the current shard's, unsharded)."""
     if not shards.sharded():
-        yield shards.current(), names
-        return
+        return [(shards.current(), names)]
     groups: dict[int, list[str]] = {}
     for name in names:
         groups.setdefault(shards.shard_of(name), []).append(name)
-    for index in sorted(groups):
-        with shards.using(index):
-            yield index, groups[index]
+    return sorted(groups.items())
 
 
 class PurgedSlice(NamedTuple):
@@ -205,11 +202,12 @@ class Queue(BaseJobsModel):
         """All queues having one of the given names (a name, a comma-separated string, or a list);
         sharded, those of each shard in turn."""
         found = []
-        for _, names_there in in_shards(normalize_names(names)):
-            pks: set[str] = set()
-            for name in names_there:
-                pks.update(cls.collection(name=name))
-            found += [orm.instance(cls, pk) for pk in sorted(pks, key=int)]
+        for index, names_there in by_shard(normalize_names(names)):
+            with shards.using(index):
+                pks: set[str] = set()
+                for name in names_there:
+                    pks.update(cls.collection(name=name))
+                found += [orm.instance(cls, pk) for pk in sorted(pks, key=int)]
         return found
 
     @classmethod
@@ -256,14 +254,12 @@ class Queue(BaseJobsModel):
     @classmethod
     def count_waiting_jobs(cls, names: str | Iterable[str]) -> int:
         """Number of jobs waiting in the queues with these names, all priorities."""
-        return sum(sum(queue.waiting.llen() for queue in cls.get_all(names_there))
-                   for _, names_there in in_shards(normalize_names(names)))
+        return sum(queue.waiting.llen() for queue in cls.get_all(names))  # each queue in its shard
 
     @classmethod
     def count_delayed_jobs(cls, names: str | Iterable[str]) -> int:
         """Number of delayed jobs in the queues with these names, all priorities."""
-        return sum(sum(queue.delayed.zcard() for queue in cls.get_all(names_there))
-                   for _, names_there in in_shards(normalize_names(names)))
+        return sum(queue.delayed.zcard() for queue in cls.get_all(names))  # each queue in its shard
 
     @property
     def due_set(self) -> DueSet:
