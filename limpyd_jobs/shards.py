@@ -1,7 +1,7 @@
 """Shards: S independent job databases, each under a hash-tag prefix of its own (``{jobs-0}``...).
 
 A queue name is in one shard (the table's, else crc32 of its UTF-8 name modulo S); the shard a
-thread works in is ``using(index)``'s, else the one the process is ``pin``-ned to, else 0. With
+thread works in is ``using(index)``'s (threads started in it copy it), else 0. With
 one shard (the default) nothing changes: the prefix is ``LIMPYD_JOBS_PREFIX``'s, or today's names.
 """
 
@@ -94,7 +94,6 @@ def _from_environment() -> Layout:
 
 
 _layout: Layout | None = None
-_pinned = 0
 _current: contextvars.ContextVar[int | None] = contextvars.ContextVar("limpyd_jobs_shard", default=None)
 
 
@@ -130,7 +129,7 @@ def sharded() -> bool:
 def current() -> int:
     """The shard this thread works in now."""
     index = _current.get()
-    return _pinned if index is None else index
+    return 0 if index is None else index
 
 
 def prefix() -> str | None:
@@ -166,13 +165,6 @@ def for_queue(queue_name: str) -> contextlib.AbstractContextManager[int]:
     return using(shard_of(queue_name)) if sharded() else contextlib.nullcontext(current())
 
 
-def pin(index: int) -> int:
-    """Make ``index`` the shard of every thread of this process outside ``using``; the previous one."""
-    global _pinned
-    previous, _pinned = _pinned, index
-    return previous
-
-
 def across(call: Callable[[], T]) -> list[T]:
     """``call()`` in each shard in turn, its results in shard order (a fan-out: operations, the sweeper)."""
     if not sharded():
@@ -193,19 +185,13 @@ def of_prefix(text: str) -> int | None:
     return None
 
 
-@contextlib.contextmanager
-def serving(queue_names: Iterable[str]) -> Iterator[int]:
-    """Work in the one shard of these queues for the block, this thread and the threads of the
-    process (a worker's run); ConfigurationException if they are in several shards."""
+def serving(queue_names: Iterable[str]) -> contextlib.AbstractContextManager[int]:
+    """Work in the one shard of these queues for the block (a worker's run: the threads it starts
+    copy its context); ConfigurationException if they are in several shards."""
     names = list(queue_names)
     found = shards_of(names) if sharded() else [current()]
     if len(found) > 1:
         raise ConfigurationException(
             f"queues {','.join(names)} are in shards {', '.join(map(str, found))}: a worker serves one "
             f"shard (run a worker per shard: limpyd-jobs worker --processes does)")
-    previous = pin(found[0] if found else current())
-    try:
-        with using(_pinned):
-            yield _pinned
-    finally:
-        pin(previous)
+    return using(found[0] if found else current())

@@ -8,6 +8,7 @@ cancelled; a thread cannot be stopped, so it is replaced, and its late end is di
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import queue
 import threading
@@ -103,7 +104,8 @@ class ThreadLane(Lane):
 
     def _spawn(self) -> None:
         self._started += 1
-        threading.Thread(target=self._serve, daemon=True,
+        in_shard = contextvars.copy_context()  # the worker's shard (shards.using) for the jobs' code
+        threading.Thread(target=in_shard.run, args=(self._serve,), daemon=True,
                          name=f"limpyd-jobs-{self.worker_id}-{self._started}").start()
 
     def _serve(self) -> None:
@@ -138,7 +140,8 @@ class LoopLane(Lane):
     def submit(self, flight: Flight) -> None:
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
-            threading.Thread(target=self.loop.run_forever, daemon=True,
+            in_shard = contextvars.copy_context()  # the worker's shard (shards.using) for the jobs' code
+            threading.Thread(target=in_shard.run, args=(self.loop.run_forever,), daemon=True,
                              name=f"limpyd-jobs-{self.worker_id}-loop").start()
         with self._lock:
             self._waiting.append(flight)

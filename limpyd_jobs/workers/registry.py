@@ -6,6 +6,7 @@ The keys (``KEYS.workers``, ``KEYS.worker``, ``KEYS.running``) are described in
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -63,7 +64,8 @@ class Presence:
         """Register the worker, then beat every ``interval`` seconds from a thread."""
         self.started = datetime_to_str(self.clock.now())
         self.beat()
-        self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True,
+        beating = contextvars.copy_context()  # the worker's shard (shards.using), for its beats
+        self._thread = threading.Thread(target=beating.run, args=(self._beat_until_stopped,), daemon=True,
                                         name=f"limpyd-jobs-heartbeat-{self.worker_id}")
         self._thread.start()
 

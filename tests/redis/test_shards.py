@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import zlib
 from datetime import datetime, timezone
 
 import pytest
+from helpers import eventually
 from helpers import failing_callback as failing
 from redis.crc import key_slot
 
@@ -100,7 +102,7 @@ def test_a_worker_serves_the_shard_of_its_queues(sharded, database, make_worker)
     seen = []
     worker = make_worker(two, max_loops=2, callback=lambda job, queue: seen.append((job.shard, queue.shard)))
     worker.run()
-    assert seen == [(2, 2), (2, 2)] and shards.current() == 0
+    assert seen == [(2, 2), (2, 2)] and shards.current() == 0  # the run's shard is over
     with shards.using(2):
         assert {job.status.hget() for job in Job.collection().instances()} == {"s"}
     with shards.using(0):
@@ -335,3 +337,47 @@ def test_the_commands_list_every_shard_and_name_jobs_in_theirs(sharded, database
     assert main([url, "cancel", f"{jobs[2].ident}@2"]) == 0
     capsys.readouterr()
     assert jobs[2].status.hget() == STATUSES.CANCELED and jobs[0].status.hget() == STATUSES.WAITING
+
+
+def test_two_workers_of_two_shards_in_one_process_beat_each_in_its_own(sharded, database, make_worker,
+                                                                       threads):
+    release, started, workers = threading.Event(), [], []
+
+    def hold(job, queue):
+        started.append(queue.shard)
+        release.wait(10)
+
+    for index in (1, 2):
+        Job.add_job(identifier="held", queue_name=sharded[index])
+        workers.append(make_worker(sharded[index], max_loops=1, callback=hold, heartbeat_interval=0.05))
+    for worker in workers:
+        threads.start(worker.run)
+    try:
+        assert eventually(lambda: sorted(started) == [1, 2], 10)
+
+        def beat(index, worker):
+            with shards.using(index):
+                return database.connection.zscore(KEYS.workers(), worker.id)
+
+        first = [beat(1, workers[0]), beat(2, workers[1])]
+        assert eventually(lambda: beat(1, workers[0]) > first[0] and beat(2, workers[1]) > first[1], 10)
+        assert beat(2, workers[0]) is None and beat(1, workers[1]) is None
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_jobs_run_in_lanes_work_in_their_workers_shard(sharded, database, make_worker, asynchronous):
+    seen = []
+
+    def record(job, queue):
+        seen.append(shards.current())
+
+    async def record_async(job, queue):
+        seen.append(shards.current())
+
+    for number in range(3):
+        Job.add_job(identifier=f"job-{number}", queue_name=sharded[2])
+    callback = record_async if asynchronous else record
+    make_worker(sharded[2], max_loops=3, concurrency=2, callback=callback).run()
+    assert seen == [2, 2, 2]
