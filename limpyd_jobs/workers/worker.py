@@ -175,9 +175,12 @@ class Worker(WorkerSettings):
 
     @classmethod
     def registered_workers(cls, heartbeat_timeout: float | None = None) -> list[registry.WorkerInfo]:
-        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not)."""
+        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not), of
+        every shard."""
         timeout = cls.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
-        return registry.list_workers(cls.queue_model.get_connection(), timeout, cls.queue_model.clock)
+        found = shards.across(lambda: registry.list_workers(cls.queue_model.get_connection(), timeout,
+                                                            cls.queue_model.clock))
+        return [info for infos in found for info in infos]
 
     # --- the loop
 

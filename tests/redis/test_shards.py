@@ -24,6 +24,7 @@ from limpyd_jobs.models import Job, Queue
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.recurring import dispatch, set_schedule
 from limpyd_jobs.tasks.exceptions import TaskResultDoesNotExist
+from limpyd_jobs.workers import Worker
 
 S = 3
 
@@ -214,12 +215,15 @@ def test_workers_are_listed_and_stopped_in_their_shard(sharded, database, make_w
     seen = {}
 
     def look(job, queue):
+        with shards.using(0):  # a worker of shard 1, found from shard 0
+            assert [info.id for info in Worker.registered_workers()] == [worker.id]
         seen["workers"] = [(state.id, state.queues) for state in operations.workers()]
         seen["asked"] = operations.stop_workers([worker.id])
 
     worker = make_worker(name, max_loops=10, callback=look)
     worker.run()  # it ends, asked to stop, before max_loops (2 jobs)
     assert seen == {"workers": [(worker.id, [name])], "asked": [worker.id]}
+    assert Worker.registered_workers() == []  # it left the registry of its shard
     with pytest.raises(operations.UnknownWorker):
         operations.stop_workers(["nobody"])
 
