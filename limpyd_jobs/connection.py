@@ -7,7 +7,8 @@ URLs are read by redis-py's own ``parse_url`` (``redis://``, ``rediss://``, ``un
 their query options such as ``?ssl_cert_reqs=none``) into the keyword arguments of ``redis.Redis``;
 ``redis+sentinel://`` (``rediss+sentinel://``: TLS) names sentinels and a service instead of a
 server, ``redis+cluster://`` (``rediss+cluster://``) some nodes of a Redis Cluster, and
-``?replicas=N`` makes acknowledged writes wait for N replicas (``client_for``).
+``?replicas=N`` makes acknowledged writes wait for N replicas (``client_for``), ``?shards=S``
+spreads the queues over S job databases (``shards``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.sentinel import Sentinel
 
+from . import shards
 from .cluster import slot_client
 from .constants import PREFIX_VARIABLE
 from .exceptions import ConfigurationException
@@ -51,6 +53,7 @@ def settings_from_url(url: str) -> dict[str, Any]:
 
     Raises ConfigurationException saying why not (the URL quoted with its password masked)."""
     url, replicas = _replicas_of(url)
+    url, sharding = _shards_of(url)
     scheme = url.partition("://")[0]
     if scheme in SENTINEL_SCHEMES:
         settings = _sentinel_settings(url)
@@ -59,7 +62,22 @@ def settings_from_url(url: str) -> dict[str, Any]:
     else:
         settings = _server_settings(url)
     settings.update(replicas)
+    settings.update(sharding)
     return settings
+
+
+def _shards_of(url: str) -> tuple[str, dict[str, Any]]:
+    """The URL without ``shards`` and ``shard_table`` in its query, and their values (``shards``)."""
+    parsed = urlparse(url)
+    if "shard" not in parsed.query:
+        return url, {}
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    options = dict(query)
+    count = shards.read_count(options.get("shards"), repr(masked(url)))
+    table = shards.read_table(options.get("shard_table"), count, repr(masked(url)))
+    rest = [(name, value) for name, value in query if name not in ("shards", "shard_table")]
+    found = {"shards": count, "shard_table": table} if "shards" in options else {}
+    return parsed._replace(query=urlencode(rest)).geturl(), found
 
 
 def _replicas_of(url: str) -> tuple[str, dict[str, int]]:
@@ -198,15 +216,16 @@ def default_settings() -> dict[str, Any]:
         raise ConfigurationException(f"environment variable {URL_VARIABLE}: {exc}") from None
 
 
-def client_for(settings: dict[str, Any], **overrides: Any) -> redis.Redis:
+def client_for(settings: dict[str, Any], route: str | None = None, **overrides: Any) -> redis.Redis:
     """A ``redis.Redis`` for these settings (``overrides`` added): on the server they name, or on
     the master the sentinels name, found again through them after a failover; on a Redis
-    Cluster, on the master of the slot of the prefix's hash tag (``cluster.slot_client``)."""
+    Cluster, on the master of the slot of ``route`` (default: the current shard's prefix, else
+    ``LIMPYD_JOBS_PREFIX``'s hash tag; ``cluster.slot_client``)."""
     settings = {**settings, **overrides}
-    settings.pop("replicas", None)
-    settings.pop("replicas_timeout", None)
+    for name in ("replicas", "replicas_timeout", "shards", "shard_table"):
+        settings.pop(name, None)
     if "cluster_nodes" in settings:
-        route = os.environ.get(PREFIX_VARIABLE) or ""  # the prefix of every key (protocol.vocabulary)
+        route = route or shards.prefix() or os.environ.get(PREFIX_VARIABLE) or ""  # the keys' prefix
         if "{" not in route:
             raise ConfigurationException(f"a Redis Cluster needs {PREFIX_VARIABLE} to be a hash tag "
                                          f"('{{jobs}}', every key in one slot), not {route!r}")

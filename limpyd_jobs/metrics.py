@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from . import shards
 from .clock import liveness_time
 from .constants import LOGGER_NAME
 from .exceptions import ConfigurationException
@@ -58,7 +59,6 @@ class JobsCollector(Collector):
         self.heartbeat_timeout = heartbeat_timeout
 
     def collect(self) -> Iterator[Any]:
-        reader = Reader(self.queue_model)
         now = self.queue_model.clock.time()
         counters = {name: CounterMetricFamily(f"limpyd_jobs_jobs_{name}", help, labels=["queue"])
                     for name, help in COUNTERS.items()}
@@ -68,6 +68,24 @@ class JobsCollector(Collector):
         delayed = GaugeMetricFamily("limpyd_jobs_queue_delayed_jobs", "Jobs delayed", labels=["queue"])
         oldest = GaugeMetricFamily("limpyd_jobs_queue_oldest_waiting_seconds",
                                    "Age of the job waiting first (0: none waits)", labels=["queue"])
+        by_name: dict[str, dict[str, Any]] = {}
+        alive = sum(shards.across(lambda: self._read(by_name)))  # each shard's queues, merged by name
+        for name, found in sorted(by_name.items()):
+            totals = found["totals"]
+            totals["succeeded"] = found["succeeded"]  # with the success buckets' counts
+            for field, family in counters.items():
+                family.add_metric([name], totals.get(field, 0))
+            durations.add_metric([name], _buckets(totals), _duration_sum(totals))
+            waiting.add_metric([name], found["waiting"])
+            delayed.add_metric([name], found["delayed"])
+            oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
+        yield from counters.values()
+        yield from (durations, waiting, delayed, oldest)
+        yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
+
+    def _read(self, by_name: dict[str, dict[str, Any]]) -> int:
+        """Add the queues of the current shard to ``by_name``; the workers alive in it."""
+        reader = Reader(self.queue_model)
         queues = [queue for queue in reader.queues(sorted(self.names) if self.names is not None else None)]
         read = reader.each(queues, lambda pipe, queue: pipe.hgetall(KEYS.metrics(queue=queue.key))
                            .lindex(queue.list_key("waiting"), 0).llen(queue.list_key("waiting"))
@@ -76,7 +94,6 @@ class JobsCollector(Collector):
         located = [reader.locate(ident) if ident else None for ident in firsts]
         added = iter(reader.each([where for where in located if where is not None], lambda pipe, where:
                                  pipe.hget(KEYS.hash(model=where[0], pk=where[1]), "added")))
-        by_name: dict[str, dict[str, Any]] = {}
         for number, queue in enumerate(queues):
             values, _, waiting_count, delayed_count = read[4 * number:4 * number + 4]
             found = by_name.setdefault(queue.name, {"totals": {}, "first": [], "waiting": 0, "delayed": 0,
@@ -91,20 +108,8 @@ class JobsCollector(Collector):
                 found["first"].append(moment.timestamp())
             found["waiting"] += waiting_count
             found["delayed"] += delayed_count
-        for name, found in sorted(by_name.items()):
-            totals = found["totals"]
-            totals["succeeded"] = found["succeeded"]  # with the success buckets' counts
-            for field, family in counters.items():
-                family.add_metric([name], totals.get(field, 0))
-            durations.add_metric([name], _buckets(totals), _duration_sum(totals))
-            waiting.add_metric([name], found["waiting"])
-            delayed.add_metric([name], found["delayed"])
-            oldest.add_metric([name], max(0.0, now - min(found["first"])) if found["first"] else 0)
-        yield from counters.values()
-        yield from (durations, waiting, delayed, oldest)
         beat_limit = liveness_time(self.queue_model.clock, reader.connection) - self.heartbeat_timeout
-        alive = reader.connection.zcount(KEYS.workers(), beat_limit, "+inf")
-        yield GaugeMetricFamily("limpyd_jobs_workers_alive", "Workers whose heartbeat is recent", value=alive)
+        return reader.connection.zcount(KEYS.workers(), beat_limit, "+inf")
 
 
 def _buckets(totals: dict[str, float]) -> list[tuple[str, float]]:

@@ -16,7 +16,7 @@ from limpyd import fields
 from limpyd.contrib.indexes import SimpleDateTimeIndex
 from limpyd_extensions import related
 
-from . import orm
+from . import orm, shards
 from .clock import SYSTEM_CLOCK, Clock, script_time
 from .connection import default_settings
 from .due import DueSet
@@ -68,7 +68,34 @@ class StatusField(fields.InstanceHashField):
     _call_hsetnx = _call_hset
 
 
-class BaseJobsModel(orm.LazyFields, related.RelatedModel):
+class ShardName:
+    """A model's limpyd name (``jobs:job``), under the prefix of its shard when sharded: the
+    instance's (the shard it was made in), else the current one."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.name = name
+        self.rest = name[len(namespace):] if name.startswith(namespace + ":") else ":" + name
+
+    def __get__(self, instance: Any, owner: type) -> str:
+        layout = shards.layout()
+        if layout.count == 1:
+            return self.name
+        index = None if instance is None else instance.__dict__.get("_shard")
+        return layout.prefix(shards.current() if index is None else index) + self.rest
+
+
+class ShardNamedModel(type(related.RelatedModel)):  # type: ignore[misc]
+    """The metaclass of the models: each one's limpyd name is a ``ShardName``."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> Any:
+        built = super().__new__(mcs, name, bases, attrs)
+        own = built.__dict__.get("_name")
+        if isinstance(own, str):
+            type.__setattr__(built, "_name", ShardName(own, BaseJobsModel.namespace))
+        return built
+
+
+class BaseJobsModel(orm.LazyFields, related.RelatedModel, metaclass=ShardNamedModel):
     """Base of every limpyd-jobs model: shared namespace, database and clock.
 
     A ``RelatedModel`` of redis-limpyd-extensions (subclasses may declare related fields, such
@@ -81,6 +108,16 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
     namespace = configured_prefix() or "jobs"
     database = orm.JobsDatabase.lazy(default_settings)  # REDIS_URL is read on first use
     clock: Clock = SYSTEM_CLOCK
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if shards.sharded():
+            self._shard = shards.current()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def shard(self) -> int:
+        """The shard this instance is in (0 when not sharded)."""
+        return self.__dict__.get("_shard", 0)
 
     @classmethod
     def delays_start(cls, now: datetime, delayed_for: Any) -> datetime:
@@ -112,6 +149,16 @@ class BaseJobsModel(orm.LazyFields, related.RelatedModel):
             self.get_field(name).proxy_set(value)
 
 
+def by_shard(names: list[str]) -> list[tuple[int, list[str]]]:
+    """The names by shard, in shard order (one group, the current shard's, unsharded)."""
+    if not shards.sharded():
+        return [(shards.current(), names)]
+    groups: dict[int, list[str]] = {}
+    for name in names:
+        groups.setdefault(shards.shard_of(name), []).append(name)
+    return sorted(groups.items())
+
+
 class PurgedSlice(NamedTuple):
     """What a purge of a queue's finished jobs did."""
 
@@ -135,6 +182,9 @@ class Queue(BaseJobsModel):
     @classmethod
     def get_queue(cls, name: str, priority: int = 0, **fields_if_new: Any) -> "Queue":
         """Return the queue with this name and priority, created (atomically) if missing."""
+        if shards.sharded() and shards.shard_of(clean_queue_name(name)) != shards.current():
+            with shards.for_queue(clean_queue_name(name)):
+                return cls.get_queue(name, priority, **fields_if_new)
         found = get_queue.call(cls.database, queue_model=cls._name, name=clean_queue_name(name),
                                priority=clean_priority(priority))
         return cls._found(found.queue_pk, found.created, fields_if_new)
@@ -149,11 +199,16 @@ class Queue(BaseJobsModel):
 
     @classmethod
     def get_all(cls, names: str | Iterable[str]) -> list["Queue"]:
-        """All queues having one of the given names (a name, a comma-separated string, or a list)."""
-        pks: set[str] = set()
-        for name in normalize_names(names):
-            pks.update(cls.collection(name=name))
-        return [orm.instance(cls, pk) for pk in sorted(pks, key=int)]
+        """All queues having one of the given names (a name, a comma-separated string, or a list);
+        sharded, those of each shard in turn."""
+        found = []
+        for index, names_there in by_shard(normalize_names(names)):
+            with shards.using(index):
+                pks: set[str] = set()
+                for name in names_there:
+                    pks.update(cls.collection(name=name))
+                found += [orm.instance(cls, pk) for pk in sorted(pks, key=int)]
+        return found
 
     @classmethod
     def get_all_by_priority(cls, names: str | Iterable[str]) -> list["Queue"]:
@@ -199,12 +254,12 @@ class Queue(BaseJobsModel):
     @classmethod
     def count_waiting_jobs(cls, names: str | Iterable[str]) -> int:
         """Number of jobs waiting in the queues with these names, all priorities."""
-        return sum(queue.waiting.llen() for queue in cls.get_all(names))
+        return sum(queue.waiting.llen() for queue in cls.get_all(names))  # each queue in its shard
 
     @classmethod
     def count_delayed_jobs(cls, names: str | Iterable[str]) -> int:
         """Number of delayed jobs in the queues with these names, all priorities."""
-        return sum(queue.delayed.zcard() for queue in cls.get_all(names))
+        return sum(queue.delayed.zcard() for queue in cls.get_all(names))  # each queue in its shard
 
     @property
     def due_set(self) -> DueSet:
@@ -482,6 +537,10 @@ class Job(orm.Snapshot, BaseJobsModel):
         cls._check_importable()
         identifier = clean_identifier(identifier)
         queue_name = cls._resolve_queue_name(queue_name)
+        if shards.sharded() and shards.shard_of(queue_name) != shards.current():  # in the queue's shard
+            with shards.for_queue(queue_name):
+                return cls.add_job(identifier, queue_name, priority, queue_model, prepend, delayed_until,
+                                   delayed_for, **fields_if_new)
         queue_model = queue_model or cls.queue_model
         if type(priority) is not int or abs(priority) > MAX_PRIORITY:
             priority = clean_priority(priority)
@@ -565,6 +624,18 @@ class Job(orm.Snapshot, BaseJobsModel):
         defaults = {"queue_name": queue_name, "priority": priority, "prepend": prepend,
                     "delayed_until": delayed_until, "delayed_for": delayed_for, **fields_if_new}
         queue_model = queue_model or cls.queue_model
+        if shards.sharded():
+            jobs = list(jobs)
+            groups = cls._by_shard(jobs, defaults)
+            if list(groups) != [shards.current()]:  # each shard's jobs added there
+                added: list[Any] = [None] * len(jobs)
+                for index, positions in groups.items():
+                    with shards.using(index):
+                        made = cls.add_jobs([jobs[position] for position in positions],
+                                            queue_model=queue_model, chunk_size=chunk_size, **defaults)
+                    for position, job in zip(positions, made, strict=True):
+                        added[position] = job
+                return added
         if not all(script_writes for _, script_writes in free_fields(cls).values()):
             # fields only limpyd writes: one add_job per item
             return [cls.add_job(queue_model=queue_model, **{**defaults, **(
@@ -574,6 +645,15 @@ class Job(orm.Snapshot, BaseJobsModel):
         for start in range(0, len(records), max(1, chunk_size)):
             pks += cls._add_chunk(records[start:start + chunk_size], queue_model)
         return [orm.instance(cls, pks[position]) for position in positions]
+
+    @classmethod
+    def _by_shard(cls, jobs: list[Any], defaults: dict[str, Any]) -> dict[int, list[int]]:
+        """The positions of the items by the shard of their queue name."""
+        groups: dict[int, list[int]] = {}
+        for position, item in enumerate(jobs):
+            name = {**defaults, **(item if isinstance(item, dict) else {})}["queue_name"]
+            groups.setdefault(shards.shard_of(cls._resolve_queue_name(name)), []).append(position)
+        return groups
 
     @classmethod
     def _bulk_records(
@@ -674,6 +754,11 @@ class Job(orm.Snapshot, BaseJobsModel):
         """Run enqueue_job.lua: into the queue ``queue_pk``, or the one found (or created) by
         name and priority (the job then takes that priority); ``release_from``: a worker id.
         False if the attempt token of this instance is not the job's any more."""
+        if "_shard" in self.__dict__ and self._shard != shards.current():  # in the job's shard
+            with shards.using(self._shard):
+                return self._enqueue(queue_model, queue_pk=queue_pk, queue_name=queue_name, priority=priority,
+                                     delayed=delayed, prepend=prepend, now_score=now_score,
+                                     release_from=release_from)
         delayed_str, delayed_score = stored(delayed) if delayed else ("", "")
         if now_score is None:
             now_score = self.due_now_score(self.clock.time()) if delayed else self.clock.time()

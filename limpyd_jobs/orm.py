@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 
 from limpyd.contrib.database import PipelineDatabase
 from limpyd.contrib.related import RelatedModel
-from limpyd.fields import InstanceHashField, RedisField
+from limpyd.fields import InstanceHashField, RedisField, RedisProxyCommand
 from limpyd.indexes import EqualIndex
 from limpyd.model import RedisModel
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
+
+from . import shards
 
 Model = TypeVar("Model", bound=RedisModel)
 
@@ -37,6 +39,8 @@ def instance(model: type[Model], pk: Any) -> Model:
     built.get_field = built.get_instance_field
     built.get_fields = built.get_instance_fields
     built._pk = model._redis_attr_pk.normalize(pk)
+    if shards.sharded():
+        built._shard = shards.current()
     return built
 
 
@@ -102,6 +106,24 @@ def set_defaults(built: RedisModel, skip: Iterable[str], values: dict[str, Any])
             field.proxy_set(values[name])
         elif hasattr(field, "default"):
             field.proxy_set(field.default)
+
+
+def _in_its_shard(call: Callable[..., Any]) -> Callable[..., Any]:
+    """limpyd's ``_call_command`` run in the shard of the instance it is for (the one it was made
+    in), its keys, indexes and, on a cluster, its connection with it."""
+    def run(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        index = getattr(getattr(self, "_instance", self), "__dict__", {}).get("_shard")
+        if index is None or index == shards.current():
+            return call(self, name, *args, **kwargs)
+        with shards.using(index):
+            return call(self, name, *args, **kwargs)
+    run.in_its_shard = True  # type: ignore[attr-defined]
+    return run
+
+
+for _proxy in (RedisProxyCommand, RedisField):
+    if not getattr(_proxy.__dict__["_call_command"], "in_its_shard", False):
+        _proxy._call_command = _in_its_shard(_proxy.__dict__["_call_command"])
 
 
 class LazyFields:
@@ -332,6 +354,7 @@ class JobsDatabase(PipelineDatabase):
         if read is not None:
             self._connection_settings = read()
             self._read_settings = None
+            _configure_shards(self._connection_settings)
         return self._connection_settings
 
     @connection_settings.setter
@@ -339,18 +362,34 @@ class JobsDatabase(PipelineDatabase):
         self._read_settings = None
         self._connection_settings = settings
         self.__dict__.pop("registered_models", None)
+        _configure_shards(settings)
 
     def connect(self, **settings: Any) -> Any:
         """The client of these settings (default: the database's), one per settings in the
-        process; on the master of a service when the settings name sentinels."""
+        process; on the master of a service when the settings name sentinels; on a Redis Cluster
+        with shards, one per shard (on the master of its slot)."""
         from .connection import client_for
 
         settings = settings or self.connection_settings
-        key = repr(sorted(settings.items()))
+        route = shards.prefix() if "cluster_nodes" in settings else None
+        key = repr(sorted(settings.items())) + (route or "")
         if key not in self._connections:
-            self._connections[key] = client_for(settings, decode_responses=True)
+            self._connections[key] = client_for(settings, decode_responses=True, route=route)
             self.ensure_redis_versions()
         return self._connections[key]
+
+    @property
+    def _connection(self) -> Any:
+        """limpyd's: this thread's pipeline, else the direct client (the current shard's on a
+        Redis Cluster with shards)."""
+        found = PipelineDatabase._connection.fget(self)
+        if not shards.sharded() or found is None or is_pipeline(found):
+            return found
+        return self.connect() if "cluster_nodes" in self.connection_settings else found
+
+    @_connection.setter
+    def _connection(self, value: Any) -> None:
+        PipelineDatabase._connection.fset(self, value)
 
     @property
     def redis_version(self) -> tuple[int, ...]:
@@ -363,6 +402,12 @@ class JobsDatabase(PipelineDatabase):
                 version = self.connection.info()["redis_version"]
             self._redis_version = tuple(int(part) for part in str(version).split(".")[:3])
         return self._redis_version
+
+
+def _configure_shards(settings: dict[str, Any]) -> None:
+    """The shards a URL names (``?shards=S``) become the process's."""
+    if "shards" in settings:
+        shards.configure(settings["shards"], settings.get("shard_table") or None)
 
 
 def registered_models(database: Any) -> set[str]:

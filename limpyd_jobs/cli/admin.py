@@ -204,7 +204,7 @@ def jobs_text(found: list[JobInfo], state: str, now: datetime) -> str:
         headers.append("WORKER")
     rows = []
     for info in found:
-        row = [info.ident, info.identifier, info.status, info.fields.get("priority", "-"),
+        row = [info.name, info.identifier, info.status, info.fields.get("priority", "-"),
                info.fields.get("tries", "0"), _date(info.fields.get(field))]
         if state == "running":
             row.append(f"{info.worker} ({ago(info.since, now)})")
@@ -227,7 +227,7 @@ def show_text(info: JobInfo, errors: list[operations.ErrorInfo], history: list[d
         values["worker"] = info.worker + since
         names.append("worker")
     width = max(len(printable(name)) for name in [*names, "ident"])
-    lines = [f"{'ident'.ljust(width)}  {printable(info.ident)}"]
+    lines = [f"{'ident'.ljust(width)}  {printable(info.name)}"]
     lines += [f"{printable(name).ljust(width)}  {printable(values[name])}" for name in names]
     if history:
         lines += ["", f"history: {len(history)} event(s)"]
@@ -257,7 +257,7 @@ def errors_text(found: list[tuple[JobInfo, operations.ErrorInfo | None]]) -> str
             reason = printable(f"{error.fields.get('type', '')}: {error.fields.get('message', '')}")
             reason = " ".join(reason.split())
             reason = reason if len(reason) <= 70 else reason[:69] + "…"
-        rows.append((info.ident, info.identifier, info.fields.get("tries", "0"),
+        rows.append((info.name, info.identifier, info.fields.get("tries", "0"),
                      _date(info.fields.get("end")), reason))
     return table(("IDENT", "IDENTIFIER", "TRIES", "ENDED", "LAST ERROR"), rows, right=(2,)) + (
         "\n(limpyd-jobs show JOB: its errors, with their tracebacks)")
@@ -360,13 +360,13 @@ class _Command:
         for target in args.targets:
             if "/" not in target and ":" not in target and target in operations.queue_names():
                 raise _Usage(f"{target!r} is a queue: `requeue {target} --all` requeues its failed jobs")
-        return self._each_job(args.targets, lambda info: f"requeued {info.ident} in "
+        return self._each_job(args.targets, lambda info: f"requeued {info.name} in "
                               f"{operations.requeue(info, prepend=args.front)}")
 
     def cancel(self) -> int:
         said = {"canceled": "canceled", "marked": "canceled: its worker ends it as canceled",
                 "already": "was canceled already"}
-        return self._each_job(self.args.jobs, lambda info: f"{info.ident} ({info.status}) "
+        return self._each_job(self.args.jobs, lambda info: f"{info.name} ({info.status}) "
                               f"{said[operations.cancel(info)]}")
 
     def _each_job(self, texts: list[str], act: Callable[[JobInfo], str]) -> int:

@@ -18,6 +18,7 @@ from typing import IO, Any, NoReturn
 
 import limpyd
 
+from .. import shards
 from ..connection import masked, settings_from_string
 from ..constants import __version__
 from ..databases import use_database
@@ -394,6 +395,9 @@ class WorkerConfig:
         self.prepare_models()
         self.prepare_logging()
         self.prepare_worker()
+        if len(shards.shards_of(self.worker.queues)) > 1:  # a worker serves one shard: one for each
+            self.worker = None
+            return WorkerPool(self, 1).run()
         if self.options.print_options:  # print, and do not run
             self.print_options()
             return RET_OK

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn, Protocol
 
+from .. import shards
 from ..constants import LOGGER_NAME
 from ..models import BaseJobsModel
 from .common import RET_ERROR, RET_OK, run_command
@@ -90,6 +91,8 @@ class Slot:
 
     number: int
     pid: int | None = None
+    #: The queues its worker serves (sharded: those of one shard), or None: the command's.
+    queues: list[str] | None = None
     started_at: float = 0.0
     #: When to start a child here (a clock time), or None: none to start.
     start_at: float | None = 0.0
@@ -210,9 +213,22 @@ class WorkerPool:
             config.print_options()
         self.logger = worker.logger.getChild("pool")
         self.queues = list(worker.queues)
+        self.split_by_shard()
         self.final_when_clean = bool(worker.burst or config.options.dry_run)
         config.worker = None
         _disconnect([BaseJobsModel, config.options.queue_model, config.options.error_model])
+
+    def split_by_shard(self) -> None:
+        """Sharded, with queues in several shards: ``processes`` slots for the queues of each."""
+        groups: dict[int, list[str]] = {}
+        for name in self.queues:
+            groups.setdefault(shards.shard_of(name), []).append(name)
+        if len(groups) < 2:
+            return
+        self.slots = [Slot(number, queues=groups[index]) for number, (index, _) in enumerate(
+            ((index, copy) for index in sorted(groups) for copy in range(self.processes)), start=1)]
+        self.processes = len(self.slots)
+        self.log(f"queues in {len(groups)} shards: {len(self.slots)} worker processes, each in one shard")
 
     def step(self) -> None:
         """Handle the signals caught, reap ended children, start those due, wait for what comes next."""
@@ -409,6 +425,8 @@ class WorkerPool:
         code = RET_ERROR
         try:
             self._become_child(mask, parent)
+            if slot.queues is not None:
+                self.config.options.queues = ",".join(slot.queues)
             code = run_command(self.config.prog_name, self.config.execute)
         except BaseException:
             try:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
+from .. import shards
 from ..constants import LOGGER_NAME, __version__
 from ..exceptions import ConfigurationException
 from ..models import BaseJobsModel, Error
@@ -65,10 +66,10 @@ def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def sweep(sweeper_id: str, heartbeat_timeout: float, max_tries: int, error_model: type[Error]) -> int:
-    """One recovery pass; returns the number of jobs given back or failed."""
-    _, jobs = registry.recover(BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries,
-                               lock_seconds=0.001, error_model=error_model, clock=BaseJobsModel.clock)
-    return len(jobs)
+    """One recovery pass (in each shard); returns the number of jobs given back or failed."""
+    return sum(shards.across(lambda: len(registry.recover(
+        BaseJobsModel.database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
+        error_model=error_model, clock=BaseJobsModel.clock)[1])))
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None, prog: str = PROG) -> int:

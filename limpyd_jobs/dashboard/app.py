@@ -438,7 +438,7 @@ def _running(worker: operations.WorkerState) -> list[tuple[operations.RunningJob
     found = []
     for running in worker.running:
         try:
-            info: operations.JobInfo | None = operations.find_job(running.ident, settings().queue_model)
+            info: operations.JobInfo | None = operations.find_job(running.name, settings().queue_model)
         except (operations.UnknownJob, InvalidIdent):
             info = None
         found.append((running, info))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .. import operations, pending, recurring
+from .. import operations, pending, recurring, shards
 from ..constants import LOGGER_NAME
 from ..models import Error, Queue
 from ..operations.reads import last_errors as _last_errors
@@ -56,19 +56,22 @@ class Throughput:
 def throughput(now: datetime, queue_model: type[Queue] = Queue, window: int = THROUGHPUT_WINDOW,
                buckets: int = THROUGHPUT_BUCKETS) -> Throughput:
     """Successes per bucket over the last ``window`` seconds (the minute of ``now`` last), from
-    the per-minute counts the end scripts keep (``KEYS.throughput``): one round trip."""
+    the per-minute counts the end scripts keep (``KEYS.throughput``): one round trip (a shard)."""
     minutes = window // 60
     per_bucket = max(minutes // buckets, 1)
     last = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
     first = last - timedelta(minutes=minutes - 1)
     hours = sorted({(first + timedelta(minutes=step)).strftime("%Y-%m-%d %H") for step in range(minutes)})
-    connection = queue_model.get_connection()
-    with connection.pipeline(transaction=False) as pipe:
-        for hour in hours:
-            pipe.hgetall(KEYS.throughput(hour=hour))
-        read = pipe.execute()
+
+    def read() -> list[dict[str, str]]:
+        with queue_model.get_connection().pipeline(transaction=False) as pipe:
+            for hour in hours:
+                pipe.hgetall(KEYS.throughput(hour=hour))
+            return pipe.execute()
+
     counted = [0] * buckets
-    for hour, values in zip(hours, read, strict=True):
+    for hour, values in ((hour, values) for read_there in shards.across(read)  # sharded: every shard's
+                         for hour, values in zip(hours, read_there, strict=True)):
         for minute, count in values.items():
             if not (minute.isdigit() and count.lstrip("-").isdigit()):
                 continue  # not what the scripts write: left out

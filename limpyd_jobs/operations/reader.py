@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import shards
 from ..constants import LOGGER_NAME
 from ..models import Queue, job_models
 from ..protocol import KEYS, STATUSES
@@ -121,7 +122,8 @@ class Reader:
             values = found.get(ident) or {}
             if values or keep_unknown:
                 model, pk = where or ("", ident.rpartition(":")[2])
-                infos.append(JobInfo(ident, model, pk, values, self.queue_name(values.get("queue_key"))))
+                infos.append(JobInfo(ident, model, pk, values, self.queue_name(values.get("queue_key")),
+                                     shard=shards.current()))
         return infos
 
     def running(self) -> list[tuple[str, str, float]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from .. import orm
+from .. import orm, shards
 from ..clock import liveness_time
 from ..exceptions import InvalidIdent
 from ..history import history_entries, read_history
@@ -18,6 +18,7 @@ from ..protocol.vocabulary import SUCCESS_FIELDS, succeeded_count
 from ..utils import str_to_datetime, to_utc
 from ..validation import MAX_IDENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_QUEUE_NAME_LENGTH, printable
 from .errors import UnknownJob, UnknownQueue
+from .fanout import concatenated, in_job_shard, in_queue_shard, over_shards, union
 from .reader import RUNS, QueueRef, Reader
 from .views import ErrorInfo, Health, JobInfo, QueueCounts, RunningJob, WorkerState
 
@@ -26,18 +27,23 @@ STATES = ("waiting", "delayed", "running", "success", "error", "canceled")
 #: Seconds without a heartbeat after which a worker is dead (the worker's default).
 HEARTBEAT_TIMEOUT = 30.0
 _IDENT = re.compile(r"^([A-Za-z_][\w.]*):(\w+)$")
+#: An ident and its shard: ``module.Class:pk@N``.
+_IN_SHARD = re.compile(r"^(.+)@(\d+)$")
 
 
+@over_shards(lambda found: sorted(set(concatenated(found))))
 def queue_names(queue_model: type[Queue] = Queue) -> list[str]:
     """The names of every queue, sorted."""
     return sorted({queue.name for queue in Reader(queue_model).queues()})
 
 
+@over_shards(union)
 def paused(queue_model: type[Queue] = Queue) -> set[str]:
     """The names of the paused queues."""
     return set(queue_model.get_connection().smembers(KEYS.paused()))
 
 
+@in_queue_shard
 def counts(name: str, queue_model: type[Queue] = Queue) -> QueueCounts:
     """The jobs of a queue name by state, all priorities; UnknownQueue if no queue has the name.
 
@@ -49,6 +55,7 @@ def counts(name: str, queue_model: type[Queue] = Queue) -> QueueCounts:
     return _counts(reader, {name: reader.queues_of(name)}, paused(queue_model))[0]
 
 
+@over_shards(lambda found: sorted(concatenated(found), key=lambda counted: counted.name))
 def all_counts(queue_model: type[Queue] = Queue, with_canceled: bool = False) -> list[QueueCounts]:
     """``counts`` of every queue name, sorted by name (the same few round trips for all).
 
@@ -88,6 +95,7 @@ def _chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[start:start + size] for start in range(0, len(values), size)]
 
 
+@in_queue_shard
 def jobs(name: str, state: str = "waiting", offset: int = 0, limit: int = 20,
          queue_model: type[Queue] = Queue) -> list[JobInfo]:
     """A page of the jobs of a queue name in a state (``STATES``): waiting in the order workers
@@ -140,7 +148,37 @@ def find_job(text: str, queue_model: type[Queue] = Queue) -> JobInfo:
     that identifier queued in that queue, else the latest one). InvalidIdent for a text that is
     neither (or longer than a queue name and an identifier may be), UnknownQueue or UnknownJob when
     there is no such queue or job. Nothing is imported: the model must be registered in Redis
-    (every add_job does it) or defined in this process. Linear in the text, a few round trips."""
+    (every add_job does it) or defined in this process. Linear in the text, a few round trips.
+
+    Sharded, it is looked for in every shard (``module.Class:pk@N``: in shard N only); found in
+    several (an ident is per shard), UnknownJob asks for ``@N``."""
+    if not shards.sharded():
+        return _find_job(text, queue_model)
+    qualified = _IN_SHARD.match(text.strip())
+    if qualified and _IDENT.match(qualified.group(1)):
+        index = int(qualified.group(2))
+        if index >= shards.count():
+            raise UnknownJob(f"no job {text}: there are {shards.count()} shards")
+        with shards.using(index):
+            return _find_job(qualified.group(1), queue_model)
+    found: list[JobInfo] = []
+    missing: list[Exception] = []
+    for index in range(shards.count()):
+        with shards.using(index):
+            try:
+                found.append(_find_job(text, queue_model))
+            except (UnknownJob, UnknownQueue) as exc:
+                missing.append(exc)
+    if len(found) > 1:
+        raise UnknownJob(f"{printable(text[:200])} names a job in shards "
+                         f"{', '.join(str(info.shard) for info in found)}: name one, {found[0].ident}@N")
+    if not found:
+        raise next((exc for exc in missing if isinstance(exc, UnknownJob)), missing[0])
+    return found[0]
+
+
+def _find_job(text: str, queue_model: type[Queue]) -> JobInfo:
+    """``find_job`` in the current shard."""
     if len(text) > MAX_TEXT_LENGTH:
         raise InvalidIdent(f"a job is named in at most {MAX_TEXT_LENGTH} characters (its ident, or "
                            f"QUEUE/identifier), not {len(text)}")
@@ -225,6 +263,7 @@ def _with_worker(reader: Reader, info: JobInfo) -> JobInfo:
     return info
 
 
+@in_job_shard(find_job)
 def job_errors(job: JobInfo | Job | str, error_model: type[Error] = Error,
                queue_model: type[Queue] = Queue) -> list[ErrorInfo]:
     """The errors saved for a job (each failed run), oldest first."""
@@ -243,6 +282,7 @@ def job_errors(job: JobInfo | Job | str, error_model: type[Error] = Error,
                                              if error.pk.isdigit() else 0))
 
 
+@in_job_shard(find_job)
 def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> list[dict[str, Any]]:
     """The events of a job's history (added, started, failed, requeued, canceled...), oldest
     first, as the scripts wrote them (``at``: a date string or a timestamp)."""
@@ -250,6 +290,7 @@ def job_history(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> l
     return history_entries(*read_history(queue_model.get_connection(), info.model, info.pk))
 
 
+@in_queue_shard
 def failures(name: str, offset: int = 0, limit: int = 20, error_model: type[Error] = Error,
              queue_model: type[Queue] = Queue) -> list[tuple[JobInfo, ErrorInfo | None]]:
     """The failed jobs of a queue name among entries ``offset`` to ``offset + limit`` of its
@@ -263,7 +304,14 @@ def recent_failures(names: Iterable[str], limit: int = 10, error_model: type[Err
                     queue_model: type[Queue] = Queue) -> list[tuple[JobInfo, ErrorInfo | None]]:
     """The latest ``limit`` failed jobs (still ERROR) of these queue names, the latest ended
     first, each with its last error: the last ``limit`` entries of each errors list, in a few
-    round trips for all the queues."""
+    round trips for all the queues (and shards)."""
+    names = list(names)
+    found = concatenated(shards.across(lambda: _recent_failures(names, limit, error_model, queue_model)))
+    return sorted(found, key=lambda pair: pair[0].fields.get("end") or "", reverse=True)[:limit]
+
+
+def _recent_failures(names: list[str], limit: int, error_model: type[Error],
+                     queue_model: type[Queue]) -> list[tuple[JobInfo, ErrorInfo | None]]:
     reader = Reader(queue_model)
     wanted = set(names)
     queues = [queue for queue in reader.queues(sorted(wanted))] if wanted else []
@@ -275,7 +323,16 @@ def recent_failures(names: Iterable[str], limit: int = 10, error_model: type[Err
 
 
 def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[ErrorInfo | None]:
-    """The last error saved for each of these jobs (None if none): three round trips for all."""
+    """The last error saved for each of these jobs (None if none): three round trips for all
+    (sharded: for those of each shard, in it)."""
+    if shards.sharded() and any(info.shard != shards.current() for info in infos):
+        found: dict[int, ErrorInfo | None] = {}
+        for index in sorted({info.shard for info in infos}):
+            mine = [position for position, info in enumerate(infos) if info.shard == index]
+            with shards.using(index):
+                found.update(zip(mine, last_errors([infos[position] for position in mine], error_model),
+                                 strict=True))
+        return [found[position] for position in range(len(infos))]
     connection = error_model.get_connection()
     model = error_model._name
     with connection.pipeline(transaction=False) as pipe:
@@ -289,13 +346,14 @@ def last_errors(infos: list[JobInfo], error_model: type[Error] = Error) -> list[
             if pk is not None:
                 pipe.hgetall(KEYS.hash(model=model, pk=pk))
         values = iter(pipe.execute() if any(pk is not None for pk in lasts) else [])
-    found: list[ErrorInfo | None] = []
+    errors: list[ErrorInfo | None] = []
     for pk in lasts:
         fields = next(values) if pk is not None else None
-        found.append(ErrorInfo(pk, fields) if pk is not None and fields else None)
-    return found
+        errors.append(ErrorInfo(pk, fields) if pk is not None and fields else None)
+    return errors
 
 
+@over_shards(concatenated)
 def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
             queue_model: type[Queue] = Queue) -> list[WorkerState]:
     """Every registered worker: details, last beat, alive (beat within ``heartbeat_timeout``
@@ -308,7 +366,8 @@ def workers(heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     running: dict[str, list[RunningJob]] = {}
     identifiers = {info.ident: info.identifier for info in reader.running_jobs()}
     for ident, worker, score in reader.running():
-        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or ""))
+        running.setdefault(worker, []).append(RunningJob(ident, to_utc(score), identifiers.get(ident) or "",
+                                                           shards.current()))
     limit = liveness_time(queue_model.clock, reader.connection) - heartbeat_timeout  # Redis's clock
     found = []
     for index, (worker_id, last_beat) in enumerate(scored):
@@ -357,5 +416,5 @@ def job_info(job: JobInfo | Job | str, queue_model: type[Queue]) -> JobInfo:
     if isinstance(job, JobInfo):
         return job
     if isinstance(job, Job):
-        return JobInfo(job.ident, job._name, orm.pk_of(job))
+        return JobInfo(job.ident, job._name, orm.pk_of(job), shard=job.shard)
     return find_job(job, queue_model)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .. import shards
 from ..models import Job
 from ..protocol import STATUSES
 from ..utils import str_to_datetime
@@ -45,6 +46,12 @@ class JobInfo:
     queue: str = ""
     worker: str = ""
     since: datetime | None = None
+    shard: int = 0  # the shard it is in (0 when not sharded)
+
+    @property
+    def name(self) -> str:
+        """How operations name it: its ident, with ``@shard`` when sharded (an ident is per shard)."""
+        return f"{self.ident}@{self.shard}" if shards.sharded() else self.ident
 
     @property
     def status(self) -> str:
@@ -61,7 +68,10 @@ class JobInfo:
 
     def job(self) -> Job:
         """The Job instance (its model must be defined in this process, or be one of limpyd-jobs')."""
-        return Job.get_from_ident(self.ident, lazy=True)
+        if not shards.sharded():
+            return Job.get_from_ident(self.ident, lazy=True)
+        with shards.using(self.shard):
+            return Job.get_from_ident(self.ident, lazy=True)
 
     def as_dict(self) -> dict[str, Any]:
         values = self.fields
@@ -70,7 +80,8 @@ class JobInfo:
         return {"ident": self.ident, "identifier": self.identifier, "status": self.status,
                 "queue": self.queue, "priority": number(values.get("priority")),
                 "tries": number(values.get("tries")), **dates, "worker": self.worker or None,
-                "since": iso(self.since), "fields": dict(values)}
+                "since": iso(self.since), "fields": dict(values),
+                **({"shard": self.shard} if shards.sharded() else {})}
 
 
 @dataclass
@@ -99,6 +110,12 @@ class RunningJob:
     since: datetime | None
     #: The job's identifier, what the people who queued it know it by.
     identifier: str = ""
+    shard: int = 0  # the shard of the worker (and of the job)
+
+    @property
+    def name(self) -> str:
+        """How operations name the job: its ident, with ``@shard`` when sharded."""
+        return f"{self.ident}@{self.shard}" if shards.sharded() else self.ident
 
 
 @dataclass

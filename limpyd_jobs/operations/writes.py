@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from .. import shards
 from ..constants import LOGGER_NAME
 from ..models import Job, Queue
 from ..protocol import KEYS, STATUSES
@@ -15,8 +16,9 @@ from ..protocol.scripts import stop_workers as stop_workers_script
 from ..utils import datetime_to_str
 from ..validation import clean_queue_name
 from .errors import JobStateError, UnknownJob, UnknownWorker
+from .fanout import first, in_job_shard, in_queue_shard, over_shards
 from .reader import Reader
-from .reads import job_info
+from .reads import find_job, job_info
 from .views import JobInfo
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -27,6 +29,7 @@ STOP_REQUEST_TTL = 7 * 24 * 3600.0
 HALT = control_script.HALT
 
 
+@in_job_shard(find_job)
 def cancel(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> str:
     """Cancel a job. One that waits (WAITING or DELAYED) leaves its queue now, CANCELED and
     unqueued: adding its identifier again makes a new job ("canceled"). One a worker runs is marked
@@ -46,6 +49,7 @@ def cancel(job: JobInfo | Job | str, queue_model: type[Queue] = Queue) -> str:
     return done.outcome
 
 
+@in_job_shard(find_job)
 def requeue(job: JobInfo | Job | str, prepend: bool = False, queue_model: type[Queue] = Queue) -> str:
     """Put a failed job (ERROR, no retry to come) back in the queue it failed in, WAITING, at the
     back (or the front if ``prepend``), with ``tries`` reset to 0 so that the worker's retries
@@ -69,6 +73,7 @@ def requeue(job: JobInfo | Job | str, prepend: bool = False, queue_model: type[Q
     return name
 
 
+@in_queue_shard
 def requeue_failed(name: str, prepend: bool = False, queue_model: type[Queue] = Queue) -> int:
     """Put every failed job of a queue name (ERROR, no retry to come) back in its queue, WAITING,
     with ``tries`` reset to 0; at the back, or at the front if ``prepend`` (oldest failure first).
@@ -80,6 +85,7 @@ def requeue_failed(name: str, prepend: bool = False, queue_model: type[Queue] = 
     return done.requeued
 
 
+@in_queue_shard
 def empty(name: str, queue_model: type[Queue] = Queue) -> int:
     """Cancel every job waiting or delayed in a queue name (all priorities), at once: each ends
     CANCELED and unqueued, the lists empty (adding an identifier again makes a new job). Returns
@@ -93,6 +99,7 @@ def empty(name: str, queue_model: type[Queue] = Queue) -> int:
     return done.canceled
 
 
+@in_queue_shard
 def pause(name: str, queue_model: type[Queue] = Queue) -> bool:
     """Add a queue name to the paused set: workers take no job from it (those running end).
     False if it was paused already."""
@@ -102,6 +109,7 @@ def pause(name: str, queue_model: type[Queue] = Queue) -> bool:
     return done.changed
 
 
+@in_queue_shard
 def resume(name: str, queue_model: type[Queue] = Queue) -> bool:
     """Take a queue name out of the paused set, and wake up its idle workers. False if it was
     not paused."""
@@ -116,15 +124,40 @@ def stop_workers(ids: Iterable[str] | None = None, queue_model: type[Queue] = Qu
     """Ask workers (the ones of ``ids``, or every registered one) to stop after their current
     job: ``STOP`` in each one's control key, and a token in its wake-up list so that an idle
     worker reads it at once. UnknownWorker (nothing asked) if an id is not registered. Returns the
-    ids asked."""
+    ids asked (sharded: each worker is asked in its shard)."""
     wanted = list(dict.fromkeys(ids or []))
+    if shards.sharded() and not wanted:
+        every = shards.across(lambda: _stop_workers([], queue_model, ttl))
+        return [worker for asked in every for worker in asked]
+    if shards.sharded():
+        homes = shards.across(lambda: _registered(wanted, queue_model))
+        unknown = [worker for worker in wanted if not any(worker in home for home in homes)]
+        if unknown:
+            raise UnknownWorker(f"no registered worker {', '.join(unknown)}")
+        asked: list[str] = []
+        for index, home in enumerate(homes):
+            if home:
+                with shards.using(index):
+                    asked += _stop_workers(home, queue_model, ttl)
+        return asked
+    return _stop_workers(wanted, queue_model, ttl)
+
+
+def _registered(wanted: list[str], queue_model: type[Queue]) -> list[str]:
+    """The workers of ``wanted`` registered (in the current shard)."""
+    connection = queue_model.get_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        for worker_id in wanted:
+            pipe.zscore(KEYS.workers(), worker_id)
+        scores = pipe.execute()
+    return [worker_id for worker_id, score in zip(wanted, scores, strict=True) if score is not None]
+
+
+def _stop_workers(wanted: list[str], queue_model: type[Queue], ttl: float) -> list[str]:
+    """``stop_workers`` in the current shard."""
     if wanted:
-        connection = queue_model.get_connection()
-        with connection.pipeline(transaction=False) as pipe:
-            for worker_id in wanted:
-                pipe.zscore(KEYS.workers(), worker_id)
-            scores = pipe.execute()
-        unknown = [worker_id for worker_id, score in zip(wanted, scores, strict=True) if score is None]
+        registered = _registered(wanted, queue_model)
+        unknown = [worker_id for worker_id in wanted if worker_id not in registered]
         if unknown:
             raise UnknownWorker(f"no registered worker {', '.join(unknown)}")
     done = stop_workers_script.call(queue_model.database, order=stop_workers_script.STOP,
@@ -133,6 +166,7 @@ def stop_workers(ids: Iterable[str] | None = None, queue_model: type[Queue] = Qu
     return done.workers
 
 
+@over_shards(first)
 def control(command: str | None = None, queue_model: type[Queue] = Queue) -> str | None:
     """``control("HALT")`` makes dispatchers and workers stop after their current task;
     ``control("CLEAR")`` lifts it; ``control()`` tells the current command (or None)."""

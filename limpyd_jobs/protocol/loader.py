@@ -211,20 +211,41 @@ class LuaScript:
 
     def __init__(self, name: str, keys: Keys = KEYS) -> None:
         self.name = name
-        text = (_HERE / "scripts" / f"{name}.lua").read_text()
-        self.header = Header.parse(text)
-        self.source = expand_keys(link(self.header.argv_locals() + "\n" + text, keys), keys)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        self._script: dict[str, Any] = {"lua": self.source}
+        self.keys = keys
+        self._text = (_HERE / "scripts" / f"{name}.lua").read_text()
+        self.header = Header.parse(self._text)
+        self._linked = link(self.header.argv_locals() + "\n" + self._text, keys)
+        self._by_prefix: dict[str, tuple[str, str, dict[str, Any]]] = {}
         self.acknowledges = name in ACKNOWLEDGING
+
+    def _compiled(self) -> tuple[str, str, dict[str, Any]]:
+        """(source, sha, limpyd's script dict) for the prefix of the keys now (a shard's, when sharded)."""
+        prefix = self.keys.prefix
+        found = self._by_prefix.get(prefix)
+        if found is None:
+            source = expand_keys(self._linked, Keys(prefix))
+            sha = hashlib.sha1(source.encode()).hexdigest()
+            found = self._by_prefix[prefix] = (source, sha, {"lua": source})
+        return found
+
+    @property
+    def source(self) -> str:
+        """The Lua source sent, for the prefix of the keys now."""
+        return self._compiled()[0]
+
+    @property
+    def sha(self) -> str:
+        """The SHA1 of ``source``."""
+        return self._compiled()[1]
 
     def __call__(self, database: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
         """Run the script (see the class docstring for a reply lost to a broken connection)."""
+        source, sha, script = self._compiled()
         client = database.connection
         if orm.is_pipeline(client):
-            return database.call_script(self._script, list(keys), list(args))
+            return database.call_script(script, list(keys), list(args))
         connection = orm.kept_connection(client)
-        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        command = ("EVALSHA", sha, len(keys), *keys, *args)
         packed = [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command)
         wait = self.acknowledges and replicas_of(getattr(database, "connection_settings", None) or {})
         if wait:
@@ -239,7 +260,7 @@ class LuaScript:
             try:
                 return _read(connection, wait)
             except NoScriptError:  # loaded where it is sent (after a failover, another server)
-                connection.send_command("SCRIPT", "LOAD", self.source)
+                connection.send_command("SCRIPT", "LOAD", source)
                 connection.read_response()
             except SlotMoved:  # a cluster's slot moved (or has no master yet): it did not run
                 continue

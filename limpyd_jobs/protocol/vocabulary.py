@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
+from .. import shards
 from ..constants import PREFIX_VARIABLE
 
 
@@ -229,9 +230,21 @@ class Keys:
     @classmethod
     def templates(cls) -> Iterator[KeyTemplate]:
         """Every key template, in the order they are declared."""
-        for value in vars(cls).values():
+        for value in vars(Keys).values():
             if isinstance(value, KeyTemplate):
                 yield value
+
+
+class ShardKeys(Keys):
+    """The keys of the process: those of the current shard (``shards.using``) when sharded."""
+
+    @property  # type: ignore[override]
+    def prefix(self) -> str:
+        return shards.prefix() or self.base
+
+    @prefix.setter
+    def prefix(self, value: str) -> None:
+        self.base = value
 
 
 #: ``PREFIX_VARIABLE`` (``LIMPYD_JOBS_PREFIX``) puts every key limpyd-jobs writes under one prefix,
@@ -249,8 +262,8 @@ def configured_prefix() -> str | None:
     return prefix
 
 
-#: The keys of this process.
-KEYS = Keys(configured_prefix() or "limpyd-jobs")
+#: The keys of this process (of its current shard, when sharded).
+KEYS: Keys = ShardKeys(configured_prefix() or "limpyd-jobs")
 
 
 def key_table(keys: Keys = KEYS) -> str:

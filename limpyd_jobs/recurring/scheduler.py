@@ -8,6 +8,7 @@ dispatch_due). Statuses, the one-place rule, timeouts: docs/recurring.rst.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from datetime import datetime, timezone
@@ -15,11 +16,12 @@ from typing import Any
 
 from limpyd import fields
 
-from .. import orm
+from .. import orm, shards
 from ..constants import LOGGER_NAME
 from ..due import DueSet
 from ..exceptions import InvalidValue, LimpydJobsException
 from ..models import BaseJobsModel, Job, Queue
+from ..operations.fanout import concatenated, over_shards
 from ..operations.writes import HALT, control
 from ..outages import every, log_to
 from ..protocol import KEYS, STATUSES, ScheduleEvent
@@ -100,6 +102,10 @@ class RecurringJob(Job):
         _placed(job_id, version, ScheduleEvent.DIE, next_run, f"{type(exception).__name__}: {exception}")
 
 
+#: Inside ``set_schedule`` or ``unset_schedule`` in one shard: no fan-out again.
+_inside_set: contextvars.ContextVar[bool] = contextvars.ContextVar("limpyd_jobs_schedule_set", default=False)
+
+
 def default_queue_name(job_id: str) -> str:
     """The queue of a job id's runs: the part after its last ``:`` (the whole id without one)."""
     return job_id.rsplit(":", 1)[-1]
@@ -128,10 +134,23 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
                  timeout: float | None = None, on_error: str = DIE) -> str:
     """Set (``None``: unset) the schedule of ``job_id``, its next run placed at once; the status set.
 
-    ``on_error``: ``die`` (a failed run ends the schedule, as redbike) or ``continue``."""
+    ``on_error``: ``die`` (a failed run ends the schedule, as redbike) or ``continue``. Sharded, the
+    schedule lives in the shard of its queue (unset in any other)."""
     if schedule is None:
         unset_schedule(job_id)
         return "UNSET"
+    if shards.sharded() and not _inside_set.get():
+        queue = queue_name or default_queue_name(job_id)
+        for index in _shards_holding(job_id):
+            if index != shards.shard_of(queue):
+                with shards.using(index):
+                    unset_schedule(job_id)
+        token = _inside_set.set(True)
+        try:
+            with shards.for_queue(queue):
+                return set_schedule(job_id, schedule, after, queue_name, priority, tz, timeout, on_error)
+        finally:
+            _inside_set.reset(token)
     if on_error not in ON_ERROR:
         raise InvalidValue(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
     clean_schedule_id(job_id, queue_name or None)
@@ -160,10 +179,26 @@ def set_schedule(job_id: str, schedule: str | None, after: float | None = None,
     return event.value
 
 
+def _shards_holding(job_id: str) -> list[int]:
+    """The shards where ``job_id`` has a schedule."""
+    held = shards.across(lambda: RecurringSchedule.get_connection().sismember(
+        KEYS.collection(model=RecurringSchedule._name), job_id))
+    return [index for index, found in enumerate(held) if found]
+
+
 def unset_schedule(job_id: str) -> None:
-    """Remove a schedule: out of the timeline, its waiting run canceled.
+    """Remove a schedule: out of the timeline, its waiting run canceled (sharded: in its shard).
 
     A running run ends without being rescheduled."""
+    if shards.sharded() and not _inside_set.get():
+        token = _inside_set.set(True)
+        try:
+            for index in _shards_holding(job_id):
+                with shards.using(index):
+                    unset_schedule(job_id)
+        finally:
+            _inside_set.reset(token)
+        return
     indexed = [field.name for field in RecurringSchedule.get_class_fields()
                if field.indexable and field is not orm.pk_field(RecurringSchedule)]
     schedule_unset.call(
@@ -219,6 +254,7 @@ def _placed(job_id: str, version: str | None, event: ScheduleEvent, next_run: fl
     return ScheduleEvent.ENQ.value if due else event.value
 
 
+@over_shards(concatenated)
 def dispatch(now: float | None = None, limit: int = 1000, queue_model: type[Queue] = Queue) -> list[str]:
     """Move the runs that are due into their queues (atomic: safe on several hosts at once)."""
     moment = RecurringSchedule.clock.now() if now is None else datetime.fromtimestamp(now, timezone.utc)
@@ -236,7 +272,14 @@ def tell(job_id: str) -> dict[str, Any]:
 
 
 def tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
-    """``tell`` of each of these job ids, read in two round trips for all (read commands only)."""
+    """``tell`` of each of these job ids, read in two round trips for all (read commands only;
+    sharded: in each shard, a job id told by the shard that has its schedule)."""
+    found = shards.across(lambda: _tell_all(job_ids))
+    return [next((told for told in tolds if told["status"] is not None), tolds[0])
+            for tolds in zip(*found, strict=True)]
+
+
+def _tell_all(job_ids: list[str]) -> list[dict[str, Any]]:
     connection = RecurringSchedule.get_connection()
     model, job_model = RecurringSchedule._name, RecurringJob._name
     runs = timeline().key
@@ -285,6 +328,7 @@ def _fields(job_ids: list[str], field: str) -> list[str]:
         return [value or "" for value in (pipe.execute() if job_ids else [])]
 
 
+@over_shards(lambda found: sorted(concatenated(found)))
 def statuses(before: float | None = None) -> list[tuple[str, str, int]]:
     """``(job id, event, timestamp)`` of every schedule, only those older than ``before`` if given."""
     found = []
@@ -297,6 +341,7 @@ def statuses(before: float | None = None) -> list[tuple[str, str, int]]:
     return found
 
 
+@over_shards(lambda found: sorted(concatenated(found)))
 def schedules() -> list[tuple[str, str]]:
     """``(job id, schedule)`` of every job id with a schedule (read commands only)."""
     job_ids = _ids()

@@ -8,6 +8,7 @@ of a task pushes (see ``notice_end`` in the protocol's lib/ends.lua).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import exceptions, orm
+from .. import exceptions, orm, shards
 from ..exceptions import InvalidIdent
 from ..history import decoded_events
 from ..models import Error, Job
@@ -65,7 +66,8 @@ class LimpydBackend:
             prepared[fields[1]] = arguments
         job = model._add_job(self._identifier(task, arguments), task.queue_name, task.priority, None, False,
                              delayed_until, delayed_for, {**fields[2], "arguments": arguments}, prepared)
-        return TaskResult(task=task, id=job.ident, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
+        result_id = f"{job.ident}@{job.shard}" if shards.sharded() else job.ident  # an ident is per shard
+        return TaskResult(task=task, id=result_id, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
                           started_at=None, finished_at=None, last_attempted_at=None, args=data["args"],
                           kwargs=data["kwargs"], errors=[], worker_ids=[], attempts=0,
                           task_name=task.module_path, backend=task.backend)
@@ -106,6 +108,10 @@ class LimpydBackend:
         kept = eager.result_of(result_id)
         if kept is not None:
             return kept
+        with _shard_of(result_id):
+            return self._read(result_id)
+
+    def _read(self, result_id: str) -> TaskResult:
         model, pk = self._job_of(result_id)
         connection = model.get_connection()
         errors = orm.model_name(self.error_model)
@@ -121,7 +127,7 @@ class LimpydBackend:
 
     def _job_of(self, result_id: Any) -> tuple[type[Job], str]:
         """The job model and pk an id names (a task job model of this process, nothing imported)."""
-        model_repr, _, pk = str(result_id).rpartition(":")
+        model_repr, _, pk = _IN_SHARD.sub("", str(result_id)).rpartition(":")
         try:
             model = Job.model_for_repr(model_repr) if isinstance(result_id, str) and pk else None
         except InvalidIdent:
@@ -176,6 +182,10 @@ class LimpydBackend:
         kept = eager.result_of(result_id)
         if kept is not None:
             return kept
+        with _shard_of(result_id):
+            return self._wait(result_id, timeout)
+
+    def _wait(self, result_id: str, timeout: float | None) -> TaskResult:
         model, pk = self._job_of(result_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         key = KEYS.field(model=orm.model_name(model), pk=pk, field="ended")
@@ -192,6 +202,20 @@ class LimpydBackend:
                 raise TimeoutError(f"task result {result_id} did not end within {timeout}s")
             # the token stays (moved from the list's end to its start) for every other waiter
             woken = connection.blmove(key, key, max(left, 0.001), "RIGHT", "LEFT") is not None
+
+
+#: The shard a result id names, sharded: ``module.Class:pk@N``.
+_IN_SHARD = re.compile(r"@(\d+)$")
+
+
+def _shard_of(result_id: Any) -> contextlib.AbstractContextManager[Any]:
+    """Work in the shard a result id names (the current one if it names none)."""
+    found = _IN_SHARD.search(result_id) if isinstance(result_id, str) and shards.sharded() else None
+    if found is None:
+        return contextlib.nullcontext()
+    if int(found.group(1)) >= shards.count():
+        raise TaskResultDoesNotExist(f"{result_id!r} names shard {found.group(1)}, of {shards.count()}")
+    return shards.using(int(found.group(1)))
 
 
 _FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)

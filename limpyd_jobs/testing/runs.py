@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import shards
 from ..models import Job, Queue
+from ..utils import normalize_names
 from ..workers import Worker
 from ..workers.attempt import Attempt
 from ..workers.observers import WorkerObserver
@@ -56,7 +58,8 @@ class JobFailed(AssertionError):
 def run_jobs(queues: str | Iterable[str], callback: Any = None, *, worker_class: type[Worker] = Worker,
              raise_errors: bool = False, **options: Any) -> list[Ran]:
     """Run the jobs of these queues that are due, with a worker in this process, until none is
-    left (jobs delayed to later stay delayed); return what ran, in order.
+    left (jobs delayed to later stay delayed); return what ran, in order (sharded: a worker for
+    the queues of each shard, in turn).
 
     ``callback``: the worker's (None: each job's ``run``); ``options``: more worker options.
     ``raise_errors``: after the run, raise JobFailed from the first exception a job raised."""
@@ -64,8 +67,15 @@ def run_jobs(queues: str | Iterable[str], callback: Any = None, *, worker_class:
     settings = {"burst": True, "max_loops": None, "terminate_gracefuly": False, "timeout": 0.05,
                 **options}
     settings["observers"] = (*settings.get("observers", ()), record)
-    worker_class(queues=[queues] if isinstance(queues, str) else list(queues), callback=callback,
-                 **settings).run()
+    names = [queues] if isinstance(queues, str) else list(queues)
+    groups = [names]
+    if shards.sharded():
+        by_shard: dict[int, list[str]] = {}
+        for name in normalize_names(names):
+            by_shard.setdefault(shards.shard_of(name), []).append(name)
+        groups = [by_shard[index] for index in sorted(by_shard)]
+    for group in groups:
+        worker_class(queues=group, callback=callback, **settings).run()
     if raise_errors:
         failed = next((ran for ran in record.ran if ran.error is not None), None)
         if failed is not None:
@@ -75,9 +85,10 @@ def run_jobs(queues: str | Iterable[str], callback: Any = None, *, worker_class:
 
 
 def burst(callback: Any = None, *, queue_model: type[Queue] = Queue, **options: Any) -> list[Ran]:
-    """``run_jobs`` on every queue of ``queue_model`` in Redis, highest priority first (none: an
-    empty list, no worker run)."""
-    names = list(dict.fromkeys(name for _, name, _ in queue_model.by_priority() if name))
+    """``run_jobs`` on every queue of ``queue_model`` in Redis (of every shard), highest priority
+    first (none: an empty list, no worker run)."""
+    found = shards.across(lambda: [name for _, name, _ in queue_model.by_priority() if name])
+    names = list(dict.fromkeys(name for names_there in found for name in names_there))
     if not names:
         return []
     return run_jobs(names, callback, queue_model=queue_model, **options)

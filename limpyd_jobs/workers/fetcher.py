@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 
-from .. import orm
+from .. import orm, shards
 from ..clock import Clock
 from ..connection import client_for
 from ..constants import LOGGER_NAME
@@ -210,8 +210,10 @@ class WakeUpWait:
     def _connect(self) -> Any:
         settings = dict(self.database.connection_settings)
         settings["socket_timeout"] = self.timeout + 10 if self.timeout else None
+        route = settings["shards_route"] = shards.prefix()  # a cluster's shard: the master of its slot
         if self._connection is None or self._connection[0] != settings:
-            client = client_for(settings, decode_responses=True)  # a master found through sentinels
+            client = client_for({name: value for name, value in settings.items() if name != "shards_route"},
+                                route=route, decode_responses=True)  # a master found through sentinels
             connection = client.connection_pool.get_connection()
             connection.register_connect_callback(self._forget_client_id)
             self._connection = (settings, connection)

@@ -8,6 +8,7 @@ cancelled; a thread cannot be stopped, so it is replaced, and its late end is di
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import queue
 import threading
@@ -103,7 +104,8 @@ class ThreadLane(Lane):
 
     def _spawn(self) -> None:
         self._started += 1
-        threading.Thread(target=self._serve, daemon=True,
+        in_shard = contextvars.copy_context()  # the worker's shard (shards.using) for the jobs' code
+        threading.Thread(target=in_shard.run, args=(self._serve,), daemon=True,
                          name=f"limpyd-jobs-{self.worker_id}-{self._started}").start()
 
     def _serve(self) -> None:
@@ -139,7 +141,8 @@ class LoopLane(Lane):
     def submit(self, flight: Flight) -> None:
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+            in_shard = contextvars.copy_context()  # the worker's shard (shards.using) for the jobs' code
+            self._thread = threading.Thread(target=in_shard.run, args=(self.loop.run_forever,), daemon=True,
                                             name=f"limpyd-jobs-{self.worker_id}-loop")
             self._thread.start()
         if threading.current_thread() is self._thread:  # a reserved job, from the loop: at once

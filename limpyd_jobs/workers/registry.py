@@ -6,6 +6,7 @@ The keys (``KEYS.workers``, ``KEYS.worker``, ``KEYS.running``) are described in
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from .. import shards
 from ..clock import SYSTEM_CLOCK, Clock, liveness_time, script_time
 from ..constants import LOGGER_NAME
 from ..exceptions import LimpydJobsException, WorkerLost
@@ -62,7 +64,8 @@ class Presence:
         """Register the worker, then beat every ``interval`` seconds from a thread."""
         self.started = datetime_to_str(self.clock.now())
         self.beat()
-        self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True,
+        beating = contextvars.copy_context()  # the worker's shard (shards.using), for its beats
+        self._thread = threading.Thread(target=beating.run, args=(self._beat_until_stopped,), daemon=True,
                                         name=f"limpyd-jobs-heartbeat-{self.worker_id}")
         self._thread.start()
 
@@ -135,8 +138,8 @@ def run_sweeper(database: Any, sweeper_id: str, heartbeat_timeout: float, max_tr
     """Recover the jobs of dead workers every ``interval`` seconds until ``stop`` is set, riding out
     Redis outages (the recovery runs again as soon as Redis answers)."""
     def sweep() -> bool:
-        recover(database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
-                error_model=error_model, clock=clock)
+        shards.across(lambda: recover(database, sweeper_id, heartbeat_timeout, max_tries, lock_seconds=0.001,
+                                      error_model=error_model, clock=clock))  # each shard's workers
         return False
 
     every(interval, sweep, stop, database.connection.ping, log_to(logger), "to recover lost jobs")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from limpyd.exceptions import DoesNotExist
 
+from .. import shards
 from ..exceptions import LimpydJobsException
 from ..models import Job, Queue
 from ..orm import model_name
@@ -174,9 +175,12 @@ class Worker(WorkerSettings):
 
     @classmethod
     def registered_workers(cls, heartbeat_timeout: float | None = None) -> list[registry.WorkerInfo]:
-        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not)."""
+        """Workers known to the registry (id, host, pid, queues, running jobs, alive or not), of
+        every shard."""
         timeout = cls.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
-        return registry.list_workers(cls.queue_model.get_connection(), timeout, cls.queue_model.clock)
+        found = shards.across(lambda: registry.list_workers(cls.queue_model.get_connection(), timeout,
+                                                            cls.queue_model.clock))
+        return [info for infos in found for info in infos]
 
     # --- the loop
 
@@ -197,13 +201,14 @@ class Worker(WorkerSettings):
         if self.max_duration:
             self.wanted_end_date = self.start_date + self.max_duration
         steps = self.steps
-        try:
-            if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
-                self.run_started()
-                self.notify("on_start", self)
-                steps.through_outages(steps.loop)
-        finally:
-            steps.end()
+        with shards.serving(self.queues):  # the one shard of its queues, when sharded
+            try:
+                if steps.through_outages(steps.begin) and steps.through_outages(steps.await_queues):
+                    self.run_started()
+                    self.notify("on_start", self)
+                    steps.through_outages(steps.loop)
+            finally:
+                steps.end()
 
     def run_one(self) -> bool:
         """One pass of the loop: maintenance, then wait for a job and run it. True if one was taken."""

@@ -1,5 +1,5 @@
-"""Run in a process whose REDIS_URL names a Redis Cluster and LIMPYD_JOBS_PREFIX a hash tag: the
-package's main behaviours, each printing ``ok NAME`` (or raising)."""
+"""Run in a process whose REDIS_URL names a Redis Cluster and LIMPYD_JOBS_PREFIX a hash tag (or
+whose URL says ``?shards=S``): the package's main behaviours, each printing ``ok NAME`` (or raising)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import traceback
 from datetime import timedelta
 from pathlib import Path
 
-from limpyd_jobs import STATUSES, Job, Queue, Worker, get_result, operations
+from limpyd_jobs import STATUSES, Job, Queue, Worker, get_result, operations, shards
 from limpyd_jobs.pending import pending_jobs, schedule_job
 
 HERE = Path(__file__).parent
@@ -85,9 +85,10 @@ def queue_and_collections():
     queue = Queue.get_queue("cq-collect", priority=3)
     assert Queue.get_queue("cq-collect", priority=3).pk.get() == queue.pk.get()
     Job.add_job(identifier="collected", queue_name="cq-collect")
-    assert Job.collection(identifier="collected").instances()[0].identifier.hget() == "collected"
     ranked = Job.add_job(identifier="ranked", queue_name="cq-collect", priority=7)
-    assert Job.collection(priority=7).instances() == [ranked]  # scanned: hashes read by a pipeline
+    with shards.for_queue("cq-collect"):  # sharded, a collection is one shard's
+        assert Job.collection(identifier="collected").instances()[0].identifier.hget() == "collected"
+        assert Job.collection(priority=7).instances() == [ranked]  # scanned: hashes read by a pipeline
 
 
 @check

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +142,23 @@ def test_the_main_behaviours_run_on_a_cluster_in_one_slot(cluster):
     assert master.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == master.dbsize()
 
 
-@pytest.mark.parametrize("prefetch", [1, 16])
-def test_a_master_killed_under_load_loses_no_acknowledged_job(cluster, redis_server, prefetch, tmp_path):
+@pytest.mark.parametrize(("prefetch", "shards"), [(1, 1), (16, 1), (16, 3)])
+def test_a_master_killed_under_load_loses_no_acknowledged_job(cluster, redis_server, prefetch, shards,
+                                                              tmp_path):
     """The slot's master killed -9 while a producer adds (``?replicas=1``) and two workers run:
-    every acknowledged job runs, no worker exits, work resumes after the replica's promotion."""
+    every acknowledged job runs, no worker exits, work resumes after the replica's promotion.
+    With ``?shards=3``, the master of the queue's shard."""
     notes = redis_server.client(decode_responses=True)
     notes.delete("executions")
-    url = cluster.url + "?replicas=1&replicas_timeout=500"
-    environment = _environment(url, CHAOS_DIRECT_PORT=str(redis_server.port))
+    queue = f"{QUEUE}-{prefetch}-{shards}"
+    if shards == 1:
+        url, tag = cluster.url + "?replicas=1&replicas_timeout=500", PREFIX
+        environment = _environment(url, CHAOS_DIRECT_PORT=str(redis_server.port))
+    else:
+        url = cluster.url + f"?replicas=1&replicas_timeout=500&shards={shards}"
+        tag = f"{{jobs-{zlib.crc32(queue.encode()) % shards}}}"
+        environment = _environment(url, CHAOS_DIRECT_PORT=str(redis_server.port), LIMPYD_JOBS_PREFIX="")
     acknowledged_path, stop_path = tmp_path / "acknowledged", tmp_path / "stop"
-    queue = f"{QUEUE}-{prefetch}"
     logs = [tmp_path / f"worker-{number}.log" for number in range(2)]
     workers = [_start_worker(url, queue, prefetch, log, environment) for log in logs]
     producer = subprocess.Popen([sys.executable, str(CHECKS), "produce", queue, str(acknowledged_path),
@@ -158,11 +166,11 @@ def test_a_master_killed_under_load_loses_no_acknowledged_job(cluster, redis_ser
                                 text=True)
     try:
         assert eventually(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
-        victim = cluster.master_of(PREFIX)
+        victim = cluster.master_of(tag)
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(5)
         killed_at = time.monotonic()
-        assert eventually(lambda: _promoted(cluster, victim), 30), "no replica was promoted"
+        assert eventually(lambda: _promoted(cluster, victim, tag), 30), "no replica was promoted"
         promoted_at, done_before = time.monotonic(), notes.llen("executions")
         victim.start_again()  # as a supervisor restarts it: it comes back as a replica
         assert eventually(lambda: notes.llen("executions") > done_before, 30), "work did not resume"
@@ -178,7 +186,8 @@ def test_a_master_killed_under_load_loses_no_acknowledged_job(cluster, redis_ser
         ran = notes.lrange("executions", 0, -1)
         lost = sorted(acknowledged - set(ran))
         exited = [worker.args for worker in workers if worker.poll() is not None]
-        print(f"\nprefetch={prefetch}: {len(acknowledged)} jobs acknowledged, {len(lost)} lost, "
+        print(f"\nprefetch={prefetch} shards={shards}: {len(acknowledged)} jobs acknowledged, "
+              f"{len(lost)} lost, "
               f"{len(ran) - len(set(ran))} runs twice, promotion {promoted_at - killed_at:.1f}s after the "
               f"kill, work resumed {resumed:.1f}s after it")
         assert exited == []
@@ -211,10 +220,36 @@ def _acknowledged(path: Path) -> list[str]:
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-def _promoted(cluster: RedisClusterServers, victim) -> bool:
+def _promoted(cluster: RedisClusterServers, victim, tag: str = PREFIX) -> bool:
     try:
-        return cluster.master_of(PREFIX) is not victim
+        return cluster.master_of(tag) is not victim
     except (redis.RedisError, RuntimeError):
         return False
 
 
+
+
+def test_three_shards_spread_over_the_masters_each_in_its_slot(cluster):
+    """``?shards=3`` and no prefix: the same behaviours, each shard's keys in the slot of its hash tag
+    ({jobs-0}, {jobs-1}, {jobs-2}: one on each master), no node refused a command."""
+    tags = [f"{{jobs-{index}}}" for index in range(3)]
+    masters = {tag: cluster.master_of(tag) for tag in [*tags, PREFIX]}
+    assert len({masters[tag].port for tag in tags}) == 3
+    for node in cluster.live_nodes():
+        node.client().config_resetstat()
+    environment = {name: value for name, value in os.environ.items() if name != "LIMPYD_JOBS_PREFIX"}
+    environment["REDIS_URL"] = cluster.url + "?shards=3"
+    ran = subprocess.run([sys.executable, str(CHECKS)], env=environment, capture_output=True, text=True,
+                         timeout=300, cwd=TESTS_DIR)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.count("ok ") >= 10 and "FAILED" not in ran.stdout
+    assert _refusals(cluster) == {}
+    counted: dict[int, int] = {}
+    for tag, master in masters.items():
+        client = master.client()
+        slot = client.execute_command("CLUSTER", "KEYSLOT", tag)
+        in_slot = client.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+        assert tag == PREFIX or in_slot > 5, tag
+        counted[master.port] = counted.get(master.port, 0) + in_slot
+    for tag in tags:  # a master holds the keys of its shard (and of {jobs}), none elsewhere
+        assert masters[tag].client().dbsize() == counted[masters[tag].port], tag

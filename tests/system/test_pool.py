@@ -583,3 +583,31 @@ def test_a_dry_run_pool_prints_the_options_once_and_starts_each_child_once(start
     assert pool.lines("processes: ") == ["processes: 2"], pool.log()
     assert len(pool.child_pids()) == 2 and len(pool.lines("its work is done")) == 2, pool.log()
     assert pool.group_is_empty()
+
+
+# --- sharded: a worker serves one shard, so queues in several shards make a pool of a worker per shard
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_queues_in_several_shards_run_a_worker_per_shard(start_pool, redis_server, connection, processes):
+    from limpyd_jobs import shards
+
+    shards.configure(3)
+    try:
+        names = {shards.shard_of(f"queue-{number}"): f"queue-{number}" for number in range(30)}
+        assert len(names) == 3
+        jobs = [Job.add_job(identifier=f"job:{index}:{number}", queue_name=name)
+                for index, name in names.items() for number in range(4)]
+        pool = start_pool(f"--queues={','.join(names.values())}", f"--processes={processes}", "--burst",
+                          "--callback=sample_jobs.record_execution", "--no-title", "--timeout=0.2",
+                          database=f"redis://127.0.0.1:{redis_server.port}/0?shards=3")
+        assert pool.wait(60) == 0, pool.log()
+        assert statuses(jobs) == ["SUCCESS"] * 12
+        assert pool.lines(f"queues in 3 shards: {3 * processes} worker processes, each in one shard")
+        runners: dict[str, set[str]] = {}
+        for entry in connection.lrange("executions", 0, -1):
+            identifier, pid = entry.rsplit(":", 1)
+            runners.setdefault(pid, set()).add(identifier.split(":")[1])
+        assert all(len(served) == 1 for served in runners.values())  # each process in one shard
+    finally:
+        shards.configure(1, {})

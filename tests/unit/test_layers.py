@@ -16,8 +16,8 @@ PACKAGE = "limpyd_jobs"
 #: From the bottom up. A module sits in the layer of the longest entry that is its dotted name (under
 #: limpyd_jobs) or a package of it; "" is limpyd_jobs/__init__.py. It may import its layer and those below.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # the errors, and how to reach Redis (URLs, Sentinel, a Cluster's slot) and ride out its outages
-    ("exceptions", "constants", "version", "connection", "cluster", "outages"),
+    # the errors, the shards, how to reach Redis (URLs, Sentinel, a Cluster's slot), riding out its outages
+    ("exceptions", "constants", "version", "shards", "connection", "cluster", "outages"),
     ("protocol", "orm"),  # the Redis contract; orm: the door into limpyd and redis-py scripts go through
     ("validation", "clock", "utils", "logs", "due", "history", "script_fields"),
     # "": the package's face (Queue, Job, Error, STATUSES, __version__, and the tasks, loaded when asked
