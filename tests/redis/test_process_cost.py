@@ -3,16 +3,17 @@ next one (each a key of the limpyd layout, the history or the metrics that docum
 
 from __future__ import annotations
 
-from limpyd_jobs import Job
+from limpyd_jobs import STATUSES, Job
+from limpyd_jobs.protocol import KEYS
 
-# the end: its status and token, the status index, the hash, the success list, the metrics (its
-# duration's bucket, which counts it as succeeded, and the sum of durations), the throughput of
-# its minute, its history, the queued index and field, the running set; then the take: the
-# waiting list, the running set, the hash read and written, the status index, its history, the
-# started count, the first delayed job's due time
-ENDED_AND_TAKEN = ["HMGET", "SREM", "SADD", "HSET", "RPUSH", "HINCRBY", "HINCRBY", "HINCRBY",
+# the end: its status and token, its move in the status index, the hash, the success list, the
+# metrics (its duration's bucket, which counts it as succeeded, and the sum of durations), the
+# throughput of its minute, its history, the queued index and field, the running set; then the
+# take: the waiting list, the running set, the hash read and written, its move in the status
+# index, its history, the started count, the first delayed job's due time
+ENDED_AND_TAKEN = ["HMGET", "SMOVE", "HSET", "RPUSH", "HINCRBY", "HINCRBY", "HINCRBY",
                    "RPUSH", "SREM", "HDEL", "ZREM",
-                   "LPOP", "ZADD", "HGETALL", "HSET", "SREM", "SADD", "RPUSH", "HINCRBY", "ZRANGE"]
+                   "LPOP", "ZADD", "HGETALL", "HSET", "SMOVE", "RPUSH", "HINCRBY", "ZRANGE"]
 
 
 def script_commands(redis_server, action):
@@ -41,7 +42,7 @@ def script_commands(redis_server, action):
     return scripts, sent
 
 
-def test_a_processed_job_costs_one_script_of_21_commands(redis_server, make_worker, clock):
+def test_a_processed_job_costs_one_script_of_19_commands(redis_server, make_worker, clock):
     for number in range(4):
         Job.add_job(identifier=f"job:{number}", queue_name="q")
     worker = make_worker("q", callback=lambda job, queue: len(job.identifier.hget()))
@@ -51,3 +52,19 @@ def test_a_processed_job_costs_one_script_of_21_commands(redis_server, make_work
     scripts, sent = script_commands(redis_server, worker.run_one)
     assert sent == ["EVALSHA"], sent
     assert scripts == ENDED_AND_TAKEN
+
+
+def test_a_job_missing_from_its_status_index_is_indexed_by_its_moves(make_worker, connection):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(2)]
+    for job in jobs:  # as if its index had drifted: a move of one command would leave it out
+        connection.srem(KEYS.index(model=Job._name, field="status", value=STATUSES.WAITING), job.pk.get())
+    seen = []
+
+    def look(job, queue):
+        seen.append(set(Job.collection(status=STATUSES.RUNNING)))
+        connection.srem(KEYS.index(model=Job._name, field="status", value=STATUSES.RUNNING), job.pk.get())
+
+    make_worker("q", callback=look, max_loops=2).run()
+    assert seen == [{jobs[0].pk.get()}, {jobs[1].pk.get()}]
+    assert set(Job.collection(status=STATUSES.SUCCESS)) == {job.pk.get() for job in jobs}
+    assert not Job.collection(status=STATUSES.WAITING) and not Job.collection(status=STATUSES.RUNNING)

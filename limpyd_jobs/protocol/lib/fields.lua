@@ -17,10 +17,17 @@ end
 
 -- Move pk from the EqualIndex set of an indexed field's old value (known, or false) to the
 -- set of its new value (or to none when new is false); the hash itself is written by the caller.
+-- Old to new is one SMOVE (an SADD too if pk was missing from the old value's set).
 local function reindex(model, pk, field, old, new)
   if old == new then return end
-  if old then redis.call('SREM', key_index(model, field, old), pk) end
-  if new then redis.call('SADD', key_index(model, field, new), pk) end
+  if old and new then
+    local target = key_index(model, field, new)
+    if redis.call('SMOVE', key_index(model, field, old), target, pk) == 0 then redis.call('SADD', target, pk) end
+  elseif old then
+    redis.call('SREM', key_index(model, field, old), pk)
+  elseif new then
+    redis.call('SADD', key_index(model, field, new), pk)
+  end
 end
 
 -- Remove a hash field, and its pk from the field's EqualIndex when indexed.
