@@ -1,0 +1,137 @@
+"""What one add costs: Redis CPU (``usec_per_call`` of EVALSHA) and client CPU per ``Job.add_job``.
+
+    .venv/bin/python benchmarks/add_cost.py --jobs 3000 --trials 5 --baseline main
+
+One private Redis; each trial empties it, adds one job (the queue exists), resets the command
+stats, then adds ``--jobs`` jobs one by one in a fresh process of the tree measured. The trees
+(this one, ``--baseline`` from git, and a bare script running the same 9 commands with no Lua
+around them) alternate within each trial; medians are printed, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# the 9 commands of a new job's add, keys made by the client: the floor of any add script
+BARE = """
+local m, q, ident = ARGV[1], ARGV[2], ARGV[3]
+redis.call('SINTER', m .. ':identifier:' .. ARGV[4], m .. ':queued:1')
+local pk = redis.call('INCR', m .. ':max_pk')
+redis.call('SADD', m .. ':collection', pk)
+redis.call('SADD', m .. ':identifier:' .. ARGV[4], pk)
+local queue_pk = redis.call('SINTER', q .. ':name:' .. ARGV[5], q .. ':priority:0')[1]
+redis.call('RPUSH', q .. ':' .. queue_pk .. ':waiting', ident .. pk)
+redis.call('HSET', m .. ':' .. pk .. ':hash', 'identifier', ARGV[4], 'priority', '0', 'added', ARGV[6],
+           'queued', '1', 'queue_key', q .. ':' .. queue_pk, 'status', 'w')
+redis.call('SADD', m .. ':status:w', pk)
+redis.call('SADD', m .. ':queued:1', pk)
+return {pk, 1, queue_pk, 0}
+"""
+
+
+def child(url: str, jobs: int, bare: bool) -> None:
+    """Add ``jobs`` jobs through this tree (or the bare script); print the costs as JSON."""
+    from limpyd_jobs import Job
+    from limpyd_jobs.connection import settings_from_url
+    from limpyd_jobs.models import BaseJobsModel
+    from limpyd_jobs.protocol import KEYS
+
+    BaseJobsModel.database.reset(**settings_from_url(url))
+    client = BaseJobsModel.database.connection
+    Job.add_job(identifier="warm-up", queue_name="cost")
+    if bare:
+        sha = client.script_load(BARE)
+        model, queue_model = Job._name, Job.queue_model._name
+        client.evalsha(sha, 0, model, queue_model, "Job:", "warm-up", "cost", "0")
+    client.config_resetstat()
+    cpu = client.info("cpu")
+    redis_before = cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+    before, started = time.process_time(), time.perf_counter()
+    if bare:
+        for number in range(jobs):
+            client.evalsha(sha, 0, model, queue_model, "Job:", f"job:{number}", "cost", str(time.time()))
+    else:
+        for number in range(jobs):
+            Job.add_job(identifier=f"job:{number}", queue_name="cost")
+    elapsed, client_cpu = time.perf_counter() - started, time.process_time() - before
+    stats = client.info("commandstats")["cmdstat_evalsha"]
+    cpu = client.info("cpu")
+    redis_cpu = cpu["used_cpu_user"] + cpu["used_cpu_sys"] - redis_before
+    job = Job.collection(identifier=f"job:{jobs - 1}").instances()[0]
+    key = KEYS.hash(model=Job._name, pk=job.pk.get())
+    print(json.dumps({
+        "redis_us": stats["usec_per_call"], "redis_cpu_us": redis_cpu * 1e6 / jobs, "calls": stats["calls"],
+        "client_us": client_cpu * 1e6 / jobs,
+        "rate": jobs / elapsed, "encoding": client.object("encoding", key),
+        "hash_bytes": client.memory_usage(key), "fields": client.hlen(key),
+    }))
+
+
+def tree_of(revision: str, into: Path) -> Path:
+    """The package as it is at ``revision`` of this repository, extracted under ``into``."""
+    archive = into / "tree.tar"
+    subprocess.run(["git", "archive", "-o", str(archive), revision, "limpyd_jobs"], cwd=ROOT, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def trial(tree: Path, url: str, jobs: int, bare: bool = False) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    arguments = [sys.executable, __file__, "--child", url, "--jobs", str(jobs)] + (["--bare"] if bare else [])
+    output = subprocess.run(arguments, env=env, cwd=tree, check=True, capture_output=True, text=True)
+    return json.loads(output.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=3000)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--baseline", help="a git revision to measure beside this tree")
+    parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(options.child, options.jobs, options.bare)
+        return
+    sys.path.insert(0, str(ROOT))
+    from limpyd_jobs.testing.server import RedisServer
+
+    with tempfile.TemporaryDirectory() as temporary, RedisServer() as server:
+        trees = {"this tree": ROOT}
+        if options.baseline:
+            trees[options.baseline] = tree_of(options.baseline, Path(temporary))
+        names = [*trees, "bare 9 commands"]
+        results: dict[str, list[dict]] = {name: [] for name in names}
+        loads = [os.getloadavg()[0]]
+        for number in range(options.trials):
+            for name in names[number % len(names):] + names[:number % len(names)]:  # each one first in turn
+                server.client().flushall()
+                tree = trees.get(name, ROOT)
+                results[name].append(trial(tree, server.url, options.jobs, bare=name not in trees))
+            loads.append(os.getloadavg()[0])
+    print(f"{options.trials} trials of {options.jobs} adds, load average {min(loads):.1f} "
+          f"to {max(loads):.1f}")
+    print("per add: usec_per_call of EVALSHA, Redis process CPU (INFO cpu), client CPU; adds/s")
+    print(f"{'':<16} {'EVALSHA us':>10} {'Redis CPU us':>12} {'client us':>9} {'adds/s':>7}  hash (last job)")
+    for name, runs in results.items():
+        fields = ("redis_us", "redis_cpu_us", "client_us", "rate")
+        redis_us, redis_cpu_us, client_us, rate = (statistics.median(run[f] for run in runs) for f in fields)
+        last = runs[-1]
+        print(f"{name:<16} {redis_us:10.2f} {redis_cpu_us:12.1f} {client_us:9.1f} {rate:7.0f}  "
+              f"{last['encoding']}, {last['fields']} fields, {last['hash_bytes']} bytes")
+
+
+if __name__ == "__main__":
+    main()
