@@ -78,6 +78,50 @@ def child(url: str, jobs: int, bare: bool) -> None:
     }))
 
 
+def script_source(tree: Path) -> str:
+    """add_job.lua as the loader of ``tree`` links it."""
+    code = "from limpyd_jobs.protocol.loader import LuaScript; print(LuaScript('add_job').source, end='')"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=tree, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def scripts_only(server, sources: dict[str, str], batches: int, batch: int) -> dict[str, list[int]]:
+    """The time each call of each script took in Redis (SLOWLOG, every command logged, in µs),
+    pipelined in batches of ``batch`` calls alternating ``batches`` times, with the arguments
+    Job.add_job sends for a new job: a median per script is robust to this host's preemptions."""
+    client = server.client()
+    shas = {client.script_load(source): name for name, source in sources.items()}
+    shas[client.script_load(BARE)] = "bare 9 commands"
+    client.hset("Queue:1:hash", mapping={"name": "cost", "priority": "0"})
+    client.set("Queue:max_pk", 1)
+    client.sadd("Queue:collection", 1)
+    client.sadd("Queue:name:cost", 1)
+    client.sadd("Queue:priority:0", 1)
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", batch * 20)  # the commands of the scripts too
+    results: dict[str, list[int]] = {name: [] for name in shas.values()}
+    count = 0
+    for number in range(batches):
+        order = list(shas)
+        for sha in order[number % len(order):] + order[:number % len(order)]:
+            client.slowlog_reset()
+            pipe = client.pipeline(transaction=False)
+            for _ in range(batch):
+                count += 1
+                now = time.time()
+                if shas[sha] in sources:
+                    pipe.evalsha(sha, 0, "Job", "Job", "0", "Queue", "cost", 0, f"job:{count}",
+                                 f"{now:.6f}", now, "", "", "0", "create")
+                else:
+                    pipe.evalsha(sha, 0, "Job", "Queue", "Job:", f"job:{count}", "cost", f"{now:.6f}")
+            pipe.execute()
+            for entry in client.slowlog_get(batch * 20):
+                if entry["command"].startswith(b"EVALSHA " + sha.encode()):
+                    results[shas[sha]].append(entry["duration"])
+    return results
+
+
 def tree_of(revision: str, into: Path) -> Path:
     """The package as it is at ``revision`` of this repository, extracted under ``into``."""
     archive = into / "tree.tar"
@@ -99,6 +143,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--baseline", help="a git revision to measure beside this tree")
+    parser.add_argument("--scripts-only", action="store_true",
+                        help="the scripts alone, alternating in batches from one client (less noise)")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -113,8 +159,18 @@ def main() -> None:
         if options.baseline:
             trees[options.baseline] = tree_of(options.baseline, Path(temporary))
         names = [*trees, "bare 9 commands"]
-        results: dict[str, list[dict]] = {name: [] for name in names}
         loads = [os.getloadavg()[0]]
+        if options.scripts_only:
+            sources = {name: script_source(tree) for name, tree in trees.items()}
+            found = scripts_only(server, sources, options.trials, options.jobs)
+            print(f"{options.trials} batches of {options.jobs} calls per script, load average "
+                  f"{loads[0]:.1f} to {os.getloadavg()[0]:.1f}; time of a call in Redis (SLOWLOG, µs)")
+            for name, values in found.items():
+                quartiles = statistics.quantiles(values)
+                print(f"{name:<16} median {statistics.median(values):5.1f}  quartiles {quartiles[0]:5.1f} "
+                      f"{quartiles[2]:5.1f}  mean {statistics.fmean(values):5.1f}  ({len(values)} calls)")
+            return
+        results: dict[str, list[dict]] = {name: [] for name in names}
         for number in range(options.trials):
             for name in names[number % len(names):] + names[:number % len(names)]:  # each one first in turn
                 server.client().flushall()
