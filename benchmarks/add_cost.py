@@ -122,6 +122,33 @@ def scripts_only(server, sources: dict[str, str], batches: int, batch: int) -> d
     return results
 
 
+def in_lua(server, sources: dict[str, str], rounds: int, calls: int) -> dict[str, list[float]]:
+    """µs per add of each script's body run ``calls`` times within one EVAL (no I/O, no
+    EVALSHA set-up: the script's own work, its commands and its Lua); ``rounds`` alternating."""
+    client = server.client()
+    results: dict[str, list[float]] = {name: [] for name in [*sources, "bare 9 commands"]}
+    client.hset("Queue:1:hash", mapping={"name": "cost", "priority": "0"})
+    for name in ("Queue:name:cost", "Queue:priority:0", "Queue:collection"):
+        client.sadd(name, 1)
+    count = 0
+    for number in range(rounds):
+        names = list(results)
+        for name in names[number % len(names):] + names[:number % len(names)]:
+            if name in sources:
+                argv = (f"{{'Job', 'Job', '0', 'Queue', 'cost', '0', 'job:' .. (it + {count}), now_str, "
+                        "now_str, '', '', '0', 'create'}")
+                body = sources[name]
+            else:
+                argv = f"{{'Job', 'Queue', 'Job:', 'job:' .. (it + {count}), 'cost', now_str}}"
+                body = BARE
+            script = (f"local now_str = ARGV[1] local t0 = redis.call('TIME') for it = 1, {calls} do "
+                      f"local ARGV = {argv} (function() {body} end)() end local t1 = redis.call('TIME') "
+                      "return (t1[1] - t0[1]) * 1000000 + (t1[2] - t0[2])")
+            results[name].append(client.eval(script, 0, f"{time.time():.6f}") / calls)
+            count += calls
+    return results
+
+
 def tree_of(revision: str, into: Path) -> Path:
     """The package as it is at ``revision`` of this repository, extracted under ``into``."""
     archive = into / "tree.tar"
@@ -145,6 +172,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="a git revision to measure beside this tree")
     parser.add_argument("--scripts-only", action="store_true",
                         help="the scripts alone, alternating in batches from one client (less noise)")
+    parser.add_argument("--in-lua", action="store_true",
+                        help="each script's body run --jobs times within one EVAL, --trials rounds")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -169,6 +198,14 @@ def main() -> None:
                 quartiles = statistics.quantiles(values)
                 print(f"{name:<16} median {statistics.median(values):5.1f}  quartiles {quartiles[0]:5.1f} "
                       f"{quartiles[2]:5.1f}  mean {statistics.fmean(values):5.1f}  ({len(values)} calls)")
+            return
+        if options.in_lua:
+            found = in_lua(server, {name: script_source(tree) for name, tree in trees.items()},
+                           options.trials, options.jobs)
+            print(f"{options.trials} rounds of {options.jobs} adds in one EVAL per script, load average "
+                  f"{loads[0]:.1f} to {os.getloadavg()[0]:.1f}; µs per add in Redis")
+            for name, values in found.items():
+                print(f"{name:<16} min {min(values):5.2f}  median {statistics.median(values):5.2f}")
             return
         results: dict[str, list[dict]] = {name: [] for name in names}
         for number in range(options.trials):
