@@ -6,6 +6,8 @@ One private Redis; each trial empties it, adds one job (the queue exists), reset
 stats, then adds ``--jobs`` jobs one by one in a fresh process of the tree measured. The trees
 (this one, ``--baseline`` from git, and a bare script running the same 9 commands with no Lua
 around them) alternate within each trial; medians are printed, with the load average.
+``--in-lua`` (each script's body run --jobs times in one EVAL) and ``--scripts-only`` (calls
+timed by SLOWLOG) measure the scripts alone, with less of this shared host's noise.
 """
 
 from __future__ import annotations
