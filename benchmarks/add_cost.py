@@ -42,8 +42,18 @@ return {pk, 1, queue_pk, 0}
 """
 
 
-def child(url: str, jobs: int, bare: bool) -> None:
-    """Add ``jobs`` jobs through this tree (or the bare script); print the costs as JSON."""
+TASK_MODULE = """from limpyd_jobs.tasks import task
+
+
+@task(queue_name="cost")
+def costed(number):
+    return number
+"""
+
+
+def child(url: str, jobs: int, bare: bool, task: bool) -> None:
+    """Add ``jobs`` jobs through this tree (or the bare script, or a task's enqueue); print the
+    costs as JSON."""
     from limpyd_jobs import Job
     from limpyd_jobs.connection import settings_from_url
     from limpyd_jobs.models import BaseJobsModel
@@ -52,6 +62,9 @@ def child(url: str, jobs: int, bare: bool) -> None:
     BaseJobsModel.database.reset(**settings_from_url(url))
     client = BaseJobsModel.database.connection
     Job.add_job(identifier="warm-up", queue_name="cost")
+    if task:
+        from add_cost_task import costed
+        costed.enqueue(-1)
     if bare:
         sha = client.script_load(BARE)
         model, queue_model = Job._name, Job.queue_model._name
@@ -63,6 +76,9 @@ def child(url: str, jobs: int, bare: bool) -> None:
     if bare:
         for number in range(jobs):
             client.evalsha(sha, 0, model, queue_model, "Job:", f"job:{number}", "cost", str(time.time()))
+    elif task:
+        for number in range(jobs):
+            run = costed.enqueue(number)
     else:
         for number in range(jobs):
             Job.add_job(identifier=f"job:{number}", queue_name="cost")
@@ -70,8 +86,11 @@ def child(url: str, jobs: int, bare: bool) -> None:
     stats = client.info("commandstats")["cmdstat_evalsha"]
     cpu = client.info("cpu")
     redis_cpu = cpu["used_cpu_user"] + cpu["used_cpu_sys"] - redis_before
-    job = Job.collection(identifier=f"job:{jobs - 1}").instances()[0]
-    key = KEYS.hash(model=Job._name, pk=job.pk.get())
+    if task:
+        key = KEYS.hash(model=costed.get_backend().job_model._name, pk=run.id.rsplit(":", 1)[1])
+    else:
+        last = Job.collection(identifier=f"job:{jobs - 1}").instances()[0]
+        key = KEYS.hash(model=Job._name, pk=last.pk.get())
     print(json.dumps({
         "redis_us": stats["usec_per_call"], "redis_cpu_us": redis_cpu * 1e6 / jobs, "calls": stats["calls"],
         "client_us": client_cpu * 1e6 / jobs,
@@ -160,9 +179,10 @@ def tree_of(revision: str, into: Path) -> Path:
     return into
 
 
-def trial(tree: Path, url: str, jobs: int, bare: bool = False) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def trial(tree: Path, url: str, jobs: int, bare: bool = False, task: Path | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{tree}:{task}" if task else str(tree)}
     arguments = [sys.executable, __file__, "--child", url, "--jobs", str(jobs)] + (["--bare"] if bare else [])
+    arguments += ["--task"] if task else []
     output = subprocess.run(arguments, env=env, cwd=tree, check=True, capture_output=True, text=True)
     return json.loads(output.stdout)
 
@@ -176,11 +196,12 @@ def main() -> None:
                         help="the scripts alone, alternating in batches from one client (less noise)")
     parser.add_argument("--in-lua", action="store_true",
                         help="each script's body run --jobs times within one EVAL, --trials rounds")
+    parser.add_argument("--task", action="store_true", help="a task's enqueue instead of add_job")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        child(options.child, options.jobs, options.bare)
+        child(options.child, options.jobs, options.bare, options.task)
         return
     sys.path.insert(0, str(ROOT))
     from limpyd_jobs.testing.server import RedisServer
@@ -189,7 +210,11 @@ def main() -> None:
         trees = {"this tree": ROOT}
         if options.baseline:
             trees[options.baseline] = tree_of(options.baseline, Path(temporary))
-        names = [*trees, "bare 9 commands"]
+        names = [*trees] if options.task else [*trees, "bare 9 commands"]
+        task_dir = Path(temporary) / "task" if options.task else None
+        if task_dir:
+            task_dir.mkdir()
+            (task_dir / "add_cost_task.py").write_text(TASK_MODULE)
         loads = [os.getloadavg()[0]]
         if options.scripts_only:
             sources = {name: script_source(tree) for name, tree in trees.items()}
@@ -214,7 +239,7 @@ def main() -> None:
             for name in names[number % len(names):] + names[:number % len(names)]:  # each one first in turn
                 server.client().flushall()
                 tree = trees.get(name, ROOT)
-                results[name].append(trial(tree, server.url, options.jobs, bare=name not in trees))
+                results[name].append(trial(tree, server.url, options.jobs, name not in trees, task_dir))
             loads.append(os.getloadavg()[0])
     print(f"{options.trials} trials of {options.jobs} adds, load average {min(loads):.1f} "
           f"to {max(loads):.1f}")
