@@ -51,23 +51,23 @@ local function readd_existing(job_model, model_repr, pk, fields, queue_model, qu
   return {pk, 0, '', 0}
 end
 
--- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more field/value
--- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
+-- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more fields
+-- of the new job by threes, as add_job takes them: name, value, indexed (0/1). adopt (optional):
 -- the pk of an instance made already, with its identifier and priority, to make the job of.
 -- No `added` history event is written: readers derive it from the job's `added` field. A job
 -- put in a waiting list gets what enqueue_or_delay writes, each key made once and, with no more
 -- fields, no table built (the hot path of an add: Lua work costs Redis more than its commands).
 -- Returns pk, queue_pk, queue_created (0/1)
 local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
-                          now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
+                          now_score, delayed_str, delayed_score, prepend, fields, adopt)
   local pk = adopt
   if not adopt then
     pk = tostring(redis.call('INCR', key_max_pk(job_model)))
     redis.call('SADD', key_collection(job_model), pk)
     redis.call('SADD', key_index(job_model, 'identifier', identifier), pk)  -- priority: no index set
   end
-  for i = 1, #fields, 2 do
-    if indexed[fields[i]] then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
+  for i = 1, #fields, 3 do
+    if fields[i + 2] == '1' then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
   end
   local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
   local ident = model_repr .. ':' .. pk
@@ -76,7 +76,7 @@ local function create_job(job_model, model_repr, queue_model, queue_name, priori
   if adopt or delayed or #fields > 0 then
     values = adopt and {'added', now_str} or {'identifier', identifier, 'priority', priority, 'added', now_str}
     local n = #values
-    for i = 1, #fields do values[n + i] = fields[i] end
+    for i = 1, #fields, 3 do values[n + 1], values[n + 2], n = fields[i], fields[i + 1], n + 2 end
   end
   if delayed then
     enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
