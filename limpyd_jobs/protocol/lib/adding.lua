@@ -8,7 +8,8 @@
 local function find_queued(job_model, queue_model, identifier, queue_name)
   local found = redis.call('SINTER', key_index(job_model, 'identifier', identifier),
                            key_index(job_model, 'queued', '1'))
-  table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end)
+  if #found == 0 then return nil end  -- a new identifier: the common case
+  if #found > 1 then table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end) end
   for _, pk in ipairs(found) do
     local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'priority', 'queue_key', 'delayed_until')
     local queue_pk = fields[3] and string.match(fields[3], ':([^:]+)$')
@@ -50,26 +51,52 @@ local function readd_existing(job_model, model_repr, pk, fields, queue_model, qu
   return {pk, 0, '', 0}
 end
 
--- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more field/value
--- pairs of the new job; indexed: the names among them that have an EqualIndex. adopt (optional):
+-- Create a job and queue it (add_job for an identifier not queued in a queue of that name). fields: more fields
+-- of the new job by threes, as add_job takes them: name, value, indexed (0/1). adopt (optional):
 -- the pk of an instance made already, with its identifier and priority, to make the job of.
--- No `added` history event is written: readers derive it from the job's `added` field.
+-- No `added` history event is written: readers derive it from the job's `added` field. A job
+-- put in a waiting list gets what enqueue_or_delay writes, each key made once and, with no more
+-- fields, no table built (the hot path of an add: Lua work costs Redis more than its commands).
 -- Returns pk, queue_pk, queue_created (0/1)
 local function create_job(job_model, model_repr, queue_model, queue_name, priority, identifier, now_str,
-                          now_score, delayed_str, delayed_score, prepend, fields, indexed, adopt)
-  local pk, values = adopt, {'added', now_str}
+                          now_score, delayed_str, delayed_score, prepend, fields, adopt)
+  local pk = adopt
   if not adopt then
-    pk = new_instance(job_model)
-    values = {'identifier', identifier, 'priority', tostring(priority), 'added', now_str}
-    reindex(job_model, pk, 'identifier', false, identifier)  -- priority has no index set: filters scan
+    pk = tostring(redis.call('INCR', key_max_pk(job_model)))
+    redis.call('SADD', key_collection(job_model), pk)
+    redis.call('SADD', key_index(job_model, 'identifier', identifier), pk)  -- priority: no index set
   end
-  for i = 1, #fields, 2 do
-    table.insert(values, fields[i])
-    table.insert(values, fields[i + 1])
-    if indexed[fields[i]] then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
+  for i = 1, #fields, 3 do
+    if fields[i + 2] == '1' then reindex(job_model, pk, fields[i], false, fields[i + 1]) end
   end
   local queue_pk, queue_created = get_or_create_queue(queue_model, queue_name, priority)
-  enqueue_or_delay(job_model, pk, model_repr .. ':' .. pk, queue_model, queue_pk, queue_name,
-                   delayed_str, delayed_score, now_score, prepend, false, false, values)
+  local ident = model_repr .. ':' .. pk
+  local delayed = delayed_score ~= '' and tonumber(delayed_score) > tonumber(now_score)
+  local values  -- the fields as a table, only when the HSET cannot name them
+  if adopt or delayed or #fields > 0 then
+    values = adopt and {'added', now_str} or {'identifier', identifier, 'priority', priority, 'added', now_str}
+    local n = #values
+    for i = 1, #fields, 3 do values[n + 1], values[n + 2], n = fields[i], fields[i + 1], n + 2 end
+  end
+  if delayed then
+    enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name,
+                     delayed_str, delayed_score, now_score, prepend, false, false, values)
+    return pk, queue_pk, queue_created
+  end
+  local queue = key_queue(queue_model, queue_pk)
+  if redis.call(prepend == '1' and 'LPUSH' or 'RPUSH', key_queue_list(queue, 'waiting'), ident) == 1 then
+    wake_up(queue_model, queue_name, 1)
+  end
+  if values then
+    local n = #values
+    values[n + 1], values[n + 2], values[n + 3], values[n + 4] = 'queued', '1', 'queue_key', queue
+    values[n + 5], values[n + 6] = 'status', WAITING
+    redis.call('HSET', key_hash(job_model, pk), unpack(values))
+  else
+    redis.call('HSET', key_hash(job_model, pk), 'identifier', identifier, 'priority', priority, 'added', now_str,
+               'queued', '1', 'queue_key', queue, 'status', WAITING)
+  end
+  redis.call('SADD', key_index(job_model, 'status', WAITING), pk)
+  redis.call('SADD', key_index(job_model, 'queued', '1'), pk)
   return pk, queue_pk, queue_created
 end

@@ -50,8 +50,7 @@ end
 -- The lowest pk among the instances of a model whose indexed fields have these values, or nil.
 local function find_by_index(model, field1, value1, field2, value2)
   local found = redis.call('SINTER', key_index(model, field1, value1), key_index(model, field2, value2))
-  if #found == 0 then return nil end
-  table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end)
+  if #found > 1 then table.sort(found, function(a, b) return tonumber(a) < tonumber(b) end) end
   return found[1]
 end
 

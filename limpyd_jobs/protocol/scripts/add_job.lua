@@ -16,13 +16,6 @@ if existing then
                         now_score, prepend)
 end
 if new_job == 'none' then return {'', 0, '', 0} end
-local values, indexed = {}, {}
-for i = 1, #fields, 3 do
-  table.insert(values, fields[i])
-  table.insert(values, fields[i + 1])
-  if fields[i + 2] == '1' then indexed[fields[i]] = true end
-end
-local pk, queue_pk, queue_created = create_job(job_model, model_repr, queue_model, queue_name, tonumber(priority),
-  identifier, now_str, now_score, delayed_str, delayed_score, prepend, values, indexed,
-  new_job ~= 'create' and new_job or nil)
+local pk, queue_pk, queue_created = create_job(job_model, model_repr, queue_model, queue_name, priority,
+  identifier, now_str, now_score, delayed_str, delayed_score, prepend, fields, new_job ~= 'create' and new_job or nil)
 return {pk, 1, queue_pk, queue_created}

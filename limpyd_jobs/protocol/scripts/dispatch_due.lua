@@ -31,7 +31,7 @@ for _, id in ipairs(due_take(key_field(timeline_model, timeline_pk, 'runs'), now
         redis.call('HSET', key_hash(job_model, queued.pk), 'schedule_version', version, 'timeout', timeout)
       else
         create_job(job_model, model_repr, queue_model, schedule[1], priority, id, now_str, now_score, '', '',
-                   '0', {'schedule_version', version, 'timeout', timeout}, {})
+                   '0', {'schedule_version', version, '0', 'timeout', timeout, '0'})
       end
       redis.call('HSET', key, 'status', EVENT_ENQ .. ':' .. now_int)
       table.insert(result, id)
