@@ -174,6 +174,11 @@ class Fetcher:
         kept, self._kept = list(self._kept), deque()
         return kept
 
+    @property
+    def kept_count(self) -> int:
+        """How many jobs are kept for the next takes (without listing them)."""
+        return len(self._kept)
+
     def kept_idents(self) -> list[str]:
         """The jobs kept for the next takes (they are held)."""
         return [taken.ident for taken in self._kept]

@@ -77,9 +77,10 @@ class Flights:
     def room(self) -> int:
         """Free slots and reserve: jobs that may be taken now (within ``max_loops``)."""
         worker = self.worker
-        room = self.size + self.reserve - len(self.flying) - len(worker.fetcher.kept_idents())
+        kept = worker.fetcher.kept_count
+        room = self.size + self.reserve - len(self.flying) - kept
         if worker.max_loops:
-            room = min(room, worker.max_loops - worker.num_loops - len(worker.fetcher.kept_idents()))
+            room = min(room, worker.max_loops - worker.num_loops - kept)
         return max(room, 0)
 
     # --- the loop
