@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import re
 import zlib
@@ -42,10 +43,7 @@ class Layout:
 
     def prefix(self, index: int) -> str:
         """The key prefix of shard ``index``: ``{jobs-N}``, or the base prefix with its tag numbered."""
-        base = self.base
-        if base and "{" in base:
-            return re.sub(r"\{([^}]+)\}", lambda tag: f"{{{tag.group(1)}-{index}}}", base, count=1)
-        return f"{base}:{{{TAG}-{index}}}" if base else f"{{{TAG}-{index}}}"
+        return _shard_prefix(self.base, index)
 
     def shard_of(self, queue_name: str) -> int:
         """The shard of a queue name: its row in the table, else crc32 of the name modulo S."""
@@ -54,6 +52,14 @@ class Layout:
         if queue_name in self.table:
             return self.table[queue_name]
         return zlib.crc32(queue_name.encode()) % self.count
+
+
+@functools.lru_cache(maxsize=256)
+def _shard_prefix(base: str | None, index: int) -> str:
+    """``Layout.prefix``, made once per base and shard (it is asked several times per command)."""
+    if base and "{" in base:
+        return re.sub(r"\{([^}]+)\}", lambda tag: f"{{{tag.group(1)}-{index}}}", base, count=1)
+    return f"{base}:{{{TAG}-{index}}}" if base else f"{{{TAG}-{index}}}"
 
 
 def read_count(value: str | int | None, where: str) -> int:

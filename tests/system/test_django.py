@@ -333,3 +333,33 @@ def test_console_script_with_a_worker_config_that_sets_django_up(project):
 
     assert project.resized(pk)
     assert status(pk) == STATUSES.SUCCESS
+
+
+def test_queues_in_several_shards_run_a_django_worker_per_shard(project, redis_server):
+    """``?shards=3``, queues of two shards: as ``limpyd-jobs worker``, a pool of a worker per shard,
+    each with Django set up (the jobs of both shards read and write the Django database)."""
+    from limpyd_jobs import shards
+
+    url = redis_server.url + "?shards=3"
+    assert url.startswith("redis://") and "?" not in redis_server.url
+    project.env["REDIS_URL"] = url
+    shards.configure(3)
+    try:
+        assert shards.shard_of("photos") != shards.shard_of("thumbnails")
+        in_photos = project.add_photo("cat.jpg")
+        in_thumbnails = project.shell("""
+            import json
+            from limpyd_jobs import Job
+            from photos.services import add_photo
+            pk = add_photo("dog.jpg").pk
+            Job.add_job(identifier=str(pk), queue_name="thumbnails")
+            print(json.dumps({"pk": str(pk)}))
+        """)["pk"]
+        done = project.manage("limpyd_jobs_worker", "--queues=photos,thumbnails", "--burst", *BOUNDED)
+        assert "queues in 2 shards: 2 worker processes, each in one shard" in done.stderr + done.stdout
+        assert project.resized(in_photos) and project.resized(in_thumbnails)
+        for name, pk in (("photos", in_photos), ("thumbnails", in_thumbnails)):
+            with shards.for_queue(name):
+                assert status(pk) == STATUSES.SUCCESS
+    finally:
+        shards.configure(1, {})
