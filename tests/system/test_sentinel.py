@@ -20,6 +20,7 @@ from helpers import ROOT, TESTS_DIR, eventually
 from limpyd_jobs import ConfigurationException, Job
 from limpyd_jobs.connection import describe, masked, settings_from_string, settings_from_url
 from limpyd_jobs.outages import NotReplicated, is_outage
+from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.protocol.loader import ACKNOWLEDGING
 from limpyd_jobs.testing.server import RedisServer, find_redis_server, free_port
 
@@ -235,6 +236,8 @@ def test_a_failover_loses_no_acknowledged_job(redis_server, database, replicas):
         database.reset(**settings_from_url(url))
         producer.start()
         assert eventually(lambda: notes.llen("executions") >= 300, 60), "the workers did not start working"
+        # both registered before the kill: a worker still starting would meet no master and exit
+        assert eventually(lambda: Job.database.connection.zcard(KEYS.workers()) == 2, 60), "not both up"
         old_port = setup.master.port
         setup.master.process.send_signal(signal.SIGKILL)
         setup.master.process.wait(5)
