@@ -47,7 +47,9 @@ end
 -- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
 -- a batch but its last; batch (optional): where take_batch gathers the writes its takes share;
 -- known (optional): model names by repr known already (see job_model_of); first (optional): a
--- value put before the reply's (finish_and_take's answer for its end).
+-- value put before the reply's (finish_and_take's answer for its end). pass_on: false, or the
+-- function waking a worker of a queue (wake_up_queue), called if the list still holds jobs: a
+-- script that never passes on does not link it.
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary,
                          batch, known, first)
   for _, key in ipairs(waiting_keys) do
@@ -85,7 +87,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
           end
         end
       end
-      if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
+      if pass_on and redis.call('LLEN', key) > 0 then pass_on(string.sub(key, 1, -9)) end
       local waiting, delayed, due = take_summary(waiting_keys, delayed_keys, want_counts, summary)
       if first then
         return {first, outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due,
