@@ -6,7 +6,8 @@
 A private Redis; each run fills ``--jobs`` jobs in bulk, then one worker of this process (its
 defaults, or ``--prefetch``) runs them, each reading its identifier as the benchmark's job does.
 Redis figures are deltas of ``INFO commandstats`` (every command, those scripts run included) and
-``INFO cpu``; client CPU is this process's. ``--profile N`` prints cProfile's top N functions.
+``INFO cpu``, with the median time of a script's call (SLOWLOG, robust to this host's
+preemptions); client CPU is this process's. ``--profile N`` prints cProfile's top N functions.
 ``--baseline REV`` runs the package of a git revision too, each run in a child process of either
 tree in turn (each one first in turn), against the same Redis; medians per tree.
 """
@@ -60,6 +61,9 @@ def one_run(client: object, jobs: int, prefetch: int, profile: cProfile.Profile 
     Job.add_jobs([f"job:{number}" for number in range(jobs)], QUEUE)
     worker = Worker(QUEUE, callback=read_identifier, max_loops=jobs, timeout=0.05, logger_level="WARNING",
                     terminate_gracefuly=False, prefetch=prefetch)
+    client.config_set("slowlog-log-slower-than", 0)  # every call timed: the scripts' median
+    client.config_set("slowlog-max-len", jobs * 30)
+    client.slowlog_reset()
     calls, usec, cpu = redis_state(client)
     started, client_cpu = time.perf_counter(), time.process_time()
     if profile is not None:
@@ -69,11 +73,15 @@ def one_run(client: object, jobs: int, prefetch: int, profile: cProfile.Profile 
         profile.disable()
     elapsed, client_used = time.perf_counter() - started, time.process_time() - client_cpu
     calls_after, usec_after, cpu_after = redis_state(client)
+    scripts = [entry["duration"] for entry in client.slowlog_get(jobs * 30)
+               if str(entry["command"]).startswith(("EVALSHA", "b'EVALSHA"))]
+    client.config_set("slowlog-log-slower-than", 10000)
     calls_after["info"] -= 2  # this script's own
     return {"rate": jobs / elapsed, "redis_cpu": (cpu_after - cpu) * 1e6 / jobs,
             "client_cpu": client_used * 1e6 / jobs,
             "calls": {name: (calls_after[name] - calls[name]) / jobs for name in calls_after},
-            "usec": {name: (usec_after[name] - usec[name]) / jobs for name in usec_after}}
+            "usec": {name: (usec_after[name] - usec[name]) / jobs for name in usec_after},
+            "script_median": statistics.median(scripts) if scripts else 0.0}
 
 
 def tree_of(revision: str, into: Path) -> Path:
@@ -96,7 +104,8 @@ def child_run(tree: Path, port: int, jobs: int, prefetch: int) -> dict:
 
 def report(title: str, runs: list[dict]) -> None:
     """Medians of the runs of one tree."""
-    median = {key: statistics.median(run[key] for run in runs) for key in ("rate", "redis_cpu", "client_cpu")}
+    median = {key: statistics.median(run[key] for run in runs)
+              for key in ("rate", "redis_cpu", "client_cpu", "script_median")}
     names = sorted({name for run in runs for name, value in run["calls"].items() if value > 0.001})
     calls = {name: statistics.median(run["calls"].get(name, 0) for run in runs) for name in names}
     usec = {name: statistics.median(run["usec"].get(name, 0) for run in runs) for name in names}
@@ -104,7 +113,8 @@ def report(title: str, runs: list[dict]) -> None:
     per_call = usec.get("evalsha", 0) / calls["evalsha"] if calls.get("evalsha") else 0
     print(f"{title}{median['rate']:,.0f} jobs/s; per job: Redis commands {sum(calls.values()):.2f} "
           f"({inner:.2f} in scripts), Redis CPU {median['redis_cpu']:.1f} us "
-          f"(scripts {usec.get('evalsha', 0):.1f} us by commandstats, {per_call:.1f} us per EVALSHA), "
+          f"(scripts {usec.get('evalsha', 0):.1f} us by commandstats, {per_call:.1f} us per EVALSHA, median "
+          f"{median['script_median']:.0f} us by SLOWLOG), "
           f"client CPU {median['client_cpu']:.1f} us")
     print("  command          calls/job   us/job (commandstats)")
     for name in sorted(names, key=lambda name: -usec[name]):
