@@ -54,7 +54,7 @@ def test_every_script_compiles_in_redis(name, connection):
 def test_the_loader_writes_the_vocabulary_a_script_uses():
     source = LuaScript("take").source
     assert "local WAITING = 'w'" in source and "local TAKE_RUN = 'run'" in source
-    assert "local running = ('limpyd-jobs:worker:' .. (worker) .. ':running')" in source  # a key, written out
+    assert "('limpyd-jobs:worker:' .. (worker) .. ':running')" in source  # a key, written out
     assert "local worker, now_str, now_score, want_counts, pass_on = ARGV[1], ARGV[2]" in source
     assert "local function purge" not in source and "key_control" not in source  # only what it uses
 

@@ -45,17 +45,19 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     return only_if
   end
   if only_if ~= '' and previous ~= only_if then return previous end
-  local fields = {}
-  if status ~= '' then
-    fields = {'status', status}
-    reindex(job_model, pk, 'status', previous, status)
+  if status ~= '' then reindex(job_model, pk, 'status', previous, status) end
+  if status ~= '' and end_str ~= '' and (not end_fields or end_fields == '') then  -- the usual end: no table
+    redis.call('HSET', key, 'status', status, 'end', end_str)
+  else
+    local fields = {}
+    if status ~= '' then fields = {'status', status} end
+    if end_str ~= '' then
+      fields[#fields + 1] = 'end'
+      fields[#fields + 1] = end_str
+    end
+    add_end_fields(fields, end_fields)
+    if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   end
-  if end_str ~= '' then
-    table.insert(fields, 'end')
-    table.insert(fields, end_str)
-  end
-  add_end_fields(fields, end_fields)
-  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   if list ~= '' then redis.call('RPUSH', list, ident) end
   local event = status == SUCCESS and 'succeeded' or status == ERROR and 'failed' or status == '' and 'skipped'
   if current[4] and (status == SUCCESS or status == ERROR) then
@@ -103,7 +105,11 @@ local function finish_successes(worker, ends)
       answers[i] = current[1]
     else
       answers[i] = RUNNING
-      redis.call('HSET', key, unpack(add_end_fields({'status', SUCCESS, 'end', e.end_str}, e.end_fields)))
+      if not e.end_fields or e.end_fields == '' then
+        redis.call('HSET', key, 'status', SUCCESS, 'end', e.end_str)
+      else
+        redis.call('HSET', key, unpack(add_end_fields({'status', SUCCESS, 'end', e.end_str}, e.end_fields)))
+      end
       if current[6] then notice_end(e.job_model, e.pk) end
       local model = models[e.job_model] or {pks = {}, queued = {}}
       models[e.job_model] = model

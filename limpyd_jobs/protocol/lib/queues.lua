@@ -17,11 +17,6 @@ local function queue_list(queue_model, queue_pk, list)
   return key_queue_list(key_queue(queue_model, queue_pk), list)
 end
 
--- A queue's name as key_queue makes it (what a job's queue_key holds), from one of its lists.
-local function queue_of_list(list_key)
-  return string.match(list_key, '^(.+):[^:]+$')
-end
-
 -- The model and pk of a queue, from its name as key_queue makes it.
 local function queue_parts(queue)
   return string.match(queue, '^(.+):([^:]+)$')

@@ -3,54 +3,67 @@
 -- blocks and none inside them; each block is a comment and one top-level local or function.
 
 -- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token (the
--- `end` of a previous attempt goes: the job's duration is this attempt's).
-local function start_attempt(job_model, pk, worker, now_str, tries, batch)
+-- `end` of a previous attempt goes: the job's duration is this attempt's). key (optional): the
+-- job's hash key, when the caller made it already.
+local function start_attempt(job_model, pk, worker, now_str, tries, batch, key)
   tries = (tonumber(tries) or 0) + 1
-  local attempt = worker .. ':' .. tries
-  local key = key_hash(job_model, pk)
-  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries)
+  local tries_str = tostring(tries)  -- formatted once, for the token and the field
+  local attempt = worker .. ':' .. tries_str
+  key = key or key_hash(job_model, pk)
+  redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries_str)
   if tries > 1 then redis.call('HDEL', key, 'end') end
   if batch then  -- the status index moves of a batch are written at once (see take_batch)
-    batch.started[job_model] = batch.started[job_model] or {}
-    table.insert(batch.started[job_model], pk)
+    local started = batch.started[job_model]
+    if not started then
+      started = {}
+      batch.started[job_model] = started
+    end
+    started[#started + 1] = pk
   else
     reindex(job_model, pk, 'status', WAITING, RUNNING)
   end
   return attempt, tries
 end
 
+-- The counts and next_due of a take's reply (see take_next): 0, 0, '' unless summary; the
+-- waiting lists are not read when empty (all were found so).
+local function take_summary(waiting_keys, delayed_keys, want_counts, summary, empty)
+  if summary == false then return 0, 0, '' end
+  local waiting, delayed, sizes = 0, 0, nil
+  if want_counts then
+    if not empty then
+      for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
+    end
+    sizes = {}
+    for i, key in ipairs(delayed_keys) do
+      sizes[i] = redis.call('ZCARD', key)
+      delayed = delayed + sizes[i]
+    end
+  end
+  return waiting, delayed, next_due(delayed_keys, sizes)
+end
+
 -- Take the first job of the first non-empty waiting list (see take.lua for the result).
 -- summary (default true): false leaves the counts and next_due out (0, 0, ''), for all takes of
 -- a batch but its last; batch (optional): where take_batch gathers the writes its takes share;
--- known (optional): model names by repr known already (see job_model_of).
+-- known (optional): model names by repr known already (see job_model_of); first (optional): a
+-- value put before the reply's (finish_and_take's answer for its end). pass_on: false, or the
+-- function waking a worker of a queue (wake_up_queue), called if the list still holds jobs: a
+-- script that never passes on does not link it.
 local function take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, pass_on, summary,
-                         batch, known)
-  local running = key_running(worker)
-  local function counts(empty)
-    if summary == false then return 0, 0, '' end
-    local waiting, delayed, sizes = 0, 0, nil
-    if want_counts then
-      if not empty then
-        for _, key in ipairs(waiting_keys) do waiting = waiting + redis.call('LLEN', key) end
-      end
-      sizes = {}
-      for i, key in ipairs(delayed_keys) do
-        sizes[i] = redis.call('ZCARD', key)
-        delayed = delayed + sizes[i]
-      end
-    end
-    return waiting, delayed, next_due(delayed_keys, sizes)
-  end
+                         batch, known, first)
   for _, key in ipairs(waiting_keys) do
     local ident = redis.call('LPOP', key)
     if ident then
-      if batch then table.insert(batch.running, ident) else redis.call('ZADD', running, now_score, ident) end
+      local running = batch and batch.running
+      if running then running[#running + 1] = ident else redis.call('ZADD', key_running(worker), now_score, ident) end
       local outcome, status, identifier, attempt, timeout, snapshot = TAKE_RUN, '', '', '', '', {}
       local job_model, pk = job_model_of(ident, known)
       if not job_model then
         outcome, job_model = TAKE_UNKNOWN, ''
       else
-        local raw, found, tries = redis.call('HGETALL', key_hash(job_model, pk)), nil, nil
+        local hash = key_hash(job_model, pk)
+        local raw, found, tries = redis.call('HGETALL', hash), nil, nil
         for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
           local name = raw[i]
           if name == 'status' then found = raw[i + 1]
@@ -60,11 +73,11 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         end
         if not found then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
-          if batch then table.remove(batch.running) else redis.call('ZREM', running, ident) end
+          if running then running[#running] = nil else redis.call('ZREM', key_running(worker), ident) end
         else
           status = found
           if status == WAITING then
-            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch)
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch, hash)
             record_event(job_model, pk, 'started', now_str, {worker = worker, attempt = tries})
             local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
             if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end
@@ -74,12 +87,17 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
           end
         end
       end
-      if pass_on and redis.call('LLEN', key) > 0 then wake_up_queue(queue_of_list(key)) end
-      local waiting, delayed, due = counts()
+      if pass_on and redis.call('LLEN', key) > 0 then pass_on(string.sub(key, 1, -9)) end
+      local waiting, delayed, due = take_summary(waiting_keys, delayed_keys, want_counts, summary)
+      if first then
+        return {first, outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due,
+                snapshot}
+      end
       return {outcome, ident, key, status, waiting, delayed, identifier, attempt, timeout, job_model, due, snapshot}
     end
   end
-  local waiting, delayed, due = counts(true)  -- every waiting list was empty
+  local waiting, delayed, due = take_summary(waiting_keys, delayed_keys, want_counts, summary, true)
+  if first then return {first, TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due, {}} end
   return {TAKE_EMPTY, '', '', '', waiting, delayed, '', '', '', '', due, {}}
 end
 
@@ -97,14 +115,15 @@ local function take_batch(waiting_keys, worker, now_str, now_score, want_counts,
       reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch,
                         known)
     end
-    for _, value in ipairs(reply) do table.insert(replies, value) end
+    local at = #replies
+    for j = 1, 12 do replies[at + j] = reply[j] end
     if reply[1] == TAKE_EMPTY then break end
   end
   -- the writes the takes share, at once: the running set, the status index moves, the counts
   local members = {}
-  for _, ident in ipairs(batch.running) do
-    table.insert(members, now_score)
-    table.insert(members, ident)
+  for j, ident in ipairs(batch.running) do
+    members[2 * j - 1] = now_score
+    members[2 * j] = ident
   end
   if #members > 0 then redis.call('ZADD', key_running(worker), unpack(members)) end
   for job_model, pks in pairs(batch.started) do

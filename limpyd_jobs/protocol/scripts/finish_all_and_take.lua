@@ -10,22 +10,20 @@
 -- (sent again: an end written already answers as written) and gives back what the lost take held
 -- (reconcile.lua).
 local n, values, ended = tonumber(ends), delayed_keys, {}
-for i = 0, n - 1 do
-  local at = i * 7
-  table.insert(ended, {job_model = values[at + 1], pk = values[at + 2], ident = values[at + 3],
-                       list = values[at + 4], end_str = values[at + 5], token = values[at + 6],
-                       end_fields = values[at + 7]})
+for i = 1, n do
+  local at = i * 7 - 7
+  ended[i] = {job_model = values[at + 1], pk = values[at + 2], ident = values[at + 3], list = values[at + 4],
+              end_str = values[at + 5], token = values[at + 6], end_fields = values[at + 7]}
 end
 local result = finish_successes(worker, ended)
 if tonumber(count) > 0 then
   local keys, known = {}, {}
-  for i = n * 7 + 1, #values do table.insert(keys, values[i]) end
-  for i, e in ipairs(ended) do  -- the model names of the ends written: their hashes were found so
+  for i = n * 7 + 1, #values do keys[i - n * 7] = values[i] end
+  for i = 1, n do  -- the model names of the ends written: their hashes were found so
+    local e = ended[i]
     if result[i] == RUNNING then known[string.match(e.ident, '^(.+):[^:]+$') or ''] = e.job_model end
   end
-  for _, value in ipairs(take_batch(KEYS, worker, now_str, now_score, want_counts == '1', keys, false,
-                                    tonumber(count), known)) do
-    table.insert(result, value)
-  end
+  local taken = take_batch(KEYS, worker, now_str, now_score, want_counts == '1', keys, false, tonumber(count), known)
+  for i = 1, #taken do result[n + i] = taken[i] end
 end
 return result

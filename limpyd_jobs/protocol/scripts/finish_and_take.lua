@@ -8,7 +8,5 @@ local previous = finish(job_model, pk, ident, status, list_key, end_str, keep_qu
                        '', end_fields)
 if previous ~= only_if then return {previous} end
 local known = {[string.match(ident, '^(.+):[^:]+$') or ''] = job_model}  -- its hash was found so: no lookup
-local next_job = take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, false, nil, nil,
-                           known)
-table.insert(next_job, 1, previous)
-return next_job
+return take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, false, nil, nil, known,
+                 previous)

@@ -13,4 +13,4 @@
 -- snapshot: the fields of a job started (outcome TAKE_RUN), as field/value pairs, as they were
 -- before the start: the caller knows what it wrote (`status`, `start`, `attempt`, `tries`; `end`
 -- gone); what the job's instance reads without a round trip while it runs.
-return take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, pass_on == '1')
+return take_next(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, pass_on == '1' and wake_up_queue)

@@ -6,5 +6,5 @@
 -- The reply holds take.lua's values for each job taken, one after the other, and ends with an
 -- empty take if the lists ran dry before count jobs; the counts and next_due are those of the
 -- last take (the others leave them out).
-return take_batch(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys, pass_on == '1',
-                  tonumber(count))
+return take_batch(KEYS, worker, now_str, now_score, want_counts == '1', delayed_keys,
+                  pass_on == '1' and wake_up_queue, tonumber(count))
