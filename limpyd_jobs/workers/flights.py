@@ -316,11 +316,12 @@ class Flights:
         if not self.active:
             return
         worker = self.worker
-        counted = (worker.burst and worker.end_forced) or (
-            worker.max_loops and worker.num_loops >= worker.max_loops)
-        if worker.end_signal_caught or not counted:  # a burst's or max_loops' own end runs them
-            self.withdraw()  # given back as prefetched jobs are
-        while self.flying:
+        counted = worker.lookout.burst_over or (worker.max_loops and worker.num_loops >= worker.max_loops)
+        while True:
+            if worker.end_signal_caught or not counted:  # a burst's or max_loops' own end runs them
+                self.withdraw()  # given back as prefetched jobs are (a signal may come while draining)
+            if not self.flying:
+                break
             self.settle(block=True)
             self.expire()
             worker.update_proc_title()  # the jobs still in flight

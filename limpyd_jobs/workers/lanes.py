@@ -83,11 +83,13 @@ class ThreadLane(Lane):
         self.worker_id = worker_id
         self._work: queue.SimpleQueue[Flight | None] = queue.SimpleQueue()
         self._started = 0
+        self._spawning = threading.Lock()
 
     def submit(self, flight: Flight) -> None:
-        if not self._started:
-            for _ in range(self.size):
-                self._spawn()
+        with self._spawning:  # from the worker's thread, and from lanes starting a reserved job
+            if not self._started:
+                for _ in range(self.size):
+                    self._spawn()
         self._work.put(flight)
 
     def abandon(self, flight: Flight) -> bool:
@@ -113,6 +115,8 @@ class ThreadLane(Lane):
             flight = self._work.get()
             if flight is None:
                 return
+            if flight.state != RUNNING:  # left before it started (given back): never run here
+                continue
             try:
                 result = flight.call()
                 if inspect.isawaitable(result):  # an ``async def`` callback, on a loop of its own

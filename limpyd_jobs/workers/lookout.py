@@ -17,6 +17,8 @@ class Lookout:
         self.worker = worker
         #: When the last look found nothing (a clock timestamp); None: it found a job.
         self.idle_since: float | None = None
+        #: A burst found its queues empty (its own end, not an order to stop).
+        self.burst_over = False
 
     def next_take(self) -> Taken | None:
         """The next job of the highest priority, waiting up to ``timeout`` for one (None if none came)."""
@@ -76,7 +78,7 @@ class Lookout:
                        level="warning")
         else:
             worker.log("queues empty: burst over")
-        worker.end_forced = True
+        self.burst_over = worker.end_forced = True
 
     def _wait_time(self) -> float | None:
         """Seconds to block: ``timeout``, shortened to the next maintenance (moving the first delayed

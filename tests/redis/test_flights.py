@@ -129,6 +129,30 @@ def test_a_reserve_of_a_quarter_of_the_slots_never_more_taken(connection, runnin
     assert connection.zcard(worker.running_key) == 0
 
 
+def test_a_stop_signal_while_a_burst_drains_gives_the_reserve_back(connection, running):
+    Job.add_jobs([f"job:{number}" for number in range(9)], queue_name="q")
+    tracker, gates, started = Tracker(), {}, []
+
+    def callback(job, queue):
+        started.append(job.identifier.hget())
+        tracker.gate(gates.setdefault(job.identifier.hget(), threading.Event()))
+
+    worker = tracked_worker(tracker, callback, concurrency=8, max_loops=None, burst=True)  # a reserve of 2
+    running.start(worker)
+    tracker.wait_for(lambda: tracker.blocked == 8)
+    wait_until(lambda: worker.end_forced)  # queues empty, job:8 reserved: the burst's end would run it
+    assert [flight.job.identifier.hget() for flight in worker.flights.reserved] == ["job:8"]
+    worker.signals.end(15)  # SIGTERM while draining: the reserve goes back, the worker ends
+    for number in range(8):
+        gates.setdefault(f"job:{number}", threading.Event()).set()
+    running.threads.join()
+    assert "job:8" not in started
+    assert connection.zcard(worker.running_key) == 0
+    [reserved] = Job.collection(identifier="job:8").instances()
+    assert connection.lrange(Queue.get_queue("q").waiting.key, 0, -1) == [reserved.ident]
+    assert reserved.status.hget() == STATUSES.WAITING
+
+
 def test_a_higher_priority_job_comes_once_the_reserve_is_used(connection, running):
     Job.add_jobs([f"low:{number}" for number in range(6)], queue_name="q", priority=0)
     Queue.get_queue("q", priority=9)  # known to the worker from the start
