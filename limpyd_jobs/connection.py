@@ -73,6 +73,8 @@ def _shards_of(url: str) -> tuple[str, dict[str, Any]]:
         return url, {}
     query = parse_qsl(parsed.query, keep_blank_values=True)
     options = dict(query)
+    if "shard_table" in options and "shards" not in options:
+        raise ConfigurationException(f"{masked(url)!r}: shard_table needs shards=S")
     count = shards.read_count(options.get("shards"), repr(masked(url)))
     table = shards.read_table(options.get("shard_table"), count, repr(masked(url)))
     rest = [(name, value) for name, value in query if name not in ("shards", "shard_table")]

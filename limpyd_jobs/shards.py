@@ -27,6 +27,8 @@ SHARDS_VARIABLE = "LIMPYD_JOBS_SHARDS"
 TABLE_VARIABLE = "LIMPYD_JOBS_SHARD_TABLE"
 #: The environment variable of the Redis URL (``connection`` reads it; its ``?shards=`` is read here).
 URL_VARIABLE = "REDIS_URL"
+#: The most shards: each is a slot of its own (a cluster has 16,384), and fans out cost one pass each.
+MOST_SHARDS = 1024
 #: The hash tag of shard N when ``LIMPYD_JOBS_PREFIX`` holds none.
 TAG = "jobs"
 
@@ -67,8 +69,9 @@ def read_count(value: str | int | None, where: str) -> int:
     if value is None or value == "":
         return 1
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigurationException(f"{where}: shards must be a whole number >= 1, not {value!r}")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MOST_SHARDS:
+        raise ConfigurationException(f"{where}: shards must be a whole number from 1 to {MOST_SHARDS}, "
+                                     f"not {value!r}")
     return int(text)
 
 
@@ -79,7 +82,8 @@ def read_table(value: str | None, count: int, where: str) -> dict[str, int]:
         if not row.strip():
             continue
         name, equal, index = row.partition("=")
-        if not equal or not name.strip() or not index.strip().isdigit() or int(index) >= count:
+        index = index.strip()
+        if not equal or not name.strip() or not (index.isascii() and index.isdigit()) or int(index) >= count:
             raise ConfigurationException(f"{where}: {row!r} is not queue=shard with a shard below {count}")
         table[name.strip()] = int(index)
     return table
@@ -93,6 +97,8 @@ def _from_environment() -> Layout:
         where = f"environment variable {URL_VARIABLE}"
         count = read_count(query["shards"], where)
         table = read_table(query.get("shard_table"), count, where)
+    elif "shard_table" in query:
+        raise ConfigurationException(f"environment variable {URL_VARIABLE}: shard_table needs shards=S")
     else:
         count = read_count(os.environ.get(SHARDS_VARIABLE), f"environment variable {SHARDS_VARIABLE}")
         table = read_table(os.environ.get(TABLE_VARIABLE), count, f"environment variable {TABLE_VARIABLE}")

@@ -138,7 +138,8 @@ def test_the_url_says_the_shards_and_the_table(database):
 
 
 @pytest.mark.parametrize("query", ["shards=0", "shards=two", "shards=2&shard_table=emails%3D2",
-                                   "shards=2&shard_table=emails"])
+                                   "shards=2&shard_table=emails", "shards=%C2%B2", "shards=1000000000",
+                                   "shards=2&shard_table=emails%3D%C2%B2", "shard_table=emails%3D0"])
 def test_bad_shard_options_are_refused_naming_the_url(query):
     with pytest.raises(ConfigurationException, match="shard"):
         settings_from_url(f"redis://127.0.0.1:6400/0?{query}")
