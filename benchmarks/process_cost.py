@@ -22,7 +22,6 @@ import pstats
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -31,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if "--child" not in sys.argv:
     sys.path.insert(0, str(ROOT))
+
+from add_cost import tree_of  # noqa: E402  (a sibling script: the package at a revision)
 
 from limpyd_jobs import Job, Worker  # noqa: E402
 from limpyd_jobs.models import BaseJobsModel  # noqa: E402
@@ -82,15 +83,6 @@ def one_run(client: object, jobs: int, prefetch: int, profile: cProfile.Profile 
             "calls": {name: (calls_after[name] - calls[name]) / jobs for name in calls_after},
             "usec": {name: (usec_after[name] - usec[name]) / jobs for name in usec_after},
             "script_median": statistics.median(scripts) if scripts else 0.0}
-
-
-def tree_of(revision: str, into: Path) -> Path:
-    """The package as it is at ``revision`` of this repository, extracted under ``into``."""
-    archive = into / "tree.tar"
-    subprocess.run(["git", "archive", "-o", str(archive), revision, "limpyd_jobs"], cwd=ROOT, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def child_run(tree: Path, port: int, jobs: int, prefetch: int) -> dict:
