@@ -539,8 +539,8 @@ class Job(orm.Snapshot, BaseJobsModel):
         queue_name = cls._resolve_queue_name(queue_name)
         if shards.sharded() and shards.shard_of(queue_name) != shards.current():  # in the queue's shard
             with shards.for_queue(queue_name):
-                return cls.add_job(identifier, queue_name, priority, queue_model, prepend, delayed_until,
-                                   delayed_for, **fields_if_new)
+                return cls._add_job(identifier, queue_name, priority, queue_model, prepend, delayed_until,
+                                    delayed_for, fields_if_new, script_fields)
         queue_model = queue_model or cls.queue_model
         if type(priority) is not int or abs(priority) > MAX_PRIORITY:
             priority = clean_priority(priority)
