@@ -167,6 +167,22 @@ def test_the_fetcher_takes_and_keeps_the_counts(clock):
     assert fetcher.take(keys) is None
 
 
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_a_woken_fetcher_wakes_another_worker_when_it_leaves_jobs(clock, connection, prefetch):
+    for number in range(prefetch + 1):
+        Job.add_job(identifier=f"job:{number}", queue_name="q")
+    fetcher = Fetcher(Queue, ["q"], None, "w1", clock, prefetch=prefetch)
+    keys = fetcher.refresh()
+    [wakeup_key] = fetcher.wakeup_keys()
+    connection.delete(wakeup_key)  # the tokens of the adds: the one the take passes on is counted
+    assert fetcher.take(keys, woken=True).identifier == "job:0"
+    assert connection.llen(wakeup_key) == 1  # one job left: an idle worker of "q" is woken for it
+    for _ in range(prefetch - 1):
+        fetcher.take(keys, woken=True)  # kept from the batch: no script runs
+    fetcher.take(keys, woken=True)  # the last job: nothing left, nobody else woken
+    assert connection.llen(wakeup_key) == 1
+
+
 # --- due sets
 
 

@@ -110,7 +110,7 @@ local function take_batch(waiting_keys, worker, now_str, now_score, want_counts,
   for i = 1, count do
     local last = i == count
     local reply = take_next(waiting_keys, worker, now_str, now_score, want_counts and last, delayed_keys,
-                            pass_on and last, last, batch, known)
+                            last and pass_on, last, batch, known)
     if reply[1] == TAKE_EMPTY and not last then  -- the lists are empty: the summary, left out above
       reply = take_next(waiting_keys, worker, now_str, now_score, want_counts, delayed_keys, false, true, batch,
                         known)
