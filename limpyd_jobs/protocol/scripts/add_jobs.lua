@@ -11,76 +11,75 @@
 -- order, then the pks of the queues this call created. No `added` history event is written
 -- (readers derive it from the `added` field).
 if register == '1' then register_model(model_repr, job_model) end  -- once per process is enough
-local parsed, i = {}, 1
+-- Lean Lua (Redis spends more on it than on the commands): records are read where they lie, a
+-- plain job's HSET names its fields (no table), the queue is looked up again only when it changes.
+local result, created_queues, now = {}, {}, tonumber(now_score)
+local new_at, new_n, n, i = {}, {}, 0, 1  -- where each new record starts, and its number
 while i <= #records do
-  local count = tonumber(records[i + 6])
-  table.insert(parsed, {identifier = records[i], queue_name = records[i + 1], priority = tonumber(records[i + 2]),
-                        delayed_str = records[i + 3], delayed_score = tonumber(records[i + 4]),
-                        prepend = records[i + 5], extra_at = i + 7, extra_count = count})
-  i = i + 7 + 3 * count
-end
-
-local result, created_queues, queues, new_count = {}, {}, {}, 0
-local function queue_of(name, priority)
-  local id = name .. ':' .. priority
-  if not queues[id] then
-    local pk, created = get_or_create_queue(queue_model, name, priority)
-    queues[id] = pk
-    if created == 1 then table.insert(created_queues, pk) end
-  end
-  return queues[id]
-end
-
-for n, record in ipairs(parsed) do
-  local pk, found = find_queued(job_model, queue_model, record.identifier, record.queue_name)
+  n = n + 1
+  local pk, found = find_queued(job_model, queue_model, records[i], records[i + 1])
   if pk then
-    local readded = readd_existing(job_model, model_repr, pk, found, queue_model, record.queue_name,
-                                   record.priority, now_score, record.prepend)
-    if readded[4] == 1 then table.insert(created_queues, readded[3]) end
+    local readded = readd_existing(job_model, model_repr, pk, found, queue_model, records[i + 1],
+                                   tonumber(records[i + 2]), now_score, records[i + 5])
+    if readded[4] == 1 then created_queues[#created_queues + 1] = readded[3] end
     result[2 * n - 1], result[2 * n] = pk, 0
   else
-    new_count = new_count + 1
-    record.new = true
+    new_at[#new_at + 1], new_n[#new_n + 1] = i, n
   end
+  i = i + 7 + 3 * tonumber(records[i + 6])
 end
 
-if new_count > 0 then
-  local last = redis.call('INCRBY', key_max_pk(job_model), new_count)
-  local next_pk = last - new_count
-  local all_pks, pushes = {}, {}
-  for n, record in ipairs(parsed) do
-    if record.new then
-      next_pk = next_pk + 1
-      local pk, priority = tostring(next_pk), tostring(record.priority)
-      local ident = model_repr .. ':' .. pk
-      local queue_pk = queue_of(record.queue_name, priority)
-      local status = WAITING
-      if record.delayed_score and record.delayed_score > tonumber(now_score) then
-        status = DELAYED
-        redis.call('ZADD', queue_list(queue_model, queue_pk, 'delayed'), record.delayed_score, ident)
-      else
-        local command = record.prepend == '1' and 'LPUSH' or 'RPUSH'
-        local id = command .. ' ' .. queue_pk
-        pushes[id] = pushes[id] or {command = command, queue_pk = queue_pk, name = record.queue_name, idents = {}}
-        table.insert(pushes[id].idents, ident)
+local count = #new_at
+if count > 0 then
+  local next_pk = redis.call('INCRBY', key_max_pk(job_model), count) - count
+  local all_pks, waiting_pks, pushes, order = {}, {}, {}, {}
+  local last_name, last_priority, queue_pk, queue  -- the queue of the record before
+  for k = 1, count do
+    local at = new_at[k]
+    next_pk = next_pk + 1
+    local pk = tostring(next_pk)
+    local identifier, name, priority = records[at], records[at + 1], tostring(tonumber(records[at + 2]))
+    if name ~= last_name or priority ~= last_priority then
+      local created
+      queue_pk, created = get_or_create_queue(queue_model, name, priority)
+      if created == 1 then created_queues[#created_queues + 1] = queue_pk end
+      queue, last_name, last_priority = key_queue(queue_model, queue_pk), name, priority
+    end
+    local ident, extra = model_repr .. ':' .. pk, tonumber(records[at + 6])
+    local delayed_score = tonumber(records[at + 4])
+    local status = WAITING
+    if delayed_score and delayed_score > now then
+      status = DELAYED
+      redis.call('ZADD', key_queue_list(queue, 'delayed'), delayed_score, ident)
+    else
+      local command = records[at + 5] == '1' and 'LPUSH' or 'RPUSH'
+      local id = command .. ' ' .. queue_pk
+      local push = pushes[id]
+      if not push then
+        push = {command = command, queue = queue, name = name, idents = {}}
+        pushes[id], order[#order + 1] = push, id
       end
-      local fields = {'identifier', record.identifier, 'priority', priority, 'added', now_str,
-                      'status', status, 'queued', '1', 'queue_key', key_queue(queue_model, queue_pk)}
-      if record.delayed_str ~= '' then
-        table.insert(fields, 'delayed_until')
-        table.insert(fields, record.delayed_str)
-      end
-      for e = record.extra_at, record.extra_at + 3 * record.extra_count - 1, 3 do
-        table.insert(fields, records[e])
-        table.insert(fields, records[e + 1])
+      push.idents[#push.idents + 1] = ident
+      waiting_pks[#waiting_pks + 1] = pk
+    end
+    if extra == 0 and records[at + 3] == '' then
+      redis.call('HSET', key_hash(job_model, pk), 'identifier', identifier, 'priority', priority, 'added', now_str,
+                 'status', status, 'queued', '1', 'queue_key', queue)
+    else
+      local fields = {'identifier', identifier, 'priority', priority, 'added', now_str,
+                      'status', status, 'queued', '1', 'queue_key', queue}
+      local f = #fields
+      if records[at + 3] ~= '' then fields[f + 1], fields[f + 2], f = 'delayed_until', records[at + 3], f + 2 end
+      for e = at + 7, at + 6 + 3 * extra, 3 do
+        fields[f + 1], fields[f + 2], f = records[e], records[e + 1], f + 2
         if records[e + 2] == '1' then reindex(job_model, pk, records[e], false, records[e + 1]) end
       end
       redis.call('HSET', key_hash(job_model, pk), unpack(fields))
-      reindex(job_model, pk, 'identifier', false, record.identifier)
-      if status == DELAYED then reindex(job_model, pk, 'status', false, DELAYED) end
-      table.insert(all_pks, pk)
-      result[2 * n - 1], result[2 * n] = pk, 1
     end
+    redis.call('SADD', key_index(job_model, 'identifier', identifier), pk)
+    if status == DELAYED then redis.call('SADD', key_index(job_model, 'status', DELAYED), pk) end
+    all_pks[k] = pk
+    result[2 * new_n[k] - 1], result[2 * new_n[k]] = pk, 1
   end
   -- batched writes, 5000 members per command at most (Lua's unpack limit is far above)
   local function add_all(command, key, members)
@@ -90,17 +89,14 @@ if new_count > 0 then
   end
   add_all('SADD', key_collection(job_model), all_pks)
   add_all('SADD', key_index(job_model, 'queued', '1'), all_pks)
-  local waiting_pks = {}
-  for _, push in pairs(pushes) do
-    local waiting = queue_list(queue_model, push.queue_pk, 'waiting')
+  for _, id in ipairs(order) do
+    local push = pushes[id]
+    local waiting = key_queue_list(push.queue, 'waiting')
     local before = redis.call('LLEN', waiting)
     add_all(push.command, waiting, push.idents)
     if before == 0 then wake_up(queue_model, push.name, #push.idents) end
-    for _, ident in ipairs(push.idents) do
-      table.insert(waiting_pks, string.match(ident, ':([^:]+)$'))
-    end
   end
   add_all('SADD', key_index(job_model, 'status', WAITING), waiting_pks)
 end
-for _, pk in ipairs(created_queues) do table.insert(result, pk) end
+for _, pk in ipairs(created_queues) do result[#result + 1] = pk end
 return result
