@@ -1,8 +1,8 @@
 """``LimpydBackend``: tasks stored as ``TaskJob`` jobs, run by the workers.
 
 ``enqueue`` is one round trip (``add_job``, the task's fields with it); ``get_result`` reads a
-job, its history and its errors in two pipelines at most; ``wait`` blocks on the token the end
-of a task pushes (see ``notice_end`` in the protocol's lib/ends.lua).
+job, its history and its errors in two pipelines at most; ``wait`` asks for the end's notice
+and blocks on the token the end then pushes (see ``notice_end`` in the protocol's lib/ends.lua).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..exceptions import InvalidIdent
 from ..history import decoded_events
 from ..models import Error, Job
 from ..protocol import KEYS, STATUSES
+from ..protocol.scripts import watch_end
 from ..script_fields import fields_of_new_job
 from ..utils import str_to_datetime
 from . import codec, eager, registry
@@ -79,7 +80,7 @@ class LimpydBackend:
         key = (task.module_path, task.result_ttl, task.timeout)
         known = self._fields_cache.get(key)
         if known is None:
-            given: dict[str, Any] = {"task_name": task.module_path, "arguments": "", "end_notice": "1",
+            given: dict[str, Any] = {"task_name": task.module_path, "arguments": "",
                                      "finished_ttl": _number(task.result_ttl)}
             if task.timeout:
                 given["timeout"] = task.timeout
@@ -190,6 +191,7 @@ class LimpydBackend:
         deadline = None if timeout is None else time.monotonic() + timeout
         key = KEYS.field(model=orm.model_name(model), pk=pk, field="ended")
         connection = model.get_connection()
+        watch_end.call(model.database, job_model=orm.model_name(model), pk=pk)  # its end pushes a token now
         woken = False
         while True:
             result = self.get_result(result_id)

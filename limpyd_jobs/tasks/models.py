@@ -28,7 +28,7 @@ class TaskJob(Job):
     arguments = fields.InstanceHashField()
     #: The return value as JSON, written with the successful end, in the same script.
     result = fields.InstanceHashField()
-    #: "1": the last end pushes a token to the job's ``ended`` list (what ``wait()`` blocks on).
+    #: "1": someone waits (``wait()`` sets it): a success pushes a token to the job's ``ended`` list.
     end_notice = fields.InstanceHashField()
     #: Seconds the job and its result are kept once finished (the worker's purge deletes it then).
     finished_ttl = fields.InstanceHashField()

@@ -127,7 +127,7 @@ def test_using_changes_priority_queue_and_run_after_for_the_next_enqueues(clock)
 def test_the_options_of_a_task_are_its_jobs(clock):
     job = job_of(app.configured.enqueue(1))
     assert job.queue_model.get_queue("emails", 5).waiting.lrange(0, -1) == [job.ident]
-    assert job.hmget("priority", "timeout", "finished_ttl", "end_notice") == ["5", "30.0", "60", "1"]
+    assert job.hmget("priority", "timeout", "finished_ttl", "end_notice") == ["5", "30.0", "60", None]
     assert job_of(app.add.enqueue(1, 2)).finished_ttl.hget() == "86400"  # a day, by default
     settings = app.configured.retry_settings
     assert (settings.requeue_times, settings.requeue_delay_delta) == (2, 10)
@@ -372,6 +372,8 @@ def test_several_waiters_are_all_woken(make_worker, connection, threads):
 def test_a_failed_task_wakes_its_waiter_only_once_it_is_not_retried(make_worker, connection):
     result = app.flaky.enqueue("counter", 1)  # fails once, retried at once
     key = ended_key(result)
+    with pytest.raises(TimeoutError):
+        result.wait(timeout=0)  # a waiter: the end's notice is asked for
     run_tasks(make_worker, loops=1, requeue_priority_delta=0)
     assert connection.llen(key) == 0  # requeued: not its end
     run_tasks(make_worker, loops=1, requeue_priority_delta=0)
@@ -459,10 +461,19 @@ def test_tasks_run_in_forked_modes(make_worker, mode):
 
 def test_prefetch_runs_tasks_and_writes_their_results(make_worker, connection):
     results = [app.add.enqueue(number, number) for number in range(10)]
+    for result in results[::2]:
+        with pytest.raises(TimeoutError):
+            result.wait(timeout=0)  # waited for: their ends push a notice
     run_tasks(make_worker, loops=10, prefetch=4)
     assert [get_result(result.id).return_value for result in results] == [2 * n for n in range(10)]
-    for result in results:
-        assert connection.llen(ended_key(result)) == 1
+    assert [connection.llen(ended_key(result)) for result in results] == [1, 0] * 5
+
+
+def test_a_task_nobody_waits_for_ends_without_a_notice(make_worker, connection):
+    result = app.add.enqueue(1, 2)
+    run_tasks(make_worker)
+    assert get_result(result.id).return_value == 3
+    assert not connection.exists(ended_key(result))  # no push, no key to expire
 
 
 # --- costs

@@ -37,8 +37,15 @@ def events(result, name):
     return [event for event in Job.get_from_ident(result.id).events() if event["event"] == name]
 
 
+def waited_for(result):
+    """Ask for the task's end notice, as a waiter's ``wait()`` does first."""
+    with pytest.raises(TimeoutError):
+        result.wait(timeout=0)
+
+
 def written_once(connection, result):
-    """The end of a task was written once: one success event, one entry in its success list, one token."""
+    """The end of a task (waited for) was written once: one success event, one entry in its
+    success list, one token."""
     job = Job.get_from_ident(result.id)
     success = KEYS.queue_list(queue=job.queue_key.hget(), list="success")
     return (len(events(result, "succeeded")), connection.lrange(success, 0, -1).count(result.id),
@@ -102,6 +109,7 @@ def test_get_result_from_another_process(make_worker, redis_server):
 def test_a_task_whose_worker_is_killed_is_recovered_and_its_result_written_once(make_worker, redis_server,
                                                                                connection):
     result = app.waits_for_go.enqueue("k")
+    waited_for(result)
     process = worker_process(redis_server)
     try:
         wait_until(lambda: connection.llen("started:k") == 1)
@@ -136,6 +144,8 @@ def test_a_lost_reply_of_the_end_writes_the_result_once(make_worker, proxy, redi
                                                        options):
     direct = redis_server.client(decode_responses=True)
     results = [app.add.enqueue(number, 10) for number in range(count)]
+    for result in results:
+        waited_for(result)
     proxy.lose_reply(script(end))
     make_worker(queues="default", max_loops=count, **options).run()
     assert proxy.counts.lost == 1
