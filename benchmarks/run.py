@@ -351,7 +351,8 @@ class Monitor:
         self.commands: list[dict] = []
 
     def _watch(self) -> None:
-        with self.server.server.client(decode_responses=True).monitor() as monitor:
+        # no read timeout: a system may send nothing for seconds (a worker starting up)
+        with self.server.server.client(decode_responses=True, socket_timeout=None).monitor() as monitor:
             self.ready.set()
             for command in monitor.listen():
                 if command["command"] == "ECHO monitor-stop":
