@@ -2,6 +2,8 @@
 
 Adding a job writes no event (a command and a key less per job): its ``added`` event, first, is
 made here from the job's ``added`` field and queue, unless the list starts with one (older data).
+Nor does a take, nor a success: the current attempt's ``started`` and a success's ``succeeded``
+are made from the job's fields, last; a script that changes them writes them first.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .protocol import KEYS
+from .protocol import KEYS, STATUSES
 from .utils import to_utc
 
 ADDED = "added"
 
 
-def history_entries(entries: list[str], added: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def history_entries(entries: list[str], added: dict[str, Any] | None = None,
+                    fields: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The events of a job's ``history`` list as the scripts wrote them (``at``: a date string or
-    a timestamp), after the ``added`` event made of ``added`` (``at``, ``queue``; None: none made);
-    an entry that is not a JSON object is shown as it is, as an ``unreadable`` event."""
+    a timestamp), after the ``added`` event made of ``added`` (``at``, ``queue``; None: none made),
+    and before those its ``fields`` tell (``attempt_events``); an entry that is not a JSON object
+    is shown as it is, as an ``unreadable`` event."""
     events = []
     for entry in entries:
         try:
@@ -28,12 +32,30 @@ def history_entries(entries: list[str], added: dict[str, Any] | None = None) -> 
         events.append(event if isinstance(event, dict) else {"event": "unreadable", "entry": entry})
     if added and added.get("at") and not (events and events[0].get("event") == ADDED):
         events.insert(0, {"event": ADDED, **added})
+    written = {(event.get("event"), event.get("at"), event.get("attempt")) for event in events[-3:]}
+    events += [told for told in attempt_events(fields or {})
+               if (told["event"], told["at"], told["attempt"]) not in written]  # written by older takes
     return events
 
 
-def decoded_events(entries: list[str], added: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def attempt_events(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events a job's fields tell (``status``, ``start``, ``attempt``, ``end``): a RUNNING job's
+    ``started``, a SUCCESS job's ``started`` and ``succeeded``; none for another status."""
+    status, start = fields.get("status"), fields.get("start")
+    worker, _, tries = (fields.get("attempt") or "").rpartition(":")
+    if status not in (STATUSES.RUNNING, STATUSES.SUCCESS) or not (start and worker and tries.isdigit()):
+        return []
+    details = {"worker": worker, "attempt": int(tries)}
+    told = [{"event": "started", "at": start, **details}]
+    if status == STATUSES.SUCCESS and fields.get("end"):
+        told.append({"event": "succeeded", "at": fields["end"], **details})
+    return told
+
+
+def decoded_events(entries: list[str], added: dict[str, Any] | None = None,
+                   fields: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """``history_entries``, each ``at`` as an aware UTC datetime (None when not known or unreadable)."""
-    return [{**event, "at": to_utc(event.get("at"))} for event in history_entries(entries, added)]
+    return [{**event, "at": to_utc(event.get("at"))} for event in history_entries(entries, added, fields)]
 
 
 def added_event(values: dict[str, Any], queue_name: str | None) -> dict[str, Any] | None:
@@ -43,14 +65,22 @@ def added_event(values: dict[str, Any], queue_name: str | None) -> dict[str, Any
     return {"at": values["added"], **({"queue": queue_name} if queue_name else {})}
 
 
-def read_history(connection: Any, model: str, pk: str) -> tuple[list[str], dict[str, Any] | None]:
-    """A job's ``history`` list and the details of its ``added`` event (two round trips at most)."""
+def read_history(connection: Any, model: str,
+                 pk: str) -> tuple[list[str], dict[str, Any] | None, dict[str, Any]]:
+    """A job's ``history`` list, the details of its ``added`` event and the fields that tell its
+    attempt's events (two round trips at most)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.lrange(KEYS.field(model=model, pk=pk, field="history"), 0, -1)
-        pipe.hmget(KEYS.hash(model=model, pk=pk), "added", "queue_key")
-        entries, (added, queue_key) = pipe.execute()
+        pipe.hmget(KEYS.hash(model=model, pk=pk), *_READ)
+        entries, values = pipe.execute()
+    fields = dict(zip(_READ, values, strict=True))
+    added, queue_key = fields["added"], fields["queue_key"]
     name = None
     if added and queue_key and ":" in queue_key:
         queue_model, _, queue_pk = queue_key.rpartition(":")
         name = connection.hget(KEYS.hash(model=queue_model, pk=queue_pk), "name")
-    return entries, added_event({"added": added}, name)
+    return entries, added_event({"added": added}, name), fields
+
+
+#: The fields read with a job's history.
+_READ = ("added", "queue_key", "status", "start", "attempt", "end")

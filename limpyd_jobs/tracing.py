@@ -102,7 +102,7 @@ def _previous_attempt(attempt: Attempt) -> str | None:
     of the job's latest events (the first attempt of a job costs none)."""
     if not attempt.tries or attempt.tries < 2 or attempt.job is None:
         return None
-    for event in reversed(history_entries(attempt.job.history.lrange(-6, -2))):
+    for event in reversed(history_entries(attempt.job.history.lrange(-5, -1))):  # the take wrote none
         if event.get("event") in _PREVIOUS:
             return _PREVIOUS[event["event"]]
     return None

@@ -124,7 +124,8 @@ class LimpydBackend:
             values, history, error_pks = pipe.execute()
         if not values or "task_name" not in values:
             raise TaskResultDoesNotExist(f"no task result has the id {result_id!r} (or it was deleted)")
-        return self._result(result_id, values, decoded_events(history), self._errors(connection, error_pks))
+        return self._result(result_id, values, decoded_events(history, None, values),
+                            self._errors(connection, error_pks))
 
     def _job_of(self, result_id: Any) -> tuple[type[Job], str]:
         """The job model and pk an id names (a task job model of this process, nothing imported)."""

@@ -10,6 +10,7 @@ import pytest
 
 from limpyd_jobs import STATUSES, Job, Queue, Worker, operations
 from limpyd_jobs.protocol import KEYS
+from limpyd_jobs.utils import to_utc
 
 QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
              purge_delay=0)
@@ -94,8 +95,8 @@ def test_an_added_event_already_written_is_not_made_again(connection):
 
 def test_the_history_goes_with_the_job_when_it_is_purged(make_worker, connection):
     job = Job.add_job(identifier="job", queue_name="q")
-    make_worker(callback=lambda job, queue: None, max_loops=1).run()
-    assert connection.exists(job.history.key)
+    make_worker(callback=lambda job, queue: 1 / 0, max_loops=1).run()
+    assert connection.exists(job.history.key)  # started and failed: a failure writes them
     assert Queue.get_queue("q").purge_finished(keep=0) == 1
     assert not connection.exists(job.history.key)
 
@@ -140,8 +141,59 @@ def test_the_events_of_a_run_are_json_objects_whatever_the_worker_id(connection,
     worker = worker_class("q", callback=lambda job, queue: clock.advance(1), max_loops=3, prefetch=prefetch,
                           timeout=0.05, terminate_gracefuly=False)
     worker.run()
-    for job in jobs:
-        entries = connection.lrange(KEYS.field(model=Job._name, pk=job.pk.get(), field="history"), 0, -1)
-        started, succeeded = (json.loads(entry) for entry in entries)
-        assert started == {"event": "started", "at": job.start.hget(), "worker": worker.id, "attempt": 1}
-        assert succeeded == {"event": "succeeded", "at": job.end.hget(), "worker": worker.id, "attempt": 1}
+    for job in jobs:  # a success writes no event: its fields tell them
+        assert not connection.exists(KEYS.field(model=Job._name, pk=job.pk.get(), field="history"))
+        start, end = (to_utc(value) for value in job.hmget("start", "end"))
+        assert job.events()[1:] == [{"event": "started", "at": start, "worker": worker.id, "attempt": 1},
+                                    {"event": "succeeded", "at": end, "worker": worker.id, "attempt": 1}]
+    job = Job.add_job(identifier="fails", queue_name="q")
+    worker = worker_class("q", callback=lambda job, queue: 1 / 0, max_loops=1, prefetch=prefetch, timeout=0.05,
+                          terminate_gracefuly=False)
+    worker.run()
+    entries = connection.lrange(KEYS.field(model=Job._name, pk=job.pk.get(), field="history"), 0, -1)
+    started, failed = (json.loads(entry) for entry in entries)  # a failure writes them, in JSON
+    assert started == {"event": "started", "at": job.start.hget(), "worker": worker.id, "attempt": 1}
+    assert (failed["event"], failed["at"], failed["worker"]) == ("failed", job.end.hget(), worker.id)
+
+
+# --- a take and a success write no event: the fields tell them, until a script changes them
+
+
+def test_a_running_job_tells_its_start_from_its_fields(make_worker):
+    job = Job.add_job(identifier="job", queue_name="q")
+    seen = []
+    worker = make_worker(callback=lambda job, queue: seen.append(job.events()), max_loops=1)
+    worker.run()
+    [events] = seen
+    assert [event["event"] for event in events] == ["added", "started"]
+    assert (events[1]["worker"], events[1]["attempt"]) == (worker.id, 1)
+    assert events[1]["at"] == to_utc(job.start.hget())
+
+
+def test_a_job_canceled_while_it_runs_tells_its_start_before_the_cancel(make_worker):
+    job = Job.add_job(identifier="job", queue_name="q")
+    make_worker(callback=lambda job, queue: operations.cancel(job), max_loops=1).run()
+    assert names(job) == ["added", "started", "canceled", "skipped"]
+    assert job.events()[1]["at"] == to_utc(job.start.hget())
+
+
+def test_a_succeeded_job_run_again_keeps_the_events_of_its_first_run(make_worker, clock):
+    job = Job.add_job(identifier="job", queue_name="q")
+    worker = make_worker(callback=lambda job, queue: clock.advance(1), max_loops=1)
+    worker.run()
+    first = job.events()
+    job.enqueue_or_delay("q")  # run again, as an operator may
+    assert [event["event"] for event in job.events()] == ["added", "started", "succeeded", "requeued"]
+    assert job.events()[:3] == first  # written as the fields told them
+    make_worker(callback=lambda job, queue: None, max_loops=1).run()
+    assert names(job) == ["added", "started", "succeeded", "requeued", "started", "succeeded"]
+
+
+def test_a_start_written_by_an_earlier_take_is_not_told_twice(make_worker, connection):
+    job = Job.add_job(identifier="job", queue_name="q")
+    worker = make_worker(callback=lambda job, queue: None, max_loops=1)
+    worker.run()
+    written = [{"event": "started", "at": job.start.hget(), "worker": worker.id, "attempt": 1},
+               {"event": "succeeded", "at": job.end.hget(), "worker": worker.id, "attempt": 1}]
+    connection.rpush(job.history.key, *(json.dumps(event) for event in written))  # as older takes wrote
+    assert names(job) == ["added", "started", "succeeded"]

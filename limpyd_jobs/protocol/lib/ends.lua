@@ -68,10 +68,11 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
     if status == SUCCESS then count_success_minute(end_str) end
   end
-  if event then
+  if event and event ~= 'succeeded' then  -- a success is told by the fields (attempt_entries)
     record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
            {worker = worker, attempt = tonumber(string.match(token, ':(%d+)$')),
-            error = detail ~= '' and detail or nil, status = status == '' and previous or nil})
+            error = detail ~= '' and detail or nil, status = status == '' and previous or nil},
+           previous == RUNNING and attempt_entries(current[5], current[2]) or nil)
   end
   if keep_queued ~= '1' then
     if current[3] then
@@ -118,8 +119,6 @@ local function finish_successes(worker, ends)
         redis.call('HDEL', key, 'queued')
         table.insert(model.queued, e.pk)
       end
-      record_event(e.job_model, e.pk, 'succeeded', e.end_str,
-                   {worker = worker, attempt = tonumber(string.match(e.token, ':(%d+)$'))})
       table.insert(released, e.ident)
       if e.list ~= '' then
         pushes[e.list] = pushes[e.list] or {}
@@ -171,7 +170,7 @@ end
 -- The caller removes it from the running set. Returns LOST_REQUEUED, LOST_FAILED or nil.
 local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, max_tries, untake)
   local key = key_hash(job_model, pk)
-  local fields = redis.call('HMGET', key, 'status', 'queued', 'tries', 'queue_key', 'attempt')
+  local fields = redis.call('HMGET', key, 'status', 'queued', 'tries', 'queue_key', 'attempt', 'start')
   local status, queued, tries, queue = fields[1], fields[2], tonumber(fields[3]) or 0, fields[4]
   if queued ~= '1' or not queue then return nil end
   if status == RUNNING and not taken_by(fields[5], worker) then return nil end
@@ -186,18 +185,19 @@ local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, 
     end
     redis.call('HDEL', key, 'attempt')
     local event = untake and 'untaken' or 'recovered'  -- a lost reply of its own take, or a dead worker
+    local before = status == RUNNING and attempt_entries(fields[6], fields[5]) or nil
     if max_tries and tries >= max_tries then
       set_field(job_model, pk, 'status', ERROR, true)
       redis.call('HSET', key, 'end', now_str)
       del_field(job_model, pk, 'queued', true)
       redis.call('RPUSH', key_queue_list(queue, 'errors'), ident)
-      record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'failed'})
+      record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'failed'}, before)
       return LOST_FAILED
     end
     set_field(job_model, pk, 'status', WAITING, true)
     redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
     wake_up_queue(queue)
-    record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'})
+    record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'}, before)
     if untake then count_event(queue, 'started', -1) else count_event(queue, 'recovered') end
     return LOST_REQUEUED
   end

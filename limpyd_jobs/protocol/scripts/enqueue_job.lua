@@ -30,7 +30,11 @@ else
 end
 if set_priority == '1' then redis.call('HSET', key_hash(job_model, pk), 'priority', priority) end  -- scanned
 -- only a WAITING or DELAYED job can be in a list of its previous queue
-local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued')
+local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued', 'start', 'attempt', 'end')
+local told = nil  -- the events of its attempt that its fields told until now
+if current[2] == RUNNING or current[2] == SUCCESS then
+  told = attempt_entries(current[4], current[5], current[2] == SUCCESS and current[6] or nil)
+end
 local old_queue = current[1]
 if old_queue and (current[2] == WAITING or current[2] == DELAYED) then
   redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident)
@@ -41,7 +45,7 @@ enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, delaye
 record_event(job_model, pk, 'requeued', tonumber(now_score), {
   queue = queue_name, priority = set_priority == '1' and tonumber(priority) or nil,
   delayed_until = delayed_str ~= '' and delayed_str or nil,
-  worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil})
+  worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil}, told)
 if current[2] == ERROR then count_event(key_queue(queue_model, queue_pk), 'requeued') end  -- a retry
 if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
 return {queue_pk, queue_created, 1}
