@@ -147,8 +147,8 @@ def test_the_events_of_a_run_are_json_objects_whatever_the_worker_id(connection,
         assert job.events()[1:] == [{"event": "started", "at": start, "worker": worker.id, "attempt": 1},
                                     {"event": "succeeded", "at": end, "worker": worker.id, "attempt": 1}]
     job = Job.add_job(identifier="fails", queue_name="q")
-    worker = worker_class("q", callback=lambda job, queue: 1 / 0, max_loops=1, prefetch=prefetch, timeout=0.05,
-                          terminate_gracefuly=False)
+    worker = worker_class("q", callback=lambda job, queue: 1 / 0, max_loops=1, prefetch=prefetch,
+                          timeout=0.05, terminate_gracefuly=False)
     worker.run()
     entries = connection.lrange(KEYS.field(model=Job._name, pk=job.pk.get(), field="history"), 0, -1)
     started, failed = (json.loads(entry) for entry in entries)  # a failure writes them, in JSON
