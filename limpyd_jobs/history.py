@@ -3,7 +3,8 @@
 Adding a job writes no event (a command and a key less per job): its ``added`` event, first, is
 made here from the job's ``added`` field and queue, unless the list starts with one (older data).
 Nor does a take, nor a success: the current attempt's ``started`` and a success's ``succeeded``
-are made from the job's fields, last; a script that changes them writes them first.
+are made from the job's fields, last, until a script writes them (before an event of its own or
+a change of those fields: ``tell_attempt`` in lib/history.lua), naming it in ``told``.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ def history_entries(entries: list[str], added: dict[str, Any] | None = None,
 
 
 def attempt_events(fields: dict[str, Any]) -> list[dict[str, Any]]:
-    """The events a job's fields tell (``status``, ``start``, ``attempt``, ``end``): a RUNNING job's
-    ``started``, a SUCCESS job's ``started`` and ``succeeded``; none for another status."""
-    status, start = fields.get("status"), fields.get("start")
-    worker, _, tries = (fields.get("attempt") or "").rpartition(":")
-    if status not in (STATUSES.RUNNING, STATUSES.SUCCESS) or not (start and worker and tries.isdigit()):
+    """The events a job's fields tell (``status``, ``start``, ``attempt``, ``end``, ``told``):
+    its current attempt's ``started``, and ``succeeded`` if SUCCESS, unless written already."""
+    token, start = fields.get("attempt") or "", fields.get("start")
+    worker, _, tries = token.rpartition(":")
+    if not (start and worker and tries.isdigit()) or fields.get("told") == token:
         return []
     details = {"worker": worker, "attempt": int(tries)}
     told = [{"event": "started", "at": start, **details}]
-    if status == STATUSES.SUCCESS and fields.get("end"):
+    if fields.get("status") == STATUSES.SUCCESS and fields.get("end"):
         told.append({"event": "succeeded", "at": fields["end"], **details})
     return told
 
@@ -69,7 +70,7 @@ def read_history(connection: Any, model: str,
                  pk: str) -> tuple[list[str], dict[str, Any] | None, dict[str, Any]]:
     """A job's ``history`` list, the details of its ``added`` event and the fields that tell its
     attempt's events (two round trips at most)."""
-    with connection.pipeline(transaction=False) as pipe:
+    with connection.pipeline(transaction=True) as pipe:  # the list and the fields of one moment
         pipe.lrange(KEYS.field(model=model, pk=pk, field="history"), 0, -1)
         pipe.hmget(KEYS.hash(model=model, pk=pk), *_READ)
         entries, values = pipe.execute()
@@ -83,4 +84,4 @@ def read_history(connection: Any, model: str,
 
 
 #: The fields read with a job's history.
-_READ = ("added", "queue_key", "status", "start", "attempt", "end")
+_READ = ("added", "queue_key", "status", "start", "attempt", "end", "told")

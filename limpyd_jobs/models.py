@@ -367,6 +367,9 @@ class Job(orm.Snapshot, BaseJobsModel):
     timeout = fields.InstanceHashField()
     #: The W3C trace context of the enqueue that made the job, when tracing is on (``tracing``).
     traceparent = fields.InstanceHashField()
+    #: The ``attempt`` whose ``started`` (and ``succeeded``) events are written in ``history``; until
+    #: then its fields tell them (see ``events()``).
+    told = fields.InstanceHashField()
     #: What happened to the job, oldest first, one JSON object per event (see ``events()``); the
     #: scripts write each event with the change it tells, and retention deletes it with the job.
     history = fields.ListField()
@@ -391,7 +394,7 @@ class Job(orm.Snapshot, BaseJobsModel):
     #: Fields that add_job and the worker manage themselves.
     _managed_fields = frozenset(
         {"identifier", "status", "priority", "added", "start", "end", "tries",
-         "delayed_until", "queued", "queue_key", "attempt", "history"}
+         "delayed_until", "queued", "queue_key", "attempt", "told", "history"}
     )
     _models_by_repr: dict[str, type["Job"]] = {}
 

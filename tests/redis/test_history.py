@@ -10,7 +10,7 @@ import pytest
 
 from limpyd_jobs import STATUSES, Job, Queue, Worker, operations
 from limpyd_jobs.protocol import KEYS
-from limpyd_jobs.utils import to_utc
+from limpyd_jobs.utils import datetime_to_str, to_utc
 
 QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
              purge_delay=0)
@@ -197,3 +197,49 @@ def test_a_start_written_by_an_earlier_take_is_not_told_twice(make_worker, conne
                {"event": "succeeded", "at": job.end.hget(), "worker": worker.id, "attempt": 1}]
     connection.rpush(job.history.key, *(json.dumps(event) for event in written))  # as older takes wrote
     assert names(job) == ["added", "started", "succeeded"]
+
+
+def test_a_job_delayed_by_its_own_code_keeps_the_start_of_that_attempt(make_worker, clock):
+    job = Job.add_job(identifier="job", queue_name="q")
+
+    def delay_first_run(job, queue):
+        if job.tries.hget() == "1":
+            job.delayed_until.hset(datetime_to_str(clock.now() + timedelta(seconds=5)))
+            job.status.hset(STATUSES.DELAYED)
+
+    make_worker(callback=delay_first_run, max_loops=1).run()
+    assert names(job) == ["added", "started", "requeued"]
+    clock.advance(6)
+    make_worker(callback=delay_first_run, max_loops=1, fetch_delayed_delay=0).run()
+    assert names(job) == ["added", "started", "requeued", "due", "started", "succeeded"]
+    assert [event.get("attempt") for event in job.events() if event["event"] == "started"] == [1, 2]
+
+
+def test_a_job_canceled_by_hand_while_it_runs_keeps_its_start(make_worker):
+    job = Job.add_job(identifier="job", queue_name="q")
+    make_worker(callback=lambda job, queue: job.status.hset(STATUSES.CANCELED), max_loops=1).run()
+    assert names(job) == ["added", "started", "skipped"]
+
+
+def test_an_ident_taken_twice_tells_the_running_attempt_once(make_worker, connection):
+    job = Job.add_job(identifier="job", queue_name="q")
+    waiting = Queue.get_queue("q").waiting
+    seen = []
+
+    def run_then_fail(job, queue):
+        waiting.rpush(job.ident)  # a duplicate entry: another worker skips it while this one runs
+        make_worker(callback=lambda job, queue: None, max_loops=1).run()
+        seen.append(names(job))
+        raise ValueError("fails")
+
+    make_worker(callback=run_then_fail, max_loops=1).run()
+    assert seen == [["added", "started", "skipped"]]
+    assert names(job) == ["added", "started", "skipped", "failed"]
+
+
+def test_a_succeeded_job_skipped_later_tells_its_run_first(make_worker):
+    job = Job.add_job(identifier="job", queue_name="q")
+    make_worker(callback=lambda job, queue: None, max_loops=1).run()
+    Queue.get_queue("q").waiting.rpush(job.ident)  # found again in its list
+    make_worker(callback=lambda job, queue: None, max_loops=1).run()
+    assert names(job) == ["added", "started", "succeeded", "skipped"]

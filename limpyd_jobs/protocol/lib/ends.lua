@@ -45,6 +45,7 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     return only_if
   end
   if only_if ~= '' and previous ~= only_if then return previous end
+  if status ~= SUCCESS then tell_attempt(job_model, pk) end  -- its own event follows
   if status ~= '' then reindex(job_model, pk, 'status', previous, status) end
   if status ~= '' and end_str ~= '' and (not end_fields or end_fields == '') then  -- the usual end: no table
     redis.call('HSET', key, 'status', status, 'end', end_str)
@@ -68,11 +69,10 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
     if status == SUCCESS then count_success_minute(end_str) end
   end
-  if event and event ~= 'succeeded' then  -- a success is told by the fields (attempt_entries)
+  if event and event ~= 'succeeded' then  -- a success is told by the fields (tell_attempt)
     record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
            {worker = worker, attempt = tonumber(string.match(token, ':(%d+)$')),
-            error = detail ~= '' and detail or nil, status = status == '' and previous or nil},
-           previous == RUNNING and attempt_entries(current[5], current[2]) or nil)
+            error = detail ~= '' and detail or nil, status = status == '' and previous or nil})
   end
   if keep_queued ~= '1' then
     if current[3] then
@@ -170,7 +170,7 @@ end
 -- The caller removes it from the running set. Returns LOST_REQUEUED, LOST_FAILED or nil.
 local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, max_tries, untake)
   local key = key_hash(job_model, pk)
-  local fields = redis.call('HMGET', key, 'status', 'queued', 'tries', 'queue_key', 'attempt', 'start')
+  local fields = redis.call('HMGET', key, 'status', 'queued', 'tries', 'queue_key', 'attempt')
   local status, queued, tries, queue = fields[1], fields[2], tonumber(fields[3]) or 0, fields[4]
   if queued ~= '1' or not queue then return nil end
   if status == RUNNING and not taken_by(fields[5], worker) then return nil end
@@ -183,21 +183,21 @@ local function give_back_lost(job_model, pk, ident, worker, now_str, now_score, 
       tries = math.max(tries - 1, 0)
       redis.call('HSET', key, 'tries', tries)
     end
+    tell_attempt(job_model, pk)  -- before its token goes
     redis.call('HDEL', key, 'attempt')
     local event = untake and 'untaken' or 'recovered'  -- a lost reply of its own take, or a dead worker
-    local before = status == RUNNING and attempt_entries(fields[6], fields[5]) or nil
     if max_tries and tries >= max_tries then
       set_field(job_model, pk, 'status', ERROR, true)
       redis.call('HSET', key, 'end', now_str)
       del_field(job_model, pk, 'queued', true)
       redis.call('RPUSH', key_queue_list(queue, 'errors'), ident)
-      record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'failed'}, before)
+      record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'failed'})
       return LOST_FAILED
     end
     set_field(job_model, pk, 'status', WAITING, true)
     redis.call('LPUSH', key_queue_list(queue, 'waiting'), ident)
     wake_up_queue(queue)
-    record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'}, before)
+    record_event(job_model, pk, event, now_str, {worker = worker, tries = tries, outcome = 'requeued'})
     if untake then count_event(queue, 'started', -1) else count_event(queue, 'recovered') end
     return LOST_REQUEUED
   end

@@ -4,36 +4,40 @@
 
 local HISTORY_MAX = 100
 
--- The events of a job's current attempt that no script writes while they are its latest (readers
--- make them from its fields, see history.py): `started`, from `start` and the attempt token, and
--- `succeeded` if end_str is given. A script that moves a job out of RUNNING (but a success) or out
--- of SUCCESS writes them first (see record_event's `before`). An empty table if the fields are not
--- an attempt's.
-local function attempt_entries(start, token, end_str)
-  local worker, tries = string.match(token or '', '^(.+):(%d+)$')
-  if not start or not worker then return {} end
-  tries = tonumber(tries)
-  local entries = {cjson.encode({event = 'started', at = start, worker = worker, attempt = tries})}
-  if end_str then entries[2] = cjson.encode({event = 'succeeded', at = end_str, worker = worker, attempt = tries}) end
-  return entries
-end
-
 -- Append an event to a job's history (its `history` list, the latest HISTORY_MAX kept): a JSON
 -- object with `event`, `at` (the date or timestamp of the script's caller, when known) and the
--- details given (a table), written in the script that makes the change it tells. before
--- (optional): entries (attempt_entries') pushed ahead of it, in the same command.
-local function record_event(job_model, pk, event, at, details, before)
+-- details given (a table), written in the script that makes the change it tells.
+local function record_event(job_model, pk, event, at, details)
   local entry = details or {}
   entry.event, entry.at = event, at
   local key = key_field(job_model, pk, 'history')
-  local size
-  if before and #before > 0 then
-    before[#before + 1] = cjson.encode(entry)
-    size = redis.call('RPUSH', key, unpack(before))
-  else
-    size = redis.call('RPUSH', key, cjson.encode(entry))
+  if redis.call('RPUSH', key, cjson.encode(entry)) > HISTORY_MAX then
+    redis.call('LTRIM', key, -HISTORY_MAX, -1)
   end
-  if size > HISTORY_MAX then redis.call('LTRIM', key, -HISTORY_MAX, -1) end
+end
+
+-- Write the events a job's current attempt has had that no script wrote (history.py makes them
+-- from its fields: `started` from `start` and the attempt token, `succeeded` from `end` for a
+-- SUCCESS), unless written already (`told` names the attempt), and name it there. A
+-- script calls it before it records another event of the job or changes those fields, so the
+-- history keeps the order of the steps; a take and a success, the usual path, call it not.
+local function tell_attempt(job_model, pk)
+  local key = key_hash(job_model, pk)
+  local fields = redis.call('HMGET', key, 'status', 'start', 'attempt', 'end', 'told')
+  local token = fields[3]
+  if not token or not fields[2] or fields[5] == token then return end
+  local worker, tries = string.match(token, '^(.+):(%d+)$')
+  if not worker then return end
+  tries = tonumber(tries)
+  local entries = {cjson.encode({event = 'started', at = fields[2], worker = worker, attempt = tries})}
+  if fields[1] == SUCCESS and fields[4] then
+    entries[2] = cjson.encode({event = 'succeeded', at = fields[4], worker = worker, attempt = tries})
+  end
+  local history = key_field(job_model, pk, 'history')
+  if redis.call('RPUSH', history, unpack(entries)) > HISTORY_MAX then
+    redis.call('LTRIM', history, -HISTORY_MAX, -1)
+  end
+  redis.call('HSET', key, 'told', token)
 end
 
 -- Count an event of a queue (given by its name as key_queue makes it) in its metrics (by 1, or

@@ -26,6 +26,7 @@ local function requeue_failed_job(job_model, pk, ident, queue, now_score, prepen
   local fields = redis.call('HMGET', key, 'status', 'queued')
   if fields[1] ~= ERROR or fields[2] then return false end
   local queue_model, queue_pk = queue_parts(queue)
+  tell_attempt(job_model, pk)  -- before its token goes (told at its failure, unless set by hand)
   redis.call('HDEL', key, 'attempt', 'end')
   enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name_of(queue), '', '', now_score,
                    prepend, ERROR, false, {'tries', '0'})
@@ -51,6 +52,7 @@ local function cancel_run(job_model, model_repr, run)
     redis.call('LREM', key_queue_list(run.queue_key, 'waiting'), 0, ident)
     redis.call('ZREM', key_queue_list(run.queue_key, 'delayed'), ident)
   end
+  tell_attempt(job_model, run.pk)
   set_field(job_model, run.pk, 'status', CANCELED, true)
   del_field(job_model, run.pk, 'queued', true)
   record_event(job_model, run.pk, 'canceled', nil, {by = 'schedule'})

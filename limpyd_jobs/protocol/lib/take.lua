@@ -78,7 +78,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
           status = found
           if status == WAITING then
             attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch, hash)  -- no
-            -- `started` event: readers make it from the fields (see attempt_entries)
+            -- `started` event: readers make it from the fields (see tell_attempt)
             local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
             if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end
             snapshot = raw  -- as read: the caller knows what the start wrote (see take.lua)

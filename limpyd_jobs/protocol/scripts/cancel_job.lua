@@ -10,11 +10,12 @@
 -- nothing written), 'missing' (no such job). previous: the status the job had ('' if missing).
 -- A job canceled now gets a 'canceled' event in its history (now_str: when).
 local key = key_hash(job_model, pk)
-local fields = redis.call('HMGET', key, 'status', 'queued', 'queue_key', 'attempt', 'start')
+local fields = redis.call('HMGET', key, 'status', 'queued', 'queue_key', 'attempt')
 local status, queued, queue, token = fields[1], fields[2], fields[3], fields[4]
 if not status then return {CANCEL_MISSING, ''} end
 if status == SUCCESS or (status == ERROR and not queued) then return {CANCEL_FINISHED, status} end
 local held = queued and held_by_worker(ident, token)
+if status ~= CANCELED then tell_attempt(job_model, pk) end  -- its canceled event follows
 local outcome = CANCEL_CANCELED
 if status == CANCELED then
   outcome = CANCEL_ALREADY
@@ -34,7 +35,6 @@ else
   cancel_unheld(job_model, pk)
 end
 if status ~= CANCELED then
-  record_event(job_model, pk, 'canceled', now_str, {by = 'operator', status = status, running = held or nil},
-               status == RUNNING and attempt_entries(fields[5], token) or nil)
+  record_event(job_model, pk, 'canceled', now_str, {by = 'operator', status = status, running = held or nil})
 end
 return {outcome, status}

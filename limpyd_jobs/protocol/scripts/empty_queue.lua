@@ -17,6 +17,7 @@ local function cancel_entry(ident)  -- true if the ident is kept
   local fields = redis.call('HMGET', key_hash(job_model, pk), 'status', 'queued', 'attempt')
   local status = fields[1]
   if status == WAITING or status == DELAYED or status == CANCELED then
+    if status ~= CANCELED then tell_attempt(job_model, pk) end  -- its canceled event follows
     if fields[2] and held_by_worker(ident, fields[3]) then
       set_field(job_model, pk, 'status', CANCELED, true)
     else

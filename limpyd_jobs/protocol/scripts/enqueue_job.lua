@@ -13,6 +13,7 @@ if token ~= '' then
   local held = redis.call('HMGET', key_hash(job_model, pk), 'attempt', 'status')
   if held[1] ~= token or held[2] == CANCELED then
     if held[1] == token then
+      tell_attempt(job_model, pk)
       del_field(job_model, pk, 'queued', true)
       record_event(job_model, pk, 'canceled', tonumber(now_score),
                    {worker = release_from ~= '' and release_from or nil})
@@ -30,11 +31,8 @@ else
 end
 if set_priority == '1' then redis.call('HSET', key_hash(job_model, pk), 'priority', priority) end  -- scanned
 -- only a WAITING or DELAYED job can be in a list of its previous queue
-local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued', 'start', 'attempt', 'end')
-local told = nil  -- the events of its attempt that its fields told until now
-if current[2] == RUNNING or current[2] == SUCCESS then
-  told = attempt_entries(current[4], current[5], current[2] == SUCCESS and current[6] or nil)
-end
+tell_attempt(job_model, pk)  -- its requeued event follows
+local current = redis.call('HMGET', key_hash(job_model, pk), 'queue_key', 'status', 'queued')
 local old_queue = current[1]
 if old_queue and (current[2] == WAITING or current[2] == DELAYED) then
   redis.call('LREM', key_queue_list(old_queue, 'waiting'), 0, ident)
@@ -45,7 +43,7 @@ enqueue_or_delay(job_model, pk, ident, queue_model, queue_pk, queue_name, delaye
 record_event(job_model, pk, 'requeued', tonumber(now_score), {
   queue = queue_name, priority = set_priority == '1' and tonumber(priority) or nil,
   delayed_until = delayed_str ~= '' and delayed_str or nil,
-  worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil}, told)
+  worker = release_from ~= '' and release_from or nil, front = prepend == '1' or nil})
 if current[2] == ERROR then count_event(key_queue(queue_model, queue_pk), 'requeued') end  -- a retry
 if release_from ~= '' then redis.call('ZREM', key_running(release_from), ident) end
 return {queue_pk, queue_created, 1}

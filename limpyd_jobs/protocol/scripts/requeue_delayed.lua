@@ -26,6 +26,7 @@ for i = 1, #queues, 2 do
       table.insert(result, 'job does not exist')
     else
       if redis.call('HGET', key_hash(job_model, pk), 'status') == DELAYED then
+        tell_attempt(job_model, pk)  -- an attempt delayed while it ran: its due event follows
         set_field(job_model, pk, 'status', WAITING, true)
         record_event(job_model, pk, 'due', tonumber(now_score), {queue = queue_name})
       end
