@@ -24,6 +24,9 @@ from ..validation import parse_priority
 
 logger = logging.getLogger(LOGGER_NAME)
 
+#: Unblocks sent to end one wait at most, and the seconds waited for its reply between two.
+UNBLOCK_TRIES, UNBLOCK_PAUSE = 5, 0.01
+
 
 @dataclass(frozen=True)
 class QueueInfo:
@@ -245,7 +248,7 @@ class WakeUpWait:
             # Redis's own timeout stays as a backstop, should the unblock not reach it.
             connection.send_command("BLPOP", *self.keys, seconds)
             if seconds and not self.reply_within(connection, seconds):
-                self._unblock()
+                self._unblock(connection)
             reply = connection.read_response()  # a token that came meanwhile is read, not lost
             self.woken_by = reply[0] if reply else None
             return bool(reply)
@@ -258,14 +261,22 @@ class WakeUpWait:
         finally:
             self._waiting_on = None
 
-    def _unblock(self) -> None:
-        """End the blocked BLPOP now as a timeout (a no-op if its reply is already on its way)."""
+    def _unblock(self, connection: Any) -> None:
+        """End the blocked BLPOP now as a timeout (a no-op if its reply is already on its way).
+        An unblock that finds it not blocked yet (sent on another connection, it can come first)
+        is sent again, a few times, unless the reply comes meanwhile."""
         if self._client_id is None:  # reconnected by the BLPOP's send: Redis's timeout ends it
             return
-        try:
-            self.database.connection.execute_command("CLIENT", "UNBLOCK", self._client_id, "TIMEOUT")
-        except RedisError as exc:  # Redis then ends the wait itself, a little late
-            logger.debug("could not end a wait on time: %s", exc)
+        for _ in range(UNBLOCK_TRIES):
+            try:
+                if self.database.connection.execute_command("CLIENT", "UNBLOCK", self._client_id, "TIMEOUT"):
+                    return
+            except RedisError as exc:  # Redis then ends the wait itself, a little late
+                logger.debug("could not end a wait on time: %s", exc)
+                return
+            if reply_within(connection, UNBLOCK_PAUSE):  # it was not blocked: its reply is coming
+                return
+
 
     def cut(self) -> None:
         """End the current wait at once (its read fails): safe from a signal handler."""

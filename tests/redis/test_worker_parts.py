@@ -8,15 +8,17 @@ import time
 
 import pytest
 import redis
+from helpers import wait_until
 
 from limpyd_jobs import Job, Queue
 from limpyd_jobs.due import DueSet
 from limpyd_jobs.exceptions import WorkerInterrupted
 from limpyd_jobs.testing.clock import ManualClock
 from limpyd_jobs.workers import Worker
+from limpyd_jobs.workers import fetcher as fetcher_module
 from limpyd_jobs.workers.attempt import Attempt
 from limpyd_jobs.workers.executors import DIED, DONE, EXECUTORS, INTERRUPTED, TIMEOUT
-from limpyd_jobs.workers.fetcher import Fetcher, WakeUpWait
+from limpyd_jobs.workers.fetcher import UNBLOCK_TRIES, Fetcher, WakeUpWait
 from limpyd_jobs.workers.maintenance import Maintenance
 
 # --- the maintenance table
@@ -281,9 +283,27 @@ def test_a_timed_wait_costs_one_unblock_and_its_connection_id_once(redis_server)
     for _ in range(3):
         assert wait.wait(3600, lambda: False) is False
     stats = client.info("commandstats")
-    assert stats["cmdstat_client|unblock"]["calls"] == 3
+    # one each, or again if it came before its BLPOP (another connection): each wait ended
+    assert 3 <= stats["cmdstat_client|unblock"]["calls"] <= 3 * UNBLOCK_TRIES
     assert stats["cmdstat_client|id"]["calls"] == 1
     assert stats["cmdstat_blpop"]["calls"] == 3
+
+
+def test_an_unblock_that_comes_before_its_blpop_is_sent_again(redis_server, threads, monkeypatch):
+    monkeypatch.setattr(fetcher_module, "UNBLOCK_PAUSE", 0.5)  # room for the BLPOP to come between two
+    wait = WakeUpWait(Queue.database, ["nothing:comes"], timeout=3600)
+    connection = wait._connect()
+    connection.connect()
+    connection.send_command("CLIENT", "ID")
+    wait._client_id = int(connection.read_response())
+    client = redis_server.client(decode_responses=True)
+    client.config_resetstat()
+    threads.start(lambda: wait._unblock(connection))  # sent before the BLPOP: it finds nothing blocked
+    wait_until(lambda: "cmdstat_client|unblock" in client.info("commandstats"), 10, "a first unblock")
+    connection.send_command("BLPOP", "nothing:comes", 3600)
+    threads.join()
+    assert connection.read_response() is None  # ended by the unblock sent again, not in an hour
+    assert client.info("commandstats")["cmdstat_client|unblock"]["calls"] >= 2
 
 
 # --- a worker's parts
