@@ -116,7 +116,8 @@ class LimpydBackend:
         model, pk = self._job_of(result_id)
         connection = model.get_connection()
         errors = orm.model_name(self.error_model)
-        with connection.pipeline(transaction=True) as pipe:  # the fields and the history of one moment
+        # the hash first: events written between the two reads are in the list, not told twice
+        with connection.pipeline(transaction=False) as pipe:
             pipe.hgetall(KEYS.hash(model=orm.model_name(model), pk=pk))
             pipe.lrange(KEYS.field(model=orm.model_name(model), pk=pk, field="history"), 0, -1)
             pipe.sinter(KEYS.index(model=errors, field="job_model_repr", value=model.get_model_repr()),
