@@ -10,6 +10,7 @@ import pytest
 
 from limpyd_jobs import STATUSES, Job, Queue, Worker, operations
 from limpyd_jobs.protocol import KEYS
+from limpyd_jobs.testing.proxy import script
 from limpyd_jobs.utils import datetime_to_str, to_utc
 
 QUIET = dict(timeout=3600, fetch_priorities_delay=3600, fetch_delayed_delay=3600, recovery_delay=3600,
@@ -243,3 +244,14 @@ def test_a_succeeded_job_skipped_later_tells_its_run_first(make_worker):
     Queue.get_queue("q").waiting.rpush(job.ident)  # found again in its list
     make_worker(callback=lambda job, queue: None, max_loops=1).run()
     assert names(job) == ["added", "started", "succeeded", "skipped"]
+
+
+def test_a_job_untaken_then_run_with_the_same_token_tells_its_run(make_worker, proxy):
+    job = Job.add_job(identifier="job", queue_name="q")
+    proxy.lose_reply(script("take"))  # given back untaken: its tries go down, its next token is the same
+    worker = make_worker(callback=lambda job, queue: None, max_loops=1)
+    worker.run()
+    assert proxy.counts.lost == 1
+    assert names(job) == ["added", "started", "untaken", "started", "succeeded"]
+    untaken, again = job.events()[2:4]
+    assert again["attempt"] == 1 and job.attempt.hget() == f"{worker.id}:1"

@@ -3,15 +3,17 @@
 -- blocks and none inside them; each block is a comment and one top-level local or function.
 
 -- Start an attempt of a WAITING job: RUNNING, `start`, `tries` + 1, and its attempt token (the
--- `end` of a previous attempt goes: the job's duration is this attempt's). key (optional): the
--- job's hash key, when the caller made it already.
-local function start_attempt(job_model, pk, worker, now_str, tries, batch, key)
+-- `end` of a previous attempt goes: the job's duration is this attempt's; so does `told`, if
+-- the job has one, so the new attempt's events are told by its fields even when its token is
+-- an earlier one's again: an untake or a requeue of a failed job lowers `tries`). key
+-- (optional): the job's hash key, when the caller made it already.
+local function start_attempt(job_model, pk, worker, now_str, tries, batch, key, told)
   tries = (tonumber(tries) or 0) + 1
   local tries_str = tostring(tries)  -- formatted once, for the token and the field
   local attempt = worker .. ':' .. tries_str
   key = key or key_hash(job_model, pk)
   redis.call('HSET', key, 'status', RUNNING, 'start', now_str, 'attempt', attempt, 'tries', tries_str)
-  if tries > 1 then redis.call('HDEL', key, 'end') end
+  if tries > 1 or told then redis.call('HDEL', key, 'end', 'told') end
   if batch then  -- the status index moves of a batch are written at once (see take_batch)
     local started = batch.started[job_model]
     if not started then
@@ -63,13 +65,14 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         outcome, job_model = TAKE_UNKNOWN, ''
       else
         local hash = key_hash(job_model, pk)
-        local raw, found, tries = redis.call('HGETALL', hash), nil, nil
+        local raw, found, tries, told = redis.call('HGETALL', hash), nil, nil, false
         for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
           local name = raw[i]
           if name == 'status' then found = raw[i + 1]
           elseif name == 'identifier' then identifier = raw[i + 1]
           elseif name == 'timeout' then timeout = raw[i + 1]
-          elseif name == 'tries' then tries = raw[i + 1] end
+          elseif name == 'tries' then tries = raw[i + 1]
+          elseif name == 'told' then told = true end
         end
         if not found then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
@@ -77,7 +80,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         else
           status = found
           if status == WAITING then
-            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch, hash)  -- no
+            attempt, tries = start_attempt(job_model, pk, worker, now_str, tries, batch, hash, told)  -- no
             -- `started` event: readers make it from the fields (see tell_attempt)
             local queue = string.sub(key, 1, -9)  -- key: the queue's waiting list
             if batch then batch.counts[queue] = (batch.counts[queue] or 0) + 1 else count_event(queue, 'started') end

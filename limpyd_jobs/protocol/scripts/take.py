@@ -37,6 +37,7 @@ class Taken(NamedTuple):
             snapshot.update(status=STATUSES.RUNNING, start=now_str, attempt=attempt,
                             tries=attempt.rpartition(":")[2])
             snapshot.pop("end", None)
+            snapshot.pop("told", None)
         return cls(_OUTCOMES[reply[0]], *reply[1:10], float(due) if due else None, snapshot)
 
 
