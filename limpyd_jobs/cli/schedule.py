@@ -424,6 +424,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         config = read_config(args.config)
         _check_prefix(config)
         _connect(database_value(args.database, None), config)
+        if args.command != "dispatch":  # said at once, as by the other commands (dispatch: after its file)
+            check_connection()
         setup_logging(LOGGER_NAME, level=logging.INFO if args.command == "dispatch" else logging.WARNING)
         return run(args, config)
     except CannotConnect as exc:

@@ -4,6 +4,8 @@ refused, so that a test reaching Redis fails here instead of passing by chance."
 from __future__ import annotations
 
 import pytest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from limpyd_jobs.models import BaseJobsModel
 
@@ -15,4 +17,6 @@ def redis_server():
 
 @pytest.fixture(autouse=True)
 def no_redis(tmp_path):
-    BaseJobsModel.database.reset(unix_socket_path=str(tmp_path / "no-redis.sock"))
+    # no retries: a command that reaches for Redis fails at once (redis-py's default retries for seconds)
+    BaseJobsModel.database.reset(unix_socket_path=str(tmp_path / "no-redis.sock"),
+                                 retry=Retry(NoBackoff(), 0))
