@@ -61,6 +61,7 @@ class TakeOutcome(str, Enum):
     SKIP = "skip"  # a job not WAITING (canceled, delayed...): the worker skips or delays it
     MISSING = "missing"  # an ident whose job no longer exists
     UNKNOWN = "unknown"  # an ident whose model is not in the job models registry
+    MALFORMED = "malformed"  # an ident whose job's key is not a hash: set aside in its queue's errors list
     EMPTY = "empty"  # nothing waiting
 
 

@@ -93,6 +93,22 @@ def test_a_queue_whose_priority_is_malformed_is_left_out_and_the_others_run(make
     assert "left out" in caplog.text and "1e+30" in caplog.text
 
 
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_a_job_whose_key_is_not_a_hash_is_set_aside_and_the_others_run(make_worker, connection, caplog,
+                                                                         prefetch):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(3)]
+    connection.delete(jobs[1].key)
+    connection.set(jobs[1].key, "not a hash")  # a take reads it in the middle of a batch
+    worker = make_worker(callback=record, max_loops=None, burst=True, prefetch=prefetch)
+    worker.run()
+    assert connection.lrange("executions", 0, -1) == ["job:0", "job:2"]  # none lost, none stopped
+    assert Queue.get_queue("q").errors.lrange(0, -1) == [jobs[1].ident]  # set aside, for an operator
+    assert worker.connection.zcard(worker.running_key) == 0
+    assert f"job {jobs[1].ident} found in" in caplog.text and "not a hash" in caplog.text
+    assert Queue.get_queue("q").purge_finished(keep=0) == 2  # the finished jobs; the entry aside leaves
+    assert connection.get(jobs[1].key) == "not a hash"  # left for an operator to look at
+
+
 def test_a_malformed_job_timeout_falls_back_on_the_workers(make_worker, connection, caplog):
     job = Job.add_job(identifier="job:1", queue_name="q")
     connection.hset(KEYS.hash(model=Job._name, pk=job.pk.get()), "timeout", "nan")

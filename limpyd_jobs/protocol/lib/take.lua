@@ -65,7 +65,12 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         outcome, job_model = TAKE_UNKNOWN, ''
       else
         local hash = key_hash(job_model, pk)
-        local raw, found, tries, told = redis.call('HGETALL', hash), nil, nil, false
+        local raw, found, tries, told = redis.pcall('HGETALL', hash), nil, nil, false
+        if raw.err then  -- not a hash (malformed data): set aside, never run, never lost
+          outcome, raw = TAKE_MALFORMED, {}
+          if running then running[#running] = nil else redis.call('ZREM', key_running(worker), ident) end
+          redis.call('RPUSH', key_queue_list(string.sub(key, 1, -9), 'errors'), ident)
+        end
         for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
           local name = raw[i]
           if name == 'status' then found = raw[i + 1]
@@ -74,7 +79,8 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
           elseif name == 'tries' then tries = raw[i + 1]
           elseif name == 'told' then told = true end
         end
-        if not found then  -- every queued job has a status: this one does not exist
+        if outcome == TAKE_MALFORMED then  -- set aside above
+        elseif not found then  -- every queued job has a status: this one does not exist
           outcome = TAKE_MISSING
           if running then running[#running] = nil else redis.call('ZREM', key_running(worker), ident) end
         else

@@ -15,8 +15,8 @@
 -- An entry goes if it is beyond the ones to keep, or if its job ended before the cut-off (or its
 -- own limit); its
 -- job is deleted (hash, index entries, own keys, collection) only if finished: SUCCESS or ERROR
--- and no longer queued (a job requeued after an error stays). Jobs of models not described are
--- left (entry removed). full: 1 if a list had all entries it examined removed (it may have more to
+-- and no longer queued (a job requeued after an error stays). Jobs of models not described, and
+-- keys that are not hashes (malformed, set aside by a take), are left (entry removed). full: 1 if a list had all entries it examined removed (it may have more to
 -- remove), else 0; then the jobs deleted and up to `limit` pks of errors to delete: the deleted
 -- jobs' errors wait in a set for the caller to delete them (their date index is limpyd's), so
 -- that a lost reply leaves them to the next purge.
@@ -54,7 +54,8 @@ for _, list_key in ipairs(list_keys) do
       local description = job_model and models[job_model]
       local key = description and not gone[ident] and key_hash(job_model, pk)
       if removed >= excess then  -- within the ones to keep: only an age limit removes it
-        local found = key and redis.call('HMGET', key, 'end', 'finished_ttl') or {}
+        local found = key and redis.pcall('HMGET', key, 'end', 'finished_ttl') or {}
+        if found.err then found = {} end  -- not a hash (set aside by a take): no end, as no job
         local ended, ttl = found[1], tonumber(found[2])
         if not ended then break end
         if ttl then
@@ -63,8 +64,8 @@ for _, list_key in ipairs(list_keys) do
       end
       removed = removed + 1
       if key then
-        local values = redis.call('HMGET', key, 'status', 'queued', unpack(description.indexed))
-        if (values[1] == SUCCESS or values[1] == ERROR) and not values[2] then
+        local values = redis.pcall('HMGET', key, 'status', 'queued', unpack(description.indexed))
+        if not values.err and (values[1] == SUCCESS or values[1] == ERROR) and not values[2] then
           delete(ident, job_model, pk, description, values)
         end
       end
