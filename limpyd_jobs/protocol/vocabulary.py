@@ -61,7 +61,7 @@ class TakeOutcome(str, Enum):
     SKIP = "skip"  # a job not WAITING (canceled, delayed...): the worker skips or delays it
     MISSING = "missing"  # an ident whose job no longer exists
     UNKNOWN = "unknown"  # an ident whose model is not in the job models registry
-    MALFORMED = "malformed"  # an ident whose job's key is not a hash: set aside in its queue's errors list
+    MALFORMED = "malformed"  # an ident whose job's key is not a hash: set aside in its queue's malformed list
     EMPTY = "empty"  # nothing waiting
 
 
@@ -185,7 +185,8 @@ class Keys:
                         "a queue, as a job's `queue_key` field names it; its lists derive from it")
     queue_list = KeyTemplate("{queue}:{list}", "list or sorted set",
                              "a queue's `waiting` list (idents, taken from the left), `delayed` "
-                             "sorted set (scored by due time), `success` and `errors` lists")
+                             "sorted set (scored by due time), `success` and `errors` lists, and "
+                             "`malformed` (idents a take set aside: their key is not a hash)")
     wakeup = KeyTemplate("{model}:wakeup:{name}", "list",
                          "wake-up tokens (at most 64) for the idle workers of a queue name")
     # --- ours, under the prefix

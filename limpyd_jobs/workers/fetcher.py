@@ -274,7 +274,8 @@ class WakeUpWait:
             except RedisError as exc:  # Redis then ends the wait itself, a little late
                 logger.debug("could not end a wait on time: %s", exc)
                 return
-            if reply_within(connection, UNBLOCK_PAUSE):  # it was not blocked: its reply is coming
+            # the socket itself, not the timer given (a test's ends the wait at once): is its reply coming?
+            if reply_within(connection, UNBLOCK_PAUSE):
                 return
 
 

@@ -35,7 +35,7 @@ class Holdings:
         queue = worker.get_queue(taken.waiting_key)
         now = worker.clock.now()
         if taken.outcome == TakeOutcome.MALFORMED:  # the take set it aside: it never runs
-            worker.log(f"job {taken.ident} found in {taken.waiting_key} set aside in its queue's errors "
+            worker.log(f"job {taken.ident} found in {taken.waiting_key} set aside in its queue's malformed "
                        "list: its key in Redis is not a hash", level="error")
             return None, None
         if taken.outcome != TakeOutcome.MISSING:

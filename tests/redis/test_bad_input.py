@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, Queue
+from limpyd_jobs import STATUSES, ConfigurationException, Error, Job, Queue, operations
 from limpyd_jobs.exceptions import InvalidDelay, InvalidType, InvalidValue
 from limpyd_jobs.protocol import KEYS
 from limpyd_jobs.workers import Worker
@@ -102,10 +102,13 @@ def test_a_job_whose_key_is_not_a_hash_is_set_aside_and_the_others_run(make_work
     worker = make_worker(callback=record, max_loops=None, burst=True, prefetch=prefetch)
     worker.run()
     assert connection.lrange("executions", 0, -1) == ["job:0", "job:2"]  # none lost, none stopped
-    assert Queue.get_queue("q").errors.lrange(0, -1) == [jobs[1].ident]  # set aside, for an operator
+    queue = Queue.get_queue("q")
+    aside = KEYS.queue_list(queue=KEYS.queue(model=Queue._name, pk=queue.pk.get()), list="malformed")
+    assert connection.lrange(aside, 0, -1) == [jobs[1].ident]  # set aside, for an operator
     assert worker.connection.zcard(worker.running_key) == 0
     assert f"job {jobs[1].ident} found in" in caplog.text and "not a hash" in caplog.text
-    assert Queue.get_queue("q").purge_finished(keep=0) == 2  # the finished jobs; the entry aside leaves
+    assert operations.jobs("q", state="error") == [] and operations.requeue_failed("q") == 0  # not met
+    assert queue.purge_finished(keep=0) == 2  # the finished jobs
     assert connection.get(jobs[1].key) == "not a hash"  # left for an operator to look at
 
 

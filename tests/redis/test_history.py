@@ -222,20 +222,25 @@ def test_a_job_canceled_by_hand_while_it_runs_keeps_its_start(make_worker):
     assert names(job) == ["added", "started", "skipped"]
 
 
-def test_an_ident_taken_twice_tells_the_running_attempt_once(make_worker, connection):
-    job = Job.add_job(identifier="job", queue_name="q")
+@pytest.mark.parametrize(("fails", "prefetch"), [(True, 1), (False, 1), (False, 3)])
+def test_an_ident_taken_twice_tells_the_running_attempt_once(make_worker, connection, fails, prefetch):
+    jobs = [Job.add_job(identifier=f"job:{number}", queue_name="q") for number in range(3)]
     waiting = Queue.get_queue("q").waiting
     seen = []
 
-    def run_then_fail(job, queue):
-        waiting.rpush(job.ident)  # a duplicate entry: another worker skips it while this one runs
+    def run_then_end(job, queue):
+        if job.identifier.hget() != "job:0":
+            return
+        waiting.lpush(job.ident)  # a duplicate entry: another worker skips it while this one runs
         make_worker(callback=lambda job, queue: None, max_loops=1).run()
         seen.append(names(job))
-        raise ValueError("fails")
+        if fails:
+            raise ValueError("fails")
 
-    make_worker(callback=run_then_fail, max_loops=1).run()
+    make_worker(callback=run_then_end, max_loops=3, prefetch=prefetch).run()
     assert seen == [["added", "started", "skipped"]]
-    assert names(job) == ["added", "started", "skipped", "failed"]
+    assert names(jobs[0]) == ["added", "started", "skipped", "failed" if fails else "succeeded"]
+    assert names(jobs[1]) == ["added", "started", "succeeded"]
 
 
 def test_a_succeeded_job_skipped_later_tells_its_run_first(make_worker):

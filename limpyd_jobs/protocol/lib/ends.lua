@@ -27,7 +27,8 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
                       end_fields)
   local key = key_hash(job_model, pk)
   local running = key_running(worker)
-  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice')
+  local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice',
+                               'told')
   local previous = current[1]
   local refused = nil
   if not previous then
@@ -69,7 +70,9 @@ local function finish(job_model, pk, ident, status, list, end_str, keep_queued, 
     if detail and string.sub(detail, 1, 11) == 'JobTimeout:' then count_event(current[4], 'timed_out') end
     if status == SUCCESS then count_success_minute(end_str) end
   end
-  if event and event ~= 'succeeded' then  -- a success is told by the fields (tell_attempt)
+  -- a success is told by the fields (tell_attempt), unless its attempt was told already (a
+  -- duplicate of the job skipped while it ran): then it writes its own event
+  if event and (event ~= 'succeeded' or (current[7] and current[7] == current[2])) then
     record_event(job_model, pk, event, end_str ~= '' and end_str or nil,
            {worker = worker, attempt = tonumber(string.match(token, ':(%d+)$')),
             error = detail ~= '' and detail or nil, status = status == '' and previous or nil})
@@ -95,7 +98,8 @@ local function finish_successes(worker, ends)
   local answers, released, models, pushes, counts, minutes = {}, {}, {}, {}, {}, {}
   for i, e in ipairs(ends) do
     local key = key_hash(e.job_model, e.pk)
-    local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice')
+    local current = redis.call('HMGET', key, 'status', 'attempt', 'queued', 'queue_key', 'start', 'end_notice',
+                               'told')
     if not current[1] or (e.token ~= '' and current[2] ~= e.token) then
       answers[i] = current[1] and END_STALE or END_MISSING
       table.insert(released, e.ident)
@@ -112,6 +116,10 @@ local function finish_successes(worker, ends)
         redis.call('HSET', key, unpack(add_end_fields({'status', SUCCESS, 'end', e.end_str}, e.end_fields)))
       end
       if current[6] then notice_end(e.job_model, e.pk) end
+      if current[7] and current[7] == current[2] then  -- its attempt told already: as finish() does
+        record_event(e.job_model, e.pk, 'succeeded', e.end_str,
+                     {worker = worker, attempt = tonumber(string.match(e.token, ':(%d+)$'))})
+      end
       local model = models[e.job_model] or {pks = {}, queued = {}}
       models[e.job_model] = model
       table.insert(model.pks, e.pk)

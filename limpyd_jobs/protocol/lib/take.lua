@@ -69,7 +69,7 @@ local function take_next(waiting_keys, worker, now_str, now_score, want_counts, 
         if raw.err then  -- not a hash (malformed data): set aside, never run, never lost
           outcome, raw = TAKE_MALFORMED, {}
           if running then running[#running] = nil else redis.call('ZREM', key_running(worker), ident) end
-          redis.call('RPUSH', key_queue_list(string.sub(key, 1, -9), 'errors'), ident)
+          redis.call('RPUSH', key_queue_list(string.sub(key, 1, -9), 'malformed'), ident)  -- no reader reads it
         end
         for i = 1, #raw, 2 do  -- the fields the take needs, read from the reply as it is
           local name = raw[i]
