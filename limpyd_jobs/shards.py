@@ -188,6 +188,16 @@ def across(call: Callable[[], T]) -> list[T]:
     return results
 
 
+#: A job named in its shard (an ident is per shard): ``module.Class:pk@N``, N in ASCII digits.
+_QUALIFIED = re.compile(r"^(.+)@([0-9]+)$")
+
+
+def split_qualified(text: str) -> tuple[str, int | None]:
+    """``ident@N`` as (ident, N); any other text as (text, None)."""
+    found = _QUALIFIED.match(text)
+    return (found.group(1), int(found.group(2))) if found else (text, None)
+
+
 def of_prefix(text: str) -> int | None:
     """The shard whose prefix starts ``text`` (a key, a model name), or None."""
     found = layout()

@@ -27,8 +27,6 @@ STATES = ("waiting", "delayed", "running", "success", "error", "canceled")
 #: Seconds without a heartbeat after which a worker is dead (the worker's default).
 HEARTBEAT_TIMEOUT = 30.0
 _IDENT = re.compile(r"^([A-Za-z_][\w.]*):(\w+)$")
-#: An ident and its shard: ``module.Class:pk@N``.
-_IN_SHARD = re.compile(r"^(.+)@(\d+)$")
 
 
 @over_shards(lambda found: sorted(set(concatenated(found))))
@@ -154,13 +152,12 @@ def find_job(text: str, queue_model: type[Queue] = Queue) -> JobInfo:
     several (an ident is per shard), UnknownJob asks for ``@N``."""
     if not shards.sharded():
         return _find_job(text, queue_model)
-    qualified = _IN_SHARD.match(text.strip())
-    if qualified and _IDENT.match(qualified.group(1)):
-        index = int(qualified.group(2))
+    ident, index = shards.split_qualified(text.strip())
+    if index is not None and _IDENT.match(ident):
         if index >= shards.count():
             raise UnknownJob(f"no job {text}: there are {shards.count()} shards")
         with shards.using(index):
-            return _find_job(qualified.group(1), queue_model)
+            return _find_job(ident, queue_model)
     found: list[JobInfo] = []
     missing: list[Exception] = []
     for index in range(shards.count()):

@@ -130,7 +130,7 @@ class LimpydBackend:
 
     def _job_of(self, result_id: Any) -> tuple[type[Job], str]:
         """The job model and pk an id names (a task job model of this process, nothing imported)."""
-        model_repr, _, pk = _IN_SHARD.sub("", str(result_id)).rpartition(":")
+        model_repr, _, pk = shards.split_qualified(str(result_id))[0].rpartition(":")
         try:
             model = Job.model_for_repr(model_repr) if isinstance(result_id, str) and pk else None
         except InvalidIdent:
@@ -208,18 +208,14 @@ class LimpydBackend:
             woken = connection.blmove(key, key, max(left, 0.001), "RIGHT", "LEFT") is not None
 
 
-#: The shard a result id names, sharded: ``module.Class:pk@N``.
-_IN_SHARD = re.compile(r"@(\d+)$")
-
-
 def _shard_of(result_id: Any) -> contextlib.AbstractContextManager[Any]:
     """Work in the shard a result id names (the current one if it names none)."""
-    found = _IN_SHARD.search(result_id) if isinstance(result_id, str) and shards.sharded() else None
-    if found is None:
+    index = shards.split_qualified(result_id)[1] if isinstance(result_id, str) and shards.sharded() else None
+    if index is None:
         return contextlib.nullcontext()
-    if int(found.group(1)) >= shards.count():
-        raise TaskResultDoesNotExist(f"{result_id!r} names shard {found.group(1)}, of {shards.count()}")
-    return shards.using(int(found.group(1)))
+    if index >= shards.count():
+        raise TaskResultDoesNotExist(f"{result_id!r} names shard {index}, of {shards.count()}")
+    return shards.using(index)
 
 
 _FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)

@@ -16,8 +16,8 @@
 -- own limit); its
 -- job is deleted (hash, index entries, own keys, collection) only if finished: SUCCESS or ERROR
 -- and no longer queued (a job requeued after an error stays). Jobs of models not described, and
--- keys that are not hashes (malformed, set aside by a take), are left (entry removed). full: 1 if a list had all entries it examined removed (it may have more to
--- remove), else 0; then the jobs deleted and up to `limit` pks of errors to delete: the deleted
+-- keys that are not hashes (malformed data), are left (entry removed). full: 1 if a list had all
+-- entries it examined removed (it may have more to remove), else 0; then the jobs deleted and up to `limit` pks of errors to delete: the deleted
 -- jobs' errors wait in a set for the caller to delete them (their date index is limpyd's), so
 -- that a lost reply leaves them to the next purge.
 local models, keep_count, slice = cjson.decode(models_json), tonumber(keep), tonumber(limit)
@@ -55,7 +55,7 @@ for _, list_key in ipairs(list_keys) do
       local key = description and not gone[ident] and key_hash(job_model, pk)
       if removed >= excess then  -- within the ones to keep: only an age limit removes it
         local found = key and redis.pcall('HMGET', key, 'end', 'finished_ttl') or {}
-        if found.err then found = {} end  -- not a hash (set aside by a take): no end, as no job
+        if found.err then found = {} end  -- not a hash (malformed): no end, as no job
         local ended, ttl = found[1], tonumber(found[2])
         if not ended then break end
         if ttl then
